@@ -1,0 +1,223 @@
+"""The animation state machine (the seed's `AvatarAnimationController`, after Roblox's Animate
+script), running a `StateMachineData` on an `AnimationState` with one track per layer.
+
+Regions are independent: the body walks while the tool region slashes and the emote region
+waves. Within a region one state is current; entering it plays it on its layer, fades the
+region's higher layers to their rest and keeps the lower ones on theirs, so walking covers
+idle (which keeps breathing underneath) and stopping reveals it again without a pop.
+Random picks come from a seeded generator, so a run is reproducible.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from engine.anim.clip import Clip
+from engine.anim.state import AnimationState, FiredEvent, MixTable, TrackEntry
+from engine.anim.statemachine import LayerData, StateData, StateMachineData
+from engine.pose.pose import Pose
+from engine.rig.data import RigData
+
+
+class UnknownStateError(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass
+class RegionState:
+    name: str
+    layers: list[LayerData]
+    current: StateData | None = None
+    time_in_state: float = 0.0
+    interrupted: list[StateData] = field(default_factory=list)
+
+
+class AnimationController:
+    def __init__(self, machine: StateMachineData, rig: RigData, seed: int = 0) -> None:
+        self.machine = machine
+        mixes = MixTable(machine.default_mix)
+        for a, b, d in machine.mixes:
+            mixes.set(a, b, d)
+        self.anim = AnimationState(rig, tracks=len(machine.layers), mixes=mixes)
+        for layer in machine.layers:
+            if layer.mask is not None:
+                self.anim.configure(layer.track, mask=layer.mask)
+        self.rng = random.Random(seed)
+        self.inputs = dict(machine.inputs)
+        self.regions = {n: RegionState(n, ls) for n, ls in machine.regions().items()}
+        self._pending: list[tuple[str, TrackEntry]] = []
+        for region in self.regions.values():
+            self._rest(region, mix=0.0)
+        for region, state in machine.initial.items():
+            self._enter(machine.states[state], mix=0.0)
+            self.regions[region].time_in_state = 0.0
+
+    # --- commands ------------------------------------------------------------------------
+
+    def set_input(self, name: str, value: float) -> None:
+        if name not in self.inputs:
+            raise UnknownStateError(
+                f'unknown input "{name}" (known: {", ".join(sorted(self.inputs))})'
+            )
+        self.inputs[name] = float(value)
+
+    def transition(self, new_state: str, blend_time: float | None = None) -> None:
+        """Enter `new_state`, cross-fading over `blend_time` seconds (default: the state's
+        mix, else the mix table's value for the pair of animations, else 0.2 s)."""
+        st = self._state(new_state)
+        region = self.regions[st.layer.region]
+        if st.returns and region.current is not None and region.current is not st:
+            if not region.current.returns:
+                region.interrupted.append(region.current)
+        elif not st.returns:
+            region.interrupted.clear()
+        self._enter(st, blend_time)
+
+    def stop(self, region: str, blend_time: float | None = None) -> None:
+        """Send a region back to its rest (stop dancing, put the tool away)."""
+        r = self.regions[region]
+        r.interrupted.clear()
+        self._rest(r, blend_time)
+
+    # --- queries -------------------------------------------------------------------------
+
+    def state(self, region: str = "body") -> str | None:
+        r = self.regions[region].current
+        return None if r is None else r.name
+
+    @property
+    def active_state(self) -> str | None:
+        """What the avatar is visibly doing: the current state on the highest layer."""
+        best: StateData | None = None
+        for r in self.regions.values():
+            if r.current is not None and (best is None or r.current.layer.track > best.layer.track):
+                best = r.current
+        return None if best is None else best.name
+
+    # --- time ----------------------------------------------------------------------------
+
+    def update(self, dt: float) -> list[FiredEvent]:
+        for region in self.regions.values():
+            st = region.current
+            if st is None:
+                continue
+            region.time_in_state += dt
+            for cond in st.when:
+                if cond.go != st.name and cond.holds(self.inputs[cond.input]):
+                    self.transition(cond.go)
+                    break
+            else:
+                if st.duration is not None and region.time_in_state >= st.duration:
+                    self._complete(region, st)
+        for layer in self.machine.layers:
+            e = self.anim.current(layer.track)
+            if e is not None and isinstance(e.tag, StateData) and e.tag.blend is not None:
+                e.blend_value = self.inputs[e.tag.blend.input]
+        events = self.anim.update(dt)
+        # Callbacks were deferred: acting inside AnimationState.update would reshuffle the
+        # tracks it is walking.
+        pending, self._pending = self._pending, []
+        for kind, entry in pending:
+            st = entry.tag
+            if not isinstance(st, StateData) or self.anim.current(st.layer.track) is not entry:
+                continue
+            if kind == "loop":
+                self._reroll(st, entry)
+            elif st.duration is None:
+                self._complete(self.regions[st.layer.region], st)
+        return events
+
+    def apply(self, pose: Pose) -> None:
+        self.anim.apply(pose)
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _state(self, name: str) -> StateData:
+        try:
+            return self.machine.states[name]
+        except KeyError:
+            raise UnknownStateError(
+                f'unknown state "{name}" (known: {", ".join(sorted(self.machine.states))})'
+            ) from None
+
+    def pick_variant(self, st: StateData) -> Clip:
+        """A weighted random pick among the state's variants, from the seeded generator."""
+        if len(st.variants) == 1:
+            return st.variants[0][0]
+        total = sum(w for _, w in st.variants)
+        r = self.rng.random() * total
+        for clip, w in st.variants:
+            r -= w
+            if r < 0.0:
+                return clip
+        return st.variants[-1][0]
+
+    def _enter(self, st: StateData, mix: float | None = None) -> None:
+        region = self.regions[st.layer.region]
+        track = st.layer.track
+        cur = self.anim.current(track)
+        playing = cur is not None and cur.tag is st and cur.loop and not cur.is_empty
+        same_blend = cur is not None and st.blend is not None and cur.source is st.blend
+        if same_blend and cur is not None:  # walk <-> run share one blend: keep its phase
+            cur.tag = st
+        elif not playing:
+            self._play(st, mix)
+        region.current = st
+        region.time_in_state = 0.0
+        for layer in region.layers:
+            if layer.track > track:
+                self._layer_to_rest(layer, mix)
+            elif layer.track < track and layer.rest is not None:
+                self._ensure_playing(self.machine.states[layer.rest], mix)
+
+    def _play(self, st: StateData, mix: float | None, source: Clip | None = None) -> TrackEntry:
+        src = st.blend if st.blend is not None else (source or self.pick_variant(st))
+        loop = st.loop if st.loop is not None else src.looping
+        if mix is None:
+            mix = st.mix
+        entry = self.anim.set(st.layer.track, src, loop=loop, speed=st.speed, mix=mix)
+        entry.tag = st
+        if st.blend is not None:
+            entry.blend_value = self.inputs[st.blend.input]
+        entry.on_complete = lambda e: self._pending.append(("complete", e))
+        if st.reroll:
+            entry.on_loop = lambda e: self._pending.append(("loop", e))
+        return entry
+
+    def _ensure_playing(self, st: StateData, mix: float | None) -> None:
+        cur = self.anim.current(st.layer.track)
+        if cur is None or cur.tag is not st:
+            self._play(st, mix)
+
+    def _layer_to_rest(self, layer: LayerData, mix: float | None) -> None:
+        if layer.rest is not None:
+            self._ensure_playing(self.machine.states[layer.rest], mix)
+            return
+        cur = self.anim.current(layer.track)
+        if cur is not None and not cur.is_empty:
+            self.anim.set_empty(layer.track, mix)
+
+    def _rest(self, region: RegionState, mix: float | None = None) -> None:
+        region.current = None
+        for layer in region.layers:
+            self._layer_to_rest(layer, mix)
+            if layer.rest is not None and region.current is None:
+                region.current = self.machine.states[layer.rest]
+        region.time_in_state = 0.0
+
+    def _complete(self, region: RegionState, st: StateData) -> None:
+        if region.current is not st:
+            return
+        if st.next is not None:
+            self.transition(st.next)
+        elif st.returns and region.interrupted:
+            self._enter(region.interrupted.pop())
+        elif st.returns or not (st.loop or any(c.looping for c, _ in st.variants)):
+            self._rest(region)
+
+    def _reroll(self, st: StateData, entry: TrackEntry) -> None:
+        clip = self.pick_variant(st)
+        if clip is not entry.source:
+            self._play(st, None, source=clip)

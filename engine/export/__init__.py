@@ -1,0 +1,1 @@
+"""Exporters: pictures and files made from frames."""

@@ -1,0 +1,89 @@
+"""Named parameters (Live2D / Inochi2D style): the only way tracking, hotkeys and tools move
+the avatar. A parameter has an id, a range and a default; its bindings map its value to bone
+offsets (added; scale factors multiply) through piecewise-linear keys.
+
+Applied after animation, so a parameter layers over whatever the body is doing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from numba import njit
+
+from engine.kernels.layout import SX, SY
+from engine.rig.data import RigData
+
+
+class UnknownParameterError(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class ParameterSet:
+    """A session's parameter values for one rig."""
+
+    def __init__(self, rig: RigData) -> None:
+        self.rig = rig
+        self.values = np.array([p.default for p in rig.parameters], dtype=np.float64)
+        self._lo = np.array([p.min for p in rig.parameters], dtype=np.float64)
+        self._hi = np.array([p.max for p in rig.parameters], dtype=np.float64)
+        b = [(p.index, bind) for p in rig.parameters for bind in p.bindings]
+        self._param = np.array([i for i, _ in b], dtype=np.int64)
+        self._bone = np.array([x.bone for _, x in b], dtype=np.int64)
+        self._prop = np.array([x.prop for _, x in b], dtype=np.int64)
+        starts = np.cumsum([0] + [len(x.inputs) for _, x in b]).astype(np.int64)
+        self._start = starts
+        self._xs = np.concatenate([x.inputs for _, x in b]) if b else np.zeros(0)
+        self._ys = np.concatenate([x.outputs for _, x in b]) if b else np.zeros(0)
+
+    def index(self, pid: str) -> int:
+        try:
+            return self.rig.parameter_index[pid]
+        except KeyError:
+            raise UnknownParameterError(
+                f'unknown parameter "{pid}" for rig "{self.rig.name}"'
+            ) from None
+
+    def set(self, pid: str, value: float) -> None:
+        """Set a parameter, clamped to its range."""
+        i = self.index(pid)
+        self.values[i] = min(self._hi[i], max(self._lo[i], float(value)))
+
+    def update(self, values: Mapping[str, float]) -> None:
+        for pid, v in values.items():
+            self.set(pid, v)
+
+    def get(self, pid: str) -> float:
+        return float(self.values[self.index(pid)])
+
+    def reset(self) -> None:
+        self.values[:] = [p.default for p in self.rig.parameters]
+
+    def apply(self, local: np.ndarray) -> None:
+        _apply(
+            self.values, self._param, self._bone, self._prop, self._start, self._xs, self._ys, local
+        )
+
+
+@njit(cache=True)
+def _apply(values, param, bone, prop, start, xs, ys, local) -> None:
+    for k in range(param.shape[0]):
+        v = values[param[k]]
+        s, e = start[k], start[k + 1]
+        if v <= xs[s]:
+            y = ys[s]
+        elif v >= xs[e - 1]:
+            y = ys[e - 1]
+        else:
+            j = s + 1
+            while xs[j] < v:
+                j += 1
+            a = (v - xs[j - 1]) / (xs[j] - xs[j - 1])
+            y = ys[j - 1] + (ys[j] - ys[j - 1]) * a
+        p = prop[k]
+        if p in (SX, SY):
+            local[bone[k], p] *= y
+        else:
+            local[bone[k], p] += y

@@ -1,0 +1,125 @@
+"""`AvatarSession.step(dt, inputs) -> Frame`: one engine tick, in the frame order of
+ARCHITECTURE.md, with no GL. Time is passed in, so a frame is deterministic and testable.
+
+    state machine -> animation tracks (mix/blend) -> parameter bindings -> IK and world
+    transforms (update plan) -> CPU skinning -> draw list
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.anim.controller import AnimationController
+from engine.anim.state import FiredEvent
+from engine.assets import AvatarBundle
+from engine.kernels.skinning import skin_ranges
+from engine.params.parameters import ParameterSet
+from engine.pose.pose import Pose
+from engine.rig.data import BlendMode, MeshAttachment, RegionAttachment
+
+
+@dataclass(frozen=True, slots=True)
+class DrawItem:
+    slot: int
+    attachment: str
+    vertices: np.ndarray  # (n, 2) world space, y-up
+    uvs: np.ndarray
+    triangles: np.ndarray
+    color: tuple[float, float, float, float]
+    blend: BlendMode
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One tick's output. Mesh vertices view the session's skin buffer: valid until the
+    next `step` (copy them to keep them; the renderer consumes them at once)."""
+
+    time: float
+    events: list[FiredEvent]
+    draw: list[DrawItem]
+
+
+@dataclass(slots=True)
+class Inputs:
+    """What may change between ticks: parameter values, state-machine inputs, and state
+    transitions to request (applied in order, before the tick)."""
+
+    parameters: Mapping[str, float] = field(default_factory=dict)
+    controls: Mapping[str, float] = field(default_factory=dict)
+    transitions: list[str] = field(default_factory=list)
+
+
+_REGION_TRIANGLES = np.array([[0, 1, 2], [0, 2, 3]], dtype=np.int32)
+
+
+class AvatarSession:
+    def __init__(self, bundle: AvatarBundle, seed: int = 0) -> None:
+        self.bundle = bundle
+        rig = bundle.rig
+        self.pose = Pose(rig)
+        self.params = ParameterSet(rig)
+        self.controller = AnimationController(bundle.machine, rig, seed=seed)
+        self.skinned = np.zeros((rig.vertex_count, 2))
+        self.time = 0.0
+
+    def step(self, dt: float, inputs: Inputs | None = None) -> Frame:
+        if inputs is not None:
+            self.params.update(inputs.parameters)
+            for k, v in inputs.controls.items():
+                self.controller.set_input(k, v)
+            for s in inputs.transitions:
+                self.controller.transition(s)
+        self.time += dt
+        events = self.controller.update(dt)
+        pose = self.pose
+        pose.reset()
+        self.controller.apply(pose)
+        self.params.apply(pose.local)
+        pose.update_world()
+        return Frame(self.time, events, self._draw_list())
+
+    def _draw_list(self) -> list[DrawItem]:
+        rig = self.bundle.rig
+        pose = self.pose
+        meshes = pose.visible_meshes()
+        if meshes:
+            starts = np.array([m.offset for _, m in meshes], dtype=np.int64)
+            ends = starts + np.array([m.count for _, m in meshes], dtype=np.int64)
+            skin_ranges(
+                pose.world,
+                rig.skin_bones,
+                rig.skin_weights,
+                rig.skin_local,
+                starts,
+                ends,
+                self.skinned,
+            )
+        items: list[DrawItem] = []
+        for slot in rig.slots:
+            name = pose.slot_attachment[slot.index]
+            if name is None:
+                continue
+            att = rig.attachments[slot.index][name]
+            color = tuple(pose.slot_color[slot.index])
+            if isinstance(att, MeshAttachment):
+                verts = self.skinned[att.offset : att.offset + att.count]
+                items.append(
+                    DrawItem(slot.index, name, verts, att.uvs, att.triangles, color, slot.blend)
+                )  # type: ignore[arg-type]
+            elif isinstance(att, RegionAttachment):
+                w = pose.world[slot.bone]
+                c = att.corners
+                verts = np.stack(
+                    [
+                        w[0] * c[:, 0] + w[1] * c[:, 1] + w[4],
+                        w[2] * c[:, 0] + w[3] * c[:, 1] + w[5],
+                    ],
+                    axis=1,
+                )
+                items.append(
+                    DrawItem(slot.index, name, verts, att.uvs, _REGION_TRIANGLES, color, slot.blend)
+                )  # type: ignore[arg-type]
+        return items

@@ -1,0 +1,82 @@
+"""Shared fixtures: a small hand-written rig for unit tests, and the bundled test rig."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from engine.assets import AvatarBundle, load_bundle
+from engine.rig import RigData, parse_rig
+
+ARM_RIG: dict[str, Any] = {
+    "schema": 1,
+    "name": "arm",
+    "bones": [
+        {"name": "root"},
+        {"name": "body", "parent": "root", "y": 10, "rotation": 90, "length": 30},
+        {"name": "upper", "parent": "body", "x": 30, "rotation": -90, "length": 20},
+        {"name": "lower", "parent": "upper", "x": 20, "length": 20},
+        {"name": "hand", "parent": "lower", "x": 20, "length": 5},
+        {"name": "target", "parent": "root", "x": 25, "y": 20},
+    ],
+    "slots": [
+        {"name": "skin", "bone": "upper", "attachment": "arm"},
+        {"name": "hand", "bone": "hand", "attachment": "open"},
+    ],
+    "attachments": {
+        "skin": {
+            "arm": {
+                "type": "mesh",
+                "vertices": [[0, 42], [0, 38], [20, 42], [20, 38], [40, 42], [40, 38]],
+                "uvs": [[0, 0], [0, 1], [0.5, 0], [0.5, 1], [1, 0], [1, 1]],
+                "triangles": [[0, 1, 2], [1, 3, 2], [2, 3, 4], [3, 5, 4]],
+                "weights": [
+                    [["upper", 1]],
+                    [["upper", 1]],
+                    [["upper", 0.5], ["lower", 0.5]],
+                    [["upper", 0.5], ["lower", 0.5]],
+                    [["lower", 1]],
+                    [["lower", 1]],
+                ],
+            }
+        },
+        "hand": {
+            "open": {"type": "region", "width": 8, "height": 8},
+            "fist": {"type": "region", "width": 6, "height": 6},
+        },
+    },
+    "ik": [
+        {
+            "name": "arm_ik",
+            "solver": "limb",
+            "bones": ["upper", "lower"],
+            "target": "target",
+            "mix": 0.0,
+        }
+    ],
+    "parameters": [
+        {
+            "id": "ParamArm",
+            "min": -10,
+            "max": 10,
+            "default": 0,
+            "bindings": [{"bone": "upper", "property": "rotation", "keys": [[-10, -20], [10, 20]]}],
+        }
+    ],
+}
+
+
+def arm_rig_data() -> dict[str, Any]:
+    return copy.deepcopy(ARM_RIG)
+
+
+@pytest.fixture
+def arm_rig() -> RigData:
+    return parse_rig(arm_rig_data(), "arm.json")
+
+
+@pytest.fixture(scope="session")
+def testrig() -> AvatarBundle:
+    return load_bundle("testrig")

@@ -1,0 +1,200 @@
+"""Tracks and cross-fades: continuity across transitions, masks, additive layers, queues."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.anim import AnimationState
+from engine.assets import AvatarBundle
+from engine.kernels.layout import ROT, WX, WY
+from engine.pose import Pose
+from engine.session import AvatarSession, Inputs
+
+DT = 1 / 60
+
+
+def tips(pose: Pose) -> np.ndarray:
+    """World positions of every bone's tip: what a viewer sees move."""
+    rig = pose.rig
+    lengths = np.array([b.length for b in rig.bones])
+    w = pose.world
+    return np.stack([w[:, WX] + w[:, 0] * lengths, w[:, WY] + w[:, 2] * lengths], axis=1)
+
+
+def run(bundle: AvatarBundle, script: dict[int, Inputs], ticks: int, seed: int = 7) -> np.ndarray:
+    s = AvatarSession(bundle, seed=seed)
+    out = []
+    for k in range(ticks):
+        s.step(DT, script.get(k))
+        out.append(tips(s.pose))
+    return np.array(out)
+
+
+def assert_continuous(
+    bundle: AvatarBundle, before: Inputs | None, change: Inputs, mix_ticks: int
+) -> None:
+    """Across a transition, no bone moves more between two ticks than the two animations
+    themselves do, plus its share of closing the gap between them over the mix.
+
+    `old` never transitions; `new` transitions with a hard cut at the same tick (so it shows
+    the new animation at the same phase); `mixed` is the real cross-fade."""
+    t0, ticks = 30, 30 + mix_ticks + 10
+    pre = {0: before} if before is not None else {}
+    old = run(bundle, pre, ticks)
+    cut = Inputs(change.parameters, change.controls, change.transitions)
+    new_sess = AvatarSession(bundle, seed=7)
+    new = []
+    for k in range(ticks):
+        inp = pre.get(k)
+        if k == t0:
+            inp = cut
+            for s in cut.transitions:
+                new_sess.controller.transition(s, blend_time=0.0)
+            inp = Inputs(cut.parameters, cut.controls, [])
+        new_sess.step(DT, inp)
+        new.append(tips(new_sess.pose))
+    new = np.array(new)
+    mixed = run(bundle, {**pre, t0: change}, ticks)
+
+    step = lambda a: np.linalg.norm(np.diff(a, axis=0), axis=2)  # noqa: E731
+    gap = np.linalg.norm(new - old, axis=2)[1:]
+    allowed = np.maximum(step(old), step(new)) + gap / mix_ticks
+    moved = step(mixed)
+    window = slice(t0 - 1, t0 + mix_ticks + 2)
+    excess = (moved - 1.05 * allowed - 1e-6)[window]
+    assert excess.max() <= 0, (
+        f"bone {np.unravel_index(excess.argmax(), excess.shape)} jumps by {excess.max():.3f} px"
+    )
+    # and the check has teeth: the hard cut breaks it wherever the poses differ
+    if gap[t0 - 1].max() > 1.0:
+        assert (step(new) - 1.05 * allowed - 1e-6)[window].max() > 0
+
+
+def test_idle_to_walk_is_continuous(testrig: AvatarBundle) -> None:
+    assert_continuous(testrig, None, Inputs(controls={"speed": 1.0}, transitions=["walk"]), 12)
+
+
+def test_walk_to_idle_is_continuous(testrig: AvatarBundle) -> None:
+    assert_continuous(
+        testrig,
+        Inputs(controls={"speed": 1.0}, transitions=["walk"]),
+        Inputs(controls={"speed": 0.0}, transitions=["idle"]),
+        12,
+    )
+
+
+def test_emote_over_walk_is_continuous(testrig: AvatarBundle) -> None:
+    assert_continuous(
+        testrig,
+        Inputs(controls={"speed": 1.0}, transitions=["walk"]),
+        Inputs(transitions=["wave"]),
+        12,
+    )
+
+
+def test_mix_table_pairs_override_the_default(testrig: AvatarBundle) -> None:
+    state = AnimationState(testrig.rig, tracks=1)
+    state.mixes.set("walk", "jump", 0.1)
+    clips = testrig.clips
+    state.set(0, clips["walk"])
+    e = state.set(0, clips["jump"])
+    assert e.mix_duration == pytest.approx(0.1)
+    e = state.set(0, clips["walk"])
+    assert e.mix_duration == pytest.approx(0.2)
+
+
+def test_crossfade_is_a_lerp_for_bones_both_clips_key(testrig: AvatarBundle) -> None:
+    rig, clips = testrig.rig, testrig.clips
+    a, b = clips["walk"], clips["run"]
+    both = np.flatnonzero(a.bone_keyed[:, 1] & b.bone_keyed[:, 1])
+    assert both.size
+
+    def pose_of(*plays: tuple) -> np.ndarray:  # (clip, mix) pairs applied on one track
+        st = AnimationState(rig, tracks=1)
+        for clip, mix in plays:
+            st.set(0, clip, mix=mix)
+            st.update(0.05)
+        p = Pose(rig)
+        p.reset()
+        st.apply(p)
+        return p.local[:, ROT].copy()
+
+    # 0.05 s into a 0.2 s mix: m = 0.25, both clips 0.05 s in (the old one kept playing)
+    mixed = pose_of((a, 0.0), (b, 0.2))
+    only_a = pose_of((a, 0.0))
+    st = AnimationState(rig, tracks=1)
+    st.set(0, b)
+    st.update(0.05)
+    pb = Pose(rig)
+    pb.reset()
+    st.apply(pb)
+    # a kept playing during the mix: 0.1 s in
+    sa = AnimationState(rig, tracks=1)
+    sa.set(0, a)
+    sa.update(0.1)
+    pa = Pose(rig)
+    pa.reset()
+    sa.apply(pa)
+    np.testing.assert_allclose(
+        mixed[both], pa.local[both, ROT] * 0.75 + pb.local[both, ROT] * 0.25, atol=1e-9
+    )
+    assert not np.allclose(mixed[both], only_a[both])
+
+
+def test_masked_layer_only_moves_its_bones(testrig: AvatarBundle) -> None:
+    rig, clips = testrig.rig, testrig.clips
+    st = AnimationState(rig, tracks=2)
+    st.configure(1, mask={"upperarm_r": 1.0, "forearm_r": 1.0})
+    st.set(0, clips["walk"])
+    st.set(1, clips["cheer"], mix=0.0)
+    st.update(0.5)
+    p = Pose(rig)
+    st.apply(p)
+    ref = AnimationState(rig, tracks=1)
+    ref.set(0, clips["walk"])
+    ref.update(0.5)
+    q = Pose(rig)
+    ref.apply(q)
+    masked = [rig.bone_index[n] for n in ("upperarm_r", "forearm_r")]
+    others = [i for i in range(len(rig.bones)) if i not in masked]
+    np.testing.assert_allclose(p.local[others], q.local[others])
+    assert not np.allclose(p.local[masked, ROT], q.local[masked, ROT])
+
+
+def test_additive_track_adds_and_fades_out(testrig: AvatarBundle) -> None:
+    rig, clips = testrig.rig, testrig.clips
+    st = AnimationState(rig, tracks=2)
+    st.configure(1, additive=True, alpha=0.5)
+    st.set(1, clips["laugh"], mix=0.0)
+    st.update(0.3)
+    p = Pose(rig)
+    st.apply(p)
+    solo = AnimationState(rig, tracks=1)
+    solo.set(0, clips["laugh"], mix=0.0)
+    solo.update(0.3)
+    q = Pose(rig)
+    solo.apply(q)
+    keyed = clips["laugh"].bone_keyed[:, 1]
+    expected = rig.setup_local[keyed, ROT] + 0.5 * (
+        q.local[keyed, ROT] - rig.setup_local[keyed, ROT]
+    )
+    np.testing.assert_allclose(p.local[keyed, ROT], expected, atol=1e-9)
+    st.set_empty(1, mix=0.2)
+    st.update(0.2)
+    p.reset()
+    st.apply(p)
+    np.testing.assert_allclose(p.local, rig.setup_local, atol=1e-12)
+
+
+def test_queued_entry_follows_a_one_shot(testrig: AvatarBundle) -> None:
+    rig, clips = testrig.rig, testrig.clips
+    st = AnimationState(rig, tracks=1)
+    st.set(0, clips["jump"], mix=0.0)
+    queued = st.add(0, clips["fall"], mix=0.1)
+    t = 0.0
+    while st.current(0) is not queued:
+        st.update(DT)
+        t += DT
+        assert t < 5
+    assert t == pytest.approx(clips["jump"].length - 0.1, abs=DT)
