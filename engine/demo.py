@@ -32,10 +32,9 @@ def script() -> list[Cue]:
         controls: dict | None = None,
         go: list | None = None,
         params: dict | None = None,
+        stop: list | None = None,
     ) -> Cue:
-        return Cue(
-            at, Inputs(parameters=params or {}, controls=controls or {}, transitions=go or []), say
-        )
+        return Cue(at, Inputs(params or {}, controls or {}, go or [], stop or []), say)
 
     return [
         c(0.0, "idle (weighted variants, breathing)"),
@@ -56,7 +55,7 @@ def script() -> list[Cue]:
         c(17.0, "", go=["toollunge"]),
         c(18.0, "dance (a random one of nine)", go=["dance"]),
         c(21.0, "cheer interrupts, then the dance resumes", go=["cheer"]),
-        c(24.0, "sit", go=["sit"]),
+        c(24.0, "stop dancing, put the tool away, sit", go=["sit"], stop=["emote", "tool"]),
         c(26.0, "climb", go=["climb"]),
         c(28.0, "swim", go=["swim"]),
         c(30.0, "back to idle", go=["idle"]),

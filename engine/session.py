@@ -44,12 +44,14 @@ class Frame:
 
 @dataclass(slots=True)
 class Inputs:
-    """What may change between ticks: parameter values, state-machine inputs, and state
-    transitions to request (applied in order, before the tick)."""
+    """What may change between ticks: parameter values, state-machine inputs, regions to send
+    back to rest (stop dancing) and state transitions (applied in that order, before the
+    tick)."""
 
     parameters: Mapping[str, float] = field(default_factory=dict)
     controls: Mapping[str, float] = field(default_factory=dict)
     transitions: list[str] = field(default_factory=list)
+    stop: list[str] = field(default_factory=list)
 
 
 _REGION_TRIANGLES = np.array([[0, 1, 2], [0, 2, 3]], dtype=np.int32)
@@ -70,6 +72,8 @@ class AvatarSession:
             self.params.update(inputs.parameters)
             for k, v in inputs.controls.items():
                 self.controller.set_input(k, v)
+            for region in inputs.stop:
+                self.controller.stop(region)
             for s in inputs.transitions:
                 self.controller.transition(s)
         self.time += dt

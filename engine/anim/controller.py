@@ -31,7 +31,8 @@ class RegionState:
     layers: list[LayerData]
     current: StateData | None = None
     time_in_state: float = 0.0
-    interrupted: list[StateData] = field(default_factory=list)
+    # states interrupted by a one-shot that returns, with the variant they were playing
+    interrupted: list[tuple[StateData, Clip | None]] = field(default_factory=list)
 
 
 class AnimationController:
@@ -70,7 +71,13 @@ class AnimationController:
         region = self.regions[st.layer.region]
         if st.returns and region.current is not None and region.current is not st:
             if not region.current.returns:
-                region.interrupted.append(region.current)
+                playing = self.anim.current(region.current.layer.track)
+                clip = (
+                    playing.source
+                    if playing is not None and isinstance(playing.source, Clip)
+                    else None
+                )
+                region.interrupted.append((region.current, clip))
         elif not st.returns:
             region.interrupted.clear()
         self._enter(st, blend_time)
@@ -154,7 +161,7 @@ class AnimationController:
                 return clip
         return st.variants[-1][0]
 
-    def _enter(self, st: StateData, mix: float | None = None) -> None:
+    def _enter(self, st: StateData, mix: float | None = None, clip: Clip | None = None) -> None:
         region = self.regions[st.layer.region]
         track = st.layer.track
         cur = self.anim.current(track)
@@ -163,7 +170,7 @@ class AnimationController:
         if same_blend and cur is not None:  # walk <-> run share one blend: keep its phase
             cur.tag = st
         elif not playing:
-            self._play(st, mix)
+            self._play(st, mix, source=clip if clip in {c for c, _ in st.variants} else None)
         region.current = st
         region.time_in_state = 0.0
         for layer in region.layers:
@@ -213,7 +220,8 @@ class AnimationController:
         if st.next is not None:
             self.transition(st.next)
         elif st.returns and region.interrupted:
-            self._enter(region.interrupted.pop())
+            back, clip = region.interrupted.pop()
+            self._enter(back, clip=clip)
         elif st.returns or not (st.loop or any(c.looping for c, _ in st.variants)):
             self._rest(region)
 

@@ -3,6 +3,7 @@ and the bones below them follow in the same frame."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -12,6 +13,8 @@ from hypothesis import strategies as st
 
 from engine.assets import load_bundle
 from engine.pose import Pose
+from engine.rig import RigData, parse_rig
+from tests.conftest import arm_rig_data
 
 RIG = load_bundle("testrig").rig
 
@@ -43,26 +46,43 @@ def test_limb_ik_on_the_arm_reaches_reachable_targets(reach: float, direction: f
     assert math.dist(pose.bone_position("hand_l"), expected) < 1e-9
 
 
-def test_bend_direction_comes_from_the_rig_and_flips() -> None:
+def _elbow_side(
+    rig: RigData, bend: float, chain: tuple[str, str], target: str, at: tuple[float, float]
+) -> float:
+    c = next(k for k in rig.ik if rig.bones[k.bones[0]].name == chain[0])
+    rig = dataclasses.replace(
+        rig, ik=tuple(dataclasses.replace(k, bend=bend) if k is c else k for k in rig.ik)
+    )
+    pose = Pose(rig)
+    pose.set_ik_mix(c.name, 1.0)
+    hx, hy = pose.bone_position(chain[0])
+    pose.set_bone_world_position(target, hx + at[0], hy + at[1])
+    pose.update_world()
+    (ax, ay), (bx, by), (cx, cy) = _chain_joints(pose, chain)
+    # > 0: the second bone turns counter-clockwise from the first
+    return float(np.sign((bx - ax) * (cy - by) - (by - ay) * (cx - bx)))
+
+
+def test_bend_direction_is_respected_and_flips() -> None:
+    arm = parse_rig(arm_rig_data())
+    assert _elbow_side(arm, 1.0, ("upper", "lower"), "target", (10.0, 25.0)) == 1.0
+    assert _elbow_side(arm, -1.0, ("upper", "lower"), "target", (10.0, 25.0)) == -1.0
+
+
+def test_joint_limits_keep_the_knee_bending_the_natural_way() -> None:
     c = RIG.ik[RIG.ik_index["leg_l_ik"]]
-    sides = []
-    for bend in (c.bend, -c.bend):
-        data_rig = RIG if bend == c.bend else _with_bend(c.name, bend)
-        pose = Pose(data_rig)
-        hx, hy = pose.bone_position("thigh_l")
-        l = data_rig.bone("thigh_l").length + data_rig.bone("shin_l").length
-        pose.set_bone_world_position("ik_foot_l", hx + 0.1 * l, hy - 0.7 * l)
-        pose.update_world()
-        (ax, ay), (bx, by), (cx, cy) = _chain_joints(pose, ("thigh_l", "shin_l"))
-        sides.append(np.sign((cx - ax) * (by - ay) - (cy - ay) * (bx - ax)))
-    assert sides[0] == -sides[1] != 0
-
-
-def _with_bend(name: str, bend: float):
-    import dataclasses
-
-    ik = tuple(dataclasses.replace(k, bend=bend) if k.name == name else k for k in RIG.ik)
-    return dataclasses.replace(RIG, ik=ik)
+    reach = (0.1 * (c.lengths.sum()), -0.7 * c.lengths.sum())
+    natural = _elbow_side(RIG, c.bend, ("thigh_l", "shin_l"), "ik_foot_l", reach)
+    flipped = _elbow_side(RIG, -c.bend, ("thigh_l", "shin_l"), "ik_foot_l", reach)
+    assert natural == c.bend
+    assert flipped in (natural, 0.0)  # the shin's limit refuses the backwards bend
+    pose = Pose(RIG)
+    hx, hy = pose.bone_position("thigh_l")
+    pose.set_bone_world_position("ik_foot_l", hx + reach[0], hy + reach[1])
+    pose.update_world()
+    lo, hi = c.limits[1]
+    rel = pose.local[RIG.bone_index["shin_l"], 2] - RIG.bone("shin_l").rotation
+    assert lo - 1e-6 <= rel <= hi + 1e-6
 
 
 def test_mix_blends_fk_and_ik() -> None:

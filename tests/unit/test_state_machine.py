@@ -48,7 +48,7 @@ def test_every_seed_animation_plays_through_the_state_machine(testrig: AvatarBun
         c.set_input("grounded", 0.0 if name in ("jump", "fall") else 1.0)
         c.set_input("speed", {"walk": 1.0, "run": 3.0}.get(name, 0.0))
         c.transition(name)
-        advance(c, 0.3)
+        advance(c, 0.1)  # shorter than the shortest one-shot (land, 0.3 s)
         st = testrig.machine.states[name]
         assert c.state(st.layer.region) == name
         # it moves the avatar: the pose differs from the one a tick earlier or from setup
@@ -75,9 +75,12 @@ def test_one_shot_emote_interrupting_a_dance_goes_back_to_dancing(testrig: Avata
     assert c.state("emote") == "dance"
     advance(c, 10.0)  # dances loop until stopped
     assert c.state("emote") == "dance"
+    track = testrig.machine.states["dance"].layer.track
+    dancing = c.anim.current(track).name
     c.transition("cheer")
     advance(c, 1.6)
     assert c.state("emote") == "dance"
+    assert c.anim.current(track).name == dancing  # the same dance resumes, not a new roll
     c.stop("emote")
     advance(c, 0.3)
     assert c.state("emote") is None and c.active_state == "idle"
