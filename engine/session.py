@@ -67,15 +67,18 @@ class AvatarSession:
         self.skinned = np.zeros((rig.vertex_count, 2))
         self.time = 0.0
 
+    def apply_inputs(self, inputs: Inputs) -> None:
+        self.params.update(inputs.parameters)
+        for k, v in inputs.controls.items():
+            self.controller.set_input(k, v)
+        for region in inputs.stop:
+            self.controller.stop(region)
+        for name in inputs.transitions:
+            self.controller.transition(name)
+
     def step(self, dt: float, inputs: Inputs | None = None) -> Frame:
         if inputs is not None:
-            self.params.update(inputs.parameters)
-            for k, v in inputs.controls.items():
-                self.controller.set_input(k, v)
-            for region in inputs.stop:
-                self.controller.stop(region)
-            for s in inputs.transitions:
-                self.controller.transition(s)
+            self.apply_inputs(inputs)
         self.time += dt
         events = self.controller.update(dt)
         pose = self.pose

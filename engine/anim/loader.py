@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ from engine.kernels.curves import BEZIER, INTERP_NAMES
 from engine.kernels.layout import TARGET_DIMS, TARGET_NAMES
 from engine.rig.data import RigData, frozen
 from engine.rig.errors import FormatError
-from engine.rig.reader import Node, check_schema
+from engine.rig.reader import Node, check_schema, read_json
 
 SCHEMA_VERSION = 1
 
@@ -23,12 +22,7 @@ class AnimationFormatError(FormatError):
 
 def load_clip(path: str | Path, rig: RigData) -> Clip:
     p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise AnimationFormatError(str(p), "", "file not found") from None
-    except json.JSONDecodeError as e:
-        raise AnimationFormatError(str(p), "", f"not valid JSON: {e}") from None
+    data = read_json(p, AnimationFormatError)
     return parse_clip(data, rig, str(p), expected_name=p.stem)
 
 

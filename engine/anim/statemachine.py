@@ -3,14 +3,13 @@ from JSON and checked against the rig's clips. Frozen; `AnimationController` run
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.anim.blend import Blend1D
 from engine.anim.clip import Clip
 from engine.rig.errors import FormatError
-from engine.rig.reader import Node, check_schema
+from engine.rig.reader import Node, check_schema, read_json
 
 SCHEMA_VERSION = 1
 PRIORITIES = ("core", "idle", "movement", "action")
@@ -79,12 +78,7 @@ def load_state_machine(
     path: str | Path, clips: dict[str, Clip], bone_names: set[str]
 ) -> StateMachineData:
     p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise StateMachineFormatError(str(p), "", "file not found") from None
-    except json.JSONDecodeError as e:
-        raise StateMachineFormatError(str(p), "", f"not valid JSON: {e}") from None
+    data = read_json(p, StateMachineFormatError)
     return parse_state_machine(data, clips, bone_names, str(p))
 
 

@@ -37,6 +37,22 @@ _DEG = math.pi / 180.0
 
 
 @njit(cache=True)
+def _axes(rx: float, ry: float, sx: float, sy: float) -> tuple[float, float, float, float]:
+    """(a, b, c, d) of axes at angles rx (x axis) and ry (y axis), degrees, scaled."""
+    rx *= _DEG
+    ry *= _DEG
+    return math.cos(rx) * sx, math.cos(ry) * sy, math.sin(rx) * sx, math.sin(ry) * sy
+
+
+@njit(cache=True)
+def _set_linear(world: np.ndarray, b: int, a: float, bb: float, c: float, d: float) -> None:
+    world[b, WA] = a
+    world[b, WB] = bb
+    world[b, WC] = c
+    world[b, WD] = d
+
+
+@njit(cache=True)
 def update_bone(
     b: int, parent: np.ndarray, inherit: np.ndarray, local: np.ndarray, world: np.ndarray
 ) -> None:
@@ -49,12 +65,8 @@ def update_bone(
     shy = local[b, SHY]
     p = parent[b]
     if p < 0:
-        rx = (rot + shx) * _DEG
-        ry = (rot + 90.0 + shy) * _DEG
-        world[b, WA] = math.cos(rx) * sx
-        world[b, WB] = math.cos(ry) * sy
-        world[b, WC] = math.sin(rx) * sx
-        world[b, WD] = math.sin(ry) * sy
+        la, lb, lc, ld = _axes(rot + shx, rot + 90.0 + shy, sx, sy)
+        _set_linear(world, b, la, lb, lc, ld)
         world[b, WX] = x
         world[b, WY] = y
         return
@@ -68,23 +80,13 @@ def update_bone(
     mode = inherit[b]
 
     if mode == INHERIT_NORMAL:
-        rx = (rot + shx) * _DEG
-        ry = (rot + 90.0 + shy) * _DEG
-        la = math.cos(rx) * sx
-        lb = math.cos(ry) * sy
-        lc = math.sin(rx) * sx
-        ld = math.sin(ry) * sy
-        world[b, WA] = pa * la + pb * lc
-        world[b, WB] = pa * lb + pb * ld
-        world[b, WC] = pc * la + pd * lc
-        world[b, WD] = pc * lb + pd * ld
+        la, lb, lc, ld = _axes(rot + shx, rot + 90.0 + shy, sx, sy)
+        _set_linear(
+            world, b, pa * la + pb * lc, pa * lb + pb * ld, pc * la + pd * lc, pc * lb + pd * ld
+        )
     elif mode == INHERIT_ONLY_TRANSLATION:
-        rx = (rot + shx) * _DEG
-        ry = (rot + 90.0 + shy) * _DEG
-        world[b, WA] = math.cos(rx) * sx
-        world[b, WB] = math.cos(ry) * sy
-        world[b, WC] = math.sin(rx) * sx
-        world[b, WD] = math.sin(ry) * sy
+        la, lb, lc, ld = _axes(rot + shx, rot + 90.0 + shy, sx, sy)
+        _set_linear(world, b, la, lb, lc, ld)
     elif mode == INHERIT_NO_ROTATION:
         s = pa * pa + pc * pc
         if s > 0.0001:
@@ -96,16 +98,10 @@ def update_bone(
             pa = 0.0
             pc = 0.0
             prx = 90.0 - math.atan2(pd, pb) / _DEG
-        rx = (rot + shx - prx) * _DEG
-        ry = (rot + shy - prx + 90.0) * _DEG
-        la = math.cos(rx) * sx
-        lb = math.cos(ry) * sy
-        lc = math.sin(rx) * sx
-        ld = math.sin(ry) * sy
-        world[b, WA] = pa * la - pb * lc
-        world[b, WB] = pa * lb - pb * ld
-        world[b, WC] = pc * la + pd * lc
-        world[b, WD] = pc * lb + pd * ld
+        la, lb, lc, ld = _axes(rot + shx - prx, rot + shy - prx + 90.0, sx, sy)
+        _set_linear(
+            world, b, pa * la - pb * lc, pa * lb - pb * ld, pc * la + pd * lc, pc * lb + pd * ld
+        )
     else:  # noScale, noScaleOrReflection
         r = rot * _DEG
         cos = math.cos(r)
@@ -123,16 +119,10 @@ def update_bone(
         r = math.pi / 2.0 + math.atan2(zc, za)
         zb = math.cos(r) * s
         zd = math.sin(r) * s
-        rx = shx * _DEG
-        ry = (90.0 + shy) * _DEG
-        la = math.cos(rx) * sx
-        lb = math.cos(ry) * sy
-        lc = math.sin(rx) * sx
-        ld = math.sin(ry) * sy
-        world[b, WA] = za * la + zb * lc
-        world[b, WB] = za * lb + zb * ld
-        world[b, WC] = zc * la + zd * lc
-        world[b, WD] = zc * lb + zd * ld
+        la, lb, lc, ld = _axes(shx, 90.0 + shy, sx, sy)
+        _set_linear(
+            world, b, za * la + zb * lc, za * lb + zb * ld, zc * la + zd * lc, zc * lb + zd * ld
+        )
 
 
 @njit(cache=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from engine.rig.data import (
 )
 from engine.rig.errors import RigFormatError
 from engine.rig.plan import build_plan
-from engine.rig.reader import Node, check_schema
+from engine.rig.reader import Node, check_schema, read_json
 
 SCHEMA_VERSION = 1
 MAX_INFLUENCES = 4
@@ -38,14 +37,8 @@ def load_rig(path: str | Path) -> RigData:
     p = Path(path)
     if p.is_dir():
         p = p / "rig.json"
-    source = str(p)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RigFormatError(source, "", "file not found") from None
-    except json.JSONDecodeError as e:
-        raise RigFormatError(source, "", f"not valid JSON: {e}") from None
-    return parse_rig(data, source)
+    data = read_json(p, RigFormatError)
+    return parse_rig(data, str(p))
 
 
 def parse_rig(data: object, source: str = "<rig>") -> RigData:

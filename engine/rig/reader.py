@@ -6,8 +6,10 @@ ranges and raise the loader's error class with that path; loaders then read like
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from engine.rig.errors import FormatError
@@ -133,3 +135,13 @@ def check_schema(root: Node, supported: int) -> None:
         raise version.fail(f"expected an integer schema version, got {_kind(v)}")
     if v != supported:
         raise version.fail(f"unsupported version {v} (this build reads {supported})")
+
+
+def read_json(path: Path, error: type[FormatError]) -> Any:
+    """Parse a data file, turning a missing file or bad JSON into the loader's error."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(str(path), "", "file not found") from None
+    except json.JSONDecodeError as e:
+        raise error(str(path), "", f"not valid JSON: {e}") from None

@@ -68,11 +68,7 @@ def _stages(bundle, ticks: int) -> None:
     for k in range(300 + ticks):
         inp = script.get(k)
         if inp is not None:
-            s.params.update(inp.parameters)
-            for a, v in inp.controls.items():
-                s.controller.set_input(a, v)
-            for t in inp.transitions:
-                s.controller.transition(t)
+            s.apply_inputs(inp)
         t0 = time.perf_counter_ns()
         s.controller.update(DT)
         t1 = time.perf_counter_ns()

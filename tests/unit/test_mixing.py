@@ -108,42 +108,28 @@ def test_mix_table_pairs_override_the_default(testrig: AvatarBundle) -> None:
     assert e.mix_duration == pytest.approx(0.2)
 
 
+def rotations_after(bundle: AvatarBundle, *plays: tuple) -> np.ndarray:
+    """Play (clip, mix, seconds) steps on one track; the local rotations that result."""
+    st = AnimationState(bundle.rig, tracks=1)
+    for clip, mix, seconds in plays:
+        st.set(0, clip, mix=mix)
+        st.update(seconds)
+    p = Pose(bundle.rig)
+    p.reset()
+    st.apply(p)
+    return p.local[:, ROT].copy()
+
+
 def test_crossfade_is_a_lerp_for_bones_both_clips_key(testrig: AvatarBundle) -> None:
-    rig, clips = testrig.rig, testrig.clips
-    a, b = clips["walk"], clips["run"]
+    a, b = testrig.clips["walk"], testrig.clips["run"]
     both = np.flatnonzero(a.bone_keyed[:, 1] & b.bone_keyed[:, 1])
     assert both.size
-
-    def pose_of(*plays: tuple) -> np.ndarray:  # (clip, mix) pairs applied on one track
-        st = AnimationState(rig, tracks=1)
-        for clip, mix in plays:
-            st.set(0, clip, mix=mix)
-            st.update(0.05)
-        p = Pose(rig)
-        p.reset()
-        st.apply(p)
-        return p.local[:, ROT].copy()
-
-    # 0.05 s into a 0.2 s mix: m = 0.25, both clips 0.05 s in (the old one kept playing)
-    mixed = pose_of((a, 0.0), (b, 0.2))
-    only_a = pose_of((a, 0.0))
-    st = AnimationState(rig, tracks=1)
-    st.set(0, b, mix=0.0)
-    st.update(0.05)
-    pb = Pose(rig)
-    pb.reset()
-    st.apply(pb)
-    # a kept playing during the mix: 0.1 s in
-    sa = AnimationState(rig, tracks=1)
-    sa.set(0, a, mix=0.0)
-    sa.update(0.1)
-    pa = Pose(rig)
-    pa.reset()
-    sa.apply(pa)
-    np.testing.assert_allclose(
-        mixed[both], pa.local[both, ROT] * 0.75 + pb.local[both, ROT] * 0.25, atol=1e-9
-    )
-    assert not np.allclose(mixed[both], only_a[both])
+    # 0.05 s into a 0.2 s mix: m = 0.25; the old clip kept playing (0.1 s in), the new is 0.05 s in
+    mixed = rotations_after(testrig, (a, 0.0, 0.05), (b, 0.2, 0.05))
+    pa = rotations_after(testrig, (a, 0.0, 0.1))
+    pb = rotations_after(testrig, (b, 0.0, 0.05))
+    np.testing.assert_allclose(mixed[both], pa[both] * 0.75 + pb[both] * 0.25, atol=1e-9)
+    assert not np.allclose(mixed[both], pa[both])
 
 
 def test_masked_layer_only_moves_its_bones(testrig: AvatarBundle) -> None:
