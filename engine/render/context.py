@@ -1,0 +1,36 @@
+"""The one place that creates GL contexts.
+
+Headless EGL everywhere: Mesa llvmpipe on CPU machines, NVIDIA's EGL on GPU hosts. A context
+belongs to the thread that made it; the render worker owns one per process.
+"""
+
+from __future__ import annotations
+
+import os
+
+import moderngl
+
+MIN_GL_VERSION = 330
+
+
+class GLUnavailableError(RuntimeError):
+    """No usable OpenGL context could be created."""
+
+
+def create_context() -> moderngl.Context:
+    """A standalone (window-less) context; `DIGIGAMI_GL_BACKEND` may name another backend
+    (for example `x11` under a desktop session)."""
+    backend = os.environ.get("DIGIGAMI_GL_BACKEND", "egl")
+    try:
+        ctx = moderngl.create_standalone_context(require=MIN_GL_VERSION, backend=backend)
+    except Exception as e:  # moderngl raises plain Exception for every loader failure
+        raise GLUnavailableError(
+            f"could not create an OpenGL {MIN_GL_VERSION // 100}.{MIN_GL_VERSION % 100 // 10} "
+            f"context through {backend}: {e}"
+        ) from e
+    return ctx
+
+
+def describe(ctx: moderngl.Context) -> str:
+    info = ctx.info
+    return f"{info['GL_RENDERER']} ({info['GL_VERSION']})"
