@@ -10,10 +10,13 @@ from engine.anim.loader import load_clips
 from engine.anim.statemachine import StateMachineData, load_state_machine
 from engine.rig.data import RigData
 from engine.rig.loader import load_rig
+from engine.sprites import SpriteLibraryData, load_sprite_library
 
 ROOT = Path(__file__).resolve().parent.parent
 RIGS = ROOT / "rigs"
 ANIMATIONS = ROOT / "content" / "animations"
+SPRITES = ROOT / "content" / "sprites"
+ATLASES = ROOT / "content" / "atlases"
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,11 +26,18 @@ class AvatarBundle:
     rig: RigData
     clips: dict[str, Clip]
     machine: StateMachineData
+    sprites: SpriteLibraryData | None = None
 
 
-def load_bundle(rig_id: str, animation_set: str | None = None) -> AvatarBundle:
+def load_bundle(
+    rig_id: str, animation_set: str | None = None, sprites: str = "base"
+) -> AvatarBundle:
+    """The rig, its animation set and state machine, and its sprite library if it has one
+    (`sprites` names a library in content/sprites/<rig>/, e.g. a seasonal variant)."""
     rig = load_rig(RIGS / rig_id / "rig.json")
     anim_dir = ANIMATIONS / (animation_set or rig_id)
     clips = load_clips(anim_dir, rig)
     machine = load_state_machine(anim_dir / "statemachine.json", clips, set(rig.bone_index))
-    return AvatarBundle(rig, clips, machine)
+    lib_path = SPRITES / rig_id / f"{sprites}.json"
+    library = load_sprite_library(lib_path, rig) if lib_path.exists() or sprites != "base" else None
+    return AvatarBundle(rig, clips, machine, library)

@@ -2,7 +2,7 @@
 ARCHITECTURE.md, with no GL. Time is passed in, so a frame is deterministic and testable.
 
     state machine -> animation tracks (mix/blend) -> parameter bindings -> IK and world
-    transforms (update plan) -> CPU skinning -> draw list
+    transforms (update plan) -> springs (secondary motion) -> CPU skinning -> draw list
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from engine.assets import AvatarBundle
 from engine.kernels.skinning import skin_ranges
 from engine.params.parameters import ParameterSet
 from engine.pose.pose import Pose
+from engine.pose.springs import SpringSystem
 from engine.rig.data import BlendMode, MeshAttachment, RegionAttachment
+from engine.sprites import SpriteSelection
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,13 +47,14 @@ class Frame:
 @dataclass(slots=True)
 class Inputs:
     """What may change between ticks: parameter values, state-machine inputs, regions to send
-    back to rest (stop dancing) and state transitions (applied in that order, before the
-    tick)."""
+    back to rest (stop dancing), state transitions, and sprite swaps ({category: label})
+    (applied in that order, before the tick)."""
 
     parameters: Mapping[str, float] = field(default_factory=dict)
     controls: Mapping[str, float] = field(default_factory=dict)
     transitions: list[str] = field(default_factory=list)
     stop: list[str] = field(default_factory=list)
+    swaps: Mapping[str, str] = field(default_factory=dict)
 
 
 _REGION_TRIANGLES = np.array([[0, 1, 2], [0, 2, 3]], dtype=np.int32)
@@ -64,6 +67,8 @@ class AvatarSession:
         self.pose = Pose(rig)
         self.params = ParameterSet(rig)
         self.controller = AnimationController(bundle.machine, rig, seed=seed)
+        self.springs = SpringSystem(rig)
+        self.sprites = SpriteSelection(bundle.sprites, self.pose) if bundle.sprites else None
         self.skinned = np.zeros((rig.vertex_count, 2))
         self.time = 0.0
 
@@ -75,6 +80,11 @@ class AvatarSession:
             self.controller.stop(region)
         for name in inputs.transitions:
             self.controller.transition(name)
+        if inputs.swaps:
+            if self.sprites is None:
+                raise ValueError(f'rig "{self.bundle.rig.name}" has no sprite library to swap from')
+            for category, label in inputs.swaps.items():
+                self.sprites.swap(category, label)
 
     def step(self, dt: float, inputs: Inputs | None = None) -> Frame:
         if inputs is not None:
@@ -84,8 +94,9 @@ class AvatarSession:
         pose = self.pose
         pose.reset()
         self.controller.apply(pose)
-        self.params.apply(pose.local)
+        self.params.apply(pose)
         pose.update_world()
+        self.springs.step(pose, dt)
         return Frame(self.time, events, self._draw_list())
 
     def _draw_list(self) -> list[DrawItem]:

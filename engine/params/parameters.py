@@ -13,6 +13,7 @@ import numpy as np
 from numba import njit
 
 from engine.kernels.layout import SX, SY
+from engine.pose.pose import Pose
 from engine.rig.data import RigData
 
 
@@ -37,6 +38,7 @@ class ParameterSet:
         self._start = starts
         self._xs = np.concatenate([x.inputs for _, x in b]) if b else np.zeros(0)
         self._ys = np.concatenate([x.outputs for _, x in b]) if b else np.zeros(0)
+        self._slot_bindings = [(p.index, sb) for p in rig.parameters for sb in p.slot_bindings]
 
     def index(self, pid: str) -> int:
         try:
@@ -61,10 +63,25 @@ class ParameterSet:
     def reset(self) -> None:
         self.values[:] = [p.default for p in self.rig.parameters]
 
-    def apply(self, local: np.ndarray) -> None:
+    def apply(self, pose: Pose) -> None:
+        """Bone offsets into the pose's local transforms, then slot alphas and attachments."""
         _apply(
-            self.values, self._param, self._bone, self._prop, self._start, self._xs, self._ys, local
+            self.values,
+            self._param,
+            self._bone,
+            self._prop,
+            self._start,
+            self._xs,
+            self._ys,
+            pose.local,
         )
+        for p, b in self._slot_bindings:
+            v = self.values[p]
+            if b.alphas is not None:
+                pose.slot_color[b.slot, 3] *= float(np.interp(v, b.inputs, b.alphas))
+            elif b.names is not None:
+                i = int(np.searchsorted(b.inputs, v, side="right")) - 1
+                pose.slot_attachment[b.slot] = b.names[max(i, 0)]
 
 
 @njit(cache=True)

@@ -87,6 +87,11 @@ class Pose:
             b, self.rig.parent, self.world, self.local, angle
         )
 
+    def set_base_attachment(self, slot: int, name: str | None) -> None:
+        """Change what a slot shows when nothing animates it (a sprite-library swap); it
+        shows from the next `reset` on, and animations still key over it."""
+        self._setup_attachment[slot] = name
+
     def set_ik_mix(self, name: str, mix: float) -> None:
         self.ik_mix[self.rig.ik_index[name]] = min(1.0, max(0.0, mix))
 

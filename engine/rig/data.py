@@ -132,6 +132,18 @@ class ParamBinding:
 
 
 @dataclass(frozen=True, slots=True)
+class SlotBinding:
+    """A parameter driving a slot: its alpha (piecewise linear, multiplied in) or which
+    attachment it shows (the key with the largest value <= the parameter)."""
+
+    slot: int
+    kind: str  # "alpha" | "attachment"
+    inputs: np.ndarray
+    alphas: np.ndarray | None
+    names: tuple[str | None, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
 class ParameterData:
     index: int
     id: str
@@ -139,6 +151,17 @@ class ParameterData:
     max: float
     default: float
     bindings: tuple[ParamBinding, ...]
+    slot_bindings: tuple[SlotBinding, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SpringData:
+    bone: int
+    stiffness: float  # 1/s^2: pull back towards the animated rotation
+    damping: float  # 1/s
+    inertia: float  # how strongly the bone's origin motion and parent turns drive it
+    gravity: float  # deg/s^2 towards -y at full sideways lever
+    limit: float  # degrees away from the animated rotation, at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +181,7 @@ class RigData:
     ik: tuple[IkData, ...]
     parameters: tuple[ParameterData, ...]
     plan: tuple[UpdateStep, ...]
+    springs: tuple[SpringData, ...]
     # packed per-bone arrays for the kernels
     parent: np.ndarray  # (n,) int64
     inherit: np.ndarray  # (n,) int64

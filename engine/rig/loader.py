@@ -20,7 +20,9 @@ from engine.rig.data import (
     ParameterData,
     RegionAttachment,
     RigData,
+    SlotBinding,
     SlotData,
+    SpringData,
     frozen,
 )
 from engine.rig.errors import RigFormatError
@@ -67,7 +69,7 @@ def parse_rig(data: object, source: str = "<rig>") -> RigData:
                 f"slots[{s.index}].attachment",
             )
     ik = _ik_constraints(root.get("ik", []), bones, bone_index)
-    parameters = _parameters(root.get("parameters", []), bone_index)
+    parameters = _parameters(root.get("parameters", []), bone_index, slots, attachments)
     skin_bones, skin_weights, skin_local = skin.pack()
     return RigData(
         name=name,
@@ -77,6 +79,7 @@ def parse_rig(data: object, source: str = "<rig>") -> RigData:
         ik=tuple(ik),
         parameters=tuple(parameters),
         plan=build_plan(parent, ik),
+        springs=_springs(root.get("springs", []), bones, bone_index),
         parent=frozen(parent),
         inherit=frozen(inherit),
         setup_local=frozen(setup_local),
@@ -410,7 +413,13 @@ def _ik_constraints(node: Node, bones: list[BoneData], bone_index: dict[str, int
 _PROPS = {f: i for i, f in enumerate(LOCAL_FIELDS)}
 
 
-def _parameters(node: Node, bone_index: dict[str, int]) -> list[ParameterData]:
+def _parameters(
+    node: Node,
+    bone_index: dict[str, int],
+    slots: list[SlotData],
+    attachments: list[dict[str, Attachment]],
+) -> list[ParameterData]:
+    slot_index = {sl.name: sl.index for sl in slots}
     out: list[ParameterData] = []
     ids: set[str] = set()
     for i, item in enumerate(node.list()):
@@ -423,14 +432,16 @@ def _parameters(node: Node, bone_index: dict[str, int]) -> list[ParameterData]:
         if lo >= hi:
             raise item.get("max").fail(f"max {hi} must be greater than min {lo}")
         default = item.get("default", 0.0).num(lo=lo, hi=hi)
-        bindings = []
+        bindings: list[ParamBinding] = []
+        slot_bindings: list[SlotBinding] = []
         for b in item.get("bindings", []).list():
+            if b.has("slot"):
+                slot_bindings.append(_slot_binding(b, slot_index, slots, attachments))
+                continue
             prop = _PROPS[b.get("property").choice(LOCAL_FIELDS)]
             knode = b.get("keys")
             keys = [k.vec(2) for k in knode.list(min_len=1)]
-            xs = np.array([k[0] for k in keys])
-            if np.any(np.diff(xs) <= 0):
-                raise knode.fail("key parameter values must be strictly increasing")
+            xs = _increasing([k[0] for k in keys], knode)
             ys = np.array([k[1] for k in keys])
             if prop in (SX, SY) and np.any(ys <= 0):
                 raise knode.fail("scale factors must be positive")
@@ -442,8 +453,70 @@ def _parameters(node: Node, bone_index: dict[str, int]) -> list[ParameterData]:
                     outputs=frozen(ys),
                 )
             )
-        out.append(ParameterData(i, pid, lo, hi, default, tuple(bindings)))
+        out.append(ParameterData(i, pid, lo, hi, default, tuple(bindings), tuple(slot_bindings)))
     return out
+
+
+def _increasing(xs: list[float], node: Node) -> np.ndarray:
+    a = np.array(xs, dtype=np.float64)
+    if np.any(np.diff(a) <= 0):
+        raise node.fail("key parameter values must be strictly increasing")
+    return a
+
+
+def _slot_binding(
+    b: Node,
+    slot_index: dict[str, int],
+    slots: list[SlotData],
+    attachments: list[dict[str, Attachment]],
+) -> SlotBinding:
+    slot = _ref(b.get("slot"), slot_index, "slot")
+    kind = b.get("property").choice(("alpha", "attachment"))
+    knode = b.get("keys")
+    keys = []
+    for k in knode.list(min_len=1):
+        pair = k.list()
+        if len(pair) != 2:
+            raise k.fail("expected [parameter value, output]")
+        keys.append((pair[0].num(), pair[1]))
+    xs = _increasing([x for x, _ in keys], knode)
+    if kind == "alpha":
+        alphas = np.array([v.num(lo=0.0, hi=1.0) for _, v in keys])
+        return SlotBinding(slot, kind, frozen(xs), frozen(alphas), None)
+    names: list[str | None] = []
+    for _, v in keys:
+        name = None if v.value is None else v.str_()
+        if name is not None and name not in attachments[slot]:
+            raise v.fail(f'unknown attachment "{name}" for slot "{slots[slot].name}"')
+        names.append(name)
+    return SlotBinding(slot, kind, frozen(xs), None, tuple(names))
+
+
+def _springs(
+    node: Node, bones: list[BoneData], bone_index: dict[str, int]
+) -> tuple[SpringData, ...]:
+    out: list[SpringData] = []
+    for item in node.list():
+        bnode = item.get("bone")
+        b = _ref(bnode, bone_index, "bone")
+        if bones[b].parent < 0:
+            raise bnode.fail("the root bone cannot be a spring")
+        if any(sp.bone == b for sp in out):
+            raise bnode.fail(f'"{bones[b].name}" already has a spring')
+        if bones[b].length <= 0:
+            raise bnode.fail(f'spring bone "{bones[b].name}" needs a length > 0')
+        out.append(
+            SpringData(
+                bone=b,
+                stiffness=item.get("stiffness", 120.0).num(lo=0.0),
+                damping=item.get("damping", 8.0).num(lo=0.0),
+                inertia=item.get("inertia", 1.0).num(lo=0.0, hi=4.0),
+                gravity=item.get("gravity", 0.0).num(),
+                limit=item.get("limit", 45.0).num(lo=0.0, hi=180.0),
+            )
+        )
+    out.sort(key=lambda sp: sp.bone)  # parents before children: a chain swings as one
+    return tuple(out)
 
 
 def setup_world_transforms(rig: RigData) -> np.ndarray:

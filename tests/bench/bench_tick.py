@@ -75,7 +75,7 @@ def _stages(bundle, ticks: int) -> None:
         s.pose.reset()
         s.controller.apply(s.pose)
         t2 = time.perf_counter_ns()
-        s.params.apply(s.pose.local)
+        s.params.apply(s.pose)
         t3 = time.perf_counter_ns()
         s.pose.update_world()
         t4 = time.perf_counter_ns()

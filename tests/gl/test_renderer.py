@@ -172,3 +172,17 @@ def test_golden_images(
 ) -> None:
     s = posed(testrig, inputs, seconds, seed=11)
     assert_matches_golden(name, renderer.render(s.pose))
+
+
+def test_a_session_swap_renders_next_frame_and_back_is_identical(
+    renderer: AvatarRenderer, testrig: AvatarBundle
+) -> None:
+    s = AvatarSession(testrig, seed=4)
+    s.step(DT)
+    before = renderer.render(s.pose, "bust").copy()
+    s.step(0.0, Inputs(swaps={"tool": "sword", "hands": "fist"}))
+    swapped = renderer.render(s.pose, "bust").copy()
+    s.step(0.0, Inputs(swaps={"tool": "none", "hands": "default"}))
+    back = renderer.render(s.pose, "bust")
+    assert (np.abs(swapped.astype(int) - before).max(axis=2) > 30).sum() > 50
+    np.testing.assert_array_equal(back, before)

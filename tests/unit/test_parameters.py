@@ -21,9 +21,9 @@ def test_binding_is_piecewise_linear_and_clamped_to_the_range() -> None:
     upper = rig.bone_index["upper"]
     for value, offset in ((-10, -20), (0, 0), (5, 10), (10, 20), (99, 20), (-99, -20)):
         params.set("ParamArm", value)
-        local = np.array(rig.setup_local)
-        params.apply(local)
-        assert local[upper, ROT] == pytest.approx(rig.bone("upper").rotation + offset)
+        pose = Pose(rig)
+        params.apply(pose)
+        assert pose.local[upper, ROT] == pytest.approx(rig.bone("upper").rotation + offset)
     assert params.get("ParamArm") == -10  # clamped to min
 
 
@@ -37,9 +37,9 @@ def test_scale_bindings_multiply() -> None:
     rig = parse_rig(data)
     params = ParameterSet(rig)
     params.set("ParamBreath", 0.5)
-    local = np.array(rig.setup_local)
-    params.apply(local)
-    assert local[rig.bone_index["body"], SY] == pytest.approx(2.0 * 1.05)
+    pose = Pose(rig)
+    params.apply(pose)
+    assert pose.local[rig.bone_index["body"], SY] == pytest.approx(2.0 * 1.05)
 
 
 def test_unknown_parameter_is_a_clear_error() -> None:
@@ -98,3 +98,32 @@ def test_the_test_rig_is_the_size_of_a_real_avatar(testrig: AvatarBundle) -> Non
     assert int((rig.skin_weights > 0).sum(axis=1).max()) >= 2  # really skinned, not rigid
     chains = {rig.bones[c.bones[0]].name for c in rig.ik}
     assert {"upperarm_l", "upperarm_r", "thigh_l", "thigh_r"} <= chains
+
+
+def test_slot_bindings_drive_alpha_and_attachment() -> None:
+    data = arm_rig_data()
+    data["parameters"].append(
+        {"id": "ParamHand", "min": 0, "max": 1, "default": 0,
+         "bindings": [{"slot": "hand", "property": "attachment", "keys": [[0, "open"], [0.5, "fist"], [0.9, None]]},
+                      {"slot": "skin", "property": "alpha", "keys": [[0, 1.0], [1, 0.0]]}]}
+    )  # fmt: skip
+    rig = parse_rig(data)
+    params = ParameterSet(rig)
+    hand, skin = rig.slot_index["hand"], rig.slot_index["skin"]
+    for value, attachment, alpha in (
+        (0.0, "open", 1.0),
+        (0.49, "open", 0.51),
+        (0.5, "fist", 0.5),
+        (0.95, None, 0.05),
+    ):
+        params.set("ParamHand", value)
+        pose = Pose(rig)
+        params.apply(pose)
+        assert pose.slot_attachment[hand] == attachment
+        assert pose.slot_color[skin, 3] == pytest.approx(alpha)
+    data["parameters"][-1]["bindings"][0]["keys"][1][1] = "glove"
+    with pytest.raises(
+        Exception,
+        match=r'parameters\[1\]\.bindings\[0\]\.keys\[1\]\[1\]: unknown attachment "glove"',
+    ):
+        parse_rig(data, "arm.json")
