@@ -15,7 +15,40 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=0, help="random seed (idle variants, dances)")
     demo.add_argument("--seconds", type=float, default=32.0, help="simulated seconds to play")
     demo.add_argument("--png", type=Path, default=None, help="write a wireframe contact sheet here")
+    render = sub.add_parser("render", help="render animations to PNG frames and a contact sheet")
+    render.add_argument("--rig", default="testrig", help="rig id under rigs/")
+    render.add_argument(
+        "--state", default=None, help="a state (default: every animation, one sheet)"
+    )
+    render.add_argument(
+        "--variant", default=None, help="one of the state's animations (dance_3, ...)"
+    )
+    render.add_argument("--frames", type=int, default=8, help="frames over one play")
+    render.add_argument("--size", type=int, default=512, help="output size in pixels (square)")
+    render.add_argument("--framing", default="full", choices=("full", "bust", "face"))
+    render.add_argument("--out", type=Path, default=Path("out/render"), help="output folder")
+    preview = sub.add_parser(
+        "preview", help="open a desktop window with the avatar (keys drive it)"
+    )
+    preview.add_argument("--rig", default="testrig", help="rig id under rigs/")
+    preview.add_argument("--size", type=int, default=640, help="window size in pixels")
+    preview.add_argument("--seed", type=int, default=0)
+    preview.add_argument("--screenshot", default=None, help="save the window to this PNG and quit")
+    preview.add_argument("--after", type=float, default=2.0, help="seconds before the screenshot")
     args = parser.parse_args(argv)
+
+    if args.command == "preview":
+        from engine.render.window import run_preview
+
+        run_preview(args.rig, args.size, args.seed, args.screenshot, args.after)
+        return 0
+    if args.command == "render":
+        from engine.export.animation import render_command
+
+        render_command(
+            args.rig, args.state, args.variant, args.out, args.frames, args.size, args.framing
+        )
+        return 0
 
     if args.command in (None, "demo"):
         from engine.demo import run

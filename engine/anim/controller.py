@@ -64,10 +64,21 @@ class AnimationController:
             )
         self.inputs[name] = float(value)
 
-    def transition(self, new_state: str, blend_time: float | None = None) -> None:
+    def transition(
+        self, new_state: str, blend_time: float | None = None, variant: str | None = None
+    ) -> None:
         """Enter `new_state`, cross-fading over `blend_time` seconds (default: the state's
-        mix, else the mix table's value for the pair of animations, else 0.2 s)."""
+        mix, else the mix table's value for the pair of animations, else 0.2 s). `variant`
+        picks one of the state's animations instead of a random roll (dance 3, say)."""
         st = self._state(new_state)
+        clip = None
+        if variant is not None:
+            clip = next((c for c, _ in st.variants if c.name == variant), None)
+            if clip is None:
+                known = ", ".join(c.name for c, _ in st.variants) or "none"
+                raise UnknownStateError(
+                    f'state "{new_state}" has no variant "{variant}" (known: {known})'
+                )
         region = self.regions[st.layer.region]
         if st.returns and region.current is not None and region.current is not st:
             if not region.current.returns:
@@ -80,7 +91,7 @@ class AnimationController:
                 region.interrupted.append((region.current, clip))
         elif not st.returns:
             region.interrupted.clear()
-        self._enter(st, blend_time)
+        self._enter(st, blend_time, clip=clip)
 
     def stop(self, region: str, blend_time: float | None = None) -> None:
         """Send a region back to its rest (stop dancing, put the tool away)."""
@@ -166,6 +177,7 @@ class AnimationController:
         track = st.layer.track
         cur = self.anim.current(track)
         playing = cur is not None and cur.tag is st and cur.loop and not cur.is_empty
+        playing = playing and (clip is None or cur is None or cur.source is clip)
         same_blend = cur is not None and st.blend is not None and cur.source is st.blend
         if same_blend and cur is not None:  # walk <-> run share one blend: keep its phase
             cur.tag = st

@@ -34,3 +34,11 @@ def create_context() -> moderngl.Context:
 def describe(ctx: moderngl.Context) -> str:
     info = ctx.info
     return f"{info['GL_RENDERER']} ({info['GL_VERSION']})"
+
+
+def window_context() -> moderngl.Context:
+    """Wrap the context a desktop window (pyglet) has just made current."""
+    try:
+        return moderngl.create_context(require=MIN_GL_VERSION)
+    except Exception as e:
+        raise GLUnavailableError(f"the window's OpenGL context is unusable: {e}") from e

@@ -201,17 +201,35 @@ class AvatarRenderer:
         part_filters: Mapping[str, ColorFilter] | None = None,
     ) -> np.ndarray:
         """The pose as (height, width, 4) premultiplied RGBA uint8, top row first."""
-        rect = self.framing(framing) if isinstance(framing, str) else framing
+        self.draw(pose, framing, avatar_filter, part_filters)
+        w, h = self.size
+        pixels = np.frombuffer(self._out.read(components=4, alignment=1), np.uint8).reshape(h, w, 4)
+        return pixels[::-1]
+
+    def draw(
+        self,
+        pose: Pose,
+        framing: str | Rect = "full",
+        avatar_filter: ColorFilter = NO_FILTER,
+        part_filters: Mapping[str, ColorFilter] | None = None,
+        target: moderngl.Framebuffer | None = None,
+        background: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0),
+    ) -> None:
+        """Draw the pose into `target` (default: the renderer's own output), cleared to
+        `background` first; premultiplied blending composites over an opaque one."""
         if isinstance(framing, str) and framing not in FRAMINGS:
-            raise ValueError(f'unknown framing "{framing}"')
+            raise ValueError(f'unknown framing "{framing}" (expected one of {", ".join(FRAMINGS)})')
+        rect = self.framing(framing) if isinstance(framing, str) else framing
         ctx = self.ctx
         self._upload_bones(pose.world)
         self._atlas.use(1)
         prog = self._prog
-        prog["u_view"].write(view_matrix(rect, *self.size).T.tobytes())
+        fb = target if target is not None else self._msaa
+        w, h = fb.size if target is not None else self.size
+        prog["u_view"].write(view_matrix(rect, w, h).T.tobytes())
         _write(prog, "u_avatar_filter", np.array(avatar_filter, np.float32).tobytes())
-        self._msaa.use()
-        self._msaa.clear(0.0, 0.0, 0.0, 0.0)
+        fb.use()
+        fb.clear(*background)
         ctx.enable(moderngl.BLEND)
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
         self._update_batches(pose)
@@ -225,11 +243,8 @@ class AvatarRenderer:
         for blend, first, count in self._batches:
             ctx.blend_func = _BLEND[blend]
             self._vao.render(moderngl.TRIANGLES, vertices=count, first=first)
-        if self._msaa is not self._out:
+        if target is None and self._msaa is not self._out:
             ctx.copy_framebuffer(self._out, self._msaa)
-        w, h = self.size
-        pixels = np.frombuffer(self._out.read(components=4, alignment=1), np.uint8).reshape(h, w, 4)
-        return pixels[::-1]
 
     def skin_on_gpu(self, pose: Pose) -> np.ndarray:
         """Every vertex of the static buffer skinned by the GPU (transform feedback), (V, 2);

@@ -1,0 +1,65 @@
+"""Benchmark: skin + draw + readback of an avatar at 512x512 through the GL renderer
+(headless EGL: Mesa llvmpipe here, NVIDIA on a GPU host).
+
+    .venv/bin/python -m tests.bench.bench_render [--rig digi] [--size 512] [--samples 0]
+
+Prints figures; asserts nothing. Record results in docs/PERFORMANCE.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+
+from engine.assets import ATLASES, load_bundle
+from engine.render import AvatarRenderer, create_context, load_atlas
+from engine.render.context import describe
+from engine.session import AvatarSession, Inputs
+
+DT = 1 / 60
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rig", default="testrig")
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--samples", type=int, default=0, help="MSAA samples (0 = off)")
+    ap.add_argument("--frames", type=int, default=600)
+    args = ap.parse_args()
+
+    bundle = load_bundle(args.rig)
+    ctx = create_context()
+    renderer = AvatarRenderer(
+        ctx, bundle.rig, load_atlas(ATLASES / args.rig), (args.size, args.size), args.samples
+    )
+    triangles = len(renderer.geometry.indices) // 3
+    print(f"renderer: {describe(ctx)}; {platform.machine()}, {os.cpu_count()} cpus")
+    print(f"rig {args.rig}: {len(bundle.rig.bones)} bones, {len(renderer.geometry.bones)} GPU vertices, "
+          f"{triangles} triangles in all attachments; {args.size}x{args.size}, MSAA {renderer.samples or 'off'}")  # fmt: skip
+    s = AvatarSession(bundle, seed=1)
+    s.step(DT, Inputs(controls={"speed": 1.0}, transitions=["walk", "wave"]))
+    render_ms, tick_ms = [], []
+    for k in range(60 + args.frames):
+        t0 = time.perf_counter()
+        s.step(DT)
+        t1 = time.perf_counter()
+        renderer.render(s.pose)
+        t2 = time.perf_counter()
+        if k >= 60:
+            tick_ms.append((t1 - t0) * 1e3)
+            render_ms.append((t2 - t1) * 1e3)
+    r = np.array(render_ms)
+    print(f"skin + draw + readback: median {np.median(r):.2f} ms, p90 {np.percentile(r, 90):.2f} ms, "
+          f"p99 {np.percentile(r, 99):.2f} ms over {args.frames} frames")  # fmt: skip
+    total = r + np.array(tick_ms)
+    print(
+        f"engine tick + render: median {np.median(total):.2f} ms ({1000 / np.median(total):.0f} fps possible)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""The desktop preview as a person uses it: a real pyglet window on a virtual X display,
+real key presses (xdotool), and screenshots of what the window shows."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def display() -> Iterator[str]:
+    if not (shutil.which("Xvfb") and shutil.which("xdotool")):
+        if os.environ.get("CI"):
+            pytest.fail("Xvfb and xdotool are missing: .ci/setup installs them")
+        pytest.skip("needs Xvfb and xdotool (run .ci/setup)")
+    for n in range(91, 120):
+        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
+            break
+    disp = f":{n}"
+    xvfb = subprocess.Popen(["Xvfb", disp, "-screen", "0", "800x800x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    for _ in range(50):
+        if Path(f"/tmp/.X11-unix/X{n}").exists():
+            break
+        time.sleep(0.1)
+    yield disp
+    xvfb.terminate()
+    xvfb.wait(timeout=10)
+
+
+def run_preview(display: str, shot: Path, keys: list[str]) -> np.ndarray:
+    env = {**os.environ, "DISPLAY": display}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "webapi.cli", "preview", "--size", "400", "--screenshot", str(shot), "--after", "3.5"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    window = ""
+    for _ in range(100):
+        r = subprocess.run(
+            ["xdotool", "search", "--name", "Digigami preview"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        window = r.stdout.split()[0] if r.stdout.split() else ""
+        if window:
+            break
+        time.sleep(0.1)
+    assert window, "the preview window never appeared"
+    time.sleep(0.5)
+    for k in keys:
+        subprocess.run(["xdotool", "key", "--window", window, k], env=env, check=True)
+        time.sleep(0.15)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out.decode()
+    return np.asarray(Image.open(shot).convert("RGB")).astype(int)
+
+
+def test_window_shows_the_avatar_and_keys_drive_it(display: str, tmp_path: Path) -> None:
+    plain = run_preview(display, tmp_path / "plain.png", [])
+    background = plain[200, 5]  # left edge, mid-height: background
+    avatar = np.abs(plain - background).max(axis=2) > 40
+    assert avatar.mean() > 0.03, "no avatar in the window"
+    # F twice: full -> bust -> face framing; the head fills far more of the window
+    face = run_preview(display, tmp_path / "face.png", ["f", "f"])
+    face_cover = (np.abs(face - background).max(axis=2) > 40).mean()
+    assert face_cover > 2 * avatar.mean()
