@@ -106,15 +106,11 @@ class AvatarSession:
         if meshes:
             starts = np.array([m.offset for _, m in meshes], dtype=np.int64)
             ends = starts + np.array([m.count for _, m in meshes], dtype=np.int64)
+            deformed = np.array([m.offset in pose.deformed for _, m in meshes])
             skin_ranges(
-                pose.world,
-                rig.skin_bones,
-                rig.skin_weights,
-                rig.skin_local,
-                starts,
-                ends,
-                self.skinned,
-            )
+                pose.world, rig.skin_bones, rig.skin_weights, rig.skin_local, starts, ends,
+                self.skinned, pose.deform, rig.skin_anchor, deformed,
+            )  # fmt: skip
         items: list[DrawItem] = []
         for slot in rig.slots:
             name = pose.slot_attachment[slot.index]

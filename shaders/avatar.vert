@@ -7,13 +7,15 @@ in ivec4 in_bones;
 in vec4 in_weights;
 in vec4 in_p01;
 in vec4 in_p23;
+in int in_anchor;
+in vec2 in_deform;
 in vec2 in_uv;
 in int in_slot;
 out vec2 v_uv;
 flat out int v_slot;
 
 void main() {
-    vec2 world = skin(in_bones, in_weights, in_p01, in_p23);
+    vec2 world = skin(in_bones, in_weights, in_p01, in_p23) + bone_vector(in_anchor, in_deform);
     vec3 clip = u_view * vec3(world, 1.0);
     gl_Position = vec4(clip.xy, 0.0, 1.0);
     v_uv = in_uv;

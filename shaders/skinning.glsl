@@ -16,3 +16,11 @@ vec2 skin(ivec4 bones, vec4 weights, vec4 p01, vec4 p23) {
          + weights.z * bone_point(bones.z, p23.xy)
          + weights.w * bone_point(bones.w, p23.zw);
 }
+
+// A vector (no translation) through a bone's linear part: parameter deform offsets are
+// given in the frame of the slot's bone and added after weighting.
+vec2 bone_vector(int bone, vec2 v) {
+    vec4 r0 = texelFetch(u_bones, ivec2(bone, 0), 0);
+    vec4 r1 = texelFetch(u_bones, ivec2(bone, 1), 0);
+    return vec2(dot(r0.xy, v), dot(r1.xy, v));
+}

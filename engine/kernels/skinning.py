@@ -6,6 +6,9 @@ classic LBS with inverse bind matrices). The skinned position is
 
     v = sum_i w_i * (M_i @ p_i + t_i)       with (M_i, t_i) the bone's world transform.
 
+A parameter deform adds a per-vertex offset d, given in the frame of the slot's bone (the
+"anchor" A), after weighting: v += A_linear @ d.
+
 `skin_reference` is the numpy specification the GPU shader is tested against; `skin_ranges`
 is the numba hot path and is tested against it. Unused influence slots have weight 0.
 """
@@ -19,13 +22,24 @@ from engine.kernels.layout import WA, WB, WC, WD, WX, WY
 
 
 def skin_reference(
-    world: np.ndarray, bones: np.ndarray, weights: np.ndarray, local: np.ndarray
+    world: np.ndarray,
+    bones: np.ndarray,
+    weights: np.ndarray,
+    local: np.ndarray,
+    deform: np.ndarray | None = None,
+    anchor: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(n, 4) bones, (n, 4) weights, (n, 4, 2) bone-local positions -> (n, 2) world."""
+    """(n, 4) bones, (n, 4) weights, (n, 4, 2) bone-local positions -> (n, 2) world;
+    optional (n, 2) deform offsets in the frame of each vertex's (n,) anchor bone."""
     w = world[bones]  # (n, 4, 6)
     px = w[..., WA] * local[..., 0] + w[..., WB] * local[..., 1] + w[..., WX]
     py = w[..., WC] * local[..., 0] + w[..., WD] * local[..., 1] + w[..., WY]
-    return np.stack([(px * weights).sum(axis=1), (py * weights).sum(axis=1)], axis=1)
+    out = np.stack([(px * weights).sum(axis=1), (py * weights).sum(axis=1)], axis=1)
+    if deform is not None and anchor is not None:
+        a = world[anchor]
+        out[:, 0] += a[:, WA] * deform[:, 0] + a[:, WB] * deform[:, 1]
+        out[:, 1] += a[:, WC] * deform[:, 0] + a[:, WD] * deform[:, 1]
+    return out
 
 
 @njit(cache=True, fastmath=True)
@@ -37,8 +51,12 @@ def skin_ranges(
     starts: np.ndarray,
     ends: np.ndarray,
     out: np.ndarray,
+    deform: np.ndarray,
+    anchor: np.ndarray,
+    deformed: np.ndarray,
 ) -> None:
-    """Skin the vertex ranges [starts[k], ends[k]) of the packed mesh buffers into `out`."""
+    """Skin the vertex ranges [starts[k], ends[k]) of the packed mesh buffers into `out`;
+    ranges with deformed[k] also get their deform offsets."""
     for k in range(starts.shape[0]):
         for v in range(starts[k], ends[k]):
             x = 0.0
@@ -52,5 +70,11 @@ def skin_ranges(
                 ly = local[v, i, 1]
                 x += w * (world[b, WA] * lx + world[b, WB] * ly + world[b, WX])
                 y += w * (world[b, WC] * lx + world[b, WD] * ly + world[b, WY])
+            if deformed[k]:
+                a = anchor[v]
+                dx = deform[v, 0]
+                dy = deform[v, 1]
+                x += world[a, WA] * dx + world[a, WB] * dy
+                y += world[a, WC] * dx + world[a, WD] * dy
             out[v, 0] = x
             out[v, 1] = y

@@ -77,11 +77,28 @@ class ParameterSet:
         )
         for p, b in self._slot_bindings:
             v = self.values[p]
-            if b.alphas is not None:
+            if b.offsets is not None and b.mesh is not None:
+                d = _interp_offsets(v, b.inputs, b.offsets)
+                if d is not None:
+                    pose.add_deform(b.mesh, d)
+            elif b.alphas is not None:
                 pose.slot_color[b.slot, 3] *= float(np.interp(v, b.inputs, b.alphas))
             elif b.names is not None:
                 i = int(np.searchsorted(b.inputs, v, side="right")) - 1
                 pose.slot_attachment[b.slot] = b.names[max(i, 0)]
+
+
+def _interp_offsets(v: float, xs: np.ndarray, offsets: np.ndarray) -> np.ndarray | None:
+    """Offsets at parameter value v, piecewise linear between keys; None when all zero."""
+    if v <= xs[0]:
+        d = offsets[0]
+    elif v >= xs[-1]:
+        d = offsets[-1]
+    else:
+        j = int(np.searchsorted(xs, v))
+        a = (v - xs[j - 1]) / (xs[j] - xs[j - 1])
+        d = offsets[j - 1] + (offsets[j] - offsets[j - 1]) * a
+    return d if d.any() else None
 
 
 @njit(cache=True)

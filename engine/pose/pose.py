@@ -30,8 +30,17 @@ class Pose:
         self.world = np.zeros((n, 6))
         self.ik_mix = np.array([c.mix for c in rig.ik], dtype=np.float64)
         self.slot_attachment: list[str | None] = [s.attachment for s in rig.slots]
+        self._mesh_sizes = {
+            a.offset: a.count
+            for d in rig.attachments
+            for a in d.values()
+            if isinstance(a, MeshAttachment)
+        }
         self.slot_color = np.array([s.color for s in rig.slots], dtype=np.float64).reshape(-1, 4)
         self._setup_attachment = list(self.slot_attachment)
+        # parameter deforms: offsets per skin-buffer vertex, and which meshes have any
+        self.deform = np.zeros((rig.vertex_count, 2))
+        self.deformed: set[int] = set()  # skin-buffer offsets of deformed meshes
         self._setup_color = self.slot_color.copy()
         self.update_world()
 
@@ -40,6 +49,14 @@ class Pose:
         np.copyto(self.local, self.rig.setup_local)
         self.slot_attachment[:] = self._setup_attachment
         np.copyto(self.slot_color, self._setup_color)
+        for off in self.deformed:
+            self.deform[off : off + self._mesh_sizes[off]] = 0.0
+        self.deformed.clear()
+
+    def add_deform(self, mesh: MeshAttachment, offsets: np.ndarray) -> None:
+        """Add per-vertex offsets (slot-bone frame) to a mesh for this frame."""
+        self.deform[mesh.offset : mesh.offset + mesh.count] += offsets
+        self.deformed.add(mesh.offset)
 
     def update_world(self) -> None:
         rig = self.rig

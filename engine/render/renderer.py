@@ -32,8 +32,8 @@ _BLEND = {  # premultiplied-alpha blend functions per slot blend mode
     BlendMode.MULTIPLY: (moderngl.DST_COLOR, moderngl.ONE_MINUS_SRC_ALPHA),
     BlendMode.SCREEN: (moderngl.ONE, moderngl.ONE_MINUS_SRC_COLOR),
 }
-_VERTEX_FORMAT = "4i 4f 4f 4f 2f 1i"
-_ATTRS = ("in_bones", "in_weights", "in_p01", "in_p23", "in_uv", "in_slot")
+_VERTEX_FORMAT = "4i 4f 4f 4f 2f 1i 1i"
+_ATTRS = ("in_bones", "in_weights", "in_p01", "in_p23", "in_uv", "in_slot", "in_anchor")
 MAX_SLOTS = 128  # must match shaders/avatar.vert
 
 
@@ -53,8 +53,9 @@ class RigGeometry:
     def __init__(self, rig: RigData, atlas: Atlas) -> None:
         if len(rig.slots) > MAX_SLOTS:
             raise ValueError(f"rig has {len(rig.slots)} slots; the renderer supports {MAX_SLOTS}")
-        bones, weights, local, uvs, indices, slots = [], [], [], [], [], []
+        bones, weights, local, uvs, indices, slots, anchors = [], [], [], [], [], [], []
         self.meshes: dict[tuple[int, str], GpuMesh] = {}
+        self.by_skin_offset: dict[int, GpuMesh] = {}  # rig skin-buffer offset -> GPU range
         nv = ni = 0
         for slot in rig.slots:
             for name, att in rig.attachments[slot.index].items():
@@ -82,7 +83,10 @@ class RigGeometry:
                 uvs.append(np.stack([u0 + uv[:, 0] * (u1 - u0), v0 + uv[:, 1] * (v1 - v0)], axis=1))
                 indices.append(np.asarray(tri, np.int64).ravel() + nv)
                 slots.append(np.full(len(b), slot.index))
+                anchors.append(np.full(len(b), slot.bone))
                 self.meshes[(slot.index, name)] = GpuMesh(nv, len(b), ni, tri.size)
+                if isinstance(att, MeshAttachment):
+                    self.by_skin_offset[att.offset] = self.meshes[(slot.index, name)]
                 nv += len(b)
                 ni += tri.size
         self.bones = np.concatenate(bones).astype(np.int32)
@@ -91,6 +95,7 @@ class RigGeometry:
         self.uvs = np.concatenate(uvs).astype(np.float32)
         self.indices = np.concatenate(indices).astype(np.int32)
         self.slots = np.concatenate(slots).astype(np.int32)
+        self.anchors = np.concatenate(anchors).astype(np.int32)
 
     def interleaved(self) -> bytes:
         rows = np.empty(
@@ -101,10 +106,11 @@ class RigGeometry:
                 ("p", "<f4", 8),
                 ("uv", "<f4", 2),
                 ("s", "<i4"),
+                ("a", "<i4"),
             ],
         )
         rows["b"], rows["w"], rows["p"] = self.bones, self.weights, self.local
-        rows["uv"], rows["s"] = self.uvs, self.slots
+        rows["uv"], rows["s"], rows["a"] = self.uvs, self.slots, self.anchors
         return rows.tobytes()
 
 
@@ -123,8 +129,13 @@ class AvatarRenderer:
         self._prog = program(ctx, "avatar.vert", "avatar.frag")
         self._vbo = ctx.buffer(self.geometry.interleaved())
         self._ibo = ctx.buffer(reserve=max(4, self.geometry.indices.nbytes))
+        self._deform = np.zeros((len(self.geometry.bones), 2), np.float32)
+        self._deform_vbo = ctx.buffer(self._deform.tobytes())
+        self._deforming = False
         self._vao = ctx.vertex_array(
-            self._prog, [(self._vbo, _VERTEX_FORMAT, *_ATTRS)], index_buffer=self._ibo
+            self._prog,
+            [(self._vbo, _VERTEX_FORMAT, *_ATTRS), (self._deform_vbo, "2f", "in_deform")],
+            index_buffer=self._ibo,
         )
         self._batches: list[tuple[BlendMode, int, int]] = []  # (blend, first index, count)
         self._visible: tuple[str | None, ...] | None = None
@@ -186,6 +197,19 @@ class AvatarRenderer:
         self._batches = [(b, f, c) for b, f, c in batches]
         self._visible = visible
 
+    def _upload_deforms(self, pose: Pose) -> None:
+        """Parameter deforms into the dynamic buffer; written only while any are active."""
+        if not pose.deformed and not self._deforming:
+            return
+        self._deform[:] = 0.0
+        for off in pose.deformed:
+            m = self.geometry.by_skin_offset[off]
+            self._deform[m.first_vertex : m.first_vertex + m.vertex_count] = pose.deform[
+                off : off + m.vertex_count
+            ]
+        self._deform_vbo.write(self._deform.tobytes())
+        self._deforming = bool(pose.deformed)
+
     def _upload_bones(self, world: np.ndarray) -> None:
         r = self._bone_rows
         r[0, :, 0], r[0, :, 1], r[0, :, 2] = world[:, WA], world[:, WB], world[:, WX]
@@ -222,6 +246,7 @@ class AvatarRenderer:
         rect = self.framing(framing) if isinstance(framing, str) else framing
         ctx = self.ctx
         self._upload_bones(pose.world)
+        self._upload_deforms(pose)
         self._atlas.use(1)
         prog = self._prog
         fb = target if target is not None else self._msaa
@@ -253,9 +278,14 @@ class AvatarRenderer:
             prog = program(self.ctx, "skin_capture.vert", varyings=("out_pos",))
             prog["u_bones"] = 0
             self._capture = self.ctx.vertex_array(
-                prog, [(self._vbo, "4i 4f 4f 4f 8x 4x", *_ATTRS[:4])]
+                prog,
+                [
+                    (self._vbo, "4i 4f 4f 4f 8x 4x 1i", *_ATTRS[:4], "in_anchor"),
+                    (self._deform_vbo, "2f", "in_deform"),
+                ],
             )
         self._upload_bones(pose.world)
+        self._upload_deforms(pose)
         self._out.use()  # a surfaceless context's default framebuffer is incomplete
         n = len(self.geometry.bones)
         out = self.ctx.buffer(reserve=n * 8)
@@ -269,6 +299,7 @@ class AvatarRenderer:
             self._vao,
             self._vbo,
             self._ibo,
+            self._deform_vbo,
             self._bones,
             self._atlas,
             self._msaa,

@@ -133,14 +133,17 @@ class ParamBinding:
 
 @dataclass(frozen=True, slots=True)
 class SlotBinding:
-    """A parameter driving a slot: its alpha (piecewise linear, multiplied in) or which
-    attachment it shows (the key with the largest value <= the parameter)."""
+    """A parameter driving a slot: its alpha (piecewise linear, multiplied in), which
+    attachment it shows (the key with the largest value <= the parameter), or a deform of
+    one mesh attachment (per-vertex offsets in the slot bone's frame, piecewise linear)."""
 
     slot: int
-    kind: str  # "alpha" | "attachment"
+    kind: str  # "alpha" | "attachment" | "deform"
     inputs: np.ndarray
-    alphas: np.ndarray | None
-    names: tuple[str | None, ...] | None
+    alphas: np.ndarray | None = None
+    names: tuple[str | None, ...] | None = None
+    offsets: np.ndarray | None = None  # (keys, vertices, 2) for deform
+    mesh: MeshAttachment | None = None  # the deformed attachment
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +193,7 @@ class RigData:
     skin_bones: np.ndarray  # (V, 4) int64
     skin_weights: np.ndarray  # (V, 4)
     skin_local: np.ndarray  # (V, 4, 2)
+    skin_anchor: np.ndarray  # (V,) int64: the slot's bone, the frame of deform offsets
     bone_index: dict[str, int] = field(repr=False)
     slot_index: dict[str, int] = field(repr=False)
     ik_index: dict[str, int] = field(repr=False)

@@ -70,7 +70,7 @@ def parse_rig(data: object, source: str = "<rig>") -> RigData:
             )
     ik = _ik_constraints(root.get("ik", []), bones, bone_index)
     parameters = _parameters(root.get("parameters", []), bone_index, slots, attachments)
-    skin_bones, skin_weights, skin_local = skin.pack()
+    skin_bones, skin_weights, skin_local, skin_anchor = skin.pack()
     return RigData(
         name=name,
         bones=tuple(bones),
@@ -86,6 +86,7 @@ def parse_rig(data: object, source: str = "<rig>") -> RigData:
         skin_bones=frozen(skin_bones),
         skin_weights=frozen(skin_weights),
         skin_local=frozen(skin_local),
+        skin_anchor=frozen(skin_anchor),
         bone_index=bone_index,
         slot_index=slot_index,
         ik_index={k.name: k.index for k in ik},
@@ -195,20 +196,32 @@ class _SkinBuffers:
         self.bones: list[np.ndarray] = []
         self.weights: list[np.ndarray] = []
         self.local: list[np.ndarray] = []
+        self.anchor: list[np.ndarray] = []
         self.count = 0
 
-    def add(self, bones: np.ndarray, weights: np.ndarray, local: np.ndarray) -> int:
+    def add(self, bones: np.ndarray, weights: np.ndarray, local: np.ndarray, anchor: int) -> int:
         offset = self.count
         self.bones.append(bones)
         self.weights.append(weights)
         self.local.append(local)
+        self.anchor.append(np.full(bones.shape[0], anchor, np.int64))
         self.count += bones.shape[0]
         return offset
 
-    def pack(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def pack(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         if not self.bones:
-            return np.zeros((0, 4), np.int64), np.zeros((0, 4)), np.zeros((0, 4, 2))
-        return np.concatenate(self.bones), np.concatenate(self.weights), np.concatenate(self.local)
+            return (
+                np.zeros((0, 4), np.int64),
+                np.zeros((0, 4)),
+                np.zeros((0, 4, 2)),
+                np.zeros(0, np.int64),
+            )
+        return (
+            np.concatenate(self.bones),
+            np.concatenate(self.weights),
+            np.concatenate(self.local),
+            np.concatenate(self.anchor),
+        )
 
 
 def _attachments(
@@ -330,7 +343,7 @@ def _mesh(
         dy = verts[:, 1] - w[:, WY]
         local[:, k, 0] = (w[:, WD] * dx - w[:, WB] * dy) / det
         local[:, k, 1] = (-w[:, WC] * dx + w[:, WA] * dy) / det
-    offset = skin.add(bones, weights, local)
+    offset = skin.add(bones, weights, local, slot.bone)
     return MeshAttachment(
         name=name,
         path=node.get("path", name).str_(),
@@ -471,7 +484,7 @@ def _slot_binding(
     attachments: list[dict[str, Attachment]],
 ) -> SlotBinding:
     slot = _ref(b.get("slot"), slot_index, "slot")
-    kind = b.get("property").choice(("alpha", "attachment"))
+    kind = b.get("property").choice(("alpha", "attachment", "deform"))
     knode = b.get("keys")
     keys = []
     for k in knode.list(min_len=1):
@@ -480,16 +493,30 @@ def _slot_binding(
             raise k.fail("expected [parameter value, output]")
         keys.append((pair[0].num(), pair[1]))
     xs = _increasing([x for x, _ in keys], knode)
+    if kind == "deform":
+        anode = b.get("attachment")
+        mesh = attachments[slot].get(anode.str_())
+        if not isinstance(mesh, MeshAttachment):
+            raise anode.fail(
+                f'"{anode.value}" is not a mesh attachment of slot "{slots[slot].name}"'
+            )
+        offsets = []
+        for _, v in keys:
+            pts = v.list()
+            if len(pts) != mesh.count:
+                raise v.fail(f"expected {mesh.count} offsets (one per vertex), got {len(pts)}")
+            offsets.append([p.vec(2) for p in pts])
+        return SlotBinding(slot, kind, frozen(xs), offsets=frozen(np.array(offsets)), mesh=mesh)
     if kind == "alpha":
         alphas = np.array([v.num(lo=0.0, hi=1.0) for _, v in keys])
-        return SlotBinding(slot, kind, frozen(xs), frozen(alphas), None)
+        return SlotBinding(slot, kind, frozen(xs), alphas=frozen(alphas))
     names: list[str | None] = []
     for _, v in keys:
         name = None if v.value is None else v.str_()
         if name is not None and name not in attachments[slot]:
             raise v.fail(f'unknown attachment "{name}" for slot "{slots[slot].name}"')
         names.append(name)
-    return SlotBinding(slot, kind, frozen(xs), None, tuple(names))
+    return SlotBinding(slot, kind, frozen(xs), names=tuple(names))
 
 
 def _springs(

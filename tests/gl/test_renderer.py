@@ -186,3 +186,58 @@ def test_a_session_swap_renders_next_frame_and_back_is_identical(
     back = renderer.render(s.pose, "bust")
     assert (np.abs(swapped.astype(int) - before).max(axis=2) > 30).sum() > 50
     np.testing.assert_array_equal(back, before)
+
+
+def test_parameter_deform_moves_vertices_on_cpu_and_gpu_alike(gl: moderngl.Context) -> None:
+    from engine.params import ParameterSet
+    from engine.render import Atlas
+    from engine.rig import parse_rig
+    from tests.conftest import arm_rig_data
+
+    data = arm_rig_data()
+    # ParamArm also bends the arm mesh's far end upwards by 6 px (in the upper arm's frame)
+    offsets = [[0, 0], [0, 0], [0, 0], [0, 0], [0, 6], [0, 6]]
+    data["parameters"][0]["bindings"].append(
+        {"slot": "skin", "attachment": "arm", "property": "deform",
+         "keys": [[0, [[0, 0]] * 6], [10, offsets]]}
+    )  # fmt: skip
+    rig = parse_rig(data)
+    atlas = Atlas(
+        np.full((8, 8, 4), 255, np.uint8),
+        {"arm": (0, 0, 8, 8), "open": (0, 0, 8, 8), "fist": (0, 0, 8, 8)},
+    )
+    r = AvatarRenderer(gl, rig, atlas, size=(64, 64))
+    params = ParameterSet(rig)
+    rest_pose = Pose(rig)
+    rest = r.skin_on_gpu(rest_pose)
+    rest_px = r.render(rest_pose).copy()
+
+    pose = Pose(rig)
+    pose.local[rig.bone_index["upper"], 2] += 30  # any pose: offsets follow the slot bone
+    pose.update_world()
+    params.set("ParamArm", 5.0)  # half-way: 3 px, and the binding also turns the arm
+    params.apply(pose)
+    pose.update_world()
+    gpu = r.skin_on_gpu(pose)
+    m = r.geometry.meshes[(rig.slot_index["skin"], "arm")]
+    g = r.geometry
+    expected = skin_reference(
+        pose.world, g.bones.astype(np.int64), g.weights.astype(np.float64),
+        g.local.reshape(-1, 4, 2).astype(np.float64),
+    )  # fmt: skip
+    w = pose.world[rig.bone_index["upper"]]
+    half = np.array(offsets, float)[:, 1] * 0.5
+    expected[m.first_vertex : m.first_vertex + 6, 0] += w[1] * half
+    expected[m.first_vertex : m.first_vertex + 6, 1] += w[3] * half
+    assert np.abs(gpu - expected).max() < 0.5
+    assert np.abs(gpu - rest).max() > 2.0
+
+    # back at rest nothing lingers: identical vertices and pixels
+    pose.reset()
+    params.set("ParamArm", 0.0)
+    params.apply(pose)
+    pose.update_world()
+    assert not pose.deformed
+    np.testing.assert_allclose(r.skin_on_gpu(pose), rest, atol=1e-4)
+    np.testing.assert_array_equal(r.render(pose), rest_px)
+    r.release()

@@ -108,10 +108,15 @@ def test_numba_skinning_matches_the_numpy_reference(n: int, seed: int) -> None:
     weights /= weights.sum(axis=1, keepdims=True)
     local = rng.normal(size=(n, 4, 2)) * 50
     out = np.zeros((n, 2))
-    skin_ranges(world, bones, weights, local, np.array([0]), np.array([n]), out)
-    np.testing.assert_allclose(
-        out, skin_reference(world, bones, weights, local), rtol=1e-9, atol=1e-9
-    )
+    deform = rng.normal(size=(n, 2)) * 5
+    anchor = rng.integers(0, 6, size=n)
+    one = (np.array([0]), np.array([n]), out, deform, anchor)
+    skin_ranges(world, bones, weights, local, *one, np.array([True]))
+    expected = skin_reference(world, bones, weights, local, deform, anchor)
+    np.testing.assert_allclose(out, expected, rtol=1e-9, atol=1e-9)
+    skin_ranges(world, bones, weights, local, *one, np.array([False]))
+    expected = skin_reference(world, bones, weights, local)
+    np.testing.assert_allclose(out, expected, rtol=1e-9, atol=1e-9)
 
 
 @settings(max_examples=60, deadline=None)
