@@ -14,12 +14,11 @@ Conventions
   (minus ``base_angle`` for i = 0). ``-inf``/``+inf`` means no limit on that side; NaN works
   the same way. Angles are circular, so a bound only restricts anything when both sides are
   finite and ``max - min < 360``; otherwise the bone is free. Bounds may lie outside
-  (-180, 180] (e.g. [140, 200] around a rest angle of 170). With ``min > max`` the bone is
-  pinned to ``min``.
+  (-180, 180] (e.g. [140, 200] around a rest angle of 170); ``min <= max`` is assumed.
 * Bend sign (limb): ``bend >= 0`` bends the second bone counter-clockwise relative to the
-  first, i.e. ``a2 - a1`` in [0, 180] and ``cross(bone1, bone2) >= 0``; seen from the
-  origin looking at the target, the elbow is then on the RIGHT of the line origin -> target
-  (``cross(target - origin, elbow - origin) <= 0``). ``bend < 0`` mirrors it.
+  first: ``a2 - a1`` in [0, 180] (before limits), ``cross(bone1, bone2) >= 0``. Looking
+  from the origin at the target, the elbow is then on the RIGHT of the line origin ->
+  target (``cross(target - origin, elbow - origin) <= 0``). ``bend < 0`` mirrors it.
 
 Return convention: every solver returns a NEW (n,) float64 array of world angles (degrees);
 inputs are never written. Results are angles modulo 360; for a limited bone the raw
@@ -27,6 +26,16 @@ difference ``out[i] - out[i-1]`` (or ``out[0] - base_angle``) itself lies in [mi
 Solvers only output angles, so forward kinematics with the same lengths keeps the lengths.
 Targets at or beyond reach (distance >= sum of lengths) give a straight chain aimed at the
 target, limits still applied.
+
+Iterative solvers (CCD, FABRIK): start from the given pose moved into its limits, stop after
+`iterations` passes or once the effector is within `tolerance` (world units). CCD's error
+never grows from pass to pass: each turn slides the effector along its circle towards the
+target, and a limit stops a turn at the bound it meets (no jumping across the gap). Both
+plain algorithms are stuck on a chain lying along the line effector -> target (a straight
+rest pose whose target moved along it); there the solvers first turn the bones along the
+second-order steepest way off that line, kept only when it brings the effector nearer.
+Convergence is not fast everywhere: from knotted poses or near full folds CCD at velocity
+0.5 may need thousands of passes and FABRIK hundreds.
 """
 
 from __future__ import annotations
@@ -42,6 +51,8 @@ _DEG = 180.0 / math.pi
 _TINY = 1e-12
 # joints closer than this fraction of the error to the effector -> target line count as on it
 _ON_LINE = 1e-2
+# bisection steps for the way off that line (each halves the bracket)
+_BISECTIONS = 60
 
 
 @njit(cache=True)
@@ -51,11 +62,16 @@ def wrap180(d: float) -> float:
 
 
 @njit(cache=True)
+def _limited(lo: float, hi: float) -> bool:
+    return hi - lo < 360.0  # false for infinite and NaN bounds
+
+
+@njit(cache=True)
 def clamp_relative(r: float, lo: float, hi: float) -> float:
     """A relative angle clamped to [lo, hi] on the circle (free unless both are finite and
     hi - lo < 360). The result is inside [lo, hi] as a number, not only modulo 360; when r is
     outside, the nearer bound along the circle wins."""
-    if not hi - lo < 360.0:  # also true for inf and NaN bounds
+    if not _limited(lo, hi):
         return r
     c = 0.5 * (lo + hi)
     # centred on the allowed arc, so the forbidden arc splits at its middle
@@ -68,14 +84,19 @@ def clamp_relative(r: float, lo: float, hi: float) -> float:
 
 
 @njit(cache=True)
-def _limit_bone(angles: np.ndarray, i: int, base_angle: float, limits: np.ndarray) -> None:
-    """Clamp bone i's relative angle, turning its descendants with it (as CCD needs)."""
-    prev = base_angle if i == 0 else angles[i - 1]
-    r = angles[i] - prev
-    d = clamp_relative(r, limits[i, 0], limits[i, 1]) - r
-    if d != 0.0:
-        for k in range(i, angles.shape[0]):
-            angles[k] += d
+def _turn_bone(
+    angles: np.ndarray, i: int, turn: float, base_angle: float, limits: np.ndarray
+) -> None:
+    """Turn bone i and its descendants by `turn` degrees, stopping at the first bound met on
+    the way. Needs bone i's raw relative angle already inside its limits, which then holds
+    as plain numbers, so a plain clamp stops the turn instead of jumping across the gap."""
+    lo = limits[i, 0]
+    hi = limits[i, 1]
+    if _limited(lo, hi):
+        r = angles[i] - (base_angle if i == 0 else angles[i - 1])
+        turn = min(hi, max(lo, r + turn)) - r
+    for k in range(i, angles.shape[0]):
+        angles[k] += turn
 
 
 @njit(cache=True)
@@ -146,30 +167,118 @@ def _effector_distance(p: np.ndarray, target: np.ndarray) -> float:
 def _on_one_line(p: np.ndarray, target: np.ndarray, err: float) -> bool:
     """Whether every joint lies (within a hair of `err`) on the line effector -> target.
 
-    There CCD's turns are all zero and FABRIK's passes stay on the line, so neither can leave
-    it: a straight chain whose target moved along it would never bend. Needs err > 0.
+    FABRIK's passes keep such a chain on its line, and where every joint sees effector and
+    target on the same side CCD turns nothing, so neither solver could ever bend a straight
+    chain whose target moved along it. Needs err > 0.
     """
     n = p.shape[0] - 1
     ux = (p[n, 0] - target[0]) / err
     uy = (p[n, 1] - target[1]) / err
     for k in range(n):
-        if abs((p[k, 0] - target[0]) * uy - (p[k, 1] - target[1]) * ux) > _ON_LINE * err:
+        if abs((target[0] - p[k, 0]) * uy - (target[1] - p[k, 1]) * ux) > _ON_LINE * err:
             return False
     return True
 
 
 @njit(cache=True)
+def _bend_direction(
+    angles: np.ndarray, lengths: np.ndarray, p: np.ndarray, target: np.ndarray, err: float
+) -> tuple[np.ndarray, float]:
+    """Per-bone turns along which the error falls fastest from a pose on the effector ->
+    target line, and the rate (negative when the error can fall at all).
+
+    On the line every first derivative vanishes, so this is second order: turning each bone
+    (alone) by x[i] radians moves the squared error by x^T M x, M = diag(d) + v v^T, where
+    v[i] is bone i's length projected on the direction effector -> target and d = err * v.
+    M's lowest eigenvalue lies between the two lowest d (a rank-one update interlaces) and
+    solves 1 + sum v^2 / (d - lam) = 0, increasing there, so bisection finds it; the
+    eigenvector is v / (d - lam).
+    """
+    n = angles.shape[0]
+    x = np.zeros(n)
+    if n < 2:
+        return x, 0.0  # one bone on the line already points at the target
+    wx = (target[0] - p[n, 0]) / err
+    wy = (target[1] - p[n, 1]) / err
+    v = np.empty(n)
+    i1 = 0  # lowest d, then second lowest
+    i2 = 1
+    for i in range(n):
+        v[i] = lengths[i] * (math.cos(angles[i] * _RAD) * wx + math.sin(angles[i] * _RAD) * wy)
+    if v[1] < v[0]:
+        i1, i2 = 1, 0
+    for i in range(2, n):
+        if v[i] < v[i1]:
+            i1, i2 = i, i1
+        elif v[i] < v[i2]:
+            i2 = i
+    if not v[i1] < 0.0:
+        return x, 0.0  # M is positive semi-definite: nowhere to go
+    lo = err * v[i1]
+    hi = err * v[i2]
+    if hi - lo <= 1e-12 * lengths.sum():
+        # a repeated lowest d: its eigenvectors are the turns of the pair that cancel in v
+        x[i1] = v[i2]
+        x[i2] = -v[i1]
+    else:
+        for _ in range(_BISECTIONS):
+            lam = 0.5 * (lo + hi)
+            f = 1.0
+            for i in range(n):
+                f += v[i] * v[i] / (err * v[i] - lam)
+            if f < 0.0:
+                lo = lam
+            else:
+                hi = lam
+        lam = 0.5 * (lo + hi)
+        for i in range(n):
+            x[i] = v[i] / (err * v[i] - lam)
+    vx = (v * x).sum()
+    return x, err * (v * x * x).sum() + vx * vx
+
+
+@njit(cache=True)
 def _unstick(
-    out: np.ndarray, err: float, total: float, base_angle: float, limits: np.ndarray
+    out: np.ndarray,
+    p: np.ndarray,
+    lengths: np.ndarray,
+    target: np.ndarray,
+    err: float,
+    base_angle: float,
+    limits: np.ndarray,
+    trial: np.ndarray,
 ) -> None:
-    """Bend every joint a little counter-clockwise, about as much as shortens the chain's
-    reach by `err`, so the solver has a direction to work in again. The arc is centred on
-    the old line so the inner joints leave it too (FABRIK ignores where the effector was)."""
-    kick = min(30.0, math.sqrt(err / total) * _DEG)
-    mid = 0.5 * (out.shape[0] - 1)
-    for k in range(out.shape[0]):
-        out[k] += kick * (k - mid)
-    apply_limits(out, base_angle, limits)
+    """Get a chain off the effector -> target line, where neither solver can move it: CCD's
+    turns are all zero there and FABRIK's passes keep every joint on the line.
+
+    Turns the bones a little along `_bend_direction`, trying a few sizes and both ways, and
+    keeps the best pose only if it is nearer the target (limits applied), so the error never
+    grows; when no way helps (a local minimum, or limits) the pose stays. Rewrites the
+    joints `p` from the pose; `trial` is scratch of out's size.
+    """
+    d, rate = _bend_direction(out, lengths, p, target, err)
+    if not rate < 0.0:
+        _fk_from(p, out, lengths, 0)  # p was only read, but keep one contract
+        return
+    d /= np.abs(d).max()
+    best = err
+    best_step = 0.0
+    step = min(30.0, math.sqrt(err / lengths.sum()) * _DEG)  # turns that shorten by ~err
+    for _ in range(4):
+        for sign in (1.0, -1.0):
+            for i in range(out.shape[0]):
+                trial[i] = out[i] + sign * step * d[i]
+            apply_limits(trial, base_angle, limits)
+            _fk_from(p, trial, lengths, 0)
+            e = _effector_distance(p, target)
+            if e < best:
+                best = e
+                best_step = sign * step
+        step *= 0.25
+    if best_step != 0.0:
+        out += best_step * d
+        apply_limits(out, base_angle, limits)
+    _fk_from(p, out, lengths, 0)
 
 
 @njit(cache=True)
@@ -182,7 +291,8 @@ def solve_limb(
     target: np.ndarray,
     bend: float,
 ) -> np.ndarray:
-    """Analytic two-bone IK (law of cosines); see the module docstring for the bend sign.
+    """Analytic two-bone IK (law of cosines) for a chain of exactly 2 bones; see the module
+    docstring for the bend sign (``bend >= 0`` counter-clockwise, ``bend < 0`` clockwise).
 
     Out of reach: both bones aim at the target. Closer than |l1 - l2|: the chain folds
     (relative angle ±180) on the line to the target, the effector as near as it can get.
@@ -229,19 +339,18 @@ def solve_ccd(
     after `iterations` passes.
     """
     n = angles.shape[0]
-    out = angles.copy()
+    out = angles.astype(np.float64)  # a copy, and float even for integer input
     if _straight_if_unreachable(origin, lengths, base_angle, limits, target, out):
         return out
     apply_limits(out, base_angle, limits)  # start from a legal pose so each step keeps it so
     p = forward(origin, out, lengths)
-    total = lengths.sum()
+    trial = np.empty(n)
     for _ in range(iterations):
         err = _effector_distance(p, target)
         if err <= tolerance:
             break
         if _on_one_line(p, target, err):
-            _unstick(out, err, total, base_angle, limits)
-            _fk_from(p, out, lengths, 0)
+            _unstick(out, p, lengths, target, err, base_angle, limits, trial)
         for i in range(n - 1, -1, -1):
             ex = p[n, 0] - p[i, 0]
             ey = p[n, 1] - p[i, 1]
@@ -250,9 +359,7 @@ def solve_ccd(
             # signed angle effector -> target seen from joint i; atan2(0, 0) = 0 keeps
             # coincident points harmless
             turn = math.atan2(ex * ty - ey * tx, ex * tx + ey * ty) * _DEG * velocity
-            for k in range(i, n):
-                out[k] += turn
-            _limit_bone(out, i, base_angle, limits)
+            _turn_bone(out, i, turn, base_angle, limits)
             _fk_from(p, out, lengths, i)
     return out
 
@@ -289,19 +396,18 @@ def solve_fabrik(
     within `tolerance` (world units) or after `iterations` passes.
     """
     n = angles.shape[0]
-    out = angles.copy()
+    out = angles.astype(np.float64)  # a copy, and float even for integer input
     if _straight_if_unreachable(origin, lengths, base_angle, limits, target, out):
         return out
     apply_limits(out, base_angle, limits)
     p = forward(origin, out, lengths)
-    total = lengths.sum()
+    trial = np.empty(n)
     for _ in range(iterations):
         err = _effector_distance(p, target)
         if err <= tolerance:
             break
         if _on_one_line(p, target, err):
-            _unstick(out, err, total, base_angle, limits)
-            _fk_from(p, out, lengths, 0)
+            _unstick(out, p, lengths, target, err, base_angle, limits, trial)
         p[n, 0] = target[0]
         p[n, 1] = target[1]
         for i in range(n - 1, -1, -1):
