@@ -94,6 +94,14 @@ def parse_rig(data: object, source: str = "<rig>") -> RigData:
     )
 
 
+def _unique(node: Node, seen: set[str], what: str) -> str:
+    name = node.str_()
+    if name in seen:
+        raise node.fail(f'duplicate {what} "{name}"')
+    seen.add(name)
+    return name
+
+
 def _ref(node: Node, names: dict[str, int], what: str) -> int:
     name = node.str_()
     if name not in names:
@@ -167,10 +175,7 @@ def _slots(node: Node, bone_index: dict[str, int]) -> list[SlotData]:
     slots: list[SlotData] = []
     names: set[str] = set()
     for i, item in enumerate(node.list()):
-        n = item.get("name").str_()
-        if n in names:
-            raise item.get("name").fail(f'duplicate slot name "{n}"')
-        names.add(n)
+        n = _unique(item.get("name"), names, "slot name")
         att = item.get("attachment", None)
         color = item.get("color", [1, 1, 1, 1])
         rgba = color.vec(4)
@@ -359,10 +364,7 @@ def _ik_constraints(node: Node, bones: list[BoneData], bone_index: dict[str, int
     out: list[IkData] = []
     names: set[str] = set()
     for i, item in enumerate(node.list()):
-        n = item.get("name").str_()
-        if n in names:
-            raise item.get("name").fail(f'duplicate IK constraint name "{n}"')
-        names.add(n)
+        n = _unique(item.get("name"), names, "IK constraint name")
         solver = IkSolver[item.get("solver").choice(("limb", "ccd", "fabrik")).upper()]
         bnode = item.get("bones")
         chain = [_ref(b, bone_index, "bone") for b in bnode.list(min_len=1)]
@@ -436,10 +438,7 @@ def _parameters(
     out: list[ParameterData] = []
     ids: set[str] = set()
     for i, item in enumerate(node.list()):
-        pid = item.get("id").str_()
-        if pid in ids:
-            raise item.get("id").fail(f'duplicate parameter id "{pid}"')
-        ids.add(pid)
+        pid = _unique(item.get("id"), ids, "parameter id")
         lo = item.get("min").num()
         hi = item.get("max").num()
         if lo >= hi:

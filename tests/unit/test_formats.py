@@ -87,6 +87,8 @@ def test_wrong_schema_version() -> None:
         (lambda d: d["slots"][1].update(attachment="glove"), 'slots[1].attachment: unknown attachment "glove" for slot "hand"'),
         (lambda d: d["parameters"][0]["bindings"][0].update(keys=[[1, 0], [0, 1]]), "parameters[0].bindings[0].keys: key parameter values must be strictly increasing"),
         (lambda d: d["bones"][1].update(inherit="sometimes"), 'bones[1].inherit: unknown value "sometimes"'),
+        (lambda d: d["slots"][1].update(name="skin"), 'slots[1].name: duplicate slot name "skin"'),
+        (lambda d: d["parameters"].append(dict(d["parameters"][0])), 'parameters[1].id: duplicate parameter id "ParamArm"'),
     ],
 )  # fmt: skip
 def test_more_rig_errors_name_their_path(mutate, expected: str) -> None:
