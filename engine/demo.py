@@ -1,5 +1,6 @@
-"""A headless tour of the engine core: the test rig's state machine driven through every
-state at 60 Hz, printing what it does and what a tick costs. The main job until `serve`."""
+"""A headless tour of the engine core: an avatar's state machine (Digi's by default) driven
+through every state at 60 Hz, printing what it does and what a tick costs. The main job until
+`serve`."""
 
 from __future__ import annotations
 
@@ -63,12 +64,13 @@ def script() -> list[Cue]:
 
 
 def run(
+    rig: str = "digi",
     seed: int = 0,
     seconds: float = 32.0,
     png: Path | None = None,
     out: Callable[[str], None] = print,
 ) -> dict:
-    bundle = load_bundle("testrig")
+    bundle = load_bundle(rig)
     session = AvatarSession(bundle, seed=seed)
     rig = bundle.rig
     out(f"rig {rig.name}: {len(rig.bones)} bones, {rig.vertex_count} skinned vertices, "

@@ -102,38 +102,48 @@ class AvatarSession:
     def _draw_list(self) -> list[DrawItem]:
         rig = self.bundle.rig
         pose = self.pose
-        meshes = pose.visible_meshes()
+        visible = [(slot, pose.slot_attachment[slot.index]) for slot in rig.slots]
+        visible = [
+            (slot, name, rig.attachments[slot.index][name])
+            for slot, name in visible
+            if name is not None
+        ]
+        meshes = [att for _, _, att in visible if isinstance(att, MeshAttachment)]
         if meshes:
-            starts = np.array([m.offset for _, m in meshes], dtype=np.int64)
-            ends = starts + np.array([m.count for _, m in meshes], dtype=np.int64)
-            deformed = np.array([m.offset in pose.deformed for _, m in meshes])
+            starts = np.array([m.offset for m in meshes], dtype=np.int64)
+            ends = starts + np.array([m.count for m in meshes], dtype=np.int64)
+            deformed = np.array([m.offset in pose.deformed for m in meshes])
             skin_ranges(
                 pose.world, rig.skin_bones, rig.skin_weights, rig.skin_local, starts, ends,
                 self.skinned, pose.deform, rig.skin_anchor, deformed,
             )  # fmt: skip
+        regions = [(slot, att) for slot, _, att in visible if isinstance(att, RegionAttachment)]
+        corners = _region_corners(pose.world, regions)
+        colors = pose.slot_color.tolist()
         items: list[DrawItem] = []
-        for slot in rig.slots:
-            name = pose.slot_attachment[slot.index]
-            if name is None:
-                continue
-            att = rig.attachments[slot.index][name]
-            color = tuple(pose.slot_color[slot.index])
+        r = 0
+        for slot, name, att in visible:
             if isinstance(att, MeshAttachment):
                 verts = self.skinned[att.offset : att.offset + att.count]
-                items.append(
-                    DrawItem(slot.index, name, verts, att.uvs, att.triangles, color, slot.blend)
-                )  # type: ignore[arg-type]
-            elif isinstance(att, RegionAttachment):
-                w = pose.world[slot.bone]
-                c = att.corners
-                verts = np.stack(
-                    [
-                        w[0] * c[:, 0] + w[1] * c[:, 1] + w[4],
-                        w[2] * c[:, 0] + w[3] * c[:, 1] + w[5],
-                    ],
-                    axis=1,
+                tris = att.triangles
+            else:
+                verts = corners[r]
+                tris = _REGION_TRIANGLES
+                r += 1
+            items.append(
+                DrawItem(
+                    slot.index, name, verts, att.uvs, tris, tuple(colors[slot.index]), slot.blend
                 )
-                items.append(
-                    DrawItem(slot.index, name, verts, att.uvs, _REGION_TRIANGLES, color, slot.blend)
-                )  # type: ignore[arg-type]
+            )  # type: ignore[arg-type]
         return items
+
+
+def _region_corners(world: np.ndarray, regions: list) -> np.ndarray:
+    """Every visible region's 4 corners in world space, in one batch: (R, 4, 2)."""
+    if not regions:
+        return np.zeros((0, 4, 2))
+    w = world[[slot.bone for slot, _ in regions]]  # (R, 6)
+    c = np.stack([att.corners for _, att in regions])  # (R, 4, 2)
+    x = w[:, None, 0] * c[..., 0] + w[:, None, 1] * c[..., 1] + w[:, None, 4]
+    y = w[:, None, 2] * c[..., 0] + w[:, None, 3] * c[..., 1] + w[:, None, 5]
+    return np.stack([x, y], axis=2)

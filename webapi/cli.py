@@ -7,16 +7,19 @@ import argparse
 import sys
 from pathlib import Path
 
+DEFAULT_RIG = "digi"  # the bundled avatar every user meets first
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="digigami", description="Digigami live avatar engine")
     sub = parser.add_subparsers(dest="command")
     demo = sub.add_parser("demo", help="play the test rig's state machine headless and report")
+    demo.add_argument("--rig", default=DEFAULT_RIG, help="rig id under rigs/")
     demo.add_argument("--seed", type=int, default=0, help="random seed (idle variants, dances)")
     demo.add_argument("--seconds", type=float, default=32.0, help="simulated seconds to play")
     demo.add_argument("--png", type=Path, default=None, help="write a wireframe contact sheet here")
     render = sub.add_parser("render", help="render animations to PNG frames and a contact sheet")
-    render.add_argument("--rig", default="testrig", help="rig id under rigs/")
+    render.add_argument("--rig", default=DEFAULT_RIG, help="rig id under rigs/")
     render.add_argument(
         "--state", default=None, help="a state (default: every animation, one sheet)"
     )
@@ -30,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     preview = sub.add_parser(
         "preview", help="open a desktop window with the avatar (keys drive it)"
     )
-    preview.add_argument("--rig", default="testrig", help="rig id under rigs/")
+    preview.add_argument("--rig", default=DEFAULT_RIG, help="rig id under rigs/")
     preview.add_argument("--size", type=int, default=640, help="window size in pixels")
     preview.add_argument("--seed", type=int, default=0)
     preview.add_argument("--screenshot", default=None, help="save the window to this PNG and quit")
@@ -54,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         from engine.demo import run
 
         run(
+            rig=getattr(args, "rig", DEFAULT_RIG),
             seed=getattr(args, "seed", 0),
             seconds=getattr(args, "seconds", 32.0),
             png=getattr(args, "png", None),

@@ -17,19 +17,17 @@ from engine.session import AvatarSession, Inputs
 TICK = 1 / 60
 
 
-def frames(
+def play(
     bundle: AvatarBundle,
-    renderer: AvatarRenderer,
     state: str,
     variant: str | None = None,
     count: int = 8,
     seconds: float | None = None,
-    framing: str = "full",
     seed: int = 0,
     lead_in: float = 0.25,
-) -> Iterator[np.ndarray]:
-    """`count` frames evenly over one play of `state` (its clip's length, or `seconds`),
-    entered from idle after `lead_in` seconds with the state's own cross-fade."""
+) -> Iterator[AvatarSession]:
+    """The session at `count` moments evenly over one play of `state` (its clip's length,
+    or `seconds`), entered from idle after `lead_in` seconds with the state's own mix."""
     s = AvatarSession(bundle, seed=seed)
     st = bundle.machine.states[state]
     clip = next((c for c, _ in st.variants if c.name == variant), None) if variant else None
@@ -49,6 +47,21 @@ def frames(
         while elapsed < step - 1e-9:
             s.step(TICK)
             elapsed += TICK
+        yield s
+
+
+def frames(
+    bundle: AvatarBundle,
+    renderer: AvatarRenderer,
+    state: str,
+    variant: str | None = None,
+    count: int = 8,
+    seconds: float | None = None,
+    framing: str = "full",
+    seed: int = 0,
+) -> Iterator[np.ndarray]:
+    """Rendered pictures of `play`."""
+    for s in play(bundle, state, variant, count, seconds, seed):
         yield renderer.render(s.pose, framing).copy()
 
 

@@ -12,7 +12,8 @@ Rect = tuple[float, float, float, float]  # x0, y0, x1, y1 in engine space (y-up
 
 
 def framing_rect(rig: RigData, preset: str, pad: float = 0.06) -> Rect:
-    """A square around the setup pose: the whole body, head and shoulders, or the head."""
+    """A square around what the setup pose shows: the whole body, head and shoulders, or the
+    head (the bones under `head`)."""
     if preset not in FRAMINGS:
         raise ValueError(f'unknown framing "{preset}" (expected one of {", ".join(FRAMINGS)})')
     pts = _setup_points(rig)
@@ -24,9 +25,8 @@ def framing_rect(rig: RigData, preset: str, pad: float = 0.06) -> Rect:
         hx1, hy1 = head.max(axis=0)
         if preset == "face":
             x0, y0, x1, y1 = hx0, hy0, hx1, hy1
-        else:  # bust: the head plus as much again below it
-            x0, x1 = min(hx0, x0), max(hx1, x1)
-            y0, y1 = hy0 - (hy1 - hy0), hy1
+        else:  # bust: the head, and shoulders and chest below it (60% of a head)
+            y0, y1 = hy0 - 0.6 * (hy1 - hy0), hy1
             body = pts[(pts[:, 1] >= y0)]
             x0, x1 = body[:, 0].min(), body[:, 0].max()
     return _square(x0, y0, x1, y1, pad)
@@ -45,7 +45,9 @@ def _setup_points(rig: RigData, under: int | None = None) -> np.ndarray:
     for slot in rig.slots:
         if keep is not None and slot.bone not in keep:
             continue
-        for att in rig.attachments[slot.index].values():
+        # what shows at setup: alternates (a hat, a sword) would only widen the frame
+        shown = [rig.attachments[slot.index][slot.attachment]] if slot.attachment else []
+        for att in shown:
             if isinstance(att, MeshAttachment):
                 pts.append(att.setup_vertices)
             else:

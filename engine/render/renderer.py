@@ -121,7 +121,7 @@ class AvatarRenderer:
         rig: RigData,
         atlas: Atlas,
         size: tuple[int, int] = (512, 512),
-        samples: int = 4,
+        samples: int = 0,
     ) -> None:
         self.ctx = ctx
         self.rig = rig
@@ -153,7 +153,7 @@ class AvatarRenderer:
         self._framings: dict[str, Rect] = {}
         self.resize(size, samples)
 
-    def resize(self, size: tuple[int, int], samples: int = 4) -> None:
+    def resize(self, size: tuple[int, int], samples: int = 0) -> None:
         w, h = size
         if w <= 0 or h <= 0:
             raise ValueError(f"output size must be positive, got {w}x{h}")

@@ -25,7 +25,7 @@ DT = 1 / 60
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rig", default="testrig")
+    ap.add_argument("--rig", default="digi")
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--samples", type=int, default=0, help="MSAA samples (0 = off)")
     ap.add_argument("--frames", type=int, default=600)

@@ -36,8 +36,8 @@ def _scenarios() -> dict[str, dict[int, Inputs]]:
     }
 
 
-def bench(ticks: int, warmup: int) -> None:
-    bundle = load_bundle("testrig")
+def bench(ticks: int, warmup: int, rig: str) -> None:
+    bundle = load_bundle(rig)
     rig = bundle.rig
     print(f"machine: {platform.machine()} {platform.processor() or ''} python {platform.python_version()}, "
           f"{os.cpu_count()} cpus; pinned to cpu {sorted(os.sched_getaffinity(0))}")  # fmt: skip
@@ -63,7 +63,15 @@ def _stages(bundle, ticks: int) -> None:
     s = AvatarSession(bundle, seed=1)
     script = _scenarios()["walk+emote+tool, cross-fading every 0.75 s"]
     acc: dict[str, list[float]] = {
-        k: [] for k in ("state machine", "mix/apply", "parameters", "IK+world", "skin+draw list")
+        k: []
+        for k in (
+            "state machine",
+            "mix/apply",
+            "parameters",
+            "IK+world",
+            "springs",
+            "skin+draw list",
+        )
     }
     for k in range(300 + ticks):
         inp = script.get(k)
@@ -79,10 +87,14 @@ def _stages(bundle, ticks: int) -> None:
         t3 = time.perf_counter_ns()
         s.pose.update_world()
         t4 = time.perf_counter_ns()
-        s._draw_list()
+        s.springs.step(s.pose, DT)
         t5 = time.perf_counter_ns()
+        s._draw_list()
+        t6 = time.perf_counter_ns()
         if k >= 300:
-            for key, dt in zip(acc, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+            for key, dt in zip(
+                acc, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5), strict=True
+            ):
                 acc[key].append(dt / 1e6)
     print(
         "stages (median ms): "
@@ -94,10 +106,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--ticks", type=int, default=3000)
     ap.add_argument("--warmup", type=int, default=300)
+    ap.add_argument("--rig", default="testrig", help="testrig (the goal's rig) or digi")
     args = ap.parse_args()
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-    bench(args.ticks, args.warmup)
+    bench(args.ticks, args.warmup, args.rig)
 
 
 if __name__ == "__main__":

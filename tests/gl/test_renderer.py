@@ -179,11 +179,11 @@ def test_a_session_swap_renders_next_frame_and_back_is_identical(
 ) -> None:
     s = AvatarSession(testrig, seed=4)
     s.step(DT)
-    before = renderer.render(s.pose, "bust").copy()
+    before = renderer.render(s.pose, "full").copy()
     s.step(0.0, Inputs(swaps={"tool": "sword", "hands": "fist"}))
-    swapped = renderer.render(s.pose, "bust").copy()
+    swapped = renderer.render(s.pose, "full").copy()
     s.step(0.0, Inputs(swaps={"tool": "none", "hands": "default"}))
-    back = renderer.render(s.pose, "bust")
+    back = renderer.render(s.pose, "full")
     assert (np.abs(swapped.astype(int) - before).max(axis=2) > 30).sum() > 50
     np.testing.assert_array_equal(back, before)
 
