@@ -152,3 +152,21 @@ def test_the_crack_check_has_teeth(digi: AvatarBundle, digi_renderer: AvatarRend
     pose.update_world()
     index = digi.rig.slot_index
     assert _pieces(digi_renderer, pose, {index["arm_r"], index["hand_r"]}) == 2
+
+
+@pytest.mark.parametrize("state", ["idle", "wave", "dance", "run"])
+def test_gpu_skinning_matches_the_cpu_kernel_on_every_vertex(
+    digi: AvatarBundle, digi_renderer: AvatarRenderer, state: str
+) -> None:
+    # mid-animation, with parameters (head turn deforms, mouth) and springs in play
+    inputs = Inputs(
+        controls={"speed": 3.0 if state == "run" else 0.0},
+        transitions=[state],
+        parameters={"ParamAngleX": 22.0, "ParamAngleY": -12.0, "ParamMouthOpenY": 0.7},
+    )
+    s = posed(digi, inputs, 0.9)
+    gpu = digi_renderer.skin_on_gpu(s.pose)
+    for item in s._draw_list():
+        m = digi_renderer.geometry.meshes[(item.slot, item.attachment)]
+        got = gpu[m.first_vertex : m.first_vertex + m.vertex_count]
+        assert np.abs(got - item.vertices).max() < 0.5, (item.slot, item.attachment)
