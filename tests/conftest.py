@@ -9,6 +9,7 @@ import pytest
 
 from engine.assets import AvatarBundle, load_bundle
 from engine.rig import RigData, parse_rig
+from engine.session import AvatarSession, Inputs
 
 ARM_RIG: dict[str, Any] = {
     "schema": 1,
@@ -80,3 +81,12 @@ def arm_rig() -> RigData:
 @pytest.fixture(scope="session")
 def testrig() -> AvatarBundle:
     return load_bundle("testrig")
+
+
+def posed(bundle: AvatarBundle, inputs: Inputs, seconds: float, seed: int) -> AvatarSession:
+    """A session given `inputs`, then run for `seconds` at 60 Hz."""
+    s = AvatarSession(bundle, seed=seed)
+    s.step(1 / 60, inputs)
+    for _ in range(round(seconds * 60) - 1):
+        s.step(1 / 60)
+    return s

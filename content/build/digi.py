@@ -34,8 +34,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import digi_art
-import digi_common as C
-from digi_common import Mesh, Skeleton, dirv, normalise_weights, partition, rnd, smoothstep
+import rigkit as C
+from rigkit import Mesh, Skeleton, dirv, normalise_weights, partition, rnd, smoothstep
 
 REPO = Path(__file__).resolve().parents[2]
 RIG_PATH = REPO / "rigs" / "digi" / "rig.json"

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import math
 
-import digi_common as C
 import numpy as np
-from digi_common import (
+import rigkit as C
+from rigkit import (
     EASE_IN,
     EASE_IN_OUT,
     EASE_OUT,

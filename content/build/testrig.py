@@ -31,68 +31,29 @@ import math
 from pathlib import Path
 
 import numpy as np
+import rigkit
+from rigkit import (
+    EASE_IN,
+    EASE_IN_OUT,
+    EASE_OUT,
+    Mesh,
+    Skeleton,
+    cos,
+    dirv,
+    dumps,
+    partition,
+    rnd,
+    sin,
+    smoothstep,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 RIG_PATH = REPO / "rigs" / "testrig" / "rig.json"
 ANIM_DIR = REPO / "content" / "animations" / "testrig"
 
-DIGITS = 4
-
 
 # --------------------------------------------------------------------------------------
 # small helpers
-
-
-def rnd(v, digits=DIGITS):
-    """Rounds numbers (recursively in lists/tuples) and normalises -0.0 and integral floats."""
-    if isinstance(v, (list, tuple, np.ndarray)):
-        return [rnd(x, digits) for x in v]
-    if isinstance(v, (bool, str)) or v is None:
-        return v
-    r = round(float(v), digits)
-    if r == 0:
-        return 0
-    if r == int(r) and abs(r) < 1e9:
-        return int(r)
-    return r
-
-
-def smoothstep(x: float) -> float:
-    x = min(max(x, 0.0), 1.0)
-    return x * x * (3.0 - 2.0 * x)
-
-
-def wrap180(a: float) -> float:
-    a = math.fmod(a + 180.0, 360.0)
-    if a < 0:
-        a += 360.0
-    return a - 180.0
-
-
-def dirv(angle_deg: float) -> np.ndarray:
-    r = math.radians(angle_deg)
-    return np.array([math.cos(r), math.sin(r)])
-
-
-def dumps(obj, width: int = 110) -> str:
-    """JSON with sorted keys: containers that fit in `width` characters stay on one line,
-    larger ones put one element a line (one keyframe / vertex / triangle a line)."""
-
-    def compact(o) -> str:
-        return json.dumps(o, sort_keys=True, separators=(",", ":"))
-
-    def fmt(o, ind: int) -> str:
-        c = compact(o)
-        if len(c) + ind <= width or not isinstance(o, (dict, list)) or not o:
-            return c
-        pad = " " * (ind + 1)
-        if isinstance(o, dict):
-            items = [f"{pad}{json.dumps(k)}:{fmt(o[k], ind + 1)}" for k in sorted(o)]
-            return "{\n" + ",\n".join(items) + "\n" + " " * ind + "}"
-        items = [pad + fmt(x, ind + 1) for x in o]
-        return "[\n" + ",\n".join(items) + "\n" + " " * ind + "]"
-
-    return fmt(obj, 0) + "\n"
 
 
 # --------------------------------------------------------------------------------------
@@ -146,132 +107,12 @@ BONE_SPECS = [
 ]
 
 
-class Skeleton:
-    def __init__(self, specs):
-        self.bones: list[dict] = []
-        self.index: dict[str, int] = {}
-        self.world: dict[str, tuple[np.ndarray, float]] = {}  # name -> (origin, angle)
-        self.length: dict[str, float] = {}
-        self.parent: dict[str, str | None] = {}
-        for name, parent, start, angle, length, inherit in specs:
-            if parent is None:
-                local = {"x": 0.0, "y": 0.0, "rotation": float(angle)}
-            else:
-                po, pa = self.world[parent]
-                if start is None:
-                    w = po + dirv(pa) * self.length[parent]
-                elif isinstance(start, str):
-                    w = self.tip(start.split(":", 1)[1])
-                else:
-                    w = np.array(start, dtype=float)
-                d = w - po
-                r = math.radians(-pa)
-                lx = d[0] * math.cos(r) - d[1] * math.sin(r)
-                ly = d[0] * math.sin(r) + d[1] * math.cos(r)
-                local = {"x": lx, "y": ly, "rotation": wrap180(angle - pa)}
-            local = {k: float(rnd(v)) for k, v in local.items()}
-            b = {"name": name}
-            if parent is not None:
-                b["parent"] = parent
-            for k in ("x", "y", "rotation"):
-                if local[k] != 0:
-                    b[k] = rnd(local[k])
-            if length:
-                b["length"] = rnd(length)
-            if inherit != "normal":
-                b["inherit"] = inherit
-            self.index[name] = len(self.bones)
-            self.bones.append(b)
-            self.parent[name] = parent
-            self.length[name] = float(length)
-            # world from the rounded local (all scales 1, no shear -> rigid transforms)
-            if parent is None:
-                self.world[name] = (np.array([local["x"], local["y"]]), local["rotation"])
-            else:
-                po, pa = self.world[parent]
-                r = math.radians(pa)
-                wx = po[0] + local["x"] * math.cos(r) - local["y"] * math.sin(r)
-                wy = po[1] + local["x"] * math.sin(r) + local["y"] * math.cos(r)
-                self.world[name] = (np.array([wx, wy]), pa + local["rotation"])
-
-    def origin(self, name: str) -> np.ndarray:
-        return self.world[name][0].copy()
-
-    def angle(self, name: str) -> float:
-        return self.world[name][1]
-
-    def tip(self, name: str) -> np.ndarray:
-        o, a = self.world[name]
-        return o + dirv(a) * self.length[name]
-
-    def to_parent_frame(self, bone: str, dx: float, dy: float) -> list[float]:
-        """A world-space offset expressed in the bone's parent frame at the setup pose (what a
-        position key / x,y binding of `bone` must hold to move it by (dx, dy) in the world)."""
-        p = self.parent[bone]
-        pa = self.world[p][1] if p else 0.0
-        r = math.radians(-pa)
-        return [dx * math.cos(r) - dy * math.sin(r), dx * math.sin(r) + dy * math.cos(r)]
-
-
 SK = Skeleton(BONE_SPECS)
+rigkit.set_skeleton(SK)
 
 
 # --------------------------------------------------------------------------------------
 # meshes
-
-
-class Mesh:
-    def __init__(self, path: str):
-        self.path = path
-        self.vertices: list[np.ndarray] = []
-        self.uvs: list[tuple[float, float]] = []
-        self.triangles: list[tuple[int, int, int]] = []
-        self.weights: list[list[tuple[str, float]]] | None = []
-
-    def to_json(self) -> dict:
-        verts = [rnd(v) for v in self.vertices]
-        # counter-clockwise triangles everywhere
-        tris = []
-        for i, j, k in self.triangles:
-            a, b, c = (np.array(verts[q], dtype=float) for q in (i, j, k))
-            cross = (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
-            tris.append([i, j, k] if cross >= 0 else [i, k, j])
-        out = {
-            "type": "mesh",
-            "path": self.path,
-            "vertices": verts,
-            "uvs": [rnd(uv) for uv in self.uvs],
-            "triangles": tris,
-        }
-        if self.weights is not None:
-            out["weights"] = [[[b, rnd(w)] for b, w in infl] for infl in self.weights]
-        return out
-
-
-def normalise_weights(ws: list[tuple[str, float]]) -> list[tuple[str, float]]:
-    """Drops tiny weights, keeps at most 4, rounds, and makes the rounded sum exactly 1."""
-    acc: dict[str, float] = {}
-    for b, w in ws:
-        acc[b] = acc.get(b, 0.0) + w
-    items = sorted(((b, w) for b, w in acc.items() if w > 2e-3), key=lambda bw: -bw[1])[:4]
-    total = sum(w for _, w in items)
-    items = [(b, round(w / total, DIGITS)) for b, w in items]
-    rest = round(sum(w for _, w in items[1:]), DIGITS)
-    items[0] = (items[0][0], round(1.0 - rest, DIGITS))
-    items = [(b, w) for b, w in items if w > 0]
-    return items
-
-
-def partition(s: float, joints: list[float], halfwidths: list[float], bones: list[str]):
-    """Smooth partition of unity along a chain: bone k owns [joint k-1, joint k]; every
-    joint blends over +- its half width with a smoothstep."""
-    t = [smoothstep((s - (j - h)) / (2 * h)) for j, h in zip(joints, halfwidths, strict=True)]
-    ws = []
-    for k, b in enumerate(bones):
-        lo = t[k - 1] if k > 0 else 1.0
-        hi = t[k] if k < len(t) else 0.0
-        ws.append((b, lo - hi))
-    return normalise_weights(ws)
 
 
 def strip_mesh(path, points, bones, halfwidths, widths, cols, rows, skew=None):
@@ -793,151 +634,10 @@ def check_rig(rig: dict) -> dict:
 # animation clips
 
 ROT, POS, SCL, SHR = "rotation", "position", "scale", "shear"
-DIMS = {ROT: 1, POS: 2, SCL: 2, SHR: 2}
-NEUTRAL = {ROT: 0.0, POS: [0.0, 0.0], SCL: [1.0, 1.0], SHR: [0.0, 0.0]}
 
 
-def bezier_curve(t0, v0, t1, v1, ease=(0.42, 0.0, 0.58, 1.0)):
-    """Spine-style absolute control points for one segment from normalised (x1,y1,x2,y2)."""
-    x1, y1, x2, y2 = ease
-    v0s = v0 if isinstance(v0, (list, tuple)) else [v0]
-    v1s = v1 if isinstance(v1, (list, tuple)) else [v1]
-    out = []
-    for a, b in zip(v0s, v1s, strict=True):
-        out += [t0 + x1 * (t1 - t0), a + y1 * (b - a), t0 + x2 * (t1 - t0), a + y2 * (b - a)]
-    return out
-
-
-EASE_IN_OUT = (0.42, 0.0, 0.58, 1.0)
-EASE_OUT = (0.1, 0.7, 0.3, 1.0)  # snappy start, soft landing
-EASE_IN = (0.6, 0.0, 0.9, 0.4)  # slow start, fast arrival
-OVERSHOOT = (0.3, 0.0, 0.5, 1.3)
-
-
-def sample_keys(keys: list[dict], t: float):
-    """The value of a channel at time t, per content/README.md."""
-    n = len(keys)
-    first = next((q for q, k in enumerate(keys) if t <= k["time"]), n)
-    i = max(first - 1, 0)
-    j = min(i + 1, n - 1)
-    ki, kj = keys[i], keys[j]
-    a = 0.0 if i == j else min(max((t - ki["time"]) / (kj["time"] - ki["time"]), 0.0), 1.0)
-    vi = np.atleast_1d(np.array(ki["value"], dtype=float))
-    vj = np.atleast_1d(np.array(kj["value"], dtype=float))
-    interp = kj.get("interp", "linear")
-    if interp == "linear":
-        out = vi + (vj - vi) * a
-    elif interp == "step":
-        out = vj if (i != j and t >= kj["time"]) else vi
-    elif interp == "catmullrom":
-        p0 = np.atleast_1d(np.array(keys[max(i - 1, 0)]["value"], dtype=float))
-        p3 = np.atleast_1d(np.array(keys[min(j + 1, n - 1)]["value"], dtype=float))
-        p1, p2 = vi, vj
-        out = 0.5 * (
-            2 * p1
-            + (p2 - p0) * a
-            + (2 * p0 - 5 * p1 + 4 * p2 - p3) * a * a
-            + (3 * p1 - p0 - 3 * p2 + p3) * a**3
-        )
-    elif interp == "bezier":
-        c = kj["curve"]
-        out = np.empty_like(vi)
-        for d in range(len(vi)):
-            cx1, cy1, cx2, cy2 = c[4 * d : 4 * d + 4]
-            x0, x3 = ki["time"], kj["time"]
-            lo, hi = 0.0, 1.0
-            for _ in range(50):  # x(u) is monotone for control times inside the segment
-                u = (lo + hi) / 2
-                x = (
-                    (1 - u) ** 3 * x0
-                    + 3 * (1 - u) ** 2 * u * cx1
-                    + 3 * (1 - u) * u * u * cx2
-                    + u**3 * x3
-                )
-                if x < t:
-                    lo = u
-                else:
-                    hi = u
-            u = (lo + hi) / 2
-            out[d] = (
-                (1 - u) ** 3 * vi[d]
-                + 3 * (1 - u) ** 2 * u * cy1
-                + 3 * (1 - u) * u * u * cy2
-                + u**3 * vj[d]
-            )
-    else:
-        raise ValueError(interp)
-    return float(out[0]) if out.shape == (1,) else out
-
-
-class Clip:
-    def __init__(self, name: str, length: float, looping: bool):
-        self.name = name
-        self.length = float(length)
-        self.looping = looping
-        self.bones: dict[str, dict[str, list[dict]]] = {}
-        self.slots: dict[str, dict[str, list[dict]]] = {}
-        self.events: list[dict] = []
-
-    # -- keys
-    def keys(self, bone: str, channel: str, keys, interp: str = "catmullrom"):
-        """keys: (time, value) or (time, value, interp) or (time, value, 'bezier', ease);
-        times are absolute seconds. Bezier control points are computed from the previous key."""
-        assert bone in SK.index, bone
-        out = []
-        for k in keys:
-            t, v = k[0], k[1]
-            kind = k[2] if len(k) > 2 else interp
-            key = {"time": rnd(t), "value": rnd(v), "interp": kind}
-            if kind == "bezier":
-                ease = k[3] if len(k) > 3 else EASE_IN_OUT
-                prev = out[-1]
-                key["curve"] = rnd(
-                    bezier_curve(prev["time"], prev["value"], key["time"], key["value"], ease)
-                )
-            out.append(key)
-        self.bones.setdefault(bone, {})[channel] = out
-        return self
-
-    def func(self, bone: str, channel: str, f, n: int, interp: str = "catmullrom"):
-        """Samples f(p), p in [0, 1] = time / length, at n+1 evenly spaced keys; for looping
-        clips the last key copies the first."""
-        ks = []
-        for q in range(n + 1):
-            p = q / n
-            v = f(0.0) if (self.looping and q == n) else f(p)
-            ks.append((p * self.length, v))
-        return self.keys(bone, channel, ks, interp)
-
-    def attach(self, slot: str, keys):
-        self.slots.setdefault(slot, {})["attachment"] = [
-            {"time": rnd(t), "name": name} for t, name in keys
-        ]
-        return self
-
-    def color(self, slot: str, keys, interp="linear"):
-        self.slots.setdefault(slot, {})["color"] = [
-            {"time": rnd(t), "value": rnd(v), "interp": interp} for t, v in keys
-        ]
-        return self
-
-    def event(self, t: float, name: str, string: str | None = None):
-        e = {"time": rnd(t), "name": name}
-        if string is not None:
-            e["string"] = string
-        self.events.append(e)
-        return self
-
-    # -- sampling (for derived channels and checks)
-    def value(self, bone: str, channel: str, t: float):
-        ch = self.bones.get(bone, {}).get(channel)
-        if not ch:
-            return np.array(NEUTRAL[channel], dtype=float) if channel != ROT else 0.0
-        t = t % self.length if self.looping else min(max(t, 0.0), self.length)
-        return sample_keys(ch, t)
-
-    def head_world_rotation(self, t: float) -> float:
-        return sum(self.value(b, ROT, t) for b in ("hips", "spine", "chest", "neck", "head"))
+class Clip(rigkit.Clip):
+    """The kit's clip builder plus the test rig's own hair follow-through."""
 
     def follow_hair(
         self, lag: float = 0.07, gain: float = 0.75, n: int | None = None, extra=None, sway=1.0
@@ -979,77 +679,6 @@ class Clip:
 
                 self.func(bone, ROT, f, n)
         return self
-
-    def breathe(
-        self, cycles: int = 1, amount: float = 0.025, phase: float = 0.0, n: int | None = None
-    ):
-        """Chest scale (breathing) and a little shoulder rise; whole cycles so loops close."""
-        n = n or 8 * cycles
-
-        def b(p):
-            return (1 - math.cos(2 * math.pi * (cycles * p) + phase)) / 2
-
-        self.func("chest", SCL, lambda p: [1.0 + 0.3 * amount * b(p), 1.0 + amount * b(p)], n)
-        self.func("shoulder_l", POS, lambda p: [1.2 * b(p), 0], n)
-        self.func("shoulder_r", POS, lambda p: [1.2 * b(p), 0], n)
-        return self
-
-    def to_json(self) -> dict:
-        out = {"schema": 1, "name": self.name, "length": rnd(self.length), "looping": self.looping}
-        if self.bones:
-            out["bones"] = {b: dict(chs) for b, chs in self.bones.items()}
-        if self.slots:
-            out["slots"] = self.slots
-        if self.events:
-            out["events"] = sorted(self.events, key=lambda e: (e["time"], e["name"]))
-        return out
-
-    def check(self):
-        L = self.length
-        for bone, chs in self.bones.items():
-            assert bone in SK.index, (self.name, bone)
-            for ch, keys in chs.items():
-                assert ch in DIMS, (self.name, bone, ch)
-                assert keys and keys[0]["time"] == 0, (self.name, bone, ch)
-                prev = -1
-                for k in keys:
-                    assert prev < k["time"] <= L + 1e-9, (self.name, bone, ch, k)
-                    if DIMS[ch] == 1:
-                        assert isinstance(k["value"], (int, float)), (self.name, bone, ch)
-                    else:
-                        assert len(k["value"]) == 2, (self.name, bone, ch)
-                    if k["interp"] == "bezier":
-                        c = k["curve"]
-                        assert len(c) == 4 * DIMS[ch]
-                        for d in range(DIMS[ch]):
-                            assert (
-                                prev <= c[4 * d] <= k["time"] and prev <= c[4 * d + 2] <= k["time"]
-                            )
-                    prev = k["time"]
-                if self.looping:
-                    assert keys[-1]["time"] == rnd(L) and keys[-1]["value"] == keys[0]["value"], (
-                        self.name,
-                        bone,
-                        ch,
-                    )
-        for chs in self.slots.values():
-            for keys in chs.values():
-                assert keys[0]["time"] == 0
-                times = [k["time"] for k in keys]
-                assert times == sorted(set(times)) and times[-1] <= L
-        for e in self.events:
-            assert 0 <= e["time"] <= L
-
-
-def sin(p, cycles=1.0, phase=0.0):
-    return math.sin(2 * math.pi * cycles * p + phase)
-
-
-def cos(p, cycles=1.0, phase=0.0):
-    return math.cos(2 * math.pi * cycles * p + phase)
-
-
-TWO_PI = 2 * math.pi
 
 
 # ---- idles ----------------------------------------------------------------------------

@@ -15,17 +15,10 @@ from engine.pose import Pose
 from engine.render import AvatarRenderer
 from engine.render.shaders import ShaderError, program
 from engine.session import AvatarSession, Inputs
+from tests.conftest import posed
 from tests.gl.golden import assert_matches_golden
 
 DT = 1 / 60
-
-
-def posed(bundle: AvatarBundle, inputs: Inputs, seconds: float, seed: int = 3) -> AvatarSession:
-    s = AvatarSession(bundle, seed=seed)
-    s.step(DT, inputs)
-    for _ in range(round(seconds / DT) - 1):
-        s.step(DT)
-    return s
 
 
 def test_shaders_compile_and_errors_name_the_file(gl: moderngl.Context) -> None:
@@ -47,7 +40,7 @@ def test_shaders_compile_and_errors_name_the_file(gl: moderngl.Context) -> None:
 def test_gpu_skinning_matches_the_cpu_kernel(
     renderer: AvatarRenderer, testrig: AvatarBundle, inputs, seconds
 ) -> None:
-    s = posed(testrig, inputs, seconds)
+    s = posed(testrig, inputs, seconds, seed=3)
     s.pose.set_ik_mix("arm_l_ik", 1.0)  # an IK-solved arm too
     x, y = s.pose.bone_position("upperarm_l")
     s.pose.set_bone_world_position("ik_hand_l", x + 25, y - 40)

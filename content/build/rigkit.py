@@ -1,6 +1,6 @@
-"""Shared helpers for Digi's build (content/build/digi.py): JSON formatting, the skeleton,
-meshes, weights and the keyframe clip builder. Adapted from content/build/testrig.py (the
-test rig's generator), which stays untouched."""
+"""The rig-building kit shared by the content builds (digi.py, testrig.py): deterministic
+JSON, the skeleton, meshes and weights, and the keyframe clip builder. A build creates its
+`Skeleton` and hands it over with `set_skeleton` before building clips."""
 
 from __future__ import annotations
 
@@ -192,7 +192,7 @@ def partition(s: float, joints: list[float], halfwidths: list[float], bones: lis
     return normalise_weights(ws)
 
 
-SK: Skeleton | None = None  # set by digi.py before any Clip is built
+SK: Skeleton | None = None  # set by the build (set_skeleton) before any Clip is built
 
 
 def set_skeleton(sk: Skeleton) -> None:
