@@ -11,6 +11,19 @@ DEFAULT_RIG = "digi"  # the bundled avatar every user meets first
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; bad input (an unknown rig, state or file) is one clear line, exit 2."""
+    from engine.anim.controller import UnknownStateError
+    from engine.rig.errors import FormatError
+    from engine.sprites import UnknownSpriteError
+
+    try:
+        return _main(argv)
+    except (FormatError, UnknownStateError, UnknownSpriteError) as e:
+        print(f"digigami: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="digigami", description="Digigami live avatar engine")
     sub = parser.add_subparsers(dest="command")
     demo = sub.add_parser("demo", help="play the test rig's state machine headless and report")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.anim.controller import UnknownStateError
 from engine.assets import ATLASES, AvatarBundle
 from engine.export.png import save_png, sheet
 from engine.render.atlas import load_atlas
@@ -28,8 +29,16 @@ def play(
 ) -> Iterator[AvatarSession]:
     """The session at `count` moments evenly over one play of `state` (its clip's length,
     or `seconds`), entered from idle after `lead_in` seconds with the state's own mix."""
-    s = AvatarSession(bundle, seed=seed)
+    if state not in bundle.machine.states:
+        known = ", ".join(sorted(bundle.machine.states))
+        raise UnknownStateError(
+            f'unknown state "{state}" for rig "{bundle.rig.name}" (known: {known})'
+        )
     st = bundle.machine.states[state]
+    if variant is not None and variant not in {c.name for c, _ in st.variants}:
+        known = ", ".join(c.name for c, _ in st.variants) or "none"
+        raise UnknownStateError(f'state "{state}" has no variant "{variant}" (known: {known})')
+    s = AvatarSession(bundle, seed=seed)
     clip = next((c for c, _ in st.variants if c.name == variant), None) if variant else None
     clip = clip or (st.variants[0][0] if st.variants else st.blend.clips[0] if st.blend else None)
     length = seconds or st.duration or (clip.length if clip else 1.0)
