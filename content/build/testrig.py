@@ -36,15 +36,20 @@ from rigkit import (
     EASE_IN,
     EASE_IN_OUT,
     EASE_OUT,
+    HOLD,
     Mesh,
     Skeleton,
     cos,
     dirv,
     dumps,
+    gait,
     partition,
     rnd,
+    shift_cycle,
     sin,
     smoothstep,
+    toollunge,
+    toolnone,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -761,85 +766,6 @@ def idle_3():
 # ---- locomotion -----------------------------------------------------------------------
 
 
-def shift_cycle(cyc, off: float, channel: str):
-    """Keys (phase, value, interp) of one closed cycle, shifted later by `off` of a cycle and
-    re-cut at phase 0 (the cut point is sampled from the original curve)."""
-    if off == 0:
-        return list(cyc)
-    tmp = Clip("tmp", 1.0, True).keys("root", channel, cyc)
-    src0 = (-off) % 1.0
-    v0 = tmp.value("root", channel, src0)
-    v0 = v0 if channel == ROT else list(v0)
-    pts = [(0.0, v0, "linear")]
-    for q, (p, v, k) in enumerate(cyc[:-1]):
-        kind = cyc[-1][2] if q == 0 else k  # key 0's arriving segment is the cycle's last
-        sp = (p + off) % 1.0
-        if sp > 1e-9:
-            pts.append((sp, v, kind))
-    pts.sort(key=lambda x: x[0])
-    nxt = next(k for p, v, k in cyc if p > src0 + 1e-9)
-    pts.append((1.0, v0, nxt))
-    return pts
-
-
-def gait(
-    c: Clip,
-    stride: float,
-    lift: float,
-    hip_drop: float,
-    bob: float,
-    arm_swing: float,
-    fore_base: float,
-    fore_swing: float,
-    lean: float,
-    flight: bool,
-):
-    """A cycle on the spot: each foot slides back along the ground during its stance, then
-    lifts and swings forward. Left contact at 0, right contact at half the cycle."""
-    L = c.length
-    stance = 0.5 if not flight else 0.38  # fraction of the cycle a foot is planted
-    for side, off in (("l", 0.0), ("r", 0.5)):
-        cyc = [
-            (0.0, [stride, 0], "linear"),
-            (stance, [-stride, 0], "linear"),  # planted: slides back at constant speed
-            (stance + (1 - stance) * 0.25, [-stride * 0.75, lift * 0.85], "catmullrom"),
-            (stance + (1 - stance) * 0.55, [stride * 0.1, lift], "catmullrom"),
-            (stance + (1 - stance) * 0.82, [stride * 0.95, lift * 0.4], "catmullrom"),
-            (1.0, [stride, 0], "catmullrom"),
-        ]
-        pts = shift_cycle(cyc, off, POS)
-        c.keys(f"ik_foot_{side}", POS, [(p * L, v, k) for p, v, k in pts])
-        # toes: heel strike lifts the toe, push-off points it
-        toe = [
-            (0, 14, "catmullrom"),
-            (0.15, 0, "catmullrom"),
-            (stance - 0.05, -6, "catmullrom"),
-            (stance + 0.08, -30, "catmullrom"),
-            (0.7, -10, "catmullrom"),
-            (0.92, 12, "catmullrom"),
-            (1.0, 14, "catmullrom"),
-        ]
-        c.keys(f"foot_{side}", ROT, [(p * L, v, k) for p, v, k in shift_cycle(toe, off, ROT)])
-    # hips: lowest just after each contact, highest at passing (twice a cycle)
-    c.func("hips", POS, lambda p: [0, -hip_drop - bob * (0.5 + 0.5 * cos(p, 2, -0.6))], 16)
-    c.func("hips", ROT, lambda p: 2.0 * sin(p, 1), 8)
-    c.func("spine", ROT, lambda p: -lean + 1.2 * sin(p, 2, -1.0), 8)
-    c.func("chest", ROT, lambda p: -2.0 * sin(p, 1), 8)
-    c.func("head", ROT, lambda p: lean * 0.6 + 1.0 * sin(p, 2, -2.0), 8)
-    # arms swing against the legs: right arm forward when the left foot is forward
-    for side, ph in (("r", 0.0), ("l", math.pi)):
-        c.func(f"upperarm_{side}", ROT, lambda p, ph=ph: arm_swing * cos(p, 1, ph), 12)
-        c.func(
-            f"forearm_{side}",
-            ROT,
-            lambda p, ph=ph: fore_base + fore_swing * cos(p, 1, ph - 0.5),
-            12,
-        )
-        c.func(f"hand_{side}", ROT, lambda p, ph=ph: 6 * cos(p, 1, ph - 1.0), 8)
-    c.event(0.0, "footstep", "left")
-    c.event(0.5 * L, "footstep", "right")
-
-
 def walk():
     c = Clip("walk", 1.0, True)
     gait(
@@ -1467,19 +1393,6 @@ def dance_9():
 
 # ---- tools (right arm; the tool layer masks everything else) --------------------------
 
-HOLD = {"upperarm_r": 40.0, "forearm_r": 55.0, "hand_r": -10.0}
-
-
-def toolnone():
-    c = Clip("toolnone", 2.0, True)
-    c.func("upperarm_r", ROT, lambda p: HOLD["upperarm_r"] + 1.5 * sin(p), 8)
-    c.func("forearm_r", ROT, lambda p: HOLD["forearm_r"] + 2.0 * sin(p, 1, -0.6), 8)
-    c.func("hand_r", ROT, lambda p: HOLD["hand_r"] + 2.0 * sin(p, 1, -1.2), 8)
-    c.func("shoulder_r", POS, lambda p: [0.8 * (1 - cos(p)) / 2, 0], 8)
-    c.attach("hand_r", [(0, "hand_fist")])
-    c.attach("tool", [(0, "sword")])
-    return c
-
 
 def toolslash():
     c = Clip("toolslash", 0.5, False)
@@ -1502,39 +1415,6 @@ def toolslash():
     c.attach("hand_r", [(0, "hand_fist")])
     c.attach("tool", [(0, "sword")])
     c.event(0.19, "hit")
-    return c
-
-
-def toollunge():
-    c = Clip("toollunge", 0.6, False)
-    u, f, h = HOLD["upperarm_r"], HOLD["forearm_r"], HOLD["hand_r"]
-    c.keys(
-        "upperarm_r",
-        ROT,
-        [
-            (0, u),
-            (0.16, 15),
-            (0.3, 84, "bezier", EASE_OUT),
-            (0.42, 82),
-            (0.6, u, "bezier", EASE_IN_OUT),
-        ],
-        "catmullrom",
-    )
-    c.keys(
-        "forearm_r",
-        ROT,
-        [(0, f), (0.16, 100), (0.3, 2, "bezier", EASE_OUT), (0.42, 4), (0.6, f)],
-        "catmullrom",
-    )
-    c.keys("hand_r", ROT, [(0, h), (0.16, -30), (0.3, -75), (0.42, -72), (0.6, h)])
-    c.keys(
-        "shoulder_r",
-        POS,
-        [(0, [0, 0]), (0.16, [0, 4]), (0.3, [0, -5]), (0.42, [0, -4]), (0.6, [0, 0])],
-    )
-    c.attach("hand_r", [(0, "hand_fist")])
-    c.attach("tool", [(0, "sword")])
-    c.event(0.3, "hit")
     return c
 
 
