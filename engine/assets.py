@@ -11,6 +11,7 @@ from engine.anim.statemachine import StateMachineData, load_state_machine
 from engine.rig.data import RigData
 from engine.rig.loader import load_rig
 from engine.sprites import SpriteLibraryData, load_sprite_library
+from engine.tracking.retarget import TrackingData, load_tracking
 
 ROOT = Path(__file__).resolve().parent.parent
 RIGS = ROOT / "rigs"
@@ -27,17 +28,21 @@ class AvatarBundle:
     clips: dict[str, Clip]
     machine: StateMachineData
     sprites: SpriteLibraryData | None = None
+    tracking: TrackingData | None = None  # face-tracking bindings, for rigs that have them
 
 
 def load_bundle(
     rig_id: str, animation_set: str | None = None, sprites: str = "base"
 ) -> AvatarBundle:
-    """The rig, its animation set and state machine, and its sprite library if it has one
-    (`sprites` names a library in content/sprites/<rig>/, e.g. a seasonal variant)."""
+    """The rig, its animation set and state machine, its sprite library if it has one
+    (`sprites` names a library in content/sprites/<rig>/, e.g. a seasonal variant) and its
+    face-tracking bindings (`rigs/<rig>/tracking.json`) if it has them."""
     rig = load_rig(RIGS / rig_id / "rig.json")
     anim_dir = ANIMATIONS / (animation_set or rig_id)
     clips = load_clips(anim_dir, rig)
     machine = load_state_machine(anim_dir / "statemachine.json", clips, set(rig.bone_index))
     lib_path = SPRITES / rig_id / f"{sprites}.json"
     library = load_sprite_library(lib_path, rig) if lib_path.exists() or sprites != "base" else None
-    return AvatarBundle(rig, clips, machine, library)
+    track_path = RIGS / rig_id / "tracking.json"
+    tracking = load_tracking(track_path, rig) if track_path.exists() else None
+    return AvatarBundle(rig, clips, machine, library, tracking)

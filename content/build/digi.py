@@ -867,6 +867,16 @@ def build_parameters():
             {"bone": "shoulder_r", "property": "x", "keys": [[0, 0], [1, 1.2]]},
         ],
     )
+    # Face tracking's presence (engine/tracking/tracker.py): while the user's face is
+    # tracked their own eyes own Digi's eyes, so the animations' blink and eye expressions
+    # (drawn above in eye_expr_*) fade out; when tracking is lost they take over again.
+    param(
+        "ParamFaceTracked",
+        0,
+        1,
+        0,
+        [slot_alpha(f"eye_expr_{s}", [(0, 1), (1, 0)]) for s in ("l", "r")],
+    )
     return P
 
 
