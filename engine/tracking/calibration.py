@@ -35,7 +35,8 @@ class AdaptiveRange:
     fully open. The lower end only ever widens past the prior: it is the end a face visits
     rarely (eyes are closed for a few percent of the time), so its percentile alone is not to
     be trusted. `min_span` keeps a user who hardly moves from having their noise stretched to
-    the full range. Before `warmup`, the bounds are the priors (with the span floor).
+    the full range. Before `warmup`, the bounds are the priors (with the span floor). The
+    percentiles are recomputed at most every `refresh` seconds of sample time.
     """
 
     def __init__(
@@ -51,6 +52,7 @@ class AdaptiveRange:
         high_pct: float = 97.0,
         warmup: float = 1.0,
         max_rate: float = 60.0,
+        refresh: float = 0.25,
     ) -> None:
         self.prior_lo = np.asarray(prior_lo, dtype=np.float64)
         self.prior_hi = np.asarray(prior_hi, dtype=np.float64)
@@ -72,6 +74,7 @@ class AdaptiveRange:
         self.low_pct = low_pct
         self.high_pct = high_pct
         self.warmup = warmup
+        self.refresh = refresh
         self._min_dt = 1.0 / max_rate
         self.capacity = math.ceil(window * max_rate) + 1
         self._buf = np.zeros((self.capacity, n))
@@ -84,6 +87,7 @@ class AdaptiveRange:
         self._count = 0
         self._t_last = -math.inf
         self._cached: tuple[np.ndarray, np.ndarray] | None = None
+        self._cached_at = -math.inf
 
     @property
     def n_samples(self) -> int:
@@ -99,12 +103,16 @@ class AdaptiveRange:
         self._head = (self._head + 1) % self.capacity
         self._count = min(self._count + 1, self.capacity)
         self._t_last = t
-        self._cached = None
+        # The percentiles move slowly; recomputing them on every camera frame would cost
+        # more than the rest of the tracking step, so they refresh every `refresh` seconds.
+        if self._cached is not None and t - self._cached_at >= self.refresh:
+            self._cached = None
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """The current (lo, hi), each of the signals' length."""
         if self._cached is None:
             self._cached = self._compute()
+            self._cached_at = self._t_last
         lo, hi = self._cached
         return lo.copy(), hi.copy()
 

@@ -13,6 +13,7 @@ relaxed face near 0 and a full expression near 1 before calibration adapts them 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +32,12 @@ LEFT_EYE = {"outer": 263, "inner": 362, "lids": ((385, 380), (386, 374), (387, 3
 RIGHT_BROW = (70, 63, 105, 66, 107)
 LEFT_BROW = (300, 293, 334, 296, 336)
 INNER_LIPS = ((13, 14), (82, 87), (312, 317))  # upper, lower inner-lip points
+# the same as index arrays, for the hot path
+for _eye in (RIGHT_EYE, LEFT_EYE):
+    _eye["upper"] = np.array([a for a, _ in _eye["lids"]])
+    _eye["lower"] = np.array([b for _, b in _eye["lids"]])
+_LIPS_UPPER = np.array([a for a, _ in INNER_LIPS])
+_LIPS_LOWER = np.array([b for _, b in INNER_LIPS])
 MOUTH_CORNERS = (61, 291)
 UPPER_LIP = 0
 
@@ -96,7 +103,7 @@ def solve(landmarks: np.ndarray, image_size: tuple[int, int]) -> FaceSignals:
     gaze_x, gaze_y = gaze[0] / GAZE_RANGE, gaze[1] / GAZE_RANGE_Y
     brow_r = (_brow_height(face, RIGHT_BROW, RIGHT_EYE) - ref.brow_height[0]) / BROW_RANGE
     brow_l = (_brow_height(face, LEFT_BROW, LEFT_EYE) - ref.brow_height[1]) / BROW_RANGE
-    gap = np.mean([face[a, 1] - face[b, 1] for a, b in INNER_LIPS])
+    gap = float((face[_LIPS_UPPER, 1] - face[_LIPS_LOWER, 1]).mean())
     mouth_open = _clip01(gap / MOUTH_FULL)
     form = (_corner_lift(face) - ref.corner_lift) / FORM_RANGE
     vowels = _vowels(mouth_open, _mouth_width(face) / ref.mouth_width)
@@ -118,19 +125,22 @@ def _clip01(v: float) -> float:
     return float(min(1.0, max(0.0, v)))
 
 
+def _eye_width(face: np.ndarray, eye: dict) -> float:
+    o, i = eye["outer"], eye["inner"]
+    return math.hypot(face[o, 0] - face[i, 0], face[o, 1] - face[i, 1])
+
+
 def _eye_open(face: np.ndarray, eye: dict) -> float:
-    width = np.linalg.norm(face[eye["outer"], :2] - face[eye["inner"], :2])
-    gap = np.mean([face[a, 1] - face[b, 1] for a, b in eye["lids"]])
-    return _clip01((gap / width - EYE_CLOSED) / (EYE_OPEN - EYE_CLOSED))
+    gap = float((face[eye["upper"], 1] - face[eye["lower"], 1]).mean())
+    return _clip01((gap / _eye_width(face, eye) - EYE_CLOSED) / (EYE_OPEN - EYE_CLOSED))
 
 
 def _iris_offset(face: np.ndarray, eye: dict) -> np.ndarray:
     """The iris centre from the eye's centre (between the corners across, between the lids
     up and down), over the eye's width."""
-    outer, inner = face[eye["outer"], :2], face[eye["inner"], :2]
-    lids = np.array([(face[a, :2] + face[b, :2]) / 2 for a, b in eye["lids"]]).mean(axis=0)
-    centre = np.array([(outer[0] + inner[0]) / 2, lids[1]])
-    return (face[eye["iris"], :2] - centre) / np.linalg.norm(outer - inner)
+    lids_y = (face[eye["upper"], 1].mean() + face[eye["lower"], 1].mean()) / 2
+    centre = np.array([(face[eye["outer"], 0] + face[eye["inner"], 0]) / 2, lids_y])
+    return (face[eye["iris"], :2] - centre) / _eye_width(face, eye)
 
 
 def _brow_height(face: np.ndarray, brow: tuple[int, ...], eye: dict) -> float:
@@ -139,12 +149,13 @@ def _brow_height(face: np.ndarray, brow: tuple[int, ...], eye: dict) -> float:
 
 
 def _corner_lift(face: np.ndarray) -> float:
-    return float(face[list(MOUTH_CORNERS), 1].mean() - face[UPPER_LIP, 1])
+    a, b = MOUTH_CORNERS
+    return float((face[a, 1] + face[b, 1]) / 2 - face[UPPER_LIP, 1])
 
 
 def _mouth_width(face: np.ndarray) -> float:
     a, b = MOUTH_CORNERS
-    return float(np.linalg.norm(face[a, :2] - face[b, :2]))
+    return math.hypot(face[a, 0] - face[b, 0], face[a, 1] - face[b, 1])
 
 
 _VOWEL_SHAPES = np.array(list(VOWELS.values()))

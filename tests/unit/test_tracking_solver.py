@@ -31,9 +31,9 @@ def test_angles_within_3_degrees_over_30_on_each_axis(yaw: float, pitch: float, 
 
 
 @settings(max_examples=150, deadline=None)
-# Off the optical axis a camera sees a face a little from the side; within a few cm of it
-# that adds well under a degree.
-@given(angle, angle, angle, st.floats(45, 90), st.floats(-3, 3), st.floats(-3, 3), st.integers(0, 2**31))
+# Off the optical axis a camera sees a face a little from the side (3 cm at 45 cm is about
+# 4 degrees of view, some of which reads as turn); near the axis that stays small.
+@given(angle, angle, angle, st.floats(45, 90), st.floats(-1, 1), st.floats(-1, 1), st.integers(0, 2**31))
 def test_angles_hold_with_noise_distance_and_offset(
     yaw: float, pitch: float, roll: float, dist: float, dx: float, dy: float, seed: int
 ) -> None:

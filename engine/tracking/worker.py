@@ -1,0 +1,206 @@
+"""`TrackingWorker`: one session's landmarker and solver on a thread of their own.
+
+Why a thread: MediaPipe takes 5-30 ms a frame, longer than an engine tick, and a camera
+delivers frames on its own schedule. Neither the render loop nor the camera's capture
+thread may wait for it (ARCHITECTURE.md, "never block the event loop"), so frames are handed
+over through a newest-wins slot: `submit` puts a frame there and returns at once; if the
+previous frame was not picked up yet it is replaced (and counted in `dropped`), so latency
+never builds up behind a slow landmarker. The worker thread takes the newest frame, finds
+the landmarks, solves them into FaceSignals and hands those to `FaceTracker.observe` with
+the frame's capture time; the engine reads `FaceTracker.parameters` at its own tick rate.
+
+The landmarker is created, used and closed on the worker thread only (one MediaPipe graph
+per camera, owned by one thread), and `engine.tracking.landmarker` is imported there, so
+importing this module does not load MediaPipe.
+
+A failure is never fatal to the session: if the landmarker or the solver raises (a bad
+frame, a broken graph), the message goes to `error`, the tracker simply sees no face (so
+the avatar eases back to its animations), and the next frame is tried as usual.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from engine.tracking.solver import solve
+from engine.tracking.tracker import FaceTracker
+
+if TYPE_CHECKING:
+    from engine.tracking.landmarker import LandmarkResult
+
+
+class Landmarker(Protocol):
+    """What the worker needs of a landmarker (`engine.tracking.landmarker.FaceLandmarker`).
+    A `close()` method, when present, is called when the worker stops."""
+
+    def process(self, rgb: np.ndarray) -> LandmarkResult: ...
+
+
+def _default_landmarker() -> Landmarker:
+    from engine.tracking.landmarker import FaceLandmarker  # MediaPipe: on the worker thread
+
+    return FaceLandmarker()
+
+
+def describe(e: BaseException) -> str:
+    """An exception as one line: its type and its message."""
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+
+
+class TrackingWorker:
+    """Landmarks and signals for one camera, off the caller's thread.
+
+    `submit(rgb, t)` from any thread (the camera's); the tracker receives every processed
+    frame's signals (or None without a face) at the frame's capture time `t`, on the clock
+    the engine ticks by. The frame array is handed over, not copied: do not write to it
+    after submitting.
+
+    Stats (read from any thread): `frames` processed, `dropped` (replaced before they were
+    processed, or submitted after the worker ended), `faces` (frames with a face), `errors`
+    (frames that failed), `last_ms` (landmarker + solver time of the newest frame) and
+    `error` (the newest failure as "Type: message"; None again once a frame goes through).
+    """
+
+    def __init__(
+        self,
+        tracker: FaceTracker,
+        clock: Callable[[], float] = time.monotonic,
+        landmarker_factory: Callable[[], Landmarker] = _default_landmarker,
+    ) -> None:
+        self.tracker = tracker
+        self.clock = clock
+        self._factory = landmarker_factory
+        self._cond = threading.Condition()
+        self._slot: tuple[np.ndarray, float] | None = None
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self.frames = 0
+        self.dropped = 0
+        self.faces = 0
+        self.errors = 0
+        self.last_ms = 0.0
+        self.error: str | None = None
+
+    # --- life ----------------------------------------------------------------------------
+
+    def start(self) -> TrackingWorker:
+        """Start the worker thread (a no-op when it is running already)."""
+        with self._cond:
+            if self._stopping:
+                raise RuntimeError("a stopped TrackingWorker cannot be started again")
+            if self._thread is not None:
+                return self
+            self._thread = threading.Thread(target=self._run, name="tracking-worker", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 2.0) -> bool:
+        """Stop the thread and close its landmarker; True once the thread has ended. Waits at
+        most `timeout` seconds (a frame in the landmarker finishes first; the thread is a
+        daemon, so a stuck landmarker cannot keep the process alive). Safe to call again."""
+        with self._cond:
+            self._stopping = True
+            self._slot = None
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is None or thread is threading.current_thread():
+            return thread is None
+        thread.join(timeout)
+        return not thread.is_alive()
+
+    @property
+    def alive(self) -> bool:
+        """Whether the worker thread is running."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def __enter__(self) -> TrackingWorker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- frames --------------------------------------------------------------------------
+
+    def submit(self, rgb: np.ndarray, t: float | None = None) -> None:
+        """Hand over an RGB uint8 frame (h, w, 3) captured at time `t` (default: now, on the
+        worker's clock). Returns at once; an older frame still waiting is dropped."""
+        if t is None:
+            t = self.clock()
+        with self._cond:
+            if self._stopping or self._thread is None or not self._thread.is_alive():
+                self.dropped += 1
+                return
+            if self._slot is not None:
+                self.dropped += 1
+            self._slot = (rgb, t)
+            self._cond.notify()
+
+    def wait_for(self, frames: int, timeout: float) -> bool:
+        """Wait until at least `frames` frames have been processed (or failed); False when
+        `timeout` seconds pass first or the worker ends."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self.frames < frames:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._stopping or not self.alive:
+                    return self.frames >= frames
+                self._cond.wait(min(left, 0.05))
+            return True
+
+    # --- the thread ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            landmarker = self._factory()
+        except Exception as e:  # a broken install or graph: say so, take no frames
+            self.error = f"the landmarker could not start: {describe(e)}"
+            return
+        try:
+            while True:
+                with self._cond:
+                    while self._slot is None and not self._stopping:
+                        self._cond.wait()
+                    if self._stopping:
+                        return
+                    rgb, t = self._slot  # type: ignore[misc]
+                    self._slot = None
+                self._process(landmarker, rgb, t)
+        finally:
+            close = getattr(landmarker, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception as e:
+                    self.error = f"the landmarker did not close cleanly: {describe(e)}"
+
+    def _process(self, landmarker: Landmarker, rgb: np.ndarray, t: float) -> None:
+        signals = None
+        failure: str | None = None
+        t0 = time.perf_counter()
+        try:
+            result = landmarker.process(rgb)
+            if result.landmarks is not None:
+                signals = solve(result.landmarks, result.image_size)
+        except Exception as e:  # BadFrameError, a MediaPipe failure, bad landmarks
+            failure = describe(e)
+        ms = (time.perf_counter() - t0) * 1000.0
+        try:
+            self.tracker.observe(signals, t)
+        except Exception as e:
+            failure = f"the tracker rejected a frame: {describe(e)}"
+        with self._cond:
+            self.frames += 1
+            self.last_ms = ms
+            if failure is None:
+                self.error = None
+                self.faces += signals is not None
+            else:
+                self.error = failure
+                self.errors += 1
+            self._cond.notify_all()
