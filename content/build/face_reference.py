@@ -56,7 +56,8 @@ def mirror_pairs(points: np.ndarray) -> np.ndarray:
     return partner
 
 
-def main() -> None:
+def build() -> dict:
+    """The reference face document, from the bundled photos."""
     faces = []
     with FaceLandmarker(static=True, max_faces=1) as lm:
         for name, load in PHOTOS.items():
@@ -95,8 +96,7 @@ def main() -> None:
         ref = ref @ rotation(0.0, pitch, 0.0).T
     rigid = rigid_points(ref, n)
 
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    doc = {
+    return {
         "schema": 1,
         "about": "Frontal reference face for head-pose fitting (content/build/face_reference.py):"
         " MediaPipe FaceMesh topology (478 points), x right, y up, z towards the camera,"
@@ -106,9 +106,13 @@ def main() -> None:
         "mirror": [int(i) for i in pairs],
         "rigid": rigid,
     }
+
+
+def main() -> None:
+    doc = build()
+    OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(doc, separators=(",", ":")) + "\n")
-    print(f"wrote {OUT.relative_to(ROOT)}: {n} points, {len(rigid)} rigid, "
-          f"{int(mutual.sum())} mirror-paired")
+    print(f"wrote {OUT.relative_to(ROOT)}: {len(doc['points'])} points, {len(doc['rigid'])} rigid")
 
 
 def rigid_points(ref: np.ndarray, n: int) -> list[int]:

@@ -8,8 +8,9 @@ cameras. Its models ship inside the mediapipe 0.10.21 wheel; nothing is download
 No face is a normal result (`found` is False), never an exception. With several faces in the
 picture the landmarker follows one: at first the largest, most central face, then the one
 nearest to where the followed face was, so a second person walking past does not steal the
-avatar. Faces too small for MediaPipe's detector (under about 30 px across in a 640x480
-frame) are not found.
+avatar. Faces too small for MediaPipe's short-range detector (under about 60-70 px across,
+eye line to chin, in a 640x480 frame; measured in tests/tracking) are not found: a webcam
+user sits much nearer than that.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class FaceLandmarker:
             min_detection_confidence=min_detection_confidence,
             min_tracking_confidence=min_tracking_confidence,
         )
+        self._static = static  # a still has no "previous" face to stay on
         self._followed: np.ndarray | None = None  # (x, y, size) of the face we follow
         self._closed = False
 
@@ -86,7 +88,7 @@ class FaceLandmarker:
             self._followed = None
             return LandmarkResult(None, 0, (w, h), ms)
         sets = [np.array([(p.x, p.y, p.z) for p in f.landmark], dtype=np.float64) for f in faces]
-        chosen = choose_face(sets, (w, h), self._followed)
+        chosen = choose_face(sets, (w, h), None if self._static else self._followed)
         self._followed = face_box(sets[chosen], (w, h))
         return LandmarkResult(sets[chosen], len(sets), (w, h), ms)
 

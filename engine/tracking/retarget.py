@@ -113,7 +113,9 @@ class Retargeter:
         self.data = data
         b = data.bindings
         self.parameters: tuple[str, ...] = tuple(dict.fromkeys(x.parameter for x in b))
-        self.rest = np.array([rig.parameters[rig.parameter_index[p]].default for p in self.parameters])
+        self.rest = np.array(
+            [rig.parameters[rig.parameter_index[p]].default for p in self.parameters]
+        )
         self._lo = np.array([rig.parameters[rig.parameter_index[p]].min for p in self.parameters])
         self._hi = np.array([rig.parameters[rig.parameter_index[p]].max for p in self.parameters])
         slot = {p: i for i, p in enumerate(self.parameters)}

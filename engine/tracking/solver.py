@@ -23,7 +23,9 @@ import numpy as np
 from engine.tracking.geometry import angles, fit_similarity, lift
 from engine.tracking.signals import FaceSignals
 
-REFERENCE_FILE = Path(__file__).resolve().parents[2] / "content" / "tracking" / "face_reference.json"
+REFERENCE_FILE = (
+    Path(__file__).resolve().parents[2] / "content" / "tracking" / "face_reference.json"
+)
 LANDMARKS = 478
 
 # MediaPipe FaceMesh topology. Right and left are the person's own.

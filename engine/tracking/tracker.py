@@ -112,7 +112,9 @@ class FaceTracker:
         with self._lock:
             present = t - self._seen <= self.data.loss_timeout
             step = dt / self.data.ease
-            self.presence = min(1.0, self.presence + step) if present else max(0.0, self.presence - step)
+            self.presence = (
+                min(1.0, self.presence + step) if present else max(0.0, self.presence - step)
+            )
             rest = self.retargeter.rest
             sample = self.predictor.sample(t)
             values = rest if sample is None else self.retargeter.step(sample, dt)
@@ -125,5 +127,5 @@ class FaceTracker:
 
     @property
     def state(self) -> str:
-        """"tracking" while the face is followed, "lost" while easing out or away."""
+        """ "tracking" while the face is followed, "lost" while easing out or away."""
         return "tracking" if self.presence > 0 and self._seen > -math.inf else "lost"

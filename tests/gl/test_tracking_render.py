@@ -45,7 +45,9 @@ def _pixel(renderer: AvatarRenderer, xy: np.ndarray) -> tuple[int, int]:
     return int((xy[0] - x0) / (x1 - x0) * SIZE), int((y1 - xy[1]) / (y1 - y0) * SIZE)
 
 
-def _eye_pixels(img: np.ndarray, renderer: AvatarRenderer, session: AvatarSession, side: str) -> int:
+def _eye_pixels(
+    img: np.ndarray, renderer: AvatarRenderer, session: AvatarSession, side: str
+) -> int:
     """Sclera and iris pixels (near-white or saturated blue) around one eye socket."""
     bone = session.bundle.rig.bone_index[f"eyesock_{side}"]
     cx, cy = _pixel(renderer, session.pose.world[bone, 4:6])
@@ -84,14 +86,20 @@ def test_closed_eyes_close_digis_eyes(digi: AvatarBundle, face_renderer: AvatarR
     assert_matches_golden("digi_tracked_eyes_closed", shut_img)
 
 
-def test_one_closed_eye_winks_the_mirrored_eye(digi: AvatarBundle, face_renderer: AvatarRenderer) -> None:
+def test_one_closed_eye_winks_the_mirrored_eye(
+    digi: AvatarBundle, face_renderer: AvatarRenderer
+) -> None:
     s = tracked(digi, FaceSignals(eye_open_l=0.0, eye_open_r=1.0), seconds=1.5)
     img = face_renderer.render(s.pose, "face").copy()
     ref = tracked(digi, FaceSignals())
     ref_img = face_renderer.render(ref.pose, "face").copy()
     # the user's left eye is Digi's right eye (mirror); the other stays open
-    assert _eye_pixels(img, face_renderer, s, "r") < 0.1 * _eye_pixels(ref_img, face_renderer, ref, "r")
-    assert _eye_pixels(img, face_renderer, s, "l") > 0.8 * _eye_pixels(ref_img, face_renderer, ref, "l")
+    assert _eye_pixels(img, face_renderer, s, "r") < 0.1 * _eye_pixels(
+        ref_img, face_renderer, ref, "r"
+    )
+    assert _eye_pixels(img, face_renderer, s, "l") > 0.8 * _eye_pixels(
+        ref_img, face_renderer, ref, "l"
+    )
 
 
 def test_roll_tilts_the_head(digi: AvatarBundle, face_renderer: AvatarRenderer) -> None:
@@ -104,7 +112,9 @@ def test_roll_tilts_the_head(digi: AvatarBundle, face_renderer: AvatarRenderer) 
     assert angle[-25] > angle[0] + 6
 
 
-def test_yaw_turns_the_face_with_parallax(digi: AvatarBundle, face_renderer: AvatarRenderer) -> None:
+def test_yaw_turns_the_face_with_parallax(
+    digi: AvatarBundle, face_renderer: AvatarRenderer
+) -> None:
     imgs = {}
     for yaw in (-25, 0, 25):
         imgs[yaw] = face_renderer.render(tracked(digi, FaceSignals(yaw=yaw)).pose, "face").copy()
@@ -123,11 +133,17 @@ def test_yaw_turns_the_face_with_parallax(digi: AvatarBundle, face_renderer: Ava
     assert changed > 0.05
 
 
-def test_animation_blinks_yield_to_the_tracked_eyes(digi: AvatarBundle, face_renderer: AvatarRenderer) -> None:
+def test_animation_blinks_yield_to_the_tracked_eyes(
+    digi: AvatarBundle, face_renderer: AvatarRenderer
+) -> None:
     """Idle_1 blinks at 1.9 s through its eye_expr slots; while tracked the user's open eyes
     win, and the presence parameter fades those slots out."""
     s = tracked(digi, FaceSignals(), seconds=1.95)
-    expr = [digi.rig.slots[i] for i in range(len(digi.rig.slots)) if digi.rig.slots[i].name.startswith("eye_expr")]
+    expr = [
+        digi.rig.slots[i]
+        for i in range(len(digi.rig.slots))
+        if digi.rig.slots[i].name.startswith("eye_expr")
+    ]
     assert expr
     for slot in expr:
         assert s.pose.slot_color[slot.index, 3] == pytest.approx(0.0, abs=1e-6)

@@ -25,7 +25,9 @@ def _pose(s) -> np.ndarray:
 @pytest.mark.parametrize(
     ("yaw", "pitch", "roll"), list(itertools.product((-30, -15, 0, 15, 30), repeat=3))
 )
-def test_angles_within_3_degrees_over_30_on_each_axis(yaw: float, pitch: float, roll: float) -> None:
+def test_angles_within_3_degrees_over_30_on_each_axis(
+    yaw: float, pitch: float, roll: float
+) -> None:
     s = solve(project(face_points(), yaw, pitch, roll), SIZE)
     assert np.abs(_pose(s) - (yaw, pitch, roll)).max() <= 3.0, _pose(s)
 
@@ -33,7 +35,15 @@ def test_angles_within_3_degrees_over_30_on_each_axis(yaw: float, pitch: float, 
 @settings(max_examples=150, deadline=None)
 # Off the optical axis a camera sees a face a little from the side (3 cm at 45 cm is about
 # 4 degrees of view, some of which reads as turn); near the axis that stays small.
-@given(angle, angle, angle, st.floats(45, 90), st.floats(-1, 1), st.floats(-1, 1), st.integers(0, 2**31))
+@given(
+    angle,
+    angle,
+    angle,
+    st.floats(45, 90),
+    st.floats(-1, 1),
+    st.floats(-1, 1),
+    st.integers(0, 2**31),
+)
 def test_angles_hold_with_noise_distance_and_offset(
     yaw: float, pitch: float, roll: float, dist: float, dx: float, dy: float, seed: int
 ) -> None:

@@ -62,11 +62,15 @@ def digi_doc() -> dict:
     ("edit", "where", "problem"),
     [
         (lambda d: d["bindings"][0].update(signal="nose"), "bindings[0].signal", "unknown value"),
-        (lambda d: d["bindings"][1].update(parameter="ParamTail"), "bindings[1].parameter", "unknown parameter"),
+        (
+            lambda d: d["bindings"][1].update(parameter="ParamTail"),
+            "bindings[1].parameter",
+            "unknown parameter",
+        ),
         (lambda d: d["bindings"][2].update(input=[5, 5]), "bindings[2].input", "empty"),
         (lambda d: d["bindings"][3].update(curve="wobbly"), "bindings[3].curve", "unknown value"),
         (lambda d: d["bindings"][0].update(damping=-1), "bindings[0].damping", ">= 0"),
-        (lambda d: d.update(rig="testrig"), "rig", "not \"digi\""),
+        (lambda d: d.update(rig="testrig"), "rig", 'not "digi"'),
         (lambda d: d.update(schema=9), "schema", "unsupported"),
         (lambda d: d.pop("bindings"), "bindings", "missing"),
     ],
