@@ -15,10 +15,11 @@ def main(argv: list[str] | None = None) -> int:
     from engine.anim.controller import UnknownStateError
     from engine.rig.errors import FormatError
     from engine.sprites import UnknownSpriteError
+    from engine.tracking.camera import CameraError
 
     try:
         return _main(argv)
-    except (FormatError, UnknownStateError, UnknownSpriteError) as e:
+    except (FormatError, UnknownStateError, UnknownSpriteError, CameraError) as e:
         print(f"digigami: error: {e}", file=sys.stderr)
         return 2
 
@@ -51,12 +52,39 @@ def _main(argv: list[str] | None) -> int:
     preview.add_argument("--seed", type=int, default=0)
     preview.add_argument("--screenshot", default=None, help="save the window to this PNG and quit")
     preview.add_argument("--after", type=float, default=2.0, help="seconds before the screenshot")
+    puppet = sub.add_parser(
+        "puppet", help="a desktop window with the avatar following your face (webcam or video)"
+    )
+    puppet.add_argument("--rig", default=DEFAULT_RIG, help="rig id under rigs/")
+    puppet.add_argument(
+        "--camera",
+        type=camera_arg,
+        default=0,
+        metavar="INDEX_OR_FILE",
+        help="webcam device index (default 0) or a video file to play in a loop",
+    )
+    puppet.add_argument("--size", type=int, default=640, help="window size in pixels")
+    puppet.add_argument("--seed", type=int, default=0)
+    puppet.add_argument("--screenshot", default=None, help="save the window to this PNG and quit")
+    puppet.add_argument("--after", type=float, default=2.0, help="seconds before the screenshot")
     args = parser.parse_args(argv)
 
     if args.command == "preview":
         from engine.render.window import run_preview
 
         run_preview(args.rig, args.size, args.seed, args.screenshot, args.after)
+        return 0
+    if args.command == "puppet":
+        from engine.tracking.camera import CameraSource
+
+        # a missing camera or file is one line before any window (or display) is needed
+        camera = CameraSource(args.camera, loop=True).open()
+        from engine.render.window import run_puppet
+
+        try:
+            run_puppet(args.rig, camera, args.size, args.seed, args.screenshot, args.after)
+        finally:
+            camera.stop()
         return 0
     if args.command == "render":
         from engine.export.animation import render_command
@@ -78,6 +106,11 @@ def _main(argv: list[str] | None) -> int:
         return 0
     parser.print_help()
     return 2
+
+
+def camera_arg(value: str) -> int | str:
+    """`--camera`: digits are a webcam device index, anything else a video file path."""
+    return int(value) if value.isdigit() else value
 
 
 if __name__ == "__main__":

@@ -1,17 +1,34 @@
-"""The desktop preview (pyglet): Digi driven by the state machine, keys for states, emotes,
-tools, dances, sprite swaps and framing. `digigami preview`."""
+"""The desktop windows (pyglet). `PreviewWindow` (`digigami preview`): Digi driven by the
+state machine, keys for states, emotes, tools, dances, sprite swaps and framing.
+`PuppetWindow` (`digigami puppet`): the same, with the head and face following a webcam (or a
+video file) through face tracking, layered over the state machine so the body keeps idling,
+walking and emoting underneath.
+
+Threads in puppet mode (ARCHITECTURE.md): the camera's capture thread hands frames to the
+tracking worker's newest-wins slot, the worker thread runs MediaPipe and the solver and feeds
+the FaceTracker, and the window's own thread (pyglet's loop, which owns the GL context) reads
+the tracker's parameters once per tick. Nothing waits on anything else.
+"""
 
 from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
 
 import pyglet
 from pyglet.window import key
 
-from engine.assets import ATLASES, AvatarBundle
+from engine.assets import ATLASES, RIGS, AvatarBundle
 from engine.render.atlas import load_atlas
 from engine.render.context import window_context
 from engine.render.framing import FRAMINGS
 from engine.render.renderer import AvatarRenderer
+from engine.rig.errors import FormatError
 from engine.session import AvatarSession, Inputs
+from engine.tracking.camera import CameraSource
+from engine.tracking.tracker import FaceTracker
+from engine.tracking.worker import TrackingWorker
 
 TICK = 1 / 60
 BACKGROUND = (0.33, 0.35, 0.42, 1.0)
@@ -118,6 +135,99 @@ class PreviewWindow(pyglet.window.Window):
             self.help.draw()
 
 
+class PuppetWindow(PreviewWindow):
+    """The preview puppeted by face tracking from `camera` (a webcam index, a video file
+    path, which loops, or a CameraSource on the same clock). Every tick the tracker's
+    parameters go into the session's inputs, so the state machine keeps running underneath
+    and the preview's keys still work. Extra key: N takes the next half second of the face
+    as the user's neutral pose. The camera is opened before the window, so a missing one
+    raises CameraError with no window."""
+
+    def __init__(
+        self,
+        bundle: AvatarBundle,
+        camera: CameraSource | int | str | os.PathLike[str],
+        size: int = 640,
+        seed: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if bundle.tracking is None:
+            raise FormatError(
+                (RIGS / bundle.rig.name / "tracking.json").relative_to(RIGS.parent).as_posix(),
+                "",
+                "file not found (puppet mode needs the rig's face-tracking bindings)",
+            )
+        self.clock = clock
+        self.tracker = FaceTracker(bundle.tracking, bundle.rig)
+        self.worker = TrackingWorker(self.tracker, clock=clock)
+        if not isinstance(camera, CameraSource):
+            camera = CameraSource(camera, loop=True, clock=clock)
+        self.camera = camera.open()
+        self.camera.on_frame = self.worker.submit
+        self._stopped = False
+        try:
+            super().__init__(bundle, size=size, seed=seed)
+        except BaseException:
+            self.camera.stop()
+            raise
+        self.set_caption(f"Digigami puppet: {bundle.rig.name} ({self.camera.name})")
+        self.help.text = HELP + "  N neutral (calibrate)"
+        self.tracking_status = pyglet.text.Label(
+            "", x=8, y=26, font_size=10, color=(255, 255, 255, 230)
+        )
+        self.last_tick = clock()
+        self.worker.start()
+        self.camera.start()
+
+    def on_key_press(self, symbol: int, modifiers: int) -> None:
+        if symbol == key.N:
+            self.tracker.calibrate(self.clock())
+        else:
+            super().on_key_press(symbol, modifiers)
+
+    def tick(self, dt: float) -> None:
+        now = self.clock()
+        step, self.last_tick = max(now - self.last_tick, 0.0), now
+        face = self.tracker.parameters(now, step)
+        self.pending.parameters = {**self.pending.parameters, **face}
+        super().tick(dt)
+        self.tracking_status.text = self.tracking_line()
+
+    def tracking_line(self) -> str:
+        """Tracking state (tracking / lost / the newest error), camera fps, landmarker time
+        and presence, for the status line."""
+        w, cam = self.worker, self.camera
+        state = f"error: {w.error}" if w.error else self.tracker.state
+        if cam.error:
+            state = f"camera error: {cam.error}"
+        elif not cam.alive and cam.ended:
+            state += " (video ended)"
+        return (
+            f"face {state}  presence {self.tracker.presence:.2f}  "
+            f"camera {cam.fps:.0f} fps  landmarks {w.last_ms:.1f} ms"
+        )
+
+    def summary(self) -> str:
+        """One line on what the camera and the tracking worker did, for the end of a run."""
+        w, cam = self.worker, self.camera
+        line = (
+            f"puppet: {cam.name}: {cam.frames} frames; tracked {w.frames} "
+            f"({w.dropped} dropped), face in {w.faces}, last {w.last_ms:.1f} ms"
+        )
+        return line + (f"; error: {w.error}" if w.error else "")
+
+    def on_draw(self) -> None:
+        super().on_draw()
+        self.tracking_status.draw()
+
+    def close(self) -> None:
+        if not self._stopped:
+            self._stopped = True
+            self.camera.stop()
+            self.worker.stop()
+        super().close()
+
+
 def run_preview(
     rig: str, size: int = 640, seed: int = 0, screenshot: str | None = None, after: float = 2.0
 ) -> None:
@@ -125,7 +235,32 @@ def run_preview(
     and close (for scripted checks under a virtual display)."""
     from engine.assets import load_bundle
 
-    win = PreviewWindow(load_bundle(rig), size=size, seed=seed)
+    _run(PreviewWindow(load_bundle(rig), size=size, seed=seed), screenshot, after)
+
+
+def run_puppet(
+    rig: str,
+    camera: CameraSource | int | str | os.PathLike[str] = 0,
+    size: int = 640,
+    seed: int = 0,
+    screenshot: str | None = None,
+    after: float = 2.0,
+) -> None:
+    """Open the puppet window on `camera`: a webcam index, a video file (played in a loop)
+    or a CameraSource (CameraError when it cannot be opened); `screenshot` and `after` as
+    for `run_preview`. Prints a one-line summary of the camera and tracking at the end."""
+    from engine.assets import load_bundle
+
+    win = PuppetWindow(load_bundle(rig), camera, size=size, seed=seed)
+    try:
+        _run(win, screenshot, after)
+    finally:
+        win.camera.stop()
+        win.worker.stop()
+    print(win.summary())
+
+
+def _run(win: PreviewWindow, screenshot: str | None, after: float) -> None:
     if screenshot is not None:
 
         def shoot(_dt: float) -> None:

@@ -52,8 +52,10 @@ def _quiet() -> Iterator[None]:
 class CameraSource:
     """Frames from webcam `source` (a device index) or a video file (a path), delivered to
     `on_frame(rgb, t)` on the capture thread, `t` the capture time on `clock` (the clock the
-    engine ticks by). A file is paced at its fps (or `fps`, when given) and starts over at
-    its end when `loop` is set; otherwise the source ends (`ended`).
+    engine ticks by). `on_frame` may be set after opening, before `start()` (a source can be
+    checked before its consumer exists); without one, frames are counted and let go. A file
+    is paced at its fps (or `fps`, when given) and starts over at its end when `loop` is
+    set; otherwise the source ends (`ended`).
 
     `open()` checks the source and reads its first frame (raising CameraError), `start()`
     opens if needed and starts the thread, `stop()` ends it and releases the device.
@@ -65,7 +67,7 @@ class CameraSource:
     def __init__(
         self,
         source: int | str | os.PathLike[str],
-        on_frame: FrameCallback,
+        on_frame: FrameCallback | None = None,
         *,
         loop: bool = False,
         clock: Callable[[], float] = time.monotonic,
@@ -223,7 +225,10 @@ class CameraSource:
         with self._lock:
             self.frames += 1
             self._times.append(time.monotonic())
+        on_frame = self.on_frame
+        if on_frame is None:
+            return
         try:
-            self.on_frame(rgb, t)
+            on_frame(rgb, t)
         except Exception as e:  # the consumer's problem; keep capturing
             self.error = f"{type(e).__name__}: {e}"

@@ -61,10 +61,11 @@ class TrackingWorker:
     the engine ticks by. The frame array is handed over, not copied: do not write to it
     after submitting.
 
-    Stats (read from any thread): `frames` processed, `dropped` (replaced before they were
-    processed, or submitted after the worker ended), `faces` (frames with a face), `errors`
-    (frames that failed), `last_ms` (landmarker + solver time of the newest frame) and
-    `error` (the newest failure as "Type: message"; None again once a frame goes through).
+    Stats (read from any thread): `frames` processed, `dropped` (replaced or stopped before
+    they were processed, or submitted when the worker was not running), `faces` (frames
+    with a face), `errors` (frames that failed), `last_ms` (landmarker + solver time of the
+    newest frame) and `error` (the newest failure as "Type: message"; None again once a
+    frame goes through).
     """
 
     def __init__(
@@ -106,7 +107,9 @@ class TrackingWorker:
         daemon, so a stuck landmarker cannot keep the process alive). Safe to call again."""
         with self._cond:
             self._stopping = True
-            self._slot = None
+            if self._slot is not None:  # never to be processed
+                self.dropped += 1
+                self._slot = None
             self._cond.notify_all()
             thread = self._thread
         if thread is None or thread is threading.current_thread():
@@ -159,7 +162,9 @@ class TrackingWorker:
         try:
             landmarker = self._factory()
         except Exception as e:  # a broken install or graph: say so, take no frames
-            self.error = f"the landmarker could not start: {describe(e)}"
+            with self._cond:
+                self.error = f"the landmarker could not start: {describe(e)}"
+                self._cond.notify_all()
             return
         try:
             while True:

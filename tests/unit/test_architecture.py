@@ -27,6 +27,7 @@ ONLY_IN = {
     "pyglet": "engine/render/",
     "glcontext": "engine/render/",
     "mediapipe": "engine/tracking/landmarker.py",
+    "cv2": "engine/tracking/camera.py",  # camera capture only
     "torch": "engine/style/",
 }
 
