@@ -67,7 +67,21 @@ def _main(argv: list[str] | None) -> int:
     puppet.add_argument("--seed", type=int, default=0)
     puppet.add_argument("--screenshot", default=None, help="save the window to this PNG and quit")
     puppet.add_argument("--after", type=float, default=2.0, help="seconds before the screenshot")
+    serve = sub.add_parser("serve", help="the live server: puppet page, OBS source, previews")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--rig", default=DEFAULT_RIG, help="rig id under rigs/")
+    serve.add_argument(
+        "--max-sessions", type=int, default=3, help="live puppet sessions at once (then: busy)"
+    )
+    serve.add_argument("--max-previews", type=int, default=8, help="preview streams at once")
     args = parser.parse_args(argv)
+
+    if args.command == "serve":
+        from webapi.server import run_server
+
+        run_server(args.host, args.port, args.rig, args.max_sessions, args.max_previews)
+        return 0
 
     if args.command == "preview":
         from engine.render.window import run_preview

@@ -158,9 +158,15 @@ class AvatarRenderer:
         if w <= 0 or h <= 0:
             raise ValueError(f"output size must be positive, got {w}x{h}")
         samples = min(samples, self.ctx.max_samples)
+        if hasattr(self, "_out"):
+            self._release_targets()
         self.size = (w, h)
         self.samples = samples
-        self._out = self.ctx.framebuffer(self.ctx.renderbuffer((w, h), 4))
+        # A texture, not a renderbuffer, so the GPU can read the picture again (the video
+        # converter, engine/render/video.py); MSAA resolves into it.
+        self._out_tex = self.ctx.texture((w, h), 4)
+        self._out_tex.filter = (moderngl.NEAREST, moderngl.NEAREST)
+        self._out = self.ctx.framebuffer(color_attachments=[self._out_tex])
         # Multisampling is optional: art with soft, transparent edges is anti-aliased by
         # texture filtering alone (Spine's way), which llvmpipe does much faster.
         self._msaa = (
@@ -168,6 +174,13 @@ class AvatarRenderer:
             if samples > 1
             else self._out
         )
+
+    @property
+    def output_texture(self) -> moderngl.Texture:
+        """The last `draw()` into the renderer's own output (no `target`): premultiplied
+        RGBA8, `size`, in GL row order (bottom row first; `render()` flips it). Replaced by
+        `resize()`, so fetch it each time rather than keeping it."""
+        return self._out_tex
 
     def framing(self, preset: str) -> Rect:
         if preset not in self._framings:
@@ -294,18 +307,16 @@ class AvatarRenderer:
         out.release()
         return pos
 
+    def _release_targets(self) -> None:
+        for fb in {self._msaa, self._out}:
+            for attachment in fb.color_attachments:
+                attachment.release()
+            fb.release()
+
     def release(self) -> None:
-        for obj in {
-            self._vao,
-            self._vbo,
-            self._ibo,
-            self._deform_vbo,
-            self._bones,
-            self._atlas,
-            self._msaa,
-            self._out,
-        }:
+        for obj in (self._vao, self._vbo, self._ibo, self._deform_vbo, self._bones, self._atlas):
             obj.release()
+        self._release_targets()
         if self._capture is not None:
             self._capture.release()
 

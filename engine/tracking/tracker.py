@@ -126,6 +126,12 @@ class FaceTracker:
             return out
 
     @property
+    def last_face(self) -> float:
+        """Capture time of the newest frame that had a face (-inf before any): a rendered
+        frame that used it measures motion-to-photon from there."""
+        return self._seen
+
+    @property
     def state(self) -> str:
         """ "tracking" while the face is followed, "lost" while easing out or away."""
         return "tracking" if self.presence > 0 and self._seen > -math.inf else "lost"

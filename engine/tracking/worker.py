@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -130,9 +130,11 @@ class TrackingWorker:
 
     # --- frames --------------------------------------------------------------------------
 
-    def submit(self, rgb: np.ndarray, t: float | None = None) -> None:
+    def submit(self, rgb: np.ndarray | Any, t: float | None = None) -> None:
         """Hand over an RGB uint8 frame (h, w, 3) captured at time `t` (default: now, on the
-        worker's clock). Returns at once; an older frame still waiting is dropped."""
+        worker's clock). Returns at once; an older frame still waiting is dropped. A decoded
+        video frame with `to_ndarray(format="rgb24")` (PyAV's, from WebRTC) is accepted too
+        and converted on the worker thread, so the caller's event loop does no pixel work."""
         if t is None:
             t = self.clock()
         with self._cond:
@@ -189,6 +191,8 @@ class TrackingWorker:
         failure: str | None = None
         t0 = time.perf_counter()
         try:
+            if not isinstance(rgb, np.ndarray) and hasattr(rgb, "to_ndarray"):
+                rgb = rgb.to_ndarray(format="rgb24")
             result = landmarker.process(rgb)
             if result.landmarks is not None:
                 signals = solve(result.landmarks, result.image_size)

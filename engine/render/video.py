@@ -1,0 +1,129 @@
+"""The renderer's picture as yuv420p planes, converted on the GPU.
+
+Why: the WebRTC encoder (libvpx VP8) wants yuv420p. Reading back RGBA (4 bytes a pixel) and
+converting on the CPU (composite + swscale) costs more than the render itself; here one
+fullscreen draw samples the renderer's output texture, one fragment per 2x2 block (each
+source texel fetched once: what llvmpipe's cost is counted in), and writes Y, U and V into
+small R8/RG8 targets, so a frame reads back only its planes, 1.5 bytes a pixel (the packed
+layout's alpha half has no chroma to read: it is 128 by the specification).
+
+The specification is engine/kernels/yuv.py (BT.601 limited range, 2x2 box chroma, the
+"opaque" and "packed" layouts); the GLSL is shaders/fullscreen.vert + shaders/yuv.frag, and
+tests/gl/test_video.py holds the two within a level. The engine hands out numpy planes and
+never imports av; the streaming side builds the av.VideoFrame.
+"""
+
+from __future__ import annotations
+
+import moderngl
+import numpy as np
+
+from engine.kernels.yuv import DEFAULT_BACKGROUND, frame_size
+from engine.render.renderer import AvatarRenderer
+from engine.render.shaders import program
+
+_SOURCE_UNIT = 2  # the renderer binds units 0 (bones) and 1 (atlas) on every draw
+
+
+class VideoConverter:
+    """Converts `renderer`'s most recent `draw()` (into its own output, no `target`) to
+    yuv420p in `layout` ("opaque" over `background`, or "packed": colour | alpha). Follows
+    `renderer.resize()`; the renderer's size must stay even. Use it on the thread that owns
+    the GL context; every call returns new arrays, safe to hand to the encoder's thread."""
+
+    def __init__(
+        self,
+        renderer: AvatarRenderer,
+        layout: str = "opaque",
+        background: tuple[int, int, int] = DEFAULT_BACKGROUND,
+    ) -> None:
+        frame_size(*renderer.size, layout)  # refuse an odd size or unknown layout up front
+        self.background = tuple(int(c) for c in background)
+        if len(self.background) != 3 or not all(0 <= c <= 255 for c in self.background):
+            raise ValueError(f"background must be three 0..255 values, got {background}")
+        self.renderer = renderer
+        self.layout = layout
+        self.ctx = renderer.ctx
+        self._prog = program(self.ctx, "fullscreen.vert", "yuv.frag")
+        self._vao = self.ctx.vertex_array(self._prog, [])
+        self._prog["u_src"] = _SOURCE_UNIT
+        self._prog["u_packed"] = layout == "packed"
+        self._prog["u_background"] = tuple(float(c) for c in self.background)
+        self._target: moderngl.Framebuffer | None = None
+        self._src_size: tuple[int, int] = (0, 0)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(W, H) of the video frame: the renderer's size, twice as wide when packed."""
+        return frame_size(*self.renderer.size, self.layout)
+
+    def _ensure_target(self) -> moderngl.Framebuffer:
+        if self._target is not None and self._src_size == self.renderer.size:
+            return self._target
+        frame_size(*self.renderer.size, self.layout)  # raises for an odd size
+        self._release_target()
+        w, h = self._src_size = self.renderer.size
+        # Y top pairs, Y bottom pairs, U, V (+ the alpha half's Y pairs when packed)
+        components = (2, 2, 1, 1, 2, 2) if self.layout == "packed" else (2, 2, 1, 1)
+        self._target = self.ctx.framebuffer(
+            color_attachments=[self.ctx.texture((w // 2, h // 2), n) for n in components]
+        )
+        self._prog["u_src_size"] = self._src_size
+        return self._target
+
+    def _read(self, attachment: int, components: int) -> np.ndarray:
+        assert self._target is not None
+        w, h = self._src_size
+        data = self._target.read(components=components, attachment=attachment, alignment=1)
+        return np.frombuffer(data, np.uint8).reshape(h // 2, (w // 2) * components)
+
+    def convert_i420(self) -> np.ndarray:
+        """The frame as one new contiguous I420 buffer, shape (3H/2, W) uint8: Y's H rows
+        of W bytes, then U (H/2 x W/2) and V (H/2 x W/2) end to end. This is the array
+        `av.VideoFrame.from_ndarray(..., format="yuv420p")` takes."""
+        target = self._ensure_target()
+        frame_w, frame_h = self.size
+        w = self._src_size[0]
+        self.renderer.output_texture.use(_SOURCE_UNIT)
+        target.use()
+        self.ctx.disable(moderngl.BLEND)
+        self._vao.render(moderngl.TRIANGLES, vertices=3)
+        out = np.empty(frame_w * frame_h * 3 // 2, np.uint8)
+        y, u, v = _planes(out, frame_w, frame_h)
+        y[0::2, :w] = self._read(0, 2)
+        y[1::2, :w] = self._read(1, 2)
+        u[:, : w // 2] = self._read(2, 1)
+        v[:, : w // 2] = self._read(3, 1)
+        if self.layout == "packed":
+            y[0::2, w:] = self._read(4, 2)
+            y[1::2, w:] = self._read(5, 2)
+            u[:, w // 2 :] = 128
+            v[:, w // 2 :] = 128
+        return out.reshape(frame_h * 3 // 2, frame_w)
+
+    def convert(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The planes Y (H, W), U (H/2, W/2), V (H/2, W/2), uint8, top row first, each
+        C-contiguous (line size = width): views of one new `convert_i420()` buffer."""
+        return _planes(self.convert_i420().reshape(-1), *self.size)
+
+    def _release_target(self) -> None:
+        if self._target is not None:
+            for attachment in self._target.color_attachments:
+                attachment.release()
+            self._target.release()
+            self._target = None
+
+    def release(self) -> None:
+        self._release_target()
+        self._vao.release()
+        self._prog.release()
+
+
+def _planes(flat: np.ndarray, w: int, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Y, U, V views of a flat I420 buffer of a w x h frame."""
+    n_y, n_c = w * h, (w // 2) * (h // 2)
+    return (
+        flat[:n_y].reshape(h, w),
+        flat[n_y : n_y + n_c].reshape(h // 2, w // 2),
+        flat[n_y + n_c :].reshape(h // 2, w // 2),
+    )

@@ -1,0 +1,392 @@
+"""Sessions and their peer connections: signaling, limits and clean-up.
+
+One `SessionManager` per server. Everything here runs on the event loop and only moves
+messages: rendering is the render worker's, tracking the tracking workers', encoding
+aiortc's executor's.
+
+A peer that goes away (tab closed, browser killed, network gone) ends within 5 s: a closed
+or failed connection ends at once, a "disconnected" one after 2 s, and a peer that stops
+talking (no webcam frames, no RTCP receiver reports for 3 s) is closed by the watchdog, so
+nothing waits for ICE consent to time out (30 s). Closing frees the session's tracking
+thread, its render outputs and its peer connection; GL renderers are shared and stay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc.rtcrtptransceiver import RTCRtpTransceiver
+
+from engine.assets import AvatarBundle, load_bundle
+from streaming import codec
+from streaming.live import CommandError, LiveSession, Output
+from streaming.render_worker import RenderWorker
+from streaming.tracks import AvatarTrack, FrameSlot, consume_camera
+
+log = logging.getLogger(__name__)
+
+SILENT_AFTER = 3.0  # seconds without webcam frames or RTCP from a connected peer
+DISCONNECTED_GRACE = 2.0
+CONNECT_WITHIN = 15.0  # a peer that never connects is dropped after this
+
+
+class BadOffer(ValueError):
+    """The offer (or its request) is malformed; the message says how."""
+
+
+class Busy(RuntimeError):
+    """The server holds as many live sessions as it may."""
+
+
+class NotFound(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass(eq=False)
+class Peer:
+    """One peer connection and what it feeds or is fed by."""
+
+    id: str
+    kind: str  # "puppet" | "viewer" | "preview"
+    pc: RTCPeerConnection
+    session: LiveSession
+    output: Output
+    track: AvatarTrack
+    tasks: list[asyncio.Task] = field(default_factory=list)
+    last_camera: float = 0.0
+    closed: bool = False
+
+
+class SessionManager:
+    def __init__(
+        self,
+        rig: str = "digi",
+        *,
+        max_sessions: int = 3,
+        max_previews: int = 8,
+        size: int = 512,
+        bundle_loader: Callable[[str], AvatarBundle] = load_bundle,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rig = rig
+        self.max_sessions = max_sessions
+        self.max_previews = max_previews
+        self.size = size
+        self.clock = clock
+        self._loader = bundle_loader
+        self.bundle: AvatarBundle | None = None
+        self.worker = RenderWorker(clock)
+        self.sessions: dict[str, LiveSession] = {}
+        self.peers: dict[str, Peer] = {}
+        self._closing: set[asyncio.Task] = set()
+
+    async def start(self) -> None:
+        codec.configure()
+        loop = asyncio.get_running_loop()
+        self.bundle = await loop.run_in_executor(None, self._loader, self.rig)
+        await loop.run_in_executor(None, self.worker.start)
+
+    # --- opening ------------------------------------------------------------------------------
+
+    async def open_puppet(self, offer: Any) -> tuple[str, LiveSession]:
+        """A webcam-driven session for a browser's offer: (answer SDP, session)."""
+        desc = _offer(offer)
+        ident = await self._resume(offer)
+        if self._count("puppet") >= self.max_sessions:
+            raise Busy(f"busy: {self.max_sessions} live sessions already (the limit); try again soon")
+        session = LiveSession(self._bundle(), kind="puppet", clock=self.clock, ident=ident)
+        peer = await self._connect(desc, session, "puppet", "opaque", self.size)
+        self.sessions[session.id] = session
+        return peer.pc.localDescription.sdp, session
+
+    async def _resume(self, offer: Any) -> tuple[str, str] | None:
+        """A reloaded puppet page asks for its old session id back (with its token), so the
+        OBS source's URL keeps working; a live session under that id (the same user's old
+        tab) ends first."""
+        if not isinstance(offer, dict) or offer.get("session") is None:
+            return None
+        sid, token = offer.get("session"), offer.get("token")
+        if not isinstance(sid, str) or not isinstance(token, str) or not (8 <= len(sid) <= 64) or not token:
+            raise BadOffer('"session" and "token" must be the strings a previous answer gave')
+        if not all(c.isalnum() or c in "-_" for c in sid):
+            raise BadOffer('"session" may hold letters, digits, "-" and "_" only')
+        old = self.sessions.get(sid)
+        if old is not None:
+            if not secrets.compare_digest(token, old.token):
+                raise PermissionError("that session id belongs to someone else")
+            await self._end_session(old)
+        return sid, token
+
+    async def open_preview(self, offer: Any, options: dict[str, Any]) -> tuple[str, LiveSession]:
+        """A receive-only preview playing a named animation with chosen sprites."""
+        desc = _offer(offer)
+        bundle = self._bundle()
+        session = LiveSession(bundle, kind="preview", fps=_int(options, "fps", 30, 1, 60), clock=self.clock)
+        size = _int(options, "size", 384, 64, 1024)
+        if size % 2:
+            raise BadOffer('"size" must be even')
+        if self._count("preview") >= self.max_previews:
+            raise Busy(f"busy: {self.max_previews} previews already (the limit); try again soon")
+        try:
+            session.play(str(options.get("animation") or "idle"))
+            for key, category in (("outfit", "outfit"), ("accessory", "accessories"), ("body", "body")):
+                label = options.get(key)
+                if label is not None:
+                    session.command({"type": "swap", "category": category, "label": label})
+        except CommandError as e:
+            raise BadOffer(str(e)) from None
+        peer = await self._connect(desc, session, "preview", "opaque", size)
+        self.sessions[session.id] = session
+        return peer.pc.localDescription.sdp, session
+
+    async def open_viewer(self, session_id: str, token: str | None, offer: Any, layout: str) -> tuple[str, str]:
+        """WHEP: another receive-only view of a live session: (answer SDP, resource id)."""
+        session = self.authorize(session_id, token)
+        desc = _offer(offer)
+        if layout not in ("opaque", "packed"):
+            raise BadOffer(f'unknown layout "{layout}" (expected opaque or packed)')
+        peer = await self._connect(desc, session, "viewer", layout, self.size)
+        return peer.pc.localDescription.sdp, peer.id
+
+    def authorize(self, session_id: str, token: str | None) -> LiveSession:
+        session = self.sessions.get(session_id)
+        if session is None or session.closed:
+            raise NotFound(f'no live session "{session_id}"')
+        if not token or not secrets.compare_digest(token, session.token):
+            raise PermissionError("wrong or missing token for this session")
+        return session
+
+    async def _connect(self, desc: RTCSessionDescription, session: LiveSession, kind: str, layout: str, size: int) -> Peer:
+        loop = asyncio.get_running_loop()
+        pc = RTCPeerConnection()
+        out = Output(layout, size, FrameSlot(loop))
+        peer_id = secrets.token_urlsafe(8)
+        track = AvatarTrack(out.slot)
+        peer = Peer(peer_id, kind, pc, session, out, track, last_camera=self.clock())
+        if kind == "puppet":
+            # before the remote description: aiortc announces the webcam track during it
+            pc.on("track", lambda t: self._on_track(peer, t))
+            pc.on("datachannel", lambda ch: self._on_channel(peer, ch))
+        try:
+            try:
+                await pc.setRemoteDescription(desc)
+            except Exception as e:  # aiortc raises ValueError, KeyError... for bad SDP
+                raise BadOffer(f"malformed SDP: {type(e).__name__}: {e}") from None
+            video = [t for t in pc.getTransceivers() if t.kind == "video"]
+            if not video:
+                raise BadOffer("the offer has no video section to receive the avatar on")
+            sender_t = _pick_transceiver(video)
+            sender_t.sender.replaceTrack(track)
+            sender_t.direction = "sendrecv" if _remote_sends(sender_t) else "sendonly"
+            _prefer_vp8(sender_t)
+            answer = await pc.createAnswer()
+            await pc.setLocalDescription(answer)
+        except BaseException:
+            await pc.close()
+            raise
+        if kind != "viewer":
+            session.start()
+            self.worker.add(session)
+        session.add_output(out)
+        self.peers[peer_id] = peer
+        pc.on("connectionstatechange", lambda: self._on_state(peer))
+        peer.tasks.append(asyncio.create_task(self._watch(peer)))
+        return peer
+
+    # --- peer events ----------------------------------------------------------------------------
+
+    def _on_track(self, peer: Peer, track) -> None:
+        if track.kind != "video" or peer.session.worker is None:
+            return
+        worker = peer.session.worker
+
+        def submit(frame, t: float) -> None:
+            peer.last_camera = t
+            worker.submit(frame, t)
+
+        peer.tasks.append(asyncio.create_task(consume_camera(track, submit, self.clock)))
+
+    def _on_channel(self, peer: Peer, channel) -> None:
+        if channel.label != "control":
+            return
+        session = peer.session
+
+        def send(msg: dict) -> None:
+            if channel.readyState == "open":
+                channel.send(json.dumps(msg))
+
+        @channel.on("message")
+        def on_message(raw: Any) -> None:
+            try:
+                msg = json.loads(raw) if isinstance(raw, str) else None
+                if msg is None:
+                    raise CommandError("control messages are JSON text")
+                session.command(msg)
+            except (ValueError, CommandError) as e:
+                send({"type": "error", "message": str(e)})
+
+        send(session.hello())
+
+        async def status() -> None:
+            while channel.readyState in ("connecting", "open") and not session.closed:
+                send(session.status())
+                await asyncio.sleep(0.5)
+
+        peer.tasks.append(asyncio.create_task(status()))
+
+    def _on_state(self, peer: Peer) -> None:
+        state = peer.pc.connectionState
+        if state in ("failed", "closed"):
+            task = asyncio.create_task(self.close_peer(peer.id))
+            self._closing.add(task)  # keep a reference until it is done
+            task.add_done_callback(self._closing.discard)
+        elif state == "disconnected":
+
+            async def grace() -> None:
+                await asyncio.sleep(DISCONNECTED_GRACE)
+                if peer.pc.connectionState != "connected":
+                    await self.close_peer(peer.id)
+
+            peer.tasks.append(asyncio.create_task(grace()))
+
+    async def _watch(self, peer: Peer) -> None:
+        """Close a peer that never connects, or that goes silent."""
+        started = self.clock()
+        while not peer.closed:
+            await asyncio.sleep(0.5)
+            now = self.clock()
+            if peer.pc.connectionState != "connected":
+                if now - started > CONNECT_WITHIN:
+                    log.info("peer %s never connected; closing", peer.id)
+                    await self.close_peer(peer.id)
+                    return
+                continue
+            heard = await self._last_heard(peer)
+            if now - max(heard, started) > SILENT_AFTER:
+                log.info("peer %s went silent; closing", peer.id)
+                await self.close_peer(peer.id)
+                return
+
+    async def _last_heard(self, peer: Peer) -> float:
+        """When the peer last showed it is there: a webcam frame, or an RTCP receiver
+        report for our video (on the monotonic clock)."""
+        heard = peer.last_camera if peer.kind == "puppet" else 0.0
+        sender = peer.track and next((t.sender for t in peer.pc.getTransceivers() if t.sender.track is peer.track), None)
+        if sender is not None:
+            with contextlib.suppress(Exception):
+                stats = await sender.getStats()
+                for s in stats.values():
+                    if s.type == "remote-inbound-rtp":
+                        age = (datetime.datetime.now(datetime.UTC) - s.timestamp).total_seconds()
+                        heard = max(heard, self.clock() - age)
+        return heard
+
+    # --- closing --------------------------------------------------------------------------------
+
+    async def close_peer(self, peer_id: str) -> None:
+        peer = self.peers.pop(peer_id, None)
+        if peer is None or peer.closed:
+            return
+        peer.closed = True
+        peer.session.remove_output(peer.output)
+        peer.track.stop()
+        current = asyncio.current_task()
+        for t in peer.tasks:
+            if t is not current:
+                t.cancel()
+        await peer.pc.close()
+        if peer.kind != "viewer":
+            await self._end_session(peer.session)
+
+    async def close_session(self, session_id: str, token: str | None) -> None:
+        session = self.authorize(session_id, token)
+        await self._end_session(session)
+
+    async def _end_session(self, session: LiveSession) -> None:
+        self.sessions.pop(session.id, None)
+        for p in [p for p in self.peers.values() if p.session is session]:
+            await self.close_peer(p.id)
+        self.worker.remove(session)
+        await asyncio.get_running_loop().run_in_executor(None, session.close)
+
+    async def shutdown(self) -> None:
+        for pid in list(self.peers):
+            await self.close_peer(pid)
+        for session in list(self.sessions.values()):
+            await self._end_session(session)
+        await asyncio.get_running_loop().run_in_executor(None, self.worker.stop)
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _bundle(self) -> AvatarBundle:
+        if self.bundle is None:
+            raise RuntimeError("SessionManager.start() has not run")
+        return self.bundle
+
+    def _count(self, kind: str) -> int:
+        return sum(1 for s in self.sessions.values() if s.kind == kind and not s.closed)
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "sessions": self._count("puppet"),
+            "previews": self._count("preview"),
+            "peers": len(self.peers),
+            "limit": self.max_sessions,
+            "preview_limit": self.max_previews,
+        }
+
+
+def _offer(body: Any) -> RTCSessionDescription:
+    if isinstance(body, str):
+        sdp, kind = body, "offer"
+    elif isinstance(body, dict):
+        sdp, kind = body.get("sdp"), body.get("type", "offer")
+    else:
+        raise BadOffer("expected a JSON object with \"sdp\" and \"type\"")
+    if kind != "offer":
+        raise BadOffer(f'expected an SDP offer, got type "{kind}"')
+    if not isinstance(sdp, str) or not sdp.strip():
+        raise BadOffer('"sdp" must be the offer\'s SDP text')
+    if not sdp.lstrip().startswith("v=0"):
+        raise BadOffer('malformed SDP: it must start with "v=0"')
+    if "m=video" not in sdp:
+        raise BadOffer("malformed SDP: the offer has no video section (m=video)")
+    return RTCSessionDescription(sdp=sdp, type="offer")
+
+
+def _int(options: dict[str, Any], key: str, default: int, lo: int, hi: int) -> int:
+    v = options.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise BadOffer(f'"{key}" must be a whole number from {lo} to {hi}')
+    return v
+
+
+def _remote_sends(t: RTCRtpTransceiver) -> bool:
+    return getattr(t, "_offerDirection", "sendrecv") in ("sendrecv", "sendonly")
+
+
+def _pick_transceiver(video: list[RTCRtpTransceiver]) -> RTCRtpTransceiver:
+    """The section the browser opened to receive on: a recvonly one if it sent one (the
+    webcam has its own), else the first video section (sendrecv carries both ways)."""
+    for t in video:
+        if getattr(t, "_offerDirection", None) == "recvonly":
+            return t
+    return video[0]
+
+
+def _prefer_vp8(t: RTCRtpTransceiver) -> None:
+    caps = RTCRtpSender.getCapabilities("video").codecs
+    vp8 = [c for c in caps if c.mimeType.lower() in ("video/vp8", "video/rtx")]
+    with contextlib.suppress(Exception):
+        t.setCodecPreferences(vp8)

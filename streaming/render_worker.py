@@ -1,0 +1,150 @@
+"""The render worker: one thread that owns the process's GL context (a context belongs to
+one thread) and ticks every live session at its own rate.
+
+Each session has its own clock (`next_tick`, `period`); the worker sleeps until the
+earliest one is due, steps that session, draws each of its outputs, converts them to
+yuv420p on the GPU and publishes them (newest wins). A session that falls behind skips the
+ticks it missed and carries on from now: it never queues ticks, so latency cannot build up.
+Renderers are shared per (rig, size), so GL objects do not grow with the number of
+sessions.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+
+from engine.assets import ATLASES
+from engine.render import AvatarRenderer, create_context, load_atlas
+from engine.render.video import VideoConverter
+from streaming.frames import frame_from_i420
+from streaming.live import BACKGROUND, LiveSession, Output
+
+log = logging.getLogger(__name__)
+
+
+class RenderWorker:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._sessions: list[LiveSession] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error: str | None = None  # why the GL context could not be made
+        self.renderers = 0  # live GL renderers (for leak checks)
+
+    def start(self, timeout: float = 20.0) -> None:
+        """Start the thread and wait until its GL context exists (or say why not)."""
+        self._thread = threading.Thread(target=self._run, name="render-worker", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError("the render worker did not start in time")
+        if self.error is not None:
+            raise RuntimeError(self.error)
+
+    def add(self, session: LiveSession) -> None:
+        session.next_tick = session.epoch = self.clock()
+        session.index = 0
+        with self._lock:
+            self._sessions.append(session)
+        self._wake.set()
+
+    def remove(self, session: LiveSession) -> None:
+        with self._lock:
+            if session in self._sessions:
+                self._sessions.remove(session)
+        self._wake.set()
+
+    @property
+    def sessions(self) -> int:
+        with self._lock:
+            return len(self._sessions)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # --- the thread ---------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            ctx = create_context()
+        except Exception as e:
+            self.error = f"no OpenGL context for rendering: {e}"
+            self._ready.set()
+            return
+        self._ready.set()
+        views: dict[tuple[str, int], tuple[AvatarRenderer, dict[str, VideoConverter]]] = {}
+
+        def view(session: LiveSession, out: Output) -> tuple[AvatarRenderer, VideoConverter]:
+            key = (session.bundle.rig.name, out.size)
+            if key not in views:
+                rig = session.bundle.rig
+                renderer = AvatarRenderer(ctx, rig, load_atlas(ATLASES / rig.name), (out.size, out.size))
+                views[key] = (renderer, {})
+                self.renderers += 1
+            renderer, converters = views[key]
+            if out.layout not in converters:
+                converters[out.layout] = VideoConverter(renderer, out.layout, BACKGROUND)
+            return renderer, converters[out.layout]
+
+        try:
+            while not self._stopping:
+                with self._lock:
+                    self._sessions = [s for s in self._sessions if not s.closed]
+                    due = min(self._sessions, key=lambda s: s.next_tick, default=None)
+                if due is None:
+                    self._wake.wait(0.5)
+                    self._wake.clear()
+                    continue
+                delay = due.next_tick - self.clock()
+                if delay > 0:
+                    self._wake.wait(delay)
+                    self._wake.clear()
+                    continue  # something may have been added or closed meanwhile
+                self._tick(due, view)
+        finally:
+            for renderer, converters in views.values():
+                for c in converters.values():
+                    c.release()
+                renderer.release()
+            self.renderers = 0
+            ctx.release()
+
+    def _tick(self, s: LiveSession, view) -> None:
+        # the tick's time is its slot on the session's grid, stamped once and passed on:
+        # frames carry exact 1/fps steps (or whole multiples after a skip)
+        now = s.next_tick
+        t0 = time.perf_counter()
+        try:
+            s.tick(now)
+            for out in s.current_outputs():
+                renderer, converter = view(s, out)
+                renderer.draw(s.avatar.pose, s.framing)
+                frame = frame_from_i420(converter.convert_i420(), s.index / s.fps)
+                out.frames += 1
+                out.camera_at[frame.pts] = s.last_camera
+                out.slot.publish(frame)
+            s.error = None
+        except Exception as e:  # one broken session must not stop the others
+            if s.error is None:
+                log.exception("session %s: rendering failed", s.id)
+            s.error = f"rendering failed: {type(e).__name__}: {e}"
+        s.stats.tick_ms = (time.perf_counter() - t0) * 1000
+        s.stats.count(now)
+        # next tick on the session's own grid; missed ticks are skipped, never queued
+        s.index += 1
+        late = self.clock()
+        behind = late - (s.epoch + s.index * s.period)
+        if behind >= 0:
+            missed = math.floor(behind / s.period) + 1
+            s.stats.skipped += missed
+            s.index += missed
+        s.next_tick = s.epoch + s.index * s.period

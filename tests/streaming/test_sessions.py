@@ -1,0 +1,229 @@
+"""Two real peers in-process: our server and an aiortc client with a camera made of a real
+face photo. Frames flow at the server's 60 Hz grid, the control channel works, bad input is
+answered clearly, and a peer that leaves leaves nothing behind."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+from aiohttp.test_utils import TestClient
+
+from tests.photos import astronaut
+from tests.streaming.peers import Client, PhotoCamera, connect, serve
+from webapi.app import MANAGER
+
+VALID_OFFER_HEAD = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+
+
+@pytest.fixture(scope="module")
+def face_frames() -> list[np.ndarray]:
+    photo = astronaut()
+    canvas = np.full((480, 640, 3), 80, np.uint8)
+    canvas[:, 64:576] = photo[16:496]
+    return [canvas]
+
+
+def test_a_puppet_session_streams_60_fps_and_follows_the_face(face_frames) -> None:
+    async def test(http: TestClient) -> None:
+        client = Client(PhotoCamera(face_frames))
+        body = await connect(http, client)
+        assert body["obs_url"] == f"/obs/{body['session']}?token={body['token']}"
+        await client.wait_for(lambda: len(client.frames) >= 90, 30, "90 avatar frames")
+        f = client.frames[-1]
+        assert (f.width, f.height) == (512, 512)
+        # stamped on the server's own 60 Hz grid (90 kHz clock: 1500 a tick), skipping
+        # ahead rather than queueing when behind (the receiver's decoder rounds by 1)
+        steps = np.diff([fr.pts for fr in client.frames[-60:]])
+        ticks = np.round(steps / 1500)
+        assert (ticks >= 1).all() and (np.abs(steps - 1500 * ticks) <= 2).all(), steps
+        assert np.median(ticks) == 1
+        hello = client.of_type("hello")
+        assert hello and "armor" in hello[0]["labels"]["outfit"]
+        await client.wait_for(
+            lambda: any(m["tracking"] == "tracking" for m in client.of_type("status")), 30,
+            "the tracker to find the photo's face",
+        )  # fmt: skip
+        status = client.of_type("status")[-1]
+        assert status["landmarker_ms"] > 0 and status["error"] is None
+        await client.close()
+
+    serve(test)
+
+
+def test_control_messages_are_checked_and_applied(face_frames) -> None:
+    async def test(http: TestClient) -> None:
+        client = Client(PhotoCamera(face_frames))
+        await connect(http, client)
+        await client.wait_for(lambda: client.of_type("hello"), 20, "hello")
+        for bad, words in [
+            ({"type": "transition", "state": "moonwalk"}, 'unknown state "moonwalk"'),
+            ({"type": "swap", "category": "outfit", "label": "tuxedo"}, 'unknown outfit "tuxedo"'),
+            ({"type": "framing", "value": "feet"}, 'unknown framing "feet"'),
+            ({"type": "controls", "values": {"speed": "fast"}}, 'input "speed" must be a number'),
+            ({"type": "explode"}, 'unknown message type "explode"'),
+        ]:
+            client.send(bad)
+            await client.wait_for(lambda w=words: any(w in m["message"] for m in client.of_type("error")), 10, words)
+        client.send({"type": "transition", "state": "wave"})
+        client.send({"type": "framing", "value": "face"})
+        await client.wait_for(
+            lambda: any(m["state"] == "wave" and m["framing"] == "face" for m in client.of_type("status")),
+            10, "the wave and the face framing in the status",
+        )  # fmt: skip
+        # the stream kept going through the bad messages
+        n = len(client.frames)
+        await client.wait_for(lambda: len(client.frames) > n + 20, 10, "more frames")
+        await client.close()
+
+    serve(test)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ("not json", 400, "not valid JSON"),
+        ({"type": "offer"}, 400, '"sdp" must be'),
+        ({"sdp": "hello", "type": "offer"}, 400, 'must start with "v=0"'),
+        ({"sdp": VALID_OFFER_HEAD, "type": "offer"}, 400, "no video section"),
+        ({"sdp": VALID_OFFER_HEAD + "m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\n", "type": "offer"}, 400, "malformed SDP"),
+        ({"sdp": VALID_OFFER_HEAD, "type": "answer"}, 400, 'got type "answer"'),
+    ],
+)
+def test_a_malformed_offer_gets_400_with_a_message(body, status: int, words: str) -> None:
+    async def test(http: TestClient) -> None:
+        if isinstance(body, str):
+            resp = await http.post("/api/sessions", data=body, headers={"Content-Type": "application/json"})
+        else:
+            resp = await http.post("/api/sessions", json=body)
+        assert resp.status == status
+        assert words in (await resp.json())["error"]
+        health = await (await http.get("/api/health")).json()
+        assert health["sessions"] == 0 and health["peers"] == 0  # nothing half-open left
+
+    serve(test)
+
+
+def test_the_session_limit_answers_busy(face_frames) -> None:
+    async def test(http: TestClient) -> None:
+        first = Client(PhotoCamera(face_frames))
+        await connect(http, first)
+        second = Client(PhotoCamera(face_frames))
+        resp = await http.post("/api/sessions", json={"sdp": await second.offer(), "type": "offer"})
+        assert resp.status == 503 and "busy" in (await resp.json())["error"]
+        await first.wait_for(lambda: len(first.frames) > 10, 20, "the first session to keep streaming")
+        await first.close()
+        await second.close()
+
+    serve(test, max_sessions=1)
+
+
+def _our_threads() -> list[str]:
+    """Threads a session may start (the asyncio executor's bounded pool is not one)."""
+    return sorted(t.name for t in threading.enumerate() if not t.name.startswith("asyncio_"))
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        kb = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    return kb / 1024
+
+
+async def _until_empty(http: TestClient, seconds: float) -> dict:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while True:
+        health = await (await http.get("/api/health")).json()
+        if (health["sessions"] == 0 and health["peers"] == 0) or loop.time() > end:
+            return health
+        await asyncio.sleep(0.1)
+
+
+def test_a_vanished_browser_is_closed_within_5_seconds(face_frames) -> None:
+    async def test(http: TestClient) -> None:
+        client = Client(PhotoCamera(face_frames))
+        await connect(http, client)
+        await client.wait_for(lambda: len(client.frames) > 5, 20, "frames")
+        loop = asyncio.get_running_loop()
+        gone = loop.time()
+        await client.vanish()
+        health = await _until_empty(http, 8.0)
+        assert health["sessions"] == 0 and health["peers"] == 0, health
+        assert loop.time() - gone < 5.0
+        assert "tracking-worker" not in _our_threads()
+        await client.close()
+
+    serve(test)
+
+
+@pytest.mark.slow
+def test_50_vanishing_browsers_leave_nothing_behind(face_frames) -> None:
+    """Threads, GL renderers and peer connections do not grow over 50 connect/vanish
+    cycles, and memory grows by at most 50 MB."""
+
+    async def test(http: TestClient) -> None:
+        manager = http.server.app[MANAGER]
+        counts = []
+        for cycle in range(50):
+            client = Client(PhotoCamera(face_frames))
+            await connect(http, client)
+            await client.wait_for(lambda c=client: len(c.frames) > 3, 20, "frames")
+            if cycle % 2:
+                await client.vanish()  # killed
+            await client.close()  # (a clean goodbye for the even ones)
+            health = await _until_empty(http, 8.0)
+            assert health["sessions"] == 0 and health["peers"] == 0, (cycle, health)
+            counts.append((_rss_mb(), len(_our_threads()), manager.worker.renderers))
+            if cycle == 4:
+                base = counts[-1]
+        rss, threads, renderers = counts[-1]
+        assert threads <= base[1], _our_threads()
+        assert renderers == base[2] == 1
+        assert rss - base[0] <= 50, [round(c[0]) for c in counts]
+
+    serve(test, timeout=400)
+
+
+def test_whep_viewer_and_preview(face_frames) -> None:
+    async def test(http: TestClient) -> None:
+        puppet = Client(PhotoCamera(face_frames))
+        body = await connect(http, puppet)
+        sid, token = body["session"], body["token"]
+        viewer = Client()
+        offer = await viewer.offer(channel=False)
+        ok = {"Content-Type": "application/sdp"}
+        assert (await http.post(f"/whep/{sid}?token=wrong", data=offer, headers=ok)).status == 403
+        assert (await http.post(f"/whep/nosuch?token={token}", data=offer, headers=ok)).status == 404
+        assert (await http.post(f"/whep/{sid}?token={token}", data=offer)).status == 415
+        resp = await http.post(
+            f"/whep/{sid}?layout=packed", data=offer,
+            headers={**ok, "Authorization": f"Bearer {token}"},
+        )  # fmt: skip
+        assert resp.status == 201 and resp.headers["Content-Type"].startswith("application/sdp")
+        location = resp.headers["Location"]
+        await viewer.accept(await resp.text())
+        await viewer.wait_for(lambda: len(viewer.frames) > 20, 30, "packed frames")
+        assert (viewer.frames[-1].width, viewer.frames[-1].height) == (1024, 512)
+        assert (await http.patch(location)).status == 405
+        assert (await http.delete(location)).status == 200
+        # a preview: receive-only, a named animation, chosen sprites
+        preview = Client()
+        offer = await preview.offer(channel=False)
+        bad = await http.post("/api/previews", json={"sdp": offer, "type": "offer", "animation": "moonwalk"})
+        assert bad.status == 400 and 'unknown animation "moonwalk"' in (await bad.json())["error"]
+        resp = await http.post(
+            "/api/previews",
+            json={"sdp": offer, "type": "offer", "animation": "dance_3", "outfit": "armor", "size": 256},
+        )
+        assert resp.status == 200
+        await preview.accept((await resp.json())["sdp"])
+        await preview.wait_for(lambda: len(preview.frames) > 20, 30, "preview frames")
+        assert preview.frames[-1].width == 256
+        steps = np.diff([f.pts for f in preview.frames[-15:]])
+        assert abs(np.median(steps) - 3000) <= 2  # 30 fps grid
+        for c in (puppet, viewer, preview):
+            await c.close()
+
+    serve(test)

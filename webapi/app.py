@@ -1,0 +1,166 @@
+"""The aiohttp application: pages, signaling, WHEP, previews (`create_app`, Datasette-style:
+one factory, tested in-process).
+
+Routes and messages are documented in docs/STREAMING.md. Handlers only parse, validate and
+hand over to the `SessionManager`; every error is JSON `{"error": ...}` with a status that
+says whose fault it is, and one bad request never disturbs the other sessions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from streaming.manager import BadOffer, Busy, NotFound, SessionManager
+
+STATIC = Path(__file__).resolve().parent / "static"
+MAX_BODY = 256 * 1024  # an SDP offer is a few KB
+MANAGER = web.AppKey("manager", SessionManager)
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    *, rig: str = "digi", max_sessions: int = 3, max_previews: int = 8, manager: SessionManager | None = None
+) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors])
+    app[MANAGER] = manager or SessionManager(rig, max_sessions=max_sessions, max_previews=max_previews)
+    app.on_startup.append(_start)
+    app.on_shutdown.append(_shutdown)
+    r = app.router
+    r.add_get("/", _page("puppet.html"))
+    r.add_get("/obs/{session}", _page("obs.html"))
+    r.add_get("/preview", _page("preview.html"))
+    r.add_static("/static", STATIC, show_index=False)
+    r.add_get("/api/health", health)
+    r.add_post("/api/sessions", open_session)
+    r.add_delete("/api/sessions/{session}", close_session)
+    r.add_post("/api/previews", open_preview)
+    r.add_post("/whep/{session}", whep_open)
+    r.add_delete("/whep/{session}/{resource}", whep_close)
+    r.add_route("PATCH", "/whep/{session}/{resource}", whep_patch)
+    r.add_route("OPTIONS", "/whep/{session}", whep_options)
+    return app
+
+
+async def _start(app: web.Application) -> None:
+    await app[MANAGER].start()
+
+
+async def _shutdown(app: web.Application) -> None:
+    await app[MANAGER].shutdown()
+
+
+def _page(name: str):
+    async def handler(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / name, headers={"Cache-Control": "no-cache"})
+
+    return handler
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+@web.middleware
+async def _errors(request: web.Request, handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except BadOffer as e:
+        return _error(400, str(e))
+    except Busy as e:
+        return _error(503, str(e))
+    except NotFound as e:
+        return _error(404, str(e))
+    except PermissionError as e:
+        return _error(403, str(e))
+    except web.HTTPException:
+        raise
+    except Exception:  # our bug: say so plainly, keep serving the others
+        log.exception("%s %s failed", request.method, request.path)
+        return _error(500, "internal error (logged on the server)")
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except json.JSONDecodeError as e:
+        raise BadOffer(f"the request body is not valid JSON: {e}") from None
+    if not isinstance(body, dict):
+        raise BadOffer("the request body must be a JSON object")
+    return body
+
+
+def _token(request: web.Request) -> str | None:
+    auth = request.headers.get("Authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return request.query.get("token")
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response(request.app[MANAGER].health())
+
+
+async def open_session(request: web.Request) -> web.Response:
+    answer, session = await request.app[MANAGER].open_puppet(await _json(request))
+    q = f"?token={session.token}"
+    return web.json_response(
+        {
+            "sdp": answer,
+            "type": "answer",
+            "session": session.id,
+            "token": session.token,
+            "obs_url": f"/obs/{session.id}{q}",
+            "whep_url": f"/whep/{session.id}{q}",
+        }
+    )
+
+
+async def close_session(request: web.Request) -> web.Response:
+    await request.app[MANAGER].close_session(request.match_info["session"], _token(request))
+    return web.json_response({"closed": request.match_info["session"]})
+
+
+async def open_preview(request: web.Request) -> web.Response:
+    body = await _json(request)
+    answer, session = await request.app[MANAGER].open_preview(body, body)
+    return web.json_response({"sdp": answer, "type": "answer", "preview": session.id})
+
+
+async def whep_open(request: web.Request) -> web.Response:
+    ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if ctype != "application/sdp":
+        return _error(415, 'WHEP offers are sent as "Content-Type: application/sdp"')
+    sid = request.match_info["session"]
+    answer, resource = await request.app[MANAGER].open_viewer(
+        sid, _token(request), await request.text(), request.query.get("layout", "opaque")
+    )
+    return web.Response(
+        status=201,
+        text=answer,
+        content_type="application/sdp",
+        headers={"Location": f"/whep/{sid}/{resource}"},
+    )
+
+
+async def whep_close(request: web.Request) -> web.Response:
+    manager = request.app[MANAGER]
+    peer = manager.peers.get(request.match_info["resource"])
+    if peer is None or peer.session.id != request.match_info["session"] or peer.kind != "viewer":
+        raise NotFound(f'no WHEP resource "{request.match_info["resource"]}"')
+    await manager.close_peer(peer.id)
+    return web.Response(status=200)
+
+
+async def whep_patch(request: web.Request) -> web.Response:
+    # Our answers carry every candidate (no trickle ICE), as the draft allows.
+    return web.Response(status=405, headers={"Allow": "DELETE"}, text="trickle ICE is not supported")
+
+
+async def whep_options(request: web.Request) -> web.Response:
+    return web.Response(status=204, headers={"Allow": "POST, OPTIONS", "Accept-Post": "application/sdp"})
