@@ -83,6 +83,12 @@ def testrig() -> AvatarBundle:
     return load_bundle("testrig")
 
 
+@pytest.fixture(scope="session")
+def digi() -> AvatarBundle:
+    """Digi, the bundled avatar (rig, clips, state machine, sprites, tracking bindings)."""
+    return load_bundle("digi")
+
+
 def posed(bundle: AvatarBundle, inputs: Inputs, seconds: float, seed: int) -> AvatarSession:
     """A session given `inputs`, then run for `seconds` at 60 Hz."""
     s = AvatarSession(bundle, seed=seed)

@@ -4,7 +4,6 @@ real key presses (xdotool), and screenshots of what the window shows."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -15,28 +14,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.e2e.xvfb import virtual_display
+
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def display() -> Iterator[str]:
-    if not (shutil.which("Xvfb") and shutil.which("xdotool")):
-        if os.environ.get("CI"):
-            pytest.fail("Xvfb and xdotool are missing: .ci/setup installs them")
-        pytest.skip("needs Xvfb and xdotool (run .ci/setup)")
-    for n in range(91, 120):
-        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
-            break
-    disp = f":{n}"
-    xvfb = subprocess.Popen(["Xvfb", disp, "-screen", "0", "800x800x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    for _ in range(50):
-        if Path(f"/tmp/.X11-unix/X{n}").exists():
-            break
-        time.sleep(0.1)
-    yield disp
-    xvfb.terminate()
-    xvfb.wait(timeout=10)
+    yield from virtual_display(91)
 
 
 def run_preview(display: str, shot: Path, keys: list[str]) -> np.ndarray:

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +26,7 @@ import pytest
 from PIL import Image
 
 from engine.tracking.landmarker import FaceLandmarker
+from tests.e2e.xvfb import virtual_display
 from tests.photos import astronaut
 
 SIZE = 400
@@ -36,23 +35,7 @@ TILT = 25.0  # degrees the photo is turned, each way
 
 @pytest.fixture(scope="module")
 def display() -> Iterator[str]:
-    if not (shutil.which("Xvfb") and shutil.which("xdotool")):
-        if os.environ.get("CI"):
-            pytest.fail("Xvfb and xdotool are missing: .ci/setup installs them")
-        pytest.skip("needs Xvfb and xdotool (run .ci/setup)")
-    for n in range(121, 150):
-        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
-            break
-    disp = f":{n}"
-    xvfb = subprocess.Popen(["Xvfb", disp, "-screen", "0", "800x800x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    for _ in range(50):
-        if Path(f"/tmp/.X11-unix/X{n}").exists():
-            break
-        time.sleep(0.1)
-    yield disp
-    xvfb.terminate()
-    xvfb.wait(timeout=10)
+    yield from virtual_display(121)
 
 
 def digigami() -> list[str]:

@@ -7,18 +7,13 @@ import moderngl
 import numpy as np
 import pytest
 
-from engine.assets import ATLASES, AvatarBundle, load_bundle
+from engine.assets import ATLASES, AvatarBundle
 from engine.render import AvatarRenderer, load_atlas
 from engine.session import Inputs
 from tests.conftest import posed
 from tests.gl.golden import assert_matches_golden
 
 DT = 1 / 60
-
-
-@pytest.fixture(scope="module")
-def digi() -> AvatarBundle:
-    return load_bundle("digi")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import moderngl
 import numpy as np
 import pytest
 
-from engine.assets import ATLASES, AvatarBundle, load_bundle
+from engine.assets import ATLASES, AvatarBundle
 from engine.render import AvatarRenderer, load_atlas
 from engine.session import AvatarSession, Inputs
 from engine.tracking import FaceSignals, FaceTracker
@@ -15,11 +15,6 @@ from tests.gl.golden import assert_matches_golden
 
 SIZE = 192
 TICK = 1 / 60
-
-
-@pytest.fixture(scope="module")
-def digi() -> AvatarBundle:
-    return load_bundle("digi")
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import moderngl
 import numpy as np
 import pytest
 
-from engine.assets import ATLASES, ROOT, AvatarBundle, load_bundle
+from engine.assets import ATLASES, ROOT, AvatarBundle
 from engine.kernels.yuv import to_yuv420
 from engine.pose import Pose
 from engine.render import AvatarRenderer, load_atlas
@@ -110,11 +110,6 @@ def test_reference_rejects_odd_sizes_and_bad_input() -> None:
 
 
 # --- the GPU converter ----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def digi() -> AvatarBundle:
-    return load_bundle("digi")
 
 
 @pytest.fixture(scope="module")

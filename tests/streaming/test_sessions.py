@@ -227,3 +227,25 @@ def test_whep_viewer_and_preview(face_frames) -> None:
             await c.close()
 
     serve(test)
+
+
+def test_a_failing_tracker_leaves_the_stream_on_idle_and_reports_it() -> None:
+    """A camera whose frames cannot be tracked (8x8 pixels: the landmarker refuses them):
+    the avatar keeps streaming on its idle animation and the status names the error."""
+
+    async def test(http: TestClient) -> None:
+        tiny = [np.full((8, 8, 3), 120, np.uint8)]
+        client = Client(PhotoCamera(tiny))
+        await connect(http, client)
+        await client.wait_for(
+            lambda: any(m["tracking"] == "error" for m in client.of_type("status")), 20,
+            "the tracking error in the status",
+        )  # fmt: skip
+        status = next(m for m in client.of_type("status") if m["tracking"] == "error")
+        assert "too small to track" in status["error"]
+        assert status["state"] == "idle" and status["presence"] == 0.0
+        n = len(client.frames)
+        await client.wait_for(lambda: len(client.frames) > n + 30, 10, "the stream to go on")
+        await client.close()
+
+    serve(test)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.assets import RIGS, AvatarBundle, load_bundle
+from engine.assets import RIGS, AvatarBundle
 from engine.session import AvatarSession, Inputs
 from engine.tracking import FaceSignals, FaceTracker, load_tracking
 from engine.tracking.retarget import Retargeter, TrackingFormatError
@@ -18,11 +18,6 @@ from engine.tracking.signals import INDEX, SIGNALS
 
 CAMERA = 1 / 30
 TICK = 1 / 60
-
-
-@pytest.fixture(scope="module")
-def digi() -> AvatarBundle:
-    return load_bundle("digi")
 
 
 def _run(tracker: FaceTracker, face, seconds: float, start: float = 0.0) -> list[dict]:

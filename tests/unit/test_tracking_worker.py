@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.assets import AvatarBundle, load_bundle
+from engine.assets import AvatarBundle
 from engine.tracking import FaceSignals, FaceTracker
 from engine.tracking.camera import CameraError, CameraSource
 from engine.tracking.landmarker import FaceLandmarker, LandmarkResult
@@ -25,11 +25,6 @@ from engine.tracking.worker import TrackingWorker
 from tests.photos import astronaut
 
 WAIT = 10.0  # seconds a test waits for the worker at most (it normally takes milliseconds)
-
-
-@pytest.fixture(scope="module")
-def digi() -> AvatarBundle:
-    return load_bundle("digi")
 
 
 @pytest.fixture(scope="module")
