@@ -249,3 +249,21 @@ def test_a_failing_tracker_leaves_the_stream_on_idle_and_reports_it() -> None:
         await client.close()
 
     serve(test)
+
+
+def test_shutdown_closes_every_session(face_frames) -> None:
+    clients: list[Client] = []
+
+    async def test(http: TestClient) -> None:
+        for _ in range(2):
+            c = Client(PhotoCamera(face_frames))
+            await connect(http, c)
+            clients.append(c)
+        for c in clients:
+            await c.wait_for(lambda c=c: len(c.frames) > 5, 20, "frames")
+        assert "tracking-worker" in _our_threads() and "render-worker" in _our_threads()
+        # leave without closing anything: the app's shutdown must
+
+    serve(test)
+    left = [n for n in _our_threads() if n in ("tracking-worker", "render-worker")]
+    assert not left, left
