@@ -96,7 +96,7 @@ class LiveSession:
         self.worker: TrackingWorker | None = None
         if kind == "puppet" and bundle.tracking is not None:
             self.tracker = FaceTracker(bundle.tracking, bundle.rig)
-            self.worker = TrackingWorker(self.tracker, clock=clock)
+            self.worker = TrackingWorker(self.tracker, clock=clock, landmarker_factory=_pooled)
         self.framing = "full"
         self.outputs: list[Output] = []
         self.stats = Stats()
@@ -292,6 +292,14 @@ class LiveSession:
             "dances": [c.name for c, _ in machine.states["dance"].variants] if "dance" in machine.states else [],
             "framings": list(FRAMINGS),
         }
+
+
+def _pooled():
+    """A landmarker from the process's pool (MediaPipe graphs are costly to build and leak
+    when closed); called on the tracking worker's thread."""
+    from engine.tracking.landmarker import shared_pool
+
+    return shared_pool().acquire()
 
 
 def check_label(bundle: AvatarBundle, category: str, label: str) -> None:

@@ -188,7 +188,7 @@ class SessionManager:
                 raise BadOffer("the offer has no video section to receive the avatar on")
             sender_t = _pick_transceiver(video)
             sender_t.sender.replaceTrack(track)
-            sender_t.direction = "sendrecv" if _remote_sends(sender_t) else "sendonly"
+            sender_t.direction = _our_direction(sender_t)
             _prefer_vp8(sender_t)
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
@@ -372,17 +372,20 @@ def _int(options: dict[str, Any], key: str, default: int, lo: int, hi: int) -> i
     return v
 
 
-def _remote_sends(t: RTCRtpTransceiver) -> bool:
-    return getattr(t, "_offerDirection", "sendrecv") in ("sendrecv", "sendonly")
+def _our_direction(t: RTCRtpTransceiver) -> str:
+    """What the offer lets us do on this section: aiortc keeps the remote's direction
+    reversed (a browser's "recvonly" section reads "sendonly", ours to send on)."""
+    return getattr(t, "_offerDirection", None) or "sendrecv"
 
 
 def _pick_transceiver(video: list[RTCRtpTransceiver]) -> RTCRtpTransceiver:
-    """The section the browser opened to receive on: a recvonly one if it sent one (the
-    webcam has its own), else the first video section (sendrecv carries both ways)."""
-    for t in video:
-        if getattr(t, "_offerDirection", None) == "recvonly":
-            return t
-    return video[0]
+    """The section the browser opened to receive the avatar on: a receive-only one if it
+    sent one (its webcam then has its own section), else the first two-way section."""
+    for wanted in ("sendonly", "sendrecv"):
+        for t in video:
+            if _our_direction(t) == wanted:
+                return t
+    raise BadOffer("the offer has no video section that can receive the avatar (all send-only)")
 
 
 def _prefer_vp8(t: RTCRtpTransceiver) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -40,7 +41,8 @@ class Client:
     def __init__(self, camera: PhotoCamera | None = None) -> None:
         self.pc = RTCPeerConnection()
         self.camera = camera
-        self.frames: list[VideoFrame] = []
+        self.frames: deque[VideoFrame] = deque(maxlen=120)  # the newest; older are freed
+        self.received = 0
         self.messages: list[dict[str, Any]] = []
         self.channel = None
         self._tasks: list[asyncio.Task] = []
@@ -54,11 +56,17 @@ class Client:
         with contextlib.suppress(Exception):
             while True:
                 self.frames.append(await track.recv())
+                self.received += 1
 
-    async def offer(self, *, channel: bool = True, recv_only: bool = False) -> str:
+    async def offer(self, *, channel: bool = True, split: bool = False) -> str:
+        """`split`: the webcam on a send-only section and a receive-only one for the
+        avatar, as browsers often offer; otherwise one two-way section carries both."""
         if self.camera is not None:
-            self.pc.addTrack(self.camera)
-        if recv_only or self.camera is None:
+            if split:
+                self.pc.addTransceiver(self.camera, direction="sendonly")
+            else:
+                self.pc.addTrack(self.camera)
+        if split or self.camera is None:
             self.pc.addTransceiver("video", direction="recvonly")
         if channel:
             self.channel = self.pc.createDataChannel("control")
@@ -108,8 +116,8 @@ class Client:
         await self.pc.close()
 
 
-async def connect(http: TestClient, client: Client) -> dict[str, Any]:
-    sdp = await client.offer()
+async def connect(http: TestClient, client: Client, split: bool = False) -> dict[str, Any]:
+    sdp = await client.offer(split=split)
     resp = await http.post("/api/sessions", json={"sdp": sdp, "type": "offer"})
     body = await resp.json()
     assert resp.status == 200, body

@@ -5,6 +5,7 @@ answered clearly, and a peer that leaves leaves nothing behind."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 
 import numpy as np
@@ -31,12 +32,12 @@ def test_a_puppet_session_streams_60_fps_and_follows_the_face(face_frames) -> No
         client = Client(PhotoCamera(face_frames))
         body = await connect(http, client)
         assert body["obs_url"] == f"/obs/{body['session']}?token={body['token']}"
-        await client.wait_for(lambda: len(client.frames) >= 90, 30, "90 avatar frames")
+        await client.wait_for(lambda: client.received >= 90, 30, "90 avatar frames")
         f = client.frames[-1]
         assert (f.width, f.height) == (512, 512)
         # stamped on the server's own 60 Hz grid (90 kHz clock: 1500 a tick), skipping
         # ahead rather than queueing when behind (the receiver's decoder rounds by 1)
-        steps = np.diff([fr.pts for fr in client.frames[-60:]])
+        steps = np.diff([fr.pts for fr in list(client.frames)[-60:]])
         ticks = np.round(steps / 1500)
         assert (ticks >= 1).all() and (np.abs(steps - 1500 * ticks) <= 2).all(), steps
         assert np.median(ticks) == 1
@@ -48,6 +49,24 @@ def test_a_puppet_session_streams_60_fps_and_follows_the_face(face_frames) -> No
         )  # fmt: skip
         status = client.of_type("status")[-1]
         assert status["landmarker_ms"] > 0 and status["error"] is None
+        await client.close()
+
+    serve(test)
+
+
+def test_a_split_offer_sends_the_avatar_on_the_receive_only_section(face_frames) -> None:
+    """Webcam on a send-only section, the avatar asked for on a receive-only one."""
+
+    async def test(http: TestClient) -> None:
+        client = Client(PhotoCamera(face_frames))
+        await connect(http, client, split=True)
+        await client.wait_for(lambda: client.received >= 30, 20, "avatar frames")
+        await client.wait_for(
+            lambda: any(m["camera_fps"] > 5 for m in client.of_type("status")), 20,
+            "the webcam to reach the tracker",
+        )  # fmt: skip
+        avatar = next(t for t in client.pc.getTransceivers() if t.receiver.track is not None and t.direction == "recvonly")
+        assert avatar.currentDirection == "recvonly"
         await client.close()
 
     serve(test)
@@ -74,8 +93,8 @@ def test_control_messages_are_checked_and_applied(face_frames) -> None:
             10, "the wave and the face framing in the status",
         )  # fmt: skip
         # the stream kept going through the bad messages
-        n = len(client.frames)
-        await client.wait_for(lambda: len(client.frames) > n + 20, 10, "more frames")
+        n = client.received
+        await client.wait_for(lambda: client.received > n + 20, 10, "more frames")
         await client.close()
 
     serve(test)
@@ -113,7 +132,7 @@ def test_the_session_limit_answers_busy(face_frames) -> None:
         second = Client(PhotoCamera(face_frames))
         resp = await http.post("/api/sessions", json={"sdp": await second.offer(), "type": "offer"})
         assert resp.status == 503 and "busy" in (await resp.json())["error"]
-        await first.wait_for(lambda: len(first.frames) > 10, 20, "the first session to keep streaming")
+        await first.wait_for(lambda: first.received > 10, 20, "the first session to keep streaming")
         await first.close()
         await second.close()
 
@@ -145,7 +164,7 @@ def test_a_vanished_browser_is_closed_within_5_seconds(face_frames) -> None:
     async def test(http: TestClient) -> None:
         client = Client(PhotoCamera(face_frames))
         await connect(http, client)
-        await client.wait_for(lambda: len(client.frames) > 5, 20, "frames")
+        await client.wait_for(lambda: client.received > 5, 20, "frames")
         loop = asyncio.get_running_loop()
         gone = loop.time()
         await client.vanish()
@@ -169,18 +188,20 @@ def test_50_vanishing_browsers_leave_nothing_behind(face_frames) -> None:
         for cycle in range(50):
             client = Client(PhotoCamera(face_frames))
             await connect(http, client)
-            await client.wait_for(lambda c=client: len(c.frames) > 3, 20, "frames")
+            await client.wait_for(lambda c=client: c.received > 3, 20, "frames")
             if cycle % 2:
                 await client.vanish()  # killed
             await client.close()  # (a clean goodbye for the even ones)
             health = await _until_empty(http, 8.0)
             assert health["sessions"] == 0 and health["peers"] == 0, (cycle, health)
+            gc.collect()
             counts.append((_rss_mb(), len(_our_threads()), manager.worker.renderers))
             if cycle == 4:
                 base = counts[-1]
         rss, threads, renderers = counts[-1]
         assert threads <= base[1], _our_threads()
         assert renderers == base[2] == 1
+        print("rss MB per cycle:", [round(c[0]) for c in counts])
         assert rss - base[0] <= 50, [round(c[0]) for c in counts]
 
     serve(test, timeout=400)
@@ -204,7 +225,7 @@ def test_whep_viewer_and_preview(face_frames) -> None:
         assert resp.status == 201 and resp.headers["Content-Type"].startswith("application/sdp")
         location = resp.headers["Location"]
         await viewer.accept(await resp.text())
-        await viewer.wait_for(lambda: len(viewer.frames) > 20, 30, "packed frames")
+        await viewer.wait_for(lambda: viewer.received > 20, 30, "packed frames")
         assert (viewer.frames[-1].width, viewer.frames[-1].height) == (1024, 512)
         assert (await http.patch(location)).status == 405
         assert (await http.delete(location)).status == 200
@@ -219,9 +240,9 @@ def test_whep_viewer_and_preview(face_frames) -> None:
         )
         assert resp.status == 200
         await preview.accept((await resp.json())["sdp"])
-        await preview.wait_for(lambda: len(preview.frames) > 20, 30, "preview frames")
+        await preview.wait_for(lambda: preview.received > 20, 30, "preview frames")
         assert preview.frames[-1].width == 256
-        steps = np.diff([f.pts for f in preview.frames[-15:]])
+        steps = np.diff([f.pts for f in list(preview.frames)[-15:]])
         assert abs(np.median(steps) - 3000) <= 2  # 30 fps grid
         for c in (puppet, viewer, preview):
             await c.close()
@@ -244,8 +265,8 @@ def test_a_failing_tracker_leaves_the_stream_on_idle_and_reports_it() -> None:
         status = next(m for m in client.of_type("status") if m["tracking"] == "error")
         assert "too small to track" in status["error"]
         assert status["state"] == "idle" and status["presence"] == 0.0
-        n = len(client.frames)
-        await client.wait_for(lambda: len(client.frames) > n + 30, 10, "the stream to go on")
+        n = client.received
+        await client.wait_for(lambda: client.received > n + 30, 10, "the stream to go on")
         await client.close()
 
     serve(test)
@@ -260,7 +281,7 @@ def test_shutdown_closes_every_session(face_frames) -> None:
             await connect(http, c)
             clients.append(c)
         for c in clients:
-            await c.wait_for(lambda c=c: len(c.frames) > 5, 20, "frames")
+            await c.wait_for(lambda c=c: c.received > 5, 20, "frames")
         assert "tracking-worker" in _our_threads() and "render-worker" in _our_threads()
         # leave without closing anything: the app's shutdown must
 
