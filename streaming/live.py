@@ -288,6 +288,10 @@ class LiveSession:
             "type": "hello",
             "session": self.id,
             "labels": {c: list(ls) for c, ls in sprites.categories.items()} if sprites else {},
+            # what the avatar wears now (the library's defaults, then this session's swaps)
+            "current": {**sprites.defaults, **self.avatar.sprites.chosen}
+            if sprites and self.avatar.sprites
+            else {},
             "states": sorted(machine.states),
             "dances": [c.name for c, _ in machine.states["dance"].variants] if "dance" in machine.states else [],
             "framings": list(FRAMINGS),

@@ -39,10 +39,10 @@ async def puppet(url: str, seconds: float) -> dict:
         async with http.post(f"{url}/api/sessions", json={"sdp": sdp, "type": "offer"}) as r:
             body = await r.json()
         await client.accept(body["sdp"])
-        await client.wait_for(lambda: len(client.frames) > 30, 30, "frames")
-        n0, t0 = len(client.frames), time.monotonic()
+        await client.wait_for(lambda: client.received > 30, 30, "frames")
+        n0, t0 = client.received, time.monotonic()
         await asyncio.sleep(seconds)
-        fps = (len(client.frames) - n0) / (time.monotonic() - t0)
+        fps = (client.received - n0) / (time.monotonic() - t0)
         status = client.of_type("status")[-1] if client.of_type("status") else {}
         await client.close()
     return {"fps": fps, "status": status}
@@ -58,10 +58,10 @@ async def previews(url: str, seconds: float, n: int) -> dict:
                 answer = await r.json()
             await c.accept(answer["sdp"])
         for c in clients:
-            await c.wait_for(lambda c=c: len(c.frames) > 15, 30, "preview frames")
-        starts = [(len(c.frames), time.monotonic()) for c in clients]
+            await c.wait_for(lambda c=c: c.received > 15, 30, "preview frames")
+        starts = [(c.received, time.monotonic()) for c in clients]
         await asyncio.sleep(seconds)
-        fps = [(len(c.frames) - n0) / (time.monotonic() - t0) for c, (n0, t0) in zip(clients, starts, strict=True)]
+        fps = [(c.received - n0) / (time.monotonic() - t0) for c, (n0, t0) in zip(clients, starts, strict=True)]
         for c in clients:
             await c.close()
     return {"fps": fps}

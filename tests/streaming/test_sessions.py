@@ -43,6 +43,9 @@ def test_a_puppet_session_streams_60_fps_and_follows_the_face(face_frames) -> No
         assert np.median(ticks) == 1
         hello = client.of_type("hello")
         assert hello and "armor" in hello[0]["labels"]["outfit"]
+        current = hello[0]["current"]
+        assert set(current) == set(hello[0]["labels"])
+        assert all(current[c] in hello[0]["labels"][c] for c in current)
         await client.wait_for(
             lambda: any(m["tracking"] == "tracking" for m in client.of_type("status")), 30,
             "the tracker to find the photo's face",
@@ -288,3 +291,30 @@ def test_shutdown_closes_every_session(face_frames) -> None:
     serve(test)
     left = [n for n in _our_threads() if n in ("tracking-worker", "render-worker")]
     assert not left, left
+
+
+def test_a_reloaded_page_gets_its_session_id_back(face_frames) -> None:
+    """So the OBS URL a streamer pasted keeps working when the puppet page reloads."""
+
+    async def test(http: TestClient) -> None:
+        first = Client(PhotoCamera(face_frames))
+        body = await connect(http, first)
+        ident = {"session": body["session"], "token": body["token"]}
+        thief = Client(PhotoCamera(face_frames))
+        offer = await thief.offer()
+        resp = await http.post("/api/sessions", json={"sdp": offer, "type": "offer", **ident, "token": "x" * 20})
+        assert resp.status == 403
+        again = Client(PhotoCamera(face_frames))
+        offer = await again.offer()
+        resp = await http.post("/api/sessions", json={"sdp": offer, "type": "offer", **ident})
+        answer = await resp.json()
+        assert resp.status == 200 and answer["session"] == ident["session"]
+        assert answer["obs_url"] == body["obs_url"]
+        await again.accept(answer["sdp"])
+        await again.wait_for(lambda: again.received > 10, 20, "frames on the resumed session")
+        health = await (await http.get("/api/health")).json()
+        assert health["sessions"] == 1  # the old tab's session ended
+        for c in (first, thief, again):
+            await c.close()
+
+    serve(test)

@@ -1,0 +1,712 @@
+// The puppet page: the VTuber's webcam goes to the server, Digi comes back as video.
+//
+// One RTCPeerConnection per session: the webcam as a sendonly video transceiver, a recvonly
+// video transceiver for the avatar, and the `control` data channel (JSON messages, see
+// docs/STREAMING.md). The offer is POSTed to /api/sessions once ICE gathering is complete
+// (the server does not trickle).
+
+import {
+  completeOffer,
+  HttpError,
+  inboundVideo,
+  localPeerConnection,
+  onFirstFrame,
+  playTrack,
+  selectedPair,
+  videoStats,
+} from "/static/webrtc.js";
+
+const $ = (id) => document.getElementById(id);
+
+const ui = {
+  conn: $("conn"),
+  trackingPill: $("tracking-pill"),
+  banners: $("banners"),
+  toasts: $("toasts"),
+  avatar: $("avatar"),
+  selfview: $("selfview"),
+  selfviewOn: $("selfview-on"),
+  overlay: $("overlay"),
+  overlayTitle: $("overlay-title"),
+  overlayText: $("overlay-text"),
+  overlaySpinner: $("overlay-spinner"),
+  hudState: $("hud-state"),
+  obsUrl: $("obs-url"),
+  obsCopy: $("obs-copy"),
+  obsOpen: $("obs-open"),
+  dance: $("dance"),
+  danceGo: $("dance-go"),
+  speed: $("speed"),
+  speedOut: $("speed-out"),
+  swaps: [$("outfit"), $("accessory"), $("body")],
+  calibrate: $("calibrate"),
+  framing: $("framing"),
+  trackingState: $("tracking-state"),
+  presence: $("presence"),
+  st: {
+    fps: $("st-fps"),
+    serverFps: $("st-server-fps"),
+    rtt: $("st-rtt"),
+    jitter: $("st-jitter"),
+    cameraFps: $("st-camera-fps"),
+    landmarker: $("st-landmarker"),
+    size: $("st-size"),
+    bitrate: $("st-bitrate"),
+  },
+};
+
+let avatarTransceiver = null;
+let avatarReceiver = null; // the receiver the avatar really arrives on (see start())
+
+// What tests (and anyone curious, from the console) can reach.
+const digigami = {
+  pc: null,
+  channel: null,
+  session: null, // {session, token, obs_url, whep_url}; the URLs absolute
+  lastStatus: null,
+  hello: null,
+  state: "starting", // starting | connecting | connected | disconnected | failed | busy | error
+  camera: null, // the webcam MediaStream
+  stats: videoStats(() => avatarReceiver),
+  send,
+};
+window.digigami = digigami;
+
+function setState(state) {
+  digigami.state = state;
+  document.body.dataset.state = state;
+}
+
+// ---- small UI pieces ---------------------------------------------------------------
+
+function setPill(el, text, tone) {
+  el.textContent = text;
+  el.dataset.tone = tone ?? "";
+}
+
+const bannerEls = new Map();
+
+/** A banner that stays until cleared (errors must be seen). `key` replaces an older one. */
+function showBanner(key, text, kind = "error", action = null) {
+  let el = bannerEls.get(key);
+  if (!el) {
+    el = document.createElement("div");
+    el.className = "banner";
+    el.setAttribute("role", kind === "error" ? "alert" : "status");
+    el.innerHTML = '<span class="icon"></span><span class="text"></span>';
+    ui.banners.append(el);
+    bannerEls.set(key, el);
+  }
+  el.className = `banner ${kind}`;
+  el.dataset.key = key;
+  el.querySelector(".icon").textContent = kind === "info" ? "i" : "!";
+  el.querySelector(".text").textContent = text;
+  el.querySelector("button")?.remove();
+  if (action) {
+    const b = document.createElement("button");
+    b.className = "btn small";
+    b.textContent = action.label;
+    b.addEventListener("click", action.run);
+    el.append(b);
+  }
+}
+
+function clearBanner(key) {
+  bannerEls.get(key)?.remove();
+  bannerEls.delete(key);
+}
+
+function toast(text, kind = "") {
+  const el = document.createElement("div");
+  el.className = `toast ${kind}`;
+  el.textContent = text;
+  ui.toasts.append(el);
+  setTimeout(() => el.classList.add("fade"), 3600);
+  setTimeout(() => el.remove(), 4100);
+}
+
+function overlay(title, text, spinning = true) {
+  ui.overlayTitle.textContent = title;
+  ui.overlayText.textContent = text;
+  ui.overlaySpinner.hidden = !spinning;
+  ui.overlay.hidden = false;
+}
+
+// ---- the camera --------------------------------------------------------------------
+
+const CAMERA = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 } };
+
+async function openCamera() {
+  if (!navigator.mediaDevices?.getUserMedia) {
+    // Browsers only offer the camera to secure pages: https, or http://localhost.
+    throw new Error(
+      "this page is not a secure context, so the browser offers no camera: open it as " +
+        "http://localhost:<port>/ on this machine, or over HTTPS",
+    );
+  }
+  try {
+    return await navigator.mediaDevices.getUserMedia({ video: CAMERA, audio: false });
+  } catch (e) {
+    const why = {
+      NotAllowedError: "camera access was blocked: allow the camera for this site, then retry",
+      NotFoundError: "no camera found: plug one in, then retry",
+      NotReadableError: "the camera is busy (another application is using it), or failed to start",
+    }[e.name];
+    if (e.name === "OverconstrainedError") {
+      return navigator.mediaDevices.getUserMedia({ video: true, audio: false });
+    }
+    throw new Error(why ?? `${e.name}: ${e.message}`);
+  }
+}
+
+// ---- the session -------------------------------------------------------------------
+
+let firstFrameSeen = false;
+
+async function start() {
+  setState("starting");
+  setPill(ui.conn, "starting", "busy");
+  firstFrameSeen = false;
+  ui.avatar.classList.remove("live"); // no black box where no frame has come yet
+  ui.hudState.hidden = true;
+  // a new session starts at the avatar's defaults: forget the last one's choices
+  digigami.hello = null;
+  digigami.lastStatus = null;
+  for (const select of ui.swaps) select.replaceChildren();
+  setControlsEnabled(false);
+
+  let camera = digigami.camera;
+  if (!camera || camera.getVideoTracks().every((t) => t.readyState === "ended")) {
+    overlay("Starting the camera…", "Allow camera access when your browser asks.");
+    try {
+      camera = await openCamera();
+    } catch (e) {
+      fail("error", `camera: ${e.message}`, "camera");
+      return;
+    }
+    digigami.camera = camera;
+    playTrack(ui.selfview, camera.getVideoTracks()[0]);
+  }
+  clearBanner("camera");
+
+  setState("connecting");
+  setPill(ui.conn, "connecting", "busy");
+  overlay("Connecting…", "Opening a live session with the server.");
+
+  const pc = localPeerConnection();
+  digigami.pc = pc;
+  // The webcam goes sendrecv, not sendonly (the protocol allows both): a server that puts
+  // the avatar on the webcam's own section then still reaches us, and one that uses the
+  // recvonly section below does too. Whichever section the avatar arrives on fires "track".
+  pc.addTransceiver(camera.getVideoTracks()[0], { direction: "sendrecv", streams: [camera] });
+  avatarTransceiver = pc.addTransceiver("video", { direction: "recvonly" });
+  avatarReceiver = avatarTransceiver.receiver;
+  // The receiver's track exists before negotiation; frames flow into it once connected.
+  playTrack(ui.avatar, avatarReceiver.track);
+  pc.addEventListener("track", (e) => {
+    if (e.track.kind !== "video" || digigami.pc !== pc) return;
+    avatarReceiver = e.receiver;
+    playTrack(ui.avatar, e.track);
+  });
+  onFirstFrame(ui.avatar, () => {
+    if (digigami.pc !== pc) return; // a frame of an older connection
+    firstFrameSeen = true;
+    ui.avatar.classList.add("live");
+    if (digigami.state === "connected") ui.overlay.hidden = true;
+  });
+
+  const channel = pc.createDataChannel("control");
+  digigami.channel = channel;
+  channel.addEventListener("open", () => setControlsEnabled(true));
+  channel.addEventListener("close", () => setControlsEnabled(false));
+  channel.addEventListener("message", (e) => onMessage(e.data));
+
+  pc.addEventListener("connectionstatechange", () => onConnectionState(pc));
+
+  let answer;
+  try {
+    const sdp = await completeOffer(pc);
+    answer = await postOffer(sdp);
+  } catch (e) {
+    pc.close();
+    if (digigami.pc === pc) digigami.pc = null;
+    if (e instanceof HttpError && e.status === 503) {
+      const why = e.message.replace(/^busy:\s*/i, "");
+      fail("busy", `server busy: ${why}. Try again in a moment.`, "connection", "warn");
+    } else if (e instanceof HttpError && e.status) {
+      fail("error", `the server refused the session (${e.status}): ${e.message}`, "connection");
+    } else {
+      fail("error", e.message, "connection");
+    }
+    return;
+  }
+  clearBanner("connection");
+  digigami.session = {
+    ...answer,
+    obs_url: absolute(answer.obs_url),
+    whep_url: absolute(answer.whep_url),
+  };
+  delete digigami.session.sdp;
+  delete digigami.session.type;
+  showObsUrl(digigami.session.obs_url);
+  await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+}
+
+// The session id and token this browser had last time: sent back with the next offer, so
+// the server gives the same id again and the OBS URL pasted into OBS keeps working across
+// reloads (docs/STREAMING.md, POST /api/sessions).
+const IDENT_KEY = "digigami.session";
+
+function savedIdent() {
+  try {
+    const v = JSON.parse(localStorage.getItem(IDENT_KEY) ?? "null");
+    return v && typeof v.session === "string" && typeof v.token === "string" ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+async function postOffer(sdp) {
+  const ident = savedIdent();
+  let res = await sendOffer({ sdp, type: "offer", ...(ident ?? {}) });
+  if (res.status === 403 && ident) {
+    localStorage.removeItem(IDENT_KEY); // not ours any more: start under a new id
+    res = await sendOffer({ sdp, type: "offer" });
+  }
+  if (res.ok) {
+    const answer = await res.json();
+    localStorage.setItem(IDENT_KEY, JSON.stringify({ session: answer.session, token: answer.token }));
+    return answer;
+  }
+  return failed(res);
+}
+
+async function sendOffer(body) {
+  try {
+    return await fetch("/api/sessions", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+  } catch (e) {
+    throw new HttpError(0, `cannot reach the server (${e.message})`);
+  }
+}
+
+/** Throw the server's own words for a refused offer. */
+async function failed(res) {
+  let message = `${res.status} ${res.statusText}`;
+  try {
+    message = (await res.json()).error ?? message;
+  } catch { /* not JSON */ }
+  throw new HttpError(res.status, message);
+}
+
+/** Show a failure on the page (banner, overlay, pill) with a Retry button. */
+function fail(state, text, key, kind = "error") {
+  setState(state);
+  setPill(ui.conn, state === "busy" ? "server busy" : "not connected", kind === "warn" ? "warn" : "bad");
+  showBanner(key, text, kind, { label: "Retry", run: restart });
+  overlay(state === "busy" ? "Server busy" : "Not connected", text, false);
+  ui.avatar.classList.remove("live");
+  ui.hudState.hidden = true;
+  setControlsEnabled(false);
+}
+
+function onConnectionState(pc) {
+  if (pc !== digigami.pc) return; // an old connection closing after a restart
+  const s = pc.connectionState;
+  if (s === "connected") {
+    setState("connected");
+    setPill(ui.conn, "connected", "ok");
+    clearBanner("connection");
+    if (firstFrameSeen) ui.overlay.hidden = true;
+    else overlay("Connected", "Waiting for Digi's first frame…");
+  } else if (s === "disconnected") {
+    // ICE may still recover by itself within a few seconds; only "failed" is final.
+    setState("disconnected");
+    setPill(ui.conn, "reconnecting…", "warn");
+  } else if (s === "failed") {
+    fail("failed", "the connection to the server was lost.", "connection");
+    ui.overlayTitle.textContent = "Connection lost";
+  }
+}
+
+/** End this session (the server frees its slot at once) and start a new one. */
+function restart() {
+  endSession();
+  start();
+}
+
+function endSession() {
+  const { pc, session } = digigami;
+  if (session) {
+    // keepalive: this also runs on pagehide, when a normal fetch would be cancelled
+    const url = `/api/sessions/${encodeURIComponent(session.session)}?token=${encodeURIComponent(session.token)}`;
+    fetch(url, { method: "DELETE", keepalive: true }).catch(() => {});
+  }
+  pc?.close();
+  digigami.pc = null;
+  digigami.channel = null;
+  digigami.session = null;
+  showObsUrl(null);
+}
+
+function absolute(url) {
+  return url ? new URL(url, location.href).href : url;
+}
+
+function showObsUrl(url) {
+  ui.obsUrl.value = url ?? "";
+  ui.obsCopy.disabled = !url;
+  if (url) {
+    ui.obsOpen.href = url;
+    ui.obsOpen.removeAttribute("aria-disabled");
+  } else {
+    ui.obsOpen.removeAttribute("href");
+    ui.obsOpen.setAttribute("aria-disabled", "true");
+  }
+}
+
+ui.obsCopy.addEventListener("click", async () => {
+  const url = ui.obsUrl.value;
+  try {
+    await navigator.clipboard.writeText(url);
+  } catch {
+    // the async clipboard needs a secure context and focus; the old way works elsewhere
+    ui.obsUrl.select();
+    document.execCommand("copy");
+  }
+  toast("OBS URL copied — paste it into a Browser Source");
+});
+
+window.addEventListener("pagehide", endSession);
+
+// ---- the control channel ------------------------------------------------------------
+
+function send(message) {
+  const ch = digigami.channel;
+  if (!ch || ch.readyState !== "open") return false;
+  ch.send(JSON.stringify(message));
+  return true;
+}
+
+function onMessage(data) {
+  let msg;
+  try {
+    msg = JSON.parse(data);
+  } catch {
+    return;
+  }
+  if (msg.type === "status") onStatus(msg);
+  else if (msg.type === "hello") onHello(msg);
+  else if (msg.type === "error") toast(`server: ${msg.message}`, "error");
+}
+
+const TRACKING = {
+  tracking: ["tracking", "ok"],
+  lost: ["no face", "warn"],
+  error: ["error", "bad"],
+};
+
+function onStatus(s) {
+  digigami.lastStatus = s;
+  const [label, tone] = TRACKING[s.tracking] ?? [String(s.tracking ?? "—"), ""];
+  setPill(ui.trackingState, label, tone);
+  setPill(ui.trackingPill, `tracking: ${label}`, tone);
+  ui.presence.style.width = `${Math.round(100 * Math.max(0, Math.min(1, s.presence ?? 0)))}%`;
+
+  if (s.tracking === "error" || s.error) {
+    showBanner("tracking", `tracking error: ${s.error ?? "unknown"}`, "error");
+  } else {
+    clearBanner("tracking");
+  }
+
+  setStat(ui.st.serverFps, num(s.fps, 0), "fps", grade(s.fps, 55, 30));
+  setStat(ui.st.cameraFps, num(s.camera_fps, 0), "fps", grade(s.camera_fps, 25, 12));
+  setStat(ui.st.landmarker, num(s.landmarker_ms, 1), "ms", s.landmarker_ms == null ? "" : s.landmarker_ms < 20 ? "good" : s.landmarker_ms < 33 ? "meh" : "bad");
+
+  if (s.state) {
+    ui.hudState.textContent = s.state;
+    ui.hudState.hidden = false;
+    for (const b of document.querySelectorAll("[data-state]")) {
+      b.classList.toggle("active", b.dataset.state === s.state);
+    }
+  }
+  if (s.framing && document.activeElement !== ui.framing) ui.framing.value = s.framing;
+}
+
+function onHello(h) {
+  digigami.hello = h;
+  const labels = h.labels ?? {};
+  for (const select of ui.swaps) {
+    const category = select.dataset.category;
+    const list = labels[category] ?? [];
+    const keep = select.value; // a swap made before a re-sent hello stays shown
+    select.replaceChildren(...list.map((l) => new Option(l, l)));
+    // What the avatar wears now: the hello's current/default choice when it says, then
+    // the conventional "default"/"none" labels; otherwise a placeholder, not a guess (a
+    // select showing "armor" while Digi wears casual would lie).
+    const known = [keep, h.current?.[category], h.defaults?.[category], "default", "none"];
+    const current = known.find((l) => l && list.includes(l));
+    if (current) {
+      select.value = current;
+    } else if (list.length) {
+      const placeholder = new Option("choose…", "", true, true);
+      placeholder.disabled = true;
+      select.prepend(placeholder);
+    }
+    select.disabled = list.length === 0;
+  }
+  const dances = h.dances ?? [];
+  ui.dance.replaceChildren(new Option("dance variant…", ""), ...dances.map((d, i) => new Option(i < 9 ? `${d}  (${i + 1})` : d, d)));
+  ui.dance.disabled = dances.length === 0;
+  ui.danceGo.disabled = dances.length === 0;
+  // a rig without some state: its button does nothing, so say so
+  if (Array.isArray(h.states)) {
+    for (const b of document.querySelectorAll("[data-state]")) {
+      b.disabled = !h.states.includes(b.dataset.state);
+      b.title = b.disabled ? `this avatar has no "${b.dataset.state}" state` : "";
+    }
+  }
+}
+
+function setControlsEnabled(on) {
+  for (const el of document.querySelectorAll(".panel button, .panel select, .panel input[type=range]")) {
+    if (el === ui.framing || el === ui.selfviewOn) continue;
+    el.disabled = !on;
+  }
+  ui.framing.disabled = !on;
+  if (on && digigami.hello) onHello(digigami.hello); // re-apply what the avatar lacks
+}
+
+// ---- controls -------------------------------------------------------------------------
+
+function flash(el) {
+  if (!el) return;
+  el.classList.remove("flash");
+  void el.offsetWidth; // restart the animation
+  el.classList.add("flash");
+}
+
+function transition(state) {
+  if (state === "idle" && speed > 0) setSpeed(0, false); // idle means standing still
+  send({ type: "transition", state });
+  flash(document.querySelector(`[data-state="${state}"]`));
+}
+
+function stop(region) {
+  send({ type: "stop", region });
+  flash(document.querySelector(`[data-stop="${region}"]`));
+}
+
+function dance(variant) {
+  if (variant) send({ type: "dance", variant });
+  else send({ type: "transition", state: "dance" });
+  flash(document.querySelector('[data-state="dance"]'));
+}
+
+for (const b of document.querySelectorAll("[data-state]")) {
+  b.addEventListener("click", () => {
+    if (b.dataset.state === "dance") dance(ui.dance.value);
+    else transition(b.dataset.state);
+  });
+}
+for (const b of document.querySelectorAll("[data-stop]")) {
+  b.addEventListener("click", () => stop(b.dataset.stop));
+}
+ui.dance.addEventListener("change", () => ui.dance.value && dance(ui.dance.value));
+ui.danceGo.addEventListener("click", () => dance(ui.dance.value));
+
+// Speed: the state machine's `speed` input; walking starts when it leaves 0 and stops when
+// it comes back (the server's state machine blends walk/run by speed on its own).
+let speed = 0;
+let speedPending = false;
+
+function setSpeed(value, withTransition = true) {
+  const v = Math.max(0, Math.min(3, Math.round(value * 10) / 10));
+  ui.speed.value = String(v);
+  ui.speedOut.textContent = v.toFixed(1);
+  const was = speed;
+  speed = v;
+  send({ type: "controls", values: { speed: v } });
+  if (!withTransition) return;
+  if (was === 0 && v > 0) send({ type: "transition", state: "walk" });
+  else if (was > 0 && v === 0) send({ type: "transition", state: "idle" });
+}
+
+ui.speed.addEventListener("input", () => {
+  ui.speedOut.textContent = Number(ui.speed.value).toFixed(1);
+  // a dragged slider fires far more often than the server ticks: one message per frame
+  if (speedPending) return;
+  speedPending = true;
+  requestAnimationFrame(() => {
+    speedPending = false;
+    setSpeed(Number(ui.speed.value));
+  });
+});
+
+for (const select of ui.swaps) {
+  select.addEventListener("change", () => {
+    send({ type: "swap", category: select.dataset.category, label: select.value });
+  });
+}
+
+function cycle(select) {
+  const options = [...select.options].filter((o) => !o.disabled);
+  if (select.disabled || options.length === 0) return;
+  const next = (options.indexOf(select.selectedOptions[0]) + 1) % options.length;
+  select.value = options[next].value;
+  select.dispatchEvent(new Event("change"));
+}
+
+ui.framing.addEventListener("change", () => send({ type: "framing", value: ui.framing.value }));
+
+let calibrating = null;
+ui.calibrate.addEventListener("click", calibrate);
+
+function calibrate() {
+  if (!send({ type: "calibrate" })) return;
+  if (digigami.lastStatus && digigami.lastStatus.tracking !== "tracking") {
+    toast("no face in view: look at the camera, relaxed, and calibrate again", "error");
+  }
+  // the server takes the next 0.5 s of the face as neutral: ask the user to hold still
+  clearTimeout(calibrating);
+  ui.calibrate.textContent = "Hold still…";
+  calibrating = setTimeout(() => {
+    ui.calibrate.textContent = "Neutral set ✓";
+    calibrating = setTimeout(() => (ui.calibrate.textContent = "Calibrate neutral"), 1500);
+  }, 700);
+}
+
+function setSelfview(on) {
+  ui.selfviewOn.checked = on;
+  // hidden, not removed: the track keeps playing, so showing it again is instant
+  if (on) delete ui.selfview.dataset.off;
+  else ui.selfview.dataset.off = "";
+  try {
+    localStorage.setItem("digigami.selfview", on ? "1" : "0");
+  } catch { /* storage off */ }
+}
+ui.selfviewOn.addEventListener("change", () => setSelfview(ui.selfviewOn.checked));
+try {
+  setSelfview(localStorage.getItem("digigami.selfview") !== "0");
+} catch {
+  setSelfview(true);
+}
+
+// Keyboard: the desktop preview's keys, so a VTuber can drive Digi without looking.
+const KEYS = {
+  w: () => transition("wave"),
+  p: () => transition("point"),
+  c: () => transition("cheer"),
+  l: () => transition("laugh"),
+  e: () => stop("emote"),
+  d: () => dance(ui.dance.value),
+  " ": () => transition("jump"),
+  s: () => transition("sit"),
+  k: () => transition("climb"),
+  m: () => transition("swim"),
+  i: () => transition("idle"),
+  t: () => transition("toolnone"),
+  x: () => transition("toolslash"),
+  z: () => transition("toollunge"),
+  q: () => stop("tool"),
+  o: () => cycle(ui.swaps[0]),
+  a: () => cycle(ui.swaps[1]),
+  b: () => cycle(ui.swaps[2]),
+  f: () => cycle(ui.framing),
+  n: () => calibrate(),
+  arrowup: () => setSpeed(speed + 0.5),
+  arrowdown: () => setSpeed(speed - 0.5),
+};
+
+document.addEventListener("keydown", (e) => {
+  if (e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
+  if (e.target.closest?.("input, select, textarea")) return; // typing, or a focused control
+  const key = e.key.toLowerCase();
+  let action = KEYS[key];
+  if (!action && /^[1-9]$/.test(key)) {
+    const d = digigami.hello?.dances?.[Number(key) - 1];
+    if (d) action = () => { ui.dance.value = d; dance(d); };
+  }
+  if (!action || !digigami.channel || digigami.channel.readyState !== "open") return;
+  e.preventDefault();
+  action();
+});
+
+// ---- live stats ----------------------------------------------------------------------
+
+function num(v, digits) {
+  return v == null || Number.isNaN(v) ? "—" : Number(v).toFixed(digits);
+}
+
+function grade(v, good, meh) {
+  if (v == null) return "";
+  return v >= good ? "good" : v >= meh ? "meh" : "bad";
+}
+
+function setStat(el, value, unit, cls = "") {
+  el.innerHTML = "";
+  el.append(value);
+  if (value !== "—" && unit) {
+    const s = document.createElement("small");
+    s.textContent = ` ${unit}`;
+    el.append(s);
+  }
+  el.className = cls;
+}
+
+let prev = null;
+
+async function pollStats() {
+  const receiver = avatarReceiver;
+  if (!digigami.pc || !receiver) return;
+  let report;
+  try {
+    report = await receiver.getStats();
+  } catch {
+    return;
+  }
+  const inbound = inboundVideo(report);
+  const pair = selectedPair(report) ?? selectedPair(await digigami.pc.getStats());
+  const now = performance.now();
+  if (inbound) {
+    const cur = {
+      t: now,
+      decoded: inbound.framesDecoded ?? 0,
+      bytes: inbound.bytesReceived ?? 0,
+      jbDelay: inbound.jitterBufferDelay ?? 0,
+      jbCount: inbound.jitterBufferEmittedCount ?? 0,
+    };
+    const dt = prev ? (now - prev.t) / 1000 : 0;
+    const fps = inbound.framesPerSecond ?? (dt > 0 ? (cur.decoded - prev.decoded) / dt : null);
+    setStat(ui.st.fps, num(fps, 0), "fps", grade(fps, 55, 30));
+    if (inbound.frameWidth) {
+      setStat(ui.st.size, `${inbound.frameWidth}×${inbound.frameHeight}`, "");
+    }
+    if (dt > 0) {
+      setStat(ui.st.bitrate, num(((cur.bytes - prev.bytes) * 8) / dt / 1e6, 2), "Mbps");
+      // the jitter buffer's average hold over the last interval, not since the start
+      const n = cur.jbCount - prev.jbCount;
+      if (n > 0) {
+        const ms = ((cur.jbDelay - prev.jbDelay) / n) * 1000;
+        setStat(ui.st.jitter, num(ms, 0), "ms", ms < 40 ? "good" : ms < 100 ? "meh" : "bad");
+      }
+    }
+    prev = cur;
+  }
+  if (pair?.currentRoundTripTime != null) {
+    const ms = pair.currentRoundTripTime * 1000;
+    setStat(ui.st.rtt, num(ms, 1), "ms", ms < 20 ? "good" : ms < 80 ? "meh" : "bad");
+  }
+}
+
+setInterval(pollStats, 1000);
+
+// ---- go ------------------------------------------------------------------------------
+
+window.addEventListener("error", (e) => toast(`page error: ${e.message}`, "error"));
+window.addEventListener("unhandledrejection", (e) => toast(`page error: ${e.reason?.message ?? e.reason}`, "error"));
+
+start();
