@@ -19,6 +19,7 @@ import datetime
 import json
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -340,6 +341,9 @@ class SessionManager:
     def health(self) -> dict[str, Any]:
         return {
             "sessions": self._count("puppet"),
+            "streaming": sum(1 for p in self.peers.values() if p.track.sent > 0),
+            # threads sessions start (the asyncio executor's bounded pool is not counted)
+            "threads": sum(1 for t in threading.enumerate() if not t.name.startswith("asyncio_")),
             "previews": self._count("preview"),
             "peers": len(self.peers),
             "limit": self.max_sessions,
