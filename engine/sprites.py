@@ -14,7 +14,7 @@ from pathlib import Path
 from engine.pose.pose import Pose
 from engine.rig.data import RigData
 from engine.rig.errors import FormatError
-from engine.rig.reader import Node, check_schema, read_json
+from engine.rig.reader import Node, read_rig_file
 
 SCHEMA_VERSION = 1
 Label = dict[int, str | None]  # slot index -> attachment (None hides the slot)
@@ -64,12 +64,7 @@ def load_sprite_library(path: str | Path, rig: RigData) -> SpriteLibraryData:
 
 
 def _load(path: Path, rig: RigData, seen: tuple[str, ...]) -> SpriteLibraryData:
-    root = Node(read_json(path, SpriteLibraryError), "", str(path), SpriteLibraryError)
-    root.obj()
-    check_schema(root, SCHEMA_VERSION)
-    rnode = root.get("rig")
-    if rnode.str_() != rig.name:
-        raise rnode.fail(f'library is for rig "{rnode.value}", not "{rig.name}"')
+    root = read_rig_file(path, SpriteLibraryError, SCHEMA_VERSION, rig.name, "library is")
     categories: dict[str, dict[str, Label]] = {}
     defaults: dict[str, str] = {}
     base = root.get("extends", None)

@@ -145,3 +145,15 @@ def read_json(path: Path, error: type[FormatError]) -> Any:
         raise error(str(path), "", "file not found") from None
     except json.JSONDecodeError as e:
         raise error(str(path), "", f"not valid JSON: {e}") from None
+
+
+def read_rig_file(path: Path, error: type[FormatError], version: int, rig: str, what: str) -> Node:
+    """The root of a data file that belongs to one rig (`"schema"` and `"rig"` checked):
+    sprite libraries, tracking bindings. `what` names the file's content in the error."""
+    root = Node(read_json(path, error), "", str(path), error)
+    root.obj()
+    check_schema(root, version)
+    rnode = root.get("rig")
+    if rnode.str_() != rig:
+        raise rnode.fail(f'{what} for rig "{rnode.value}", not "{rig}"')
+    return root

@@ -22,7 +22,7 @@ import numpy as np
 
 from engine.rig.data import RigData
 from engine.rig.errors import FormatError
-from engine.rig.reader import Node, check_schema, read_json
+from engine.rig.reader import Node, read_rig_file
 from engine.tracking.signals import INDEX, SIGNALS
 
 SCHEMA_VERSION = 1
@@ -64,13 +64,7 @@ class TrackingData:
 
 def load_tracking(path: str | Path, rig: RigData) -> TrackingData:
     """Load and validate a rig's tracking bindings; errors name the file and JSON path."""
-    path = Path(path)
-    root = Node(read_json(path, TrackingFormatError), "", str(path), TrackingFormatError)
-    root.obj()
-    check_schema(root, SCHEMA_VERSION)
-    rnode = root.get("rig")
-    if rnode.str_() != rig.name:
-        raise rnode.fail(f'bindings are for rig "{rnode.value}", not "{rig.name}"')
+    root = read_rig_file(Path(path), TrackingFormatError, SCHEMA_VERSION, rig.name, "bindings are")
     params = rig.parameter_index
 
     def parameter(node: Node) -> str:
