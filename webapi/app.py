@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from streaming.manager import BadOffer, Busy, NotFound, SessionManager
+from webapi import generate
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY = 256 * 1024  # an SDP offer is a few KB
@@ -25,8 +26,15 @@ log = logging.getLogger(__name__)
 
 
 def create_app(
-    *, rig: str = "digi", max_sessions: int = 3, max_previews: int = 8, manager: SessionManager | None = None
+    *,
+    rig: str = "digi",
+    max_sessions: int = 3,
+    max_previews: int = 8,
+    manager: SessionManager | None = None,
+    avatar_root: Path | str | None = None,
 ) -> web.Application:
+    """`avatar_root`: where generated avatars are stored (default: `out/avatars`, see
+    webapi/avatars.py)."""
     app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors])
     app[MANAGER] = manager or SessionManager(rig, max_sessions=max_sessions, max_previews=max_previews)
     app.on_startup.append(_start)
@@ -44,6 +52,7 @@ def create_app(
     r.add_delete("/whep/{session}/{resource}", whep_close)
     r.add_route("PATCH", "/whep/{session}/{resource}", whep_patch)
     r.add_route("OPTIONS", "/whep/{session}", whep_options)
+    generate.setup(app, avatar_root)  # /ws, /api/generate, /avatars/..., /create (docs/GENERATION.md)
     return app
 
 
