@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
 from engine.assets import AvatarBundle, load_bundle
@@ -170,7 +170,7 @@ class SessionManager:
 
     async def _connect(self, desc: RTCSessionDescription, session: LiveSession, kind: str, layout: str, size: int) -> Peer:
         loop = asyncio.get_running_loop()
-        pc = RTCPeerConnection()
+        pc = RTCPeerConnection(local_only())
         out = Output(layout, size, FrameSlot(loop))
         peer_id = secrets.token_urlsafe(8)
         track = AvatarTrack(out.slot)
@@ -349,6 +349,14 @@ class SessionManager:
             "limit": self.max_sessions,
             "preview_limit": self.max_previews,
         }
+
+
+def local_only() -> RTCConfiguration:
+    """No ICE servers. aiortc's default asks Google's public STUN server for a reflexive
+    address on every connection: traffic this server must never send, and a wait when the
+    internet is out of reach. Host candidates are what a browser on this machine or the
+    local network needs (a TURN/STUN set-up for remote viewers would be configured here)."""
+    return RTCConfiguration(iceServers=[])
 
 
 def _offer(body: Any) -> RTCSessionDescription:

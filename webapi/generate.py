@@ -208,8 +208,12 @@ class Generator:
         assert self.slots is not None
         if job.cancelled:
             raise Cancelled()
-        if self.slots.locked():
-            job.report(P_QUEUED, "queued", f"Waiting for a free slot ({self.max_jobs} avatars are being generated)...")
+        if not self.slots.locked():
+            # a free slot is taken at once, with no suspension in between: the next job's
+            # check then sees it taken and is told it waits
+            await self.slots.acquire()
+            return
+        job.report(P_QUEUED, "queued", f"Waiting for a free slot ({self.max_jobs} avatars are being generated)...")
         acquire = asyncio.ensure_future(self.slots.acquire())
         cancel = asyncio.ensure_future(job.cancel_event.wait())
         try:

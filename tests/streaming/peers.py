@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiortc import RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
 from av import VideoFrame
 
+from streaming.manager import local_only
 from webapi.app import create_app
 
 
@@ -39,7 +40,7 @@ class Client:
     """One browser-like peer: webcam out, avatar in, the `control` channel."""
 
     def __init__(self, camera: PhotoCamera | None = None) -> None:
-        self.pc = RTCPeerConnection()
+        self.pc = RTCPeerConnection(local_only())  # never aiortc's default public STUN server
         self.camera = camera
         self.frames: deque[VideoFrame] = deque(maxlen=120)  # the newest; older are freed
         self.received = 0

@@ -32,6 +32,7 @@ def test_a_puppet_session_streams_60_fps_and_follows_the_face(face_frames) -> No
         client = Client(PhotoCamera(face_frames))
         body = await connect(http, client)
         assert body["obs_url"] == f"/obs/{body['session']}?token={body['token']}"
+        assert "typ srflx" not in body["sdp"]  # no public STUN server was asked
         await client.wait_for(lambda: client.received >= 90, 30, "90 avatar frames")
         f = client.frames[-1]
         assert (f.width, f.height) == (512, 512)
