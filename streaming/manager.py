@@ -93,10 +93,17 @@ class SessionManager:
         self._closing: set[asyncio.Task] = set()
 
     async def start(self) -> None:
+        """Everything the first browser would otherwise wait for, before serving: the rig,
+        the GL views, and MediaPipe (importing it and building a graph holds the GIL for
+        seconds, which would stall the event loop mid-session)."""
         codec.configure()
         loop = asyncio.get_running_loop()
         self.bundle = await loop.run_in_executor(None, self._loader, self.rig)
-        await loop.run_in_executor(None, self.worker.start)
+        rig = self.bundle.rig
+        warm = ((rig, self.size, "opaque"), (rig, self.size, "packed"))
+        await loop.run_in_executor(None, lambda: self.worker.start(warm=warm))
+        if self.bundle.tracking is not None:
+            await loop.run_in_executor(None, _warm_tracking)
 
     # --- opening ------------------------------------------------------------------------------
 
@@ -349,6 +356,12 @@ class SessionManager:
             "limit": self.max_sessions,
             "preview_limit": self.max_previews,
         }
+
+
+def _warm_tracking() -> None:
+    from engine.tracking.landmarker import shared_pool
+
+    shared_pool().acquire().close()  # one graph built and waiting in the pool
 
 
 def local_only() -> RTCConfiguration:

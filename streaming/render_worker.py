@@ -20,8 +20,9 @@ from collections.abc import Callable
 from engine.assets import ATLASES
 from engine.render import AvatarRenderer, create_context, load_atlas
 from engine.render.video import VideoConverter
+from engine.rig.data import RigData
 from streaming.frames import frame_from_i420
-from streaming.live import BACKGROUND, LiveSession, Output
+from streaming.live import BACKGROUND, LiveSession
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +38,13 @@ class RenderWorker:
         self._thread: threading.Thread | None = None
         self.error: str | None = None  # why the GL context could not be made
         self.renderers = 0  # live GL renderers (for leak checks)
+        self._warm: tuple[tuple[RigData, int, str], ...] = ()
 
-    def start(self, timeout: float = 20.0) -> None:
-        """Start the thread and wait until its GL context exists (or say why not)."""
+    def start(self, timeout: float = 20.0, warm: tuple[tuple[RigData, int, str], ...] = ()) -> None:
+        """Start the thread and wait until its GL context exists (or say why not). `warm`
+        lists (rig, size, layout) views to build first (atlas upload, shader compiles), so
+        the first browser does not wait for them while its stream starts."""
+        self._warm = warm
         self._thread = threading.Thread(target=self._run, name="render-worker", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
@@ -80,20 +85,25 @@ class RenderWorker:
             self.error = f"no OpenGL context for rendering: {e}"
             self._ready.set()
             return
-        self._ready.set()
         views: dict[tuple[str, int], tuple[AvatarRenderer, dict[str, VideoConverter]]] = {}
 
-        def view(session: LiveSession, out: Output) -> tuple[AvatarRenderer, VideoConverter]:
-            key = (session.bundle.rig.name, out.size)
+        def view(rig: RigData, size: int, layout: str) -> tuple[AvatarRenderer, VideoConverter]:
+            key = (rig.name, size)
             if key not in views:
-                rig = session.bundle.rig
-                renderer = AvatarRenderer(ctx, rig, load_atlas(ATLASES / rig.name), (out.size, out.size))
+                renderer = AvatarRenderer(ctx, rig, load_atlas(ATLASES / rig.name), (size, size))
                 views[key] = (renderer, {})
                 self.renderers += 1
             renderer, converters = views[key]
-            if out.layout not in converters:
-                converters[out.layout] = VideoConverter(renderer, out.layout, BACKGROUND)
-            return renderer, converters[out.layout]
+            if layout not in converters:
+                converters[layout] = VideoConverter(renderer, layout, BACKGROUND)
+            return renderer, converters[layout]
+
+        try:
+            for rig, size, layout in self._warm:
+                view(rig, size, layout)
+        except Exception as e:
+            self.error = f"the renderer could not be prepared: {type(e).__name__}: {e}"
+        self._ready.set()
 
         try:
             while not self._stopping:
@@ -126,7 +136,7 @@ class RenderWorker:
         try:
             s.tick(now)
             for out in s.current_outputs():
-                renderer, converter = view(s, out)
+                renderer, converter = view(s.bundle.rig, out.size, out.layout)
                 renderer.draw(s.avatar.pose, s.framing)
                 frame = frame_from_i420(converter.convert_i420(), s.index / s.fps)
                 out.frames += 1
