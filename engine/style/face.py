@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from engine.images import check_rgb
 from engine.style.errors import NoFaceDetectedError, StyleError
 from engine.tracking.solver import solve
 
@@ -40,16 +41,13 @@ class Face:
 
 
 def check_image(image: np.ndarray) -> np.ndarray:
-    if not isinstance(image, np.ndarray):
-        raise StyleError(f"the photo must be a numpy array, not {type(image).__name__}")
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise StyleError(f"the photo must be RGB of shape (height, width, 3), got {image.shape}")
-    if image.dtype != np.uint8:
-        raise StyleError(f"the photo must be uint8, got {image.dtype}")
-    h, w = image.shape[:2]
-    if min(h, w) < MIN_SIDE:
-        raise StyleError(f"a photo of {w}x{h} is too small to find a face in")
-    return np.ascontiguousarray(image)
+    return check_rgb(
+        image,
+        "the photo",
+        StyleError,
+        MIN_SIDE,
+        "a photo of {w}x{h} is too small to find a face in",
+    )
 
 
 def _detect(image: np.ndarray) -> tuple[np.ndarray | None, int]:

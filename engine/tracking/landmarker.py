@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.images import check_rgb
+
 # MediaPipe's C++ side logs a line per graph start to stderr; keep warnings and errors only.
 os.environ.setdefault("GLOG_minloglevel", "2")
 
@@ -112,15 +114,7 @@ class FaceLandmarker:
 def check_frame(rgb: np.ndarray) -> np.ndarray:
     """The frame as a C-contiguous uint8 (h, w, 3) array, or a BadFrameError saying what is
     wrong with it."""
-    if not isinstance(rgb, np.ndarray):
-        raise BadFrameError(f"a frame must be a numpy array, not {type(rgb).__name__}")
-    if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise BadFrameError(f"a frame must be RGB of shape (height, width, 3), got {rgb.shape}")
-    if rgb.dtype != np.uint8:
-        raise BadFrameError(f"a frame must be uint8, got {rgb.dtype}")
-    if min(rgb.shape[:2]) < 16:
-        raise BadFrameError(f"a frame of {rgb.shape[1]}x{rgb.shape[0]} is too small to track")
-    return np.ascontiguousarray(rgb)
+    return check_rgb(rgb, "a frame", BadFrameError, 16, "a frame of {w}x{h} is too small to track")
 
 
 def face_box(landmarks: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
