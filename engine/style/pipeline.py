@@ -250,22 +250,34 @@ def xdog(y: torch.Tensor, p: Params) -> torch.Tensor:
 # ---------------------------------------------------------------- landmark features
 
 
+def _box_grid(
+    h: int, w: int, pts: np.ndarray, margin: float, dev: torch.device, centre: float = 0.0
+) -> tuple[int, int, torch.Tensor, torch.Tensor] | None:
+    """Pixel coordinates (xs, ys) of the image's part around `pts` (plus `margin`), and that
+    part's top-left corner: shapes are drawn there only, not over the whole picture.
+    `centre` 0.5 samples pixel centres. None when the box misses the picture."""
+    x0, y0 = np.floor(pts.min(axis=0) - margin).astype(int)
+    x1, y1 = np.ceil(pts.max(axis=0) + margin).astype(int)
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    ys, xs = torch.meshgrid(torch.arange(y0, y1, device=dev, dtype=torch.float32) + centre,
+                            torch.arange(x0, x1, device=dev, dtype=torch.float32) + centre,
+                            indexing="ij")  # fmt: skip
+    return int(x0), int(y0), xs, ys
+
+
 def stroke(h: int, w: int, pts: np.ndarray, widths: np.ndarray, dev: torch.device,
            closed: bool = False) -> torch.Tensor:  # fmt: skip
     """Coverage (h, w) of an anti-aliased polyline with a width per vertex."""
     if closed:
         pts = np.vstack([pts, pts[:1]])
         widths = np.append(widths, widths[0])
-    m = float(widths.max()) + 2
-    x0, y0 = np.floor(pts.min(axis=0) - m).astype(int)
-    x1, y1 = np.ceil(pts.max(axis=0) + m).astype(int)
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
     out = torch.zeros(h, w, device=dev)
-    if x1 <= x0 or y1 <= y0:
+    box = _box_grid(h, w, pts, float(widths.max()) + 2, dev)
+    if box is None:
         return out
-    ys, xs = torch.meshgrid(torch.arange(y0, y1, device=dev, dtype=torch.float32),
-                            torch.arange(x0, x1, device=dev, dtype=torch.float32),
-                            indexing="ij")  # fmt: skip
+    x0, y0, xs, ys = box
     pix = torch.stack([xs, ys], -1)[..., None, :]  # (h, w, 1, 2)
     a = torch.tensor(pts[:-1], dtype=torch.float32, device=dev)
     b = torch.tensor(pts[1:], dtype=torch.float32, device=dev)
@@ -276,7 +288,7 @@ def stroke(h: int, w: int, pts: np.ndarray, widths: np.ndarray, dev: torch.devic
     d = (pix - (a + t[..., None] * ab)).norm(dim=-1)
     half = (wa + t * (wb - wa)) / 2
     cov = (half + 0.5 - d).clamp(0, 1).amax(dim=-1)
-    out[y0:y1, x0:x1] = cov
+    out[y0 : y0 + cov.shape[0], x0 : x0 + cov.shape[1]] = cov
     return out
 
 
@@ -345,23 +357,18 @@ def features(x: torch.Tensor, pts: np.ndarray, p: Params) -> torch.Tensor:
 
 def fill_polygon(h: int, w: int, poly: np.ndarray, dev: torch.device) -> torch.Tensor:
     """Soft inside-mask of a closed polygon (even-odd crossing test, slightly feathered)."""
-    m = 2
-    x0, y0 = np.floor(poly.min(axis=0) - m).astype(int)
-    x1, y1 = np.ceil(poly.max(axis=0) + m).astype(int)
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
     out = torch.zeros(h, w, device=dev)
-    if x1 <= x0 or y1 <= y0:
+    box = _box_grid(h, w, poly, 2, dev, centre=0.5)
+    if box is None:
         return out
-    ys, xs = torch.meshgrid(torch.arange(y0, y1, device=dev, dtype=torch.float32) + 0.5,
-                            torch.arange(x0, x1, device=dev, dtype=torch.float32) + 0.5,
-                            indexing="ij")  # fmt: skip
+    x0, y0, xs, ys = box
     a = torch.tensor(poly, dtype=torch.float32, device=dev)
     b = torch.roll(a, -1, 0)
     xs_, ys_ = xs[..., None], ys[..., None]
     cond = (a[:, 1] > ys_) != (b[:, 1] > ys_)
     xint = a[:, 0] + (ys_ - a[:, 1]) * (b[:, 0] - a[:, 0]) / (b[:, 1] - a[:, 1] + 1e-9)
     inside = ((cond & (xs_ < xint)).sum(-1) % 2).float()
-    out[y0:y1, x0:x1] = inside
+    out[y0 : y0 + inside.shape[0], x0 : x0 + inside.shape[1]] = inside
     return gaussian(out[None, None], 0.7)[0, 0]
 
 
