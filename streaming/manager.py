@@ -21,6 +21,7 @@ import logging
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSession
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
 from engine.assets import AvatarBundle, load_bundle
+from engine.face import FaceArt, FaceArtError, wear_face
 from streaming import codec
 from streaming.live import CommandError, LiveSession, Output
 from streaming.render_worker import RenderWorker
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 
 SILENT_AFTER = 3.0  # seconds without webcam frames or RTCP from a connected peer
 DISCONNECTED_GRACE = 2.0
+MAX_WORN = 8  # rigs wearing generated faces kept built (each ~2 s of CPU to make)
 CONNECT_WITHIN = 15.0  # a peer that never connects is dropped after this
 
 
@@ -78,9 +81,14 @@ class SessionManager:
         max_previews: int = 8,
         size: int = 512,
         bundle_loader: Callable[[str], AvatarBundle] = load_bundle,
+        faces: Callable[[str], FaceArt] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`faces` finds a generated avatar's art by id (raising LookupError when there is
+        none), so a session can wear it: the offer's `"avatar"`."""
         self.rig = rig
+        self._faces = faces
+        self._worn: OrderedDict[str, AvatarBundle] = OrderedDict()
         self.max_sessions = max_sessions
         self.max_previews = max_previews
         self.size = size
@@ -99,8 +107,7 @@ class SessionManager:
         codec.configure()
         loop = asyncio.get_running_loop()
         self.bundle = await loop.run_in_executor(None, self._loader, self.rig)
-        rig = self.bundle.rig
-        warm = ((rig, self.size, "opaque"), (rig, self.size, "packed"))
+        warm = ((self.bundle, self.size, "opaque"), (self.bundle, self.size, "packed"))
         await loop.run_in_executor(None, lambda: self.worker.start(warm=warm))
         if self.bundle.tracking is not None:
             await loop.run_in_executor(None, _warm_tracking)
@@ -112,8 +119,11 @@ class SessionManager:
         desc = _offer(offer)
         ident = await self._resume(offer)
         if self._count("puppet") >= self.max_sessions:
-            raise Busy(f"busy: {self.max_sessions} live sessions already (the limit); try again soon")
-        session = LiveSession(self._bundle(), kind="puppet", clock=self.clock, ident=ident)
+            raise Busy(
+                f"busy: {self.max_sessions} live sessions already (the limit); try again soon"
+            )
+        bundle = await self._avatar(offer)
+        session = LiveSession(bundle, kind="puppet", clock=self.clock, ident=ident)
         peer = await self._connect(desc, session, "puppet", "opaque", self.size)
         self.sessions[session.id] = session
         return peer.pc.localDescription.sdp, session
@@ -125,7 +135,12 @@ class SessionManager:
         if not isinstance(offer, dict) or offer.get("session") is None:
             return None
         sid, token = offer.get("session"), offer.get("token")
-        if not isinstance(sid, str) or not isinstance(token, str) or not (8 <= len(sid) <= 64) or not token:
+        if (
+            not isinstance(sid, str)
+            or not isinstance(token, str)
+            or not (8 <= len(sid) <= 64)
+            or not token
+        ):
             raise BadOffer('"session" and "token" must be the strings a previous answer gave')
         if not all(c.isalnum() or c in "-_" for c in sid):
             raise BadOffer('"session" may hold letters, digits, "-" and "_" only')
@@ -139,8 +154,10 @@ class SessionManager:
     async def open_preview(self, offer: Any, options: dict[str, Any]) -> tuple[str, LiveSession]:
         """A receive-only preview playing a named animation with chosen sprites."""
         desc = _offer(offer)
-        bundle = self._bundle()
-        session = LiveSession(bundle, kind="preview", fps=_int(options, "fps", 30, 1, 60), clock=self.clock)
+        bundle = await self._avatar(options)
+        session = LiveSession(
+            bundle, kind="preview", fps=_int(options, "fps", 30, 1, 60), clock=self.clock
+        )
         size = _int(options, "size", 384, 64, 1024)
         if size % 2:
             raise BadOffer('"size" must be even')
@@ -148,7 +165,11 @@ class SessionManager:
             raise Busy(f"busy: {self.max_previews} previews already (the limit); try again soon")
         try:
             session.play(str(options.get("animation") or "idle"))
-            for key, category in (("outfit", "outfit"), ("accessory", "accessories"), ("body", "body")):
+            for key, category in (
+                ("outfit", "outfit"),
+                ("accessory", "accessories"),
+                ("body", "body"),
+            ):
                 label = options.get(key)
                 if label is not None:
                     session.command({"type": "swap", "category": category, "label": label})
@@ -158,7 +179,9 @@ class SessionManager:
         self.sessions[session.id] = session
         return peer.pc.localDescription.sdp, session
 
-    async def open_viewer(self, session_id: str, token: str | None, offer: Any, layout: str) -> tuple[str, str]:
+    async def open_viewer(
+        self, session_id: str, token: str | None, offer: Any, layout: str
+    ) -> tuple[str, str]:
         """WHEP: another receive-only view of a live session: (answer SDP, resource id)."""
         session = self.authorize(session_id, token)
         desc = _offer(offer)
@@ -175,7 +198,9 @@ class SessionManager:
             raise PermissionError("wrong or missing token for this session")
         return session
 
-    async def _connect(self, desc: RTCSessionDescription, session: LiveSession, kind: str, layout: str, size: int) -> Peer:
+    async def _connect(
+        self, desc: RTCSessionDescription, session: LiveSession, kind: str, layout: str, size: int
+    ) -> Peer:
         loop = asyncio.get_running_loop()
         pc = RTCPeerConnection(local_only())
         out = Output(layout, size, FrameSlot(loop))
@@ -290,7 +315,9 @@ class SessionManager:
         """When the peer last showed it is there: a webcam frame, or an RTCP receiver
         report for our video (on the monotonic clock)."""
         heard = peer.last_camera if peer.kind == "puppet" else 0.0
-        sender = peer.track and next((t.sender for t in peer.pc.getTransceivers() if t.sender.track is peer.track), None)
+        sender = peer.track and next(
+            (t.sender for t in peer.pc.getTransceivers() if t.sender.track is peer.track), None
+        )
         if sender is not None:
             with contextlib.suppress(Exception):
                 stats = await sender.getStats()
@@ -337,6 +364,35 @@ class SessionManager:
 
     # --- helpers --------------------------------------------------------------------------------
 
+    async def _avatar(self, request: Any) -> AvatarBundle:
+        """The rig a session shows: the bare one, or wearing the generated avatar the
+        request's `"avatar"` names (built off the event loop once, then kept)."""
+        avatar = request.get("avatar") if isinstance(request, dict) else None
+        if avatar is None:
+            return self._bundle()
+        if not isinstance(avatar, str) or not avatar.isalnum() or not 1 <= len(avatar) <= 64:
+            raise BadOffer('"avatar" must be the id of a generated avatar (letters and digits)')
+        if avatar in self._worn:
+            self._worn.move_to_end(avatar)
+            return self._worn[avatar]
+        if self._faces is None:
+            raise NotFound("this server keeps no generated avatars")
+        faces = self._faces
+
+        def build() -> AvatarBundle:
+            return wear_face(faces(avatar), self.rig)
+
+        try:
+            bundle = await asyncio.get_running_loop().run_in_executor(None, build)
+        except LookupError as e:
+            raise NotFound(str(e.args[0]) if e.args else f'no avatar "{avatar}"') from None
+        except FaceArtError as e:
+            raise BadOffer(f'avatar "{avatar}" cannot be worn: {e}') from None
+        self._worn[avatar] = bundle
+        while len(self._worn) > MAX_WORN:
+            self._worn.popitem(last=False)
+        return bundle
+
     def _bundle(self) -> AvatarBundle:
         if self.bundle is None:
             raise RuntimeError("SessionManager.start() has not run")
@@ -378,7 +434,7 @@ def _offer(body: Any) -> RTCSessionDescription:
     elif isinstance(body, dict):
         sdp, kind = body.get("sdp"), body.get("type", "offer")
     else:
-        raise BadOffer("expected a JSON object with \"sdp\" and \"type\"")
+        raise BadOffer('expected a JSON object with "sdp" and "type"')
     if kind != "offer":
         raise BadOffer(f'expected an SDP offer, got type "{kind}"')
     if not isinstance(sdp, str) or not sdp.strip():

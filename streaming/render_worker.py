@@ -5,8 +5,9 @@ Each session has its own clock (`next_tick`, `period`); the worker sleeps until 
 earliest one is due, steps that session, draws each of its outputs, converts them to
 yuv420p on the GPU and publishes them (newest wins). A session that falls behind skips the
 ticks it missed and carries on from now: it never queues ticks, so latency cannot build up.
-Renderers are shared per (rig, size), so GL objects do not grow with the number of
-sessions.
+Renderers are shared per (bundle key, size), so GL objects do not grow with the number of
+sessions; views no session uses any more are released, except the warm ones (a worn face's
+renderer holds its own atlas, and faces come and go).
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from engine.assets import ATLASES
-from engine.render import AvatarRenderer, create_context, load_atlas
+from engine.assets import AvatarBundle
+from engine.render import AvatarRenderer, create_context
 from engine.render.video import VideoConverter
-from engine.rig.data import RigData
 from streaming.frames import frame_from_i420
 from streaming.live import BACKGROUND, LiveSession
 
@@ -38,11 +38,14 @@ class RenderWorker:
         self._thread: threading.Thread | None = None
         self.error: str | None = None  # why the GL context could not be made
         self.renderers = 0  # live GL renderers (for leak checks)
-        self._warm: tuple[tuple[RigData, int, str], ...] = ()
+        self._warm: tuple[tuple[AvatarBundle, int, str], ...] = ()
+        self._changed = False  # a session left: views nobody uses may be released
 
-    def start(self, timeout: float = 20.0, warm: tuple[tuple[RigData, int, str], ...] = ()) -> None:
+    def start(
+        self, timeout: float = 20.0, warm: tuple[tuple[AvatarBundle, int, str], ...] = ()
+    ) -> None:
         """Start the thread and wait until its GL context exists (or say why not). `warm`
-        lists (rig, size, layout) views to build first (atlas upload, shader compiles), so
+        lists (bundle, size, layout) views to build first (atlas upload, shader compiles), so
         the first browser does not wait for them while its stream starts."""
         self._warm = warm
         self._thread = threading.Thread(target=self._run, name="render-worker", daemon=True)
@@ -63,6 +66,7 @@ class RenderWorker:
         with self._lock:
             if session in self._sessions:
                 self._sessions.remove(session)
+            self._changed = True
         self._wake.set()
 
     @property
@@ -87,10 +91,12 @@ class RenderWorker:
             return
         views: dict[tuple[str, int], tuple[AvatarRenderer, dict[str, VideoConverter]]] = {}
 
-        def view(rig: RigData, size: int, layout: str) -> tuple[AvatarRenderer, VideoConverter]:
-            key = (rig.name, size)
+        def view(
+            bundle: AvatarBundle, size: int, layout: str
+        ) -> tuple[AvatarRenderer, VideoConverter]:
+            key = (bundle.key, size)
             if key not in views:
-                renderer = AvatarRenderer(ctx, rig, load_atlas(ATLASES / rig.name), (size, size))
+                renderer = AvatarRenderer(ctx, bundle.rig, bundle.pictures(), (size, size))
                 views[key] = (renderer, {})
                 self.renderers += 1
             renderer, converters = views[key]
@@ -98,9 +104,16 @@ class RenderWorker:
                 converters[layout] = VideoConverter(renderer, layout, BACKGROUND)
             return renderer, converters[layout]
 
+        def release(key: tuple[str, int]) -> None:
+            renderer, converters = views.pop(key)
+            for c in converters.values():
+                c.release()
+            renderer.release()
+            self.renderers -= 1
+
         try:
-            for rig, size, layout in self._warm:
-                view(rig, size, layout)
+            for bundle, size, layout in self._warm:
+                view(bundle, size, layout)
         except Exception as e:
             self.error = f"the renderer could not be prepared: {type(e).__name__}: {e}"
         self._ready.set()
@@ -108,8 +121,16 @@ class RenderWorker:
         try:
             while not self._stopping:
                 with self._lock:
-                    self._sessions = [s for s in self._sessions if not s.closed]
+                    alive = [s for s in self._sessions if not s.closed]
+                    self._changed |= len(alive) != len(self._sessions)
+                    self._sessions = alive
                     due = min(self._sessions, key=lambda s: s.next_tick, default=None)
+                    changed, self._changed = self._changed, False
+                    used = {s.bundle.key for s in self._sessions}
+                if changed:
+                    keep = used | {b.key for b, _, _ in self._warm}
+                    for key in [k for k in views if k[0] not in keep]:
+                        release(key)
                 if due is None:
                     self._wake.wait(0.5)
                     self._wake.clear()
@@ -136,7 +157,7 @@ class RenderWorker:
         try:
             s.tick(now)
             for out in s.current_outputs():
-                renderer, converter = view(s.bundle.rig, out.size, out.layout)
+                renderer, converter = view(s.bundle, out.size, out.layout)
                 renderer.draw(s.avatar.pose, s.framing)
                 frame = frame_from_i420(converter.convert_i420(), s.index / s.fps)
                 out.frames += 1

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from streaming.manager import BadOffer, Busy, NotFound, SessionManager
 from webapi import generate
+from webapi.avatars import AvatarStore
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY = 256 * 1024  # an SDP offer is a few KB
@@ -36,7 +37,10 @@ def create_app(
     """`avatar_root`: where generated avatars are stored (default: `out/avatars`, see
     webapi/avatars.py)."""
     app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors])
-    app[MANAGER] = manager or SessionManager(rig, max_sessions=max_sessions, max_previews=max_previews)
+    store = AvatarStore(avatar_root)
+    app[MANAGER] = manager or SessionManager(
+        rig, max_sessions=max_sessions, max_previews=max_previews, faces=store.face_art
+    )
     app.on_startup.append(_start)
     app.on_shutdown.append(_shutdown)
     r = app.router
@@ -52,7 +56,7 @@ def create_app(
     r.add_delete("/whep/{session}/{resource}", whep_close)
     r.add_route("PATCH", "/whep/{session}/{resource}", whep_patch)
     r.add_route("OPTIONS", "/whep/{session}", whep_options)
-    generate.setup(app, avatar_root)  # /ws, /api/generate, /avatars/..., /create (docs/GENERATION.md)
+    generate.setup(app, store)  # /ws, /api/generate, /avatars/..., /create (docs/GENERATION.md)
     return app
 
 
@@ -168,8 +172,12 @@ async def whep_close(request: web.Request) -> web.Response:
 
 async def whep_patch(request: web.Request) -> web.Response:
     # Our answers carry every candidate (no trickle ICE), as the draft allows.
-    return web.Response(status=405, headers={"Allow": "DELETE"}, text="trickle ICE is not supported")
+    return web.Response(
+        status=405, headers={"Allow": "DELETE"}, text="trickle ICE is not supported"
+    )
 
 
 async def whep_options(request: web.Request) -> web.Response:
-    return web.Response(status=204, headers={"Allow": "POST, OPTIONS", "Accept-Post": "application/sdp"})
+    return web.Response(
+        status=204, headers={"Allow": "POST, OPTIONS", "Accept-Post": "application/sdp"}
+    )

@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from engine.face import FaceArt, FaceArtError
+
 MAX_BYTES = 10 * 1024 * 1024  # an uploaded photo, encoded
 MAX_PIXELS = 40_000_000  # declared width x height; beyond this a file is refused unread
 MIN_SIDE = 64  # a face needs at least this many pixels on each side
@@ -242,6 +244,24 @@ class AvatarStore:
             return json.loads((self.root / avatar_id / "metadata.json").read_text())
         except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
             return None
+
+    def face_art(self, avatar_id: str) -> FaceArt:
+        """A stored avatar as art a live session can wear (its full and transparent
+        pictures and its landmarks). LookupError when there is no such avatar; FaceArtError
+        when its files cannot be used. Blocking (PNG decoding)."""
+        record = self.get(avatar_id)
+        full, tr = self.file(avatar_id, "full"), self.file(avatar_id, "transparent")
+        if record is None or full is None or tr is None:
+            raise LookupError(f'no avatar "{avatar_id}"')
+        try:
+            points = np.asarray(record.get("landmarks"), dtype=np.float64)
+            with Image.open(full) as a, Image.open(tr) as b:
+                rgb, rgba = np.asarray(a.convert("RGB")), np.asarray(b.convert("RGBA"))
+        except (ValueError, TypeError, OSError) as e:
+            raise FaceArtError(f"its stored files are damaged: {e}") from None
+        if points.shape != (478, 2):
+            raise FaceArtError("it was saved without its 478 face landmarks")
+        return FaceArt(avatar_id, rgb, rgba, points)
 
     def file(self, avatar_id: str, name: str) -> Path | None:
         """The PNG of one output, or None (ids and names are checked: no path escapes)."""

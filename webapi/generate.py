@@ -464,9 +464,9 @@ async def create_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "create.html", headers={"Cache-Control": "no-cache"})
 
 
-def setup(app: web.Application, avatar_root: Path | str | None = None, max_jobs: int = MAX_JOBS) -> Generator:
+def setup(app: web.Application, store: AvatarStore, max_jobs: int = MAX_JOBS) -> Generator:
     """Register generation on `app`: `/ws`, `/api/generate`, `/avatars/...`, `/create`."""
-    gen = Generator(AvatarStore(avatar_root), max_jobs)
+    gen = Generator(store, max_jobs)
     app[GENERATOR] = gen
     app.on_shutdown.append(gen.shutdown)
     app.on_cleanup.append(gen.cleanup)

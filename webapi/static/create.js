@@ -32,6 +32,7 @@ const ui = {
   queueHint: $("queue-hint"),
   result: $("result"),
   resultId: $("result-id"),
+  puppet: $("puppet"),
   resFull: $("res-full"),
   resMeta: $("res-meta"),
   resTransparent: $("res-transparent"),
@@ -168,6 +169,7 @@ function showResult(msg) {
   ui.download.href = msg.avatarUrl;
   ui.download.download = `digigami-${msg.metadata?.style || "avatar"}-${msg.avatarId}.png`;
   ui.resultId.textContent = msg.avatarId;
+  ui.puppet.href = `/?avatar=${encodeURIComponent(msg.avatarId)}`;
   ui.resMeta.replaceChildren();
   const m = msg.metadata || {};
   for (const [k, v] of [

@@ -266,12 +266,16 @@ function savedIdent() {
   }
 }
 
+// A generated avatar to wear (the create page's "Puppet it live": /?avatar=<id>).
+const AVATAR = new URLSearchParams(location.search).get("avatar");
+
 async function postOffer(sdp) {
   const ident = savedIdent();
-  let res = await sendOffer({ sdp, type: "offer", ...(ident ?? {}) });
+  const wear = AVATAR ? { avatar: AVATAR } : {};
+  let res = await sendOffer({ sdp, type: "offer", ...wear, ...(ident ?? {}) });
   if (res.status === 403 && ident) {
     localStorage.removeItem(IDENT_KEY); // not ours any more: start under a new id
-    res = await sendOffer({ sdp, type: "offer" });
+    res = await sendOffer({ sdp, type: "offer", ...wear });
   }
   if (res.ok) {
     const answer = await res.json();
