@@ -8,6 +8,12 @@ hair smears. Measured on Digi walking at 512x512/60 (tests/bench): about 0.15 bi
 keeps outlines clean, i.e. 2.4 Mbps. The packed OBS frame (1024x512) doubles the pixels but
 its alpha half is flat grey and nearly free.
 
+The other direction, the browser's webcam, is Chromium's to encode. Its bandwidth estimate
+starts near 300 kbps and, with aiortc's sparse feedback, stays there: a 640x480 face at that
+rate loses the few pixels a lip moves, and the tracker with them. The answer to a puppet's
+offer therefore asks for a floor and a start (`camera_bitrate`: Chromium's x-google-*
+format parameters on VP8, which other browsers ignore).
+
 `configure()` is idempotent and runs before any encoder is created (the server calls it at
 start); the pacing (60 fps) is ours, in `streaming.tracks`, not aiortc's 30 fps track.
 """
@@ -20,6 +26,32 @@ FPS = 60
 START_BITRATE = 2_500_000  # bits/s at the start, before the receiver's estimate arrives
 MAX_BITRATE = 4_000_000  # the receiver's estimate may raise it this far (packed frames)
 MIN_BITRATE = 600_000  # below this 512x512 turns to mush: better to drop frames
+
+
+CAMERA_MIN_KBPS = 1000  # the webcam, upstream: enough for lips and lids at 640x480
+CAMERA_START_KBPS = 1500
+CAMERA_MAX_KBPS = 2500
+
+
+def camera_bitrate(sdp: str) -> str:
+    """An answer SDP whose VP8 payload types carry the webcam's bitrate floor, start and
+    cap (added to an existing fmtp line, or a new one after the rtpmap)."""
+    params = (
+        f"x-google-min-bitrate={CAMERA_MIN_KBPS};x-google-start-bitrate={CAMERA_START_KBPS};"
+        f"x-google-max-bitrate={CAMERA_MAX_KBPS}"
+    )
+    lines = sdp.split("\r\n")
+    vp8 = {ln.split()[0].split(":")[1] for ln in lines if ln.startswith("a=rtpmap:") and " VP8/" in ln}
+    has_fmtp = {ln.split()[0].split(":")[1] for ln in lines if ln.startswith("a=fmtp:")}
+    out = []
+    for ln in lines:
+        pt = ln.split()[0].split(":")[1] if ln.startswith(("a=fmtp:", "a=rtpmap:")) else None
+        if ln.startswith("a=fmtp:") and pt in vp8:
+            ln = f"{ln};{params}"
+        out.append(ln)
+        if ln.startswith("a=rtpmap:") and pt in vp8 and pt not in has_fmtp:
+            out.append(f"a=fmtp:{pt} {params}")
+    return "\r\n".join(out)
 
 
 def configure() -> None:

@@ -126,7 +126,7 @@ class SessionManager:
         session = LiveSession(bundle, kind="puppet", clock=self.clock, ident=ident)
         peer = await self._connect(desc, session, "puppet", "opaque", self.size)
         self.sessions[session.id] = session
-        return peer.pc.localDescription.sdp, session
+        return codec.camera_bitrate(peer.pc.localDescription.sdp), session
 
     async def _resume(self, offer: Any) -> tuple[str, str] | None:
         """A reloaded puppet page asks for its old session id back (with its token), so the

@@ -85,6 +85,11 @@ def back_picture(rgba: np.ndarray, landmarks: np.ndarray, rig: FaceRig) -> np.nd
     chin = np.clip(1 - (y - rig.chin[1]) / (0.02 * w), 0.0, 1.0)
     near = _blur(polygon_mask(outline, size, grow=0.04 * w), 0.03 * w) * chin
     alpha = np.maximum(alpha, cover[..., 0] * chin) * np.maximum(above, near)
+    # the style's crop may cut the hair at the picture's edge: fade it out instead
+    edge = 0.03 * size
+    x = np.arange(size, dtype=np.float64)[None, :]
+    inward = np.minimum(np.minimum(x, size - 1 - x), y)
+    alpha = alpha * np.clip(inward / edge, 0.0, 1.0)
     return np.dstack([_u8(rgb), _u8(alpha * 255)])
 
 

@@ -13,7 +13,6 @@ are for the bare one: the sprite library still dresses the body and adds accesso
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -119,8 +118,11 @@ def wear_face(
         face = rig_face(art.landmarks, ART_SIZE)
     except FaceRigError as e:
         raise FaceArtError(str(e)) from None
-    base = _rig_json(rig_id)
-    mount = load_mount(RIGS / rig_id / "face.json", rig_id, base)
+    mount_file = RIGS / rig_id / "face.json"
+    if not mount_file.exists():
+        raise FaceArtError(f'rig "{rig_id}" cannot wear generated faces (it has no {mount_file.name})')
+    base = _rig_json(rig_id)  # a fresh copy: _worn_rig edits it
+    mount = load_mount(mount_file, rig_id, base)
     skin = skin_tone(art.full, art.landmarks)
     pictures = {
         "face/face_back": back_picture(art.transparent, art.landmarks, face),
@@ -145,7 +147,7 @@ def _rig_json(rig_id: str) -> dict:
 
 
 def _worn_rig(rig_id: str, base: dict, mount: FaceMount, face: FaceRig, skin: np.ndarray) -> dict:
-    data = copy.deepcopy(base)
+    data = base
     k = mount.width / face.width
     centre_x = (face.face.vertices[234, 0] + face.face.vertices[454, 0]) / 2
     chin = face.chin

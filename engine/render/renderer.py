@@ -55,6 +55,9 @@ class RigGeometry:
             raise ValueError(f"rig has {len(rig.slots)} slots; the renderer supports {MAX_SLOTS}")
         bones, weights, local, uvs, indices, slots, anchors = [], [], [], [], [], [], []
         self.meshes: dict[tuple[int, str], GpuMesh] = {}
+        # attachments whose picture is fully transparent (a worn face's stand-ins for the
+        # parts it replaces): never drawn, their pixels would cost fill for nothing
+        self.blank: set[tuple[int, str]] = set()
         self.by_skin_offset: dict[int, GpuMesh] = {}  # rig skin-buffer offset -> GPU range
         nv = ni = 0
         for slot in rig.slots:
@@ -77,6 +80,9 @@ class RigGeometry:
                         f'slot "{slot.name}" attachment "{name}": no atlas region "{att.path}"'
                     )
                 u0, v0, u1, v1 = atlas.uv_rect(att.path)
+                x, y, rw, rh = atlas.regions[att.path]
+                if not atlas.image[y : y + rh, x : x + rw, 3].any():
+                    self.blank.add((slot.index, name))
                 bones.append(b)
                 weights.append(w)
                 local.append(p.reshape(-1, 8))
@@ -196,7 +202,7 @@ class AvatarRenderer:
         at = 0
         for slot in self.rig.slots:
             name = visible[slot.index]
-            if name is None:
+            if name is None or (slot.index, name) in geo.blank:
                 continue
             m = geo.meshes[(slot.index, name)]
             parts.append(geo.indices[m.first_index : m.first_index + m.index_count])

@@ -25,7 +25,8 @@ class AdaptiveRange:
     buffer, so memory stays fixed however long it runs). From them, once they cover at least
     `warmup` seconds:
 
-        lo = min(prior_lo, p_low)  where adapt_lo, else prior_lo
+        lo = p_low                 where follow_lo,
+             min(prior_lo, p_low)  where adapt_lo, else prior_lo
         hi = p_high                where adapt_hi, else prior_hi
         hi = max(hi, lo + min_span)
 
@@ -34,7 +35,9 @@ class AdaptiveRange:
     user all the way, so narrow eyes that never open past 0.6 of the typical range still read
     fully open. The lower end only ever widens past the prior: it is the end a face visits
     rarely (eyes are closed for a few percent of the time), so its percentile alone is not to
-    be trusted. `min_span` keeps a user who hardly moves from having their noise stretched to
+    be trusted. A lower end that `follow_lo` is the opposite case: the end a face rests at
+    (a mouth is shut most of the time), so its percentile is this user's rest, even when it
+    sits above the prior (lips that part at rest read as shut). `min_span` keeps a user who hardly moves from having their noise stretched to
     the full range. Before `warmup`, the bounds are the priors (with the span floor). The
     percentiles are recomputed at most every `refresh` seconds of sample time.
     """
@@ -47,6 +50,7 @@ class AdaptiveRange:
         window: float = 20.0,
         adapt_lo: np.ndarray | None = None,
         adapt_hi: np.ndarray | None = None,
+        follow_lo: np.ndarray | None = None,
         *,
         low_pct: float = 3.0,
         high_pct: float = 97.0,
@@ -60,12 +64,16 @@ class AdaptiveRange:
         self.min_span = np.broadcast_to(np.asarray(min_span, dtype=np.float64), (n,)).copy()
         self.adapt_lo = np.ones(n, bool) if adapt_lo is None else np.asarray(adapt_lo, bool)
         self.adapt_hi = np.ones(n, bool) if adapt_hi is None else np.asarray(adapt_hi, bool)
+        self.follow_lo = np.zeros(n, bool) if follow_lo is None else np.asarray(follow_lo, bool)
         if (
             self.prior_hi.shape != (n,)
             or self.adapt_lo.shape != (n,)
             or self.adapt_hi.shape != (n,)
+            or self.follow_lo.shape != (n,)
         ):
-            raise ValueError("prior_lo, prior_hi, adapt_lo and adapt_hi must have the same length")
+            raise ValueError(
+                "prior_lo, prior_hi, adapt_lo, adapt_hi and follow_lo must have the same length"
+            )
         if np.any(self.min_span < 0):
             raise ValueError("min_span must not be negative")
         if window <= 0 or max_rate <= 0:
@@ -126,6 +134,7 @@ class AdaptiveRange:
                     self._buf[recent], [self.low_pct, self.high_pct], axis=0
                 )
                 lo = np.where(self.adapt_lo, np.minimum(self.prior_lo, p_low), lo)
+                lo = np.where(self.follow_lo, p_low, lo)
                 hi = np.where(self.adapt_hi, p_high, hi)
         return lo, np.maximum(hi, lo + self.min_span)
 

@@ -34,6 +34,9 @@ from engine.tracking.signals import INDEX, LOWER, SIGNALS, UPPER, FaceSignals
 NEUTRAL = ("yaw", "pitch", "roll", "x", "y", "gaze_x", "gaze_y", "brow_l", "brow_r", "mouth_form")
 # Signals whose upper end adapts to what this user's face reaches: (min span).
 ADAPTIVE = {"eye_open_l": 0.35, "eye_open_r": 0.35, "mouth_open": 0.5}
+# ... and whose lower end is where this user's face rests: a mouth is shut most of the time,
+# and one whose lips part at rest (a smile with teeth) should still read as shut.
+RESTING_LOW = ("mouth_open",)
 # One Euro settings per signal: (min cutoff Hz, beta per signal unit/s). Angles are in
 # degrees, so their beta is small; the eyes go through the blink stabilizer instead.
 EURO = {
@@ -62,6 +65,7 @@ class FaceTracker:
         self.ranges = AdaptiveRange(
             np.zeros(n), np.ones(n), np.array(list(ADAPTIVE.values())),
             adapt_lo=np.zeros(n, dtype=bool), adapt_hi=np.ones(n, dtype=bool),
+            follow_lo=np.array([s in RESTING_LOW for s in ADAPTIVE]),
         )  # fmt: skip
         cut = np.array([EURO.get(s, (1.0, 0.0))[0] for s in SIGNALS])
         beta = np.array([EURO.get(s, (1.0, 0.0))[1] for s in SIGNALS])

@@ -2,6 +2,9 @@
 (headless EGL: Mesa llvmpipe here, NVIDIA on a GPU host).
 
     .venv/bin/python -m tests.bench.bench_render [--rig digi] [--size 512] [--samples 0]
+        [--framing full|bust|face] [--face astronaut:kingdom-hearts]
+
+`--face` wears a generated avatar of a test photo (engine/face) and also times building it.
 
 Prints figures; asserts nothing. Record results in docs/PERFORMANCE.md.
 """
@@ -15,8 +18,8 @@ import time
 
 import numpy as np
 
-from engine.assets import ATLASES, load_bundle
-from engine.render import AvatarRenderer, create_context, load_atlas
+from engine.assets import load_bundle
+from engine.render import AvatarRenderer, create_context
 from engine.render.context import describe
 from engine.session import AvatarSession, Inputs
 
@@ -29,13 +32,25 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--samples", type=int, default=0, help="MSAA samples (0 = off)")
     ap.add_argument("--frames", type=int, default=600)
+    ap.add_argument("--framing", default="full", choices=("full", "bust", "face"))
+    ap.add_argument("--face", help="photo:style, e.g. astronaut:kingdom-hearts")
     args = ap.parse_args()
 
-    bundle = load_bundle(args.rig)
+    if args.face:
+        from engine.face import wear_face
+        from tests.worn import face_art
+
+        art = face_art(*args.face.split(":"))
+        builds = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            bundle = wear_face(art, args.rig)
+            builds.append((time.perf_counter() - t0) * 1e3)
+        print(f"wear_face {args.face}: {min(builds):.0f} ms best of 3 ({', '.join(f'{b:.0f}' for b in builds)})")
+    else:
+        bundle = load_bundle(args.rig)
     ctx = create_context()
-    renderer = AvatarRenderer(
-        ctx, bundle.rig, load_atlas(ATLASES / args.rig), (args.size, args.size), args.samples
-    )
+    renderer = AvatarRenderer(ctx, bundle.rig, bundle.pictures(), (args.size, args.size), args.samples)
     triangles = len(renderer.geometry.indices) // 3
     print(f"renderer: {describe(ctx)}; {platform.machine()}, {os.cpu_count()} cpus")
     print(f"rig {args.rig}: {len(bundle.rig.bones)} bones, {len(renderer.geometry.bones)} GPU vertices, "
@@ -47,7 +62,7 @@ def main() -> None:
         t0 = time.perf_counter()
         s.step(DT)
         t1 = time.perf_counter()
-        renderer.render(s.pose)
+        renderer.render(s.pose, args.framing)
         t2 = time.perf_counter()
         if k >= 60:
             tick_ms.append((t1 - t0) * 1e3)

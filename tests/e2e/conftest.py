@@ -84,9 +84,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("server") / "serve.log"
     _server_log = log
     with open(log, "wb") as out:
+        # generated avatars go to the run's own folder, not the checkout's out/avatars
+        avatars = tmp_path_factory.mktemp("avatars")
         proc = subprocess.Popen(
             [*digigami(), "serve", "--host", "127.0.0.1", "--port", str(port)],
             stdout=out, stderr=subprocess.STDOUT,
+            env={**os.environ, "DIGIGAMI_AVATAR_DIR": str(avatars)},
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + SERVER_START_S

@@ -47,6 +47,23 @@ def test_a_narrow_eyed_user_still_opens_and_closes_fully() -> None:
     assert np.mean(shut) < 0.05
 
 
+def test_lips_that_part_at_rest_read_as_a_shut_mouth() -> None:
+    """A mouth whose rest openness is 0.35 (a smile with teeth), talking now and then: with
+    its lower end following the rest it reads shut at rest and open when it opens; with the
+    lower end fixed at the prior it would always read a third open."""
+    rng = np.random.default_rng(22)
+    follows = AdaptiveRange(np.array([0.0]), np.array([1.0]), np.array([0.5]), follow_lo=np.array([True]))
+    fixed = AdaptiveRange(np.array([0.0]), np.array([1.0]), np.array([0.5]), adapt_lo=np.array([False]))
+    for t in _times(rng, 12.0):
+        talking = (t % 3.0) < 0.8
+        x = np.array([(0.9 if talking else 0.35) + rng.normal(0, 0.01)])
+        follows.observe(x, float(t))
+        fixed.observe(x, float(t))
+    assert follows.normalize(np.array([0.35]))[0] < 0.05
+    assert follows.normalize(np.array([0.9]))[0] > 0.9
+    assert fixed.normalize(np.array([0.35]))[0] > 0.3
+
+
 def test_a_still_face_keeps_the_minimum_span() -> None:
     rng = np.random.default_rng(21)
     lo0, hi0, span = np.array([0.03]), np.array([0.5]), np.array([0.1])
@@ -86,7 +103,8 @@ def test_bounds_follow_the_documented_rule(seed: int, seconds: float) -> None:
     prior_lo, prior_hi = rng.uniform(-1, 0, n), rng.uniform(0, 1, n)
     span = rng.uniform(0, 0.5, n)
     adapt_lo, adapt_hi = rng.random(n) < 0.5, rng.random(n) < 0.5
-    r = AdaptiveRange(prior_lo, prior_hi, span, 20.0, adapt_lo, adapt_hi)
+    follow_lo = rng.random(n) < 0.3
+    r = AdaptiveRange(prior_lo, prior_hi, span, 20.0, adapt_lo, adapt_hi, follow_lo)
     ts = _times(rng, seconds)
     xs = rng.normal(rng.uniform(-1, 1, n), rng.uniform(0.01, 1, n), (len(ts), n))
     for x, t in zip(xs, ts, strict=True):
@@ -95,6 +113,7 @@ def test_bounds_follow_the_documented_rule(seed: int, seconds: float) -> None:
     recent = xs[ts >= ts[-1] - 20.0]
     p_low, p_high = np.percentile(recent, 3, axis=0), np.percentile(recent, 97, axis=0)
     lo = np.where(adapt_lo, np.minimum(prior_lo, p_low), prior_lo)
+    lo = np.where(follow_lo, p_low, lo)
     hi = np.where(adapt_hi, p_high, prior_hi)
     hi = np.maximum(hi, lo + span)
     got_lo, got_hi = r.bounds()

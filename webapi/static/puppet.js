@@ -198,7 +198,16 @@ async function start() {
   // The webcam goes sendrecv, not sendonly (the protocol allows both): a server that puts
   // the avatar on the webcam's own section then still reaches us, and one that uses the
   // recvonly section below does too. Whichever section the avatar arrives on fires "track".
-  pc.addTransceiver(camera.getVideoTracks()[0], { direction: "sendrecv", streams: [camera] });
+  const webcam = camera.getVideoTracks()[0];
+  // Face tracking needs the face's detail (a lip moves a few pixels) more than frames: when
+  // the encoder is short of CPU or bandwidth it drops frames rather than resolution.
+  webcam.contentHint = "detail";
+  const cameraTransceiver = pc.addTransceiver(webcam, {
+    direction: "sendrecv",
+    streams: [camera],
+    sendEncodings: [{ maxBitrate: 2_500_000 }],
+  });
+  keepResolution(cameraTransceiver.sender);
   avatarTransceiver = pc.addTransceiver("video", { direction: "recvonly" });
   avatarReceiver = avatarTransceiver.receiver;
   // The receiver's track exists before negotiation; frames flow into it once connected.
@@ -263,6 +272,19 @@ function savedIdent() {
     return v && typeof v.session === "string" && typeof v.token === "string" ? v : null;
   } catch {
     return null;
+  }
+}
+
+/** Ask the camera's encoder to hold its resolution under load (Chromium otherwise halves
+ * it when the CPU is busy, and the tracker loses the mouth). Best effort: not every
+ * browser takes the setting. */
+async function keepResolution(sender) {
+  try {
+    const params = sender.getParameters();
+    params.degradationPreference = "maintain-resolution";
+    await sender.setParameters(params);
+  } catch {
+    // the default (balanced) still works, a little less sharply
   }
 }
 

@@ -1,0 +1,154 @@
+"""The whole creator's path in real Chromium: the landing page turns an uploaded photo (the
+astronaut) into a styled avatar, "Puppet it live" opens the puppet page wearing it, and
+the stream the browser receives shows the styled face, whose mouth opens and closes with
+the fake webcam's face (tests/e2e/facevideo.py: the mouth opens three times a roll cycle).
+
+The colours of the received frames' faces are compared with local renders of Digi wearing the same avatar
+(its pictures and landmarks fetched from the server) and of Digi bare. The mouth is measured as
+the dark-red inner-mouth pixels in the head, and correlated with the camera's mouth over a
+lag search, as the puppet-stream test does with head roll."""
+
+from __future__ import annotations
+
+import io
+import json
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.face import FaceArt, wear_face
+from engine.render import AvatarRenderer, create_context
+from engine.session import AvatarSession
+from streaming.live import BACKGROUND
+from tests.e2e.conftest import wait_until_idle
+from tests.e2e.facevideo import FaceVideo
+from tests.e2e.test_puppet_stream import CAPTURE_JS, decode_png
+from tests.photos import astronaut
+from tests.tracking.warps import contact_sheet, save_png
+from tests.worn import colour_overlap as overlap
+
+pytestmark = pytest.mark.slow
+
+SAMPLE_S = 8.0
+MIN_LAG_S, MAX_LAG_S = -0.1, 0.6
+MIN_MOUTH_CORRELATION = 0.6
+
+
+def fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return r.read()
+
+
+Box = tuple[slice, slice]
+
+
+def worn_reference(server: str, avatar_id: str, digi) -> tuple[np.ndarray, np.ndarray, Box, Box]:
+    """Renders at rest, as the stream frames them, of Digi wearing the avatar and of Digi
+    bare; the box round the worn face, and round its mouth with room for the head's roll."""
+    record = json.loads(fetch(f"{server}/avatars/{avatar_id}"))
+    full = np.asarray(Image.open(io.BytesIO(fetch(f"{server}{record['outputs']['full']['url']}"))).convert("RGB"))
+    tr = np.asarray(Image.open(io.BytesIO(fetch(f"{server}{record['outputs']['transparent']['url']}"))).convert("RGBA"))
+    bundle = wear_face(FaceArt(avatar_id, full, tr, np.array(record["landmarks"])))
+    ctx = create_context()
+    out = []
+    try:
+        for b in (bundle, digi):
+            r = AvatarRenderer(ctx, b.rig, b.pictures(), (512, 512))
+            s = AvatarSession(b)
+            s.step(0.0)
+            img = r.render(s.pose, "full").astype(float)
+            out.append(img[..., :3] + np.array(BACKGROUND, float) * (1 - img[..., 3:] / 255))
+            rect = r.framing("full")
+            r.release()
+    finally:
+        ctx.release()
+    x0, y0, x1, y1 = rect
+    draw = AvatarSession(bundle)._draw_list()
+
+    def box(slot_name: str, pad: int) -> Box:
+        slot = bundle.rig.slot_index[slot_name]
+        v = next(i for i in draw if i.slot == slot).vertices
+        xs, ys = (v[:, 0] - x0) / (x1 - x0) * 512, (y1 - v[:, 1]) / (y1 - y0) * 512
+        return (slice(max(int(ys.min()) - pad, 0), int(ys.max()) + pad),
+                slice(max(int(xs.min()) - pad, 0), int(xs.max()) + pad))  # fmt: skip
+
+    return out[0], out[1], box("face", 0), box("face_mouth", 24)
+
+
+def inner_mouth(rgb: np.ndarray) -> int:
+    """Pixels of the inner mouth's dark red (the backdrop and Digi's red shoes are not)."""
+    r, g, b = (rgb[..., i].astype(int) for i in range(3))
+    return int(((r < 120) & (g < 70) & (b < 80) & (r > g + 15)).sum())
+
+
+def test_a_photo_becomes_a_live_puppet(
+    context, server: str, face_video: FaceVideo, digi, tmp_path: Path
+) -> None:
+    idle = wait_until_idle(server)
+    assert idle["sessions"] == 0, f"earlier streams still run: {idle}"
+    photo = tmp_path / "astronaut.png"
+    Image.fromarray(astronaut()).save(photo)
+
+    page = context.new_page()
+    page.goto(f"{server}/create")
+    page.wait_for_function("document.getElementById('conn').dataset.tone === 'ok'", timeout=15_000)
+    page.set_input_files("#file", str(photo))
+    page.get_by_role("button", name="Generate avatar").click()
+    page.wait_for_selector("#result:not([hidden])", timeout=60_000)
+    page.screenshot(path=str(tmp_path / "create.png"), full_page=True)
+    href = page.get_attribute("#puppet", "href")
+    assert href and href.startswith("/?avatar="), href
+    avatar_id = href.split("=", 1)[1]
+
+    page.get_by_role("link", name="Puppet it live").click()
+    page.wait_for_url(f"**/?avatar={avatar_id}")
+    page.wait_for_function(
+        "window.digigami && ['connected', 'busy', 'error', 'failed'].includes(window.digigami.state)",
+        timeout=30_000,
+    )
+    state = page.evaluate("window.digigami.state")
+    assert state == "connected", f"{state}: {page.locator('#banners').inner_text()}"
+    page.wait_for_function(
+        "window.digigami.lastStatus && window.digigami.lastStatus.tracking === 'tracking'",
+        timeout=30_000,
+    )
+    result = page.evaluate(CAPTURE_JS, {"seconds": SAMPLE_S, "every": 100})
+    page.screenshot(path=str(tmp_path / "puppet.png"))
+    grabs = result["grabs"]
+    frames = [decode_png(g["png"]) for g in grabs]
+    cams = np.array([-1 if g["cam"] is None else g["cam"] for g in grabs])
+    save_png(contact_sheet([frames[i : i + 8 : 2] for i in (0, 10, 20)], 200), str(tmp_path / "grabs.png"))
+
+    # the styled face, not Digi's: its colours are those of the render of Digi wearing it,
+    # not of Digi bare (colour histograms over the face's box: the head rolls and turns,
+    # which moves pixels but hardly changes which colours there are)
+    wearing_ref, bare_ref, box, mouth_box = worn_reference(server, avatar_id, digi)
+    wearing = np.median([overlap(f[box], wearing_ref[box]) for f in frames])
+    bare = np.median([overlap(f[box], bare_ref[box]) for f in frames])
+    assert wearing > 0.6 and wearing > bare + 0.2, (
+        f"the stream does not show the worn face: its colours overlap {wearing:.2f} with Digi "
+        f"wearing it, {bare:.2f} with Digi bare (grabs: {tmp_path / 'grabs.png'})"
+    )
+
+    # its mouth opens with the camera's
+    mouth = np.array([inner_mouth(f[mouth_box]) for f in frames], dtype=float)
+    ok = cams >= 0
+    assert ok.mean() > 0.9
+    assert mouth.max() > 100, f"the mouth never opened (at most {mouth.max():.0f} px; {tmp_path / 'grabs.png'})"
+    correlation = {}
+    for lag in range(round(MIN_LAG_S * face_video.fps), round(MAX_LAG_S * face_video.fps) + 1):
+        opened = face_video.mouth[(cams[ok] - lag) % face_video.frames]
+        correlation[lag] = float(np.corrcoef(opened, mouth[ok])[0, 1])
+    best = max(correlation, key=correlation.get)
+    assert correlation[best] >= MIN_MOUTH_CORRELATION, (
+        f"the worn face's mouth does not follow the camera's: best correlation "
+        f"{correlation[best]:.2f} at {1000 * best / face_video.fps:.0f} ms "
+        f"(grabs: {tmp_path / 'grabs.png'})"
+    )
+    print(
+        f"worn face: colours overlap {wearing:.2f} (bare Digi {bare:.2f}); mouth correlation "
+        f"{correlation[best]:.2f} at {1000 * best / face_video.fps:.0f} ms"
+    )
