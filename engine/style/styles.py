@@ -100,16 +100,17 @@ def builtin_styles() -> dict[str, dict[str, torch.Tensor]]:
             paper=0.15, background=(0.16, 0.2, 0.3), background_mix=0.7,
         ),
         # soft watercolour, pastel, thin lines, gentle warp
+        # (eyes drawn clearly but small, thin warm-brown lines: the first cut washed them out)
         "ghibli": _style(
-            eye_scale=0.16, nose_shrink=0.2, mouth_shrink=0.12, jaw_narrow=0.08,
-            smooth_radius=8.0, smooth_eps=0.02, smooth_passes=3.0,
+            eye_scale=0.22, nose_shrink=0.2, mouth_shrink=0.12, jaw_narrow=0.08,
+            smooth_radius=6.0, smooth_eps=0.02, smooth_passes=2.0,
             bands=5.0, band_sharpness=6.0, tone_mix=0.4,
-            saturation=1.3, hue_shift=4.0, brightness=0.06, contrast=0.9, gamma=0.9,
-            shadow_tint=(0.9, 0.95, 1.05), highlight_tint=(1.04, 1.02, 0.94), pastel=0.06,
-            line_sigma=0.8, line_k=1.6, line_tau=0.99, line_eps=0.002, line_phi=40.0,
-            line_weight=0.75, line_width=1.0, line_color=(0.3, 0.22, 0.18),
-            lash_weight=0.6, catchlight=0.5, blush=0.5,
-            paper=0.6, background=(0.8, 0.9, 0.78), background_mix=0.65,
+            saturation=1.3, hue_shift=4.0, brightness=0.02, contrast=1.02, gamma=0.9,
+            shadow_tint=(0.9, 0.95, 1.05), highlight_tint=(1.04, 1.02, 0.94), pastel=0.02,
+            line_sigma=0.8, line_k=1.6, line_tau=0.99, line_eps=0.002, line_phi=70.0,
+            line_weight=0.9, line_width=1.4, line_color=(0.22, 0.14, 0.1),
+            lash_weight=0.95, catchlight=0.9, blush=0.5,
+            paper=0.45, background=(0.8, 0.9, 0.78), background_mix=0.65,
         ),
         # hard 2-3 tone bands, strong outlines
         "cel-shade": _style(
