@@ -111,6 +111,7 @@ def test_a_photo_becomes_a_live_puppet(
     )
     state = page.evaluate("window.digigami.state")
     assert state == "connected", f"{state}: {page.locator('#banners').inner_text()}"
+    assert page.locator("#wearing").is_visible()  # and a way back to Digi's own face
     page.wait_for_function(
         "window.digigami.lastStatus && window.digigami.lastStatus.tracking === 'tracking'",
         timeout=30_000,

@@ -290,6 +290,7 @@ async function keepResolution(sender) {
 
 // A generated avatar to wear (the create page's "Puppet it live": /?avatar=<id>).
 const AVATAR = new URLSearchParams(location.search).get("avatar");
+if (AVATAR) document.getElementById("wearing").hidden = false;
 
 async function postOffer(sdp) {
   const ident = savedIdent();
