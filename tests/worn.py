@@ -38,3 +38,38 @@ def colour_overlap(a: np.ndarray, b: np.ndarray, bins: int = 8) -> float:
         return h / h.sum()
 
     return float(np.minimum(hist(a), hist(b)).sum())
+
+
+Box = tuple[slice, slice]
+
+
+def render_at_rest(bundle: AvatarBundle, size: int = 512, framing: str = "full") -> tuple[np.ndarray, tuple]:
+    """The bundle's first frame drawn as the puppet stream frames it: (size, size, 3) RGB
+    over the stream's backdrop, and the framing rectangle used."""
+    from engine.render import AvatarRenderer, create_context
+    from engine.session import AvatarSession
+    from streaming.live import BACKGROUND
+
+    ctx = create_context()
+    try:
+        r = AvatarRenderer(ctx, bundle.rig, bundle.pictures(), (size, size))
+        s = AvatarSession(bundle)
+        s.step(0.0)
+        img = r.render(s.pose, framing).astype(float)
+        rect = r.framing(framing)
+        r.release()
+    finally:
+        ctx.release()
+    return img[..., :3] + np.array(BACKGROUND, float) * (1 - img[..., 3:] / 255), rect
+
+
+def slot_box(bundle: AvatarBundle, rect: tuple, slot_name: str, size: int = 512, pad: int = 0) -> Box:
+    """The pixel box round one slot's attachment at rest, in a picture framed by `rect`."""
+    from engine.session import AvatarSession
+
+    slot = bundle.rig.slot_index[slot_name]
+    v = next(i for i in AvatarSession(bundle)._draw_list() if i.slot == slot).vertices
+    x0, y0, x1, y1 = rect
+    xs, ys = (v[:, 0] - x0) / (x1 - x0) * size, (y1 - v[:, 1]) / (y1 - y0) * size
+    return (slice(max(int(ys.min()) - pad, 0), int(ys.max()) + pad),
+            slice(max(int(xs.min()) - pad, 0), int(xs.max()) + pad))  # fmt: skip

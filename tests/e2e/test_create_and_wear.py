@@ -20,14 +20,12 @@ import pytest
 from PIL import Image
 
 from engine.face import FaceArt, wear_face
-from engine.render import AvatarRenderer, create_context
-from engine.session import AvatarSession
-from streaming.live import BACKGROUND
 from tests.e2e.conftest import wait_until_idle
 from tests.e2e.facevideo import FaceVideo
 from tests.e2e.test_puppet_stream import CAPTURE_JS, decode_png
 from tests.photos import astronaut
 from tests.tracking.warps import contact_sheet, save_png
+from tests.worn import Box, render_at_rest, slot_box
 from tests.worn import colour_overlap as overlap
 
 pytestmark = pytest.mark.slow
@@ -42,40 +40,22 @@ def fetch(url: str) -> bytes:
         return r.read()
 
 
-Box = tuple[slice, slice]
-
-
 def worn_reference(server: str, avatar_id: str, digi) -> tuple[np.ndarray, np.ndarray, Box, Box]:
-    """Renders at rest, as the stream frames them, of Digi wearing the avatar and of Digi
-    bare; the box round the worn face, and round its mouth with room for the head's roll."""
+    """Renders at rest, as the stream frames them, of Digi wearing the avatar (its pictures
+    and landmarks fetched from the server) and of Digi bare; the box round the worn face,
+    and round its mouth with room for the head's roll."""
     record = json.loads(fetch(f"{server}/avatars/{avatar_id}"))
-    full = np.asarray(Image.open(io.BytesIO(fetch(f"{server}{record['outputs']['full']['url']}"))).convert("RGB"))
-    tr = np.asarray(Image.open(io.BytesIO(fetch(f"{server}{record['outputs']['transparent']['url']}"))).convert("RGBA"))
-    bundle = wear_face(FaceArt(avatar_id, full, tr, np.array(record["landmarks"])))
-    ctx = create_context()
-    out = []
-    try:
-        for b in (bundle, digi):
-            r = AvatarRenderer(ctx, b.rig, b.pictures(), (512, 512))
-            s = AvatarSession(b)
-            s.step(0.0)
-            img = r.render(s.pose, "full").astype(float)
-            out.append(img[..., :3] + np.array(BACKGROUND, float) * (1 - img[..., 3:] / 255))
-            rect = r.framing("full")
-            r.release()
-    finally:
-        ctx.release()
-    x0, y0, x1, y1 = rect
-    draw = AvatarSession(bundle)._draw_list()
 
-    def box(slot_name: str, pad: int) -> Box:
-        slot = bundle.rig.slot_index[slot_name]
-        v = next(i for i in draw if i.slot == slot).vertices
-        xs, ys = (v[:, 0] - x0) / (x1 - x0) * 512, (y1 - v[:, 1]) / (y1 - y0) * 512
-        return (slice(max(int(ys.min()) - pad, 0), int(ys.max()) + pad),
-                slice(max(int(xs.min()) - pad, 0), int(xs.max()) + pad))  # fmt: skip
+    def picture(name: str, mode: str) -> np.ndarray:
+        png = fetch(f"{server}{record['outputs'][name]['url']}")
+        return np.asarray(Image.open(io.BytesIO(png)).convert(mode))
 
-    return out[0], out[1], box("face", 0), box("face_mouth", 24)
+    art = FaceArt(avatar_id, picture("full", "RGB"), picture("transparent", "RGBA"),
+                  np.array(record["landmarks"]))  # fmt: skip
+    bundle = wear_face(art)
+    wearing, rect = render_at_rest(bundle)
+    bare, _ = render_at_rest(digi)
+    return wearing, bare, slot_box(bundle, rect, "face"), slot_box(bundle, rect, "face_mouth", pad=24)
 
 
 def inner_mouth(rgb: np.ndarray) -> int:

@@ -13,13 +13,9 @@ import numpy as np
 import pytest
 from aiohttp.test_utils import TestClient
 
-from engine.assets import AvatarBundle
-from engine.render import AvatarRenderer, create_context
-from engine.session import AvatarSession
-from streaming.live import BACKGROUND
 from tests.photos import astronaut
 from tests.streaming.peers import Client, PhotoCamera, serve
-from tests.worn import colour_overlap, generated, worn
+from tests.worn import colour_overlap, generated, render_at_rest, slot_box, worn
 from webapi.app import MANAGER
 from webapi.avatars import AvatarStore
 
@@ -31,34 +27,11 @@ def face_frames() -> list[np.ndarray]:
     return [canvas]
 
 
-def reference(bundle: AvatarBundle) -> tuple[np.ndarray, tuple[slice, slice]]:
-    """The bundle at rest as the puppet stream frames it (512, opaque), and the box round
-    the worn face's head in it."""
-    ctx = create_context()
-    try:
-        r = AvatarRenderer(ctx, bundle.rig, bundle.pictures(), (512, 512))
-        s = AvatarSession(bundle)
-        s.step(0.0)
-        img = r.render(s.pose, "full").astype(float)
-        rect = r.framing("full")
-        r.release()
-    finally:
-        ctx.release()
-    rgb = img[..., :3] + np.array(BACKGROUND, float) * (1 - img[..., 3:] / 255)
-    head = worn()
-    slot = head.rig.slot_index["face_back"]
-    x0, y0, x1, y1 = rect
-    corners = next(i for i in AvatarSession(head)._draw_list() if i.slot == slot).vertices
-    xs = (corners[:, 0] - x0) / (x1 - x0) * 512
-    ys = (y1 - corners[:, 1]) / (y1 - y0) * 512
-    box = (slice(max(int(ys.min()), 0), int(ys.max())), slice(max(int(xs.min()), 0), int(xs.max())))
-    return rgb, box
-
-
 def test_a_session_wears_a_generated_avatar(tmp_path: Path, face_frames, digi) -> None:
     saved = AvatarStore(tmp_path).save(generated())
-    worn_ref, box = reference(worn())
-    bare_ref, _ = reference(digi)
+    worn_ref, rect = render_at_rest(worn())
+    bare_ref, _ = render_at_rest(digi)
+    box = slot_box(worn(), rect, "face_back")
 
     async def test(http: TestClient) -> None:
         client = Client(PhotoCamera(face_frames))
