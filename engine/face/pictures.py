@@ -135,3 +135,48 @@ def inner_mouth_picture(size: int = 64) -> np.ndarray:
     img[tongue] = np.array([196.0, 84.0, 96.0])
     img = np.clip(img, 0, 255).astype(np.uint8)
     return np.dstack([img, np.full((size, size), 255, np.uint8)])
+
+
+def lid_colours(rgb: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(skin, ink) for the shut lids: the lid skin's median a little above each upper lid,
+    and the lash line's colour (the darkest quarter along the upper lids)."""
+    t = topology()
+    h, w = rgb.shape[:2]
+    skin, ink = [], []
+    for eye in (t.eye_right, t.eye_left):
+        up, lo = landmarks[eye.upper], landmarks[eye.lower]
+        gap = float(np.max(lo[:, 1] - up[:, 1]))
+        for p in up[2:-2]:
+            x = int(np.clip(round(p[0]), 0, w - 1))
+            for k in (0.8, 1.1, 1.4):
+                skin.append(rgb[int(np.clip(round(p[1] - k * gap), 0, h - 1)), x])
+            col = rgb[int(np.clip(round(p[1] - 3), 0, h - 1)) : int(np.clip(round(p[1] + 2), 1, h)), x]
+            ink.extend(col)
+    skin_a, ink_a = np.array(skin, float), np.array(ink, float)
+    # the brighter half of what lies above the lids is skin (the rest: lashes, brows, frames)
+    bright = skin_a[skin_a @ [0.299, 0.587, 0.114] >= np.median(skin_a @ [0.299, 0.587, 0.114])]
+    lum = ink_a @ [0.299, 0.587, 0.114]
+    dark = ink_a[lum <= np.percentile(lum, 25)]
+    return np.median(bright, axis=0).astype(np.uint8), np.median(dark, axis=0).astype(np.uint8)
+
+
+def lid_picture(skin: np.ndarray, ink: np.ndarray, width: int = 96, height: int = 32) -> np.ndarray:
+    """The shut lid's texture, laid out for the lid layer's uvs: u from the outer corner, v
+    down; lid skin fading in from the top over the upper half, the lash line in the lower
+    half (fading at its ends), two lash flicks at the outer corner."""
+    v = (np.arange(height) + 0.5)[:, None] / height
+    u = (np.arange(width) + 0.5)[None, :] / width
+    img = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    base = np.zeros((height, width, 4))
+    base[..., :3] = skin
+    base[..., 3] = 0.95 * np.clip(v / 0.4, 0, 1) ** 2 * (v < 0.5) * np.clip(np.minimum(u, 1 - u) / 0.15, 0, 1)
+    line = (v >= 0.5) & (v < 0.98)
+    ends = np.clip(np.minimum(u, 1 - u) / 0.05, 0, 1)
+    base[..., :3] = np.where(line[..., None], ink, base[..., :3])
+    base[..., 3] = np.where(line, np.clip((0.98 - v) / 0.12, 0, 1) * ends, base[..., 3])
+    img = Image.fromarray(_u8(base * [1, 1, 1, 255]))
+    draw = ImageDraw.Draw(img)
+    colour = (*(int(c) for c in ink), 255)
+    for u0, u1, v1 in ((0.16, 0.04, 0.22), (0.26, 0.13, 0.3)):  # flicks, up and outwards
+        draw.line([(u0 * width, 0.55 * height), (u1 * width, v1 * height)], fill=colour, width=2)
+    return np.asarray(img)

@@ -50,6 +50,8 @@ class Layer:
     uvs: np.ndarray  # (n, 2) 0..1 over the layer's picture, (0, 0) top-left
     triangles: np.ndarray  # (m, 3)
     deforms: dict[str, Keys] = field(default_factory=dict)
+    # the slot's alpha per parameter: (value, alpha) keys, multiplied in
+    alpha: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,7 @@ class FaceRig:
     back: Layer
     mouth: Layer
     face: Layer
+    lids: tuple[Layer, Layer]  # the closed lids' lines, right eye then left
     chin: np.ndarray  # (2,) art pixels
     width: float  # cheek to cheek (landmarks 234, 454), pixels
     mouth_box: tuple[float, float, float, float]  # the inner mouth's x0, y0, x1, y1 at rest
@@ -113,10 +116,14 @@ def rig_face(landmarks: np.ndarray, size: int) -> FaceRig:
     face.deforms["ParamAngleY"] = _turn(rest, depth, pivot, centre, axis=1)
 
     mouth = _inner_mouth(rest, topo.mouth, mouth_w, jaw, depth, pivot, centre)
+    lids = (
+        _lid_line(rest, topo.eye_right, "ParamEyeROpen", depth, pivot, centre),
+        _lid_line(rest, topo.eye_left, "ParamEyeLOpen", depth, pivot, centre),
+    )
     back = _back(size, depth, pivot)
     x0, y0 = mouth.vertices.min(axis=0)
     x1, y1 = mouth.vertices.max(axis=0)
-    return FaceRig(size, back, mouth, face, art[152].copy(), width, (x0, y0, x1, y1))
+    return FaceRig(size, back, mouth, face, lids, art[152].copy(), width, (x0, y0, x1, y1))
 
 
 # --- the deforms -------------------------------------------------------------------------------
@@ -185,9 +192,7 @@ def _lid(rest: np.ndarray, eye: Opening, brow: np.ndarray) -> Keys:
     above a lid follows the lid point below it, less the higher it is, and stops at one and
     a half times the lid's travel: nothing above can pass the lid, so nothing folds."""
     up, lo = eye.upper, eye.lower
-    n = len(up)
-    middle = np.sin(np.pi * np.arange(n) / (n - 1))[:, None]
-    meet = rest[lo] + (0.5 - (0.5 - LID_MEET) * middle) * (rest[up] - rest[lo])
+    meet = _meet(rest, eye)
     x, y = rest[:, 0], rest[:, 1]
     out = np.zeros_like(rest)
     for path, side in ((up, -1.0), (lo, 1.0)):
@@ -206,6 +211,46 @@ def _lid(rest: np.ndarray, eye: Opening, brow: np.ndarray) -> Keys:
         out[beyond] = (d * fade[:, None])[beyond]
         out[path] = travel
     return [(0.0, out), (1.0, 0 * rest)]
+
+
+def _meet(rest: np.ndarray, eye: Opening) -> np.ndarray:
+    """Where the lids meet when the eye is shut, one point per lid point (corners too):
+    low in the middle, halfway near the corners."""
+    up, lo = eye.upper, eye.lower
+    n = len(up)
+    middle = np.sin(np.pi * np.arange(n) / (n - 1))[:, None]
+    return rest[lo] + (0.5 - (0.5 - LID_MEET) * middle) * (rest[up] - rest[lo])
+
+
+def _lid_line(
+    rest: np.ndarray, eye: Opening, pid: str, depth: np.ndarray, pivot: float, centre: np.ndarray
+) -> Layer:
+    """The shut eye drawn clean: a ribbon along the meeting line with the lash line in its
+    lower half and lid skin above it, covering the squeezed lashes of the art's open eye.
+    Shown only as the eye shuts (its slot's alpha follows the eye's parameter)."""
+    meet = _meet(rest, eye)
+    n = len(meet)
+    gap = rest[eye.lower, 1] - rest[eye.upper, 1]
+    tall = max(float(gap.max()), 1.0)
+    along = np.sin(np.pi * np.arange(n) / (n - 1))
+    skin = 0.35 * tall + 0.75 * gap  # as high as the lashes were pushed down
+    ink = 0.1 * tall * (0.45 + 0.55 * along)
+    rows = [meet - np.stack([np.zeros(n), skin], 1), meet - np.stack([np.zeros(n), ink / 2], 1),
+            meet + np.stack([np.zeros(n), ink / 2], 1)]  # fmt: skip
+    verts = np.concatenate(rows)
+    u = np.linspace(0.0, 1.0, n)  # 0 at the outer corner, for either eye
+    uvs = np.concatenate([np.stack([u, np.full(n, v)], 1) for v in (0.0, 0.5, 1.0)])
+    tris = []
+    for r in range(2):
+        for c in range(n - 1):
+            a = r * n + c
+            tris += [(a, a + 1, a + n + 1), (a, a + n + 1, a + n)]
+    z = np.tile(depth[eye.upper], 3)
+    layer = Layer(verts, uvs, np.array(tris, dtype=np.int32))
+    layer.deforms["ParamAngleX"] = _turn(verts, z, pivot, centre, axis=0)
+    layer.deforms["ParamAngleY"] = _turn(verts, z, pivot, centre, axis=1)
+    layer.alpha[pid] = [(0.0, 1.0), (0.12, 1.0), (0.3, 0.0)]
+    return layer
 
 
 def _brow(rest: np.ndarray, brow: np.ndarray, eye: Opening, eye_span: float) -> Keys:

@@ -22,7 +22,14 @@ import numpy as np
 from PIL import Image
 
 from engine.assets import RIGS, AvatarBundle, bundle_for, load_base_atlas
-from engine.face.pictures import back_picture, face_picture, inner_mouth_picture, skin_tone
+from engine.face.pictures import (
+    back_picture,
+    face_picture,
+    inner_mouth_picture,
+    lid_colours,
+    lid_picture,
+    skin_tone,
+)
 from engine.face.rigging import FaceRig, FaceRigError, crop_quad, rig_face
 from engine.kernels.layout import WA, WB, WC, WD
 from engine.render.atlas import Atlas
@@ -33,7 +40,8 @@ from engine.rig.reader import Node, read_rig_file
 SCHEMA_VERSION = 1
 ART_SIZE = 512  # the face is textured from the art at this size
 EMPTY = "face/empty"
-SLOTS = ("face_back", "face_mouth", "face")  # back to front
+SLOTS = ("face_back", "face_mouth", "face", "face_lid_r", "face_lid_l")  # back to front
+PICTURE = {"face_lid_r": "face/face_lid", "face_lid_l": "face/face_lid"}  # shared pictures
 
 
 class FaceArtError(ValueError):
@@ -128,6 +136,7 @@ def wear_face(
         "face/face_back": back_picture(art.transparent, art.landmarks, face),
         "face/face": face_picture(art.full, art.landmarks),
         "face/face_mouth": inner_mouth_picture(),
+        "face/face_lid": lid_picture(*lid_colours(art.full, art.landmarks)),
         EMPTY: np.zeros((4, 4, 4), np.uint8),
     }
     face = replace(face, back=crop_quad(face.back, _shown(pictures["face/face_back"]), ART_SIZE))
@@ -169,12 +178,12 @@ def _worn_rig(rig_id: str, base: dict, mount: FaceMount, face: FaceRig, skin: np
     at = next(i for i, s in enumerate(data["slots"]) if s["name"] == mount.after) + 1
     for j, name in enumerate(SLOTS):
         data["slots"].insert(at + j, {"name": name, "bone": mount.bone, "attachment": name})
-    layers = dict(zip(SLOTS, (face.back, face.mouth, face.face), strict=True))
+    layers = dict(zip(SLOTS, (face.back, face.mouth, face.face, *face.lids), strict=True))
     for name, layer in layers.items():
         data["attachments"][name] = {
             name: {
                 "type": "mesh",
-                "path": f"face/{name}",
+                "path": PICTURE.get(name, f"face/{name}"),
                 "vertices": np.round(place(layer.vertices), 4).tolist(),
                 "uvs": np.round(layer.uvs, 6).tolist(),
                 "triangles": layer.triangles.tolist(),
@@ -199,6 +208,10 @@ def _worn_rig(rig_id: str, base: dict, mount: FaceMount, face: FaceRig, skin: np
                     "property": "deform",
                     "keys": [[v, offsets(d)] for v, d in keys],
                 }
+            )
+        for pid, alphas in layer.alpha.items():
+            params[pid].setdefault("bindings", []).append(
+                {"slot": name, "property": "alpha", "keys": [[v, a] for v, a in alphas]}
             )
     return data
 

@@ -144,3 +144,19 @@ def test_landmarks_that_are_no_face_are_refused(art) -> None:
     bad[5, 0] = np.nan
     with pytest.raises(FaceRigError, match="finite"):
         rig_face(bad, 512)
+
+
+def test_a_shut_eye_is_drawn_as_a_clean_lid_line(rig) -> None:
+    """The lid layers: their lash line runs where the shut lids meet, and they show only
+    as the eye shuts."""
+    t = topology()
+    for lid, hole, pid in ((rig.lids[0], t.eye_right, "ParamEyeROpen"),
+                           (rig.lids[1], t.eye_left, "ParamEyeLOpen")):  # fmt: skip
+        n = len(hole.upper)
+        line = (lid.vertices[n : 2 * n] + lid.vertices[2 * n :]) / 2
+        shut = _at(rig, pid, 0.0)[hole.upper]
+        assert np.abs(line - shut).max() < 0.5
+        assert (lid.vertices[:n, 1] < line[:, 1]).all()  # the lid skin above the line
+        alpha = dict(lid.alpha[pid])
+        assert alpha[0.0] == 1.0 and np.interp(0.5, *zip(*lid.alpha[pid])) == 0.0
+        assert set(lid.deforms) == {"ParamAngleX", "ParamAngleY"}

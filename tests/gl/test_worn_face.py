@@ -113,7 +113,15 @@ def test_closing_an_eye_hides_it(bundle, renderer, param: str, eye: str) -> None
         return float((rgb @ [0.299, 0.587, 0.114] < 80)[area].mean())
 
     assert dark(s) > 0.15  # iris and lashes
-    assert dark(posed(bundle, **{param: 0.0})) < 0.4 * dark(s)
+    shut = posed(bundle, **{param: 0.0})
+    assert dark(shut) < 0.4 * dark(s)
+    # ... and drawn shut: a dark lash line where the lids meet, the lid layer shown
+    slot = bundle.rig.slot_index[f"face_lid_{eye[4]}"]
+    assert shut.pose.slot_color[slot, 3] == 1.0 and s.pose.slot_color[slot, 3] == 0.0
+    meet = face_pixels(renderer, shut)[hole.upper[2:-2]]
+    rgb = renderer.render(shut.pose, "face")[..., :3].astype(float)
+    px = np.round(meet).astype(int)
+    assert (rgb[px[:, 1], px[:, 0]] @ [0.299, 0.587, 0.114] < 110).mean() > 0.7
 
 
 def test_the_gpu_skins_the_face_as_the_cpu_does(bundle, renderer) -> None:
