@@ -47,9 +47,21 @@ def test_a_session_wears_a_generated_avatar(tmp_path: Path, face_frames, digi) -
         assert manager.worker.renderers == 2  # Digi's warm view, and the worn face's
         wearing, bare = colour_overlap(got[box], worn_ref[box]), colour_overlap(got[box], bare_ref[box])
         assert wearing > 0.6 and wearing > bare + 0.2, (wearing, bare)
+        # a preview can wear it too (an outfit on your own face), sharing the built rig
+        preview = Client()
+        offer = await preview.offer(channel=False)
+        resp = await http.post("/api/previews", json={
+            "sdp": offer, "type": "offer", "animation": "wave", "outfit": "armor", "avatar": saved.id,
+        })  # fmt: skip
+        assert resp.status == 200, await resp.json()
+        await preview.accept((await resp.json())["sdp"])
+        await preview.wait_for(lambda: preview.received > 10, 30, "preview frames")
+        sessions = list(manager.sessions.values())
+        assert len({id(s.bundle) for s in sessions}) == 1 and sessions[0].bundle.face == saved.id
         await client.close()
+        await preview.close()
         await client.wait_for(
-            lambda: manager.worker.renderers == 1, 10, "the worn face's view to be released"
+            lambda: manager.worker.renderers == 1, 10, "the worn face's views to be released"
         )
 
     serve(test, avatar_root=tmp_path)

@@ -58,6 +58,7 @@ function request() {
     const v = params.get(f);
     if (v !== null && v !== "") body[f] = Number.isFinite(Number(v)) ? Number(v) : v;
   }
+  if (params.get("avatar")) body.avatar = params.get("avatar"); // wearing a generated face
   return body;
 }
 
@@ -118,7 +119,7 @@ $("form").addEventListener("submit", (e) => {
     const v = e.target.elements[f].value.trim();
     if (v) q.set(f, v);
   }
-  for (const f of ["size", "fps"]) if (params.get(f)) q.set(f, params.get(f));
+  for (const f of ["size", "fps", "avatar"]) if (params.get(f)) q.set(f, params.get(f));
   location.search = q.toString();
 });
 
