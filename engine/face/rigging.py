@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.face.topology import MESH_POINTS, FaceTopology, Opening, topology
+from engine.face.topology import FaceTopology, Opening, topology
 from engine.tracking.solver import reference
 
 Keys = list[tuple[float, np.ndarray]]  # (parameter value, (n, 2) offsets), increasing values
@@ -76,7 +76,7 @@ def rig_face(landmarks: np.ndarray, size: int) -> FaceRig:
     if pts.shape != (478, 2) or not np.all(np.isfinite(pts)):
         raise FaceRigError(f"expected (478, 2) finite landmarks, got shape {pts.shape}")
     topo = topology()
-    art = pts[:MESH_POINTS]
+    art = pts  # vertex i is landmark i; the iris rings ride along in no triangle
     width = float(np.linalg.norm(art[454] - art[234]))
     eye_span = float(np.linalg.norm(art[263] - art[33]))
     if width < 16 or eye_span < 8:
@@ -87,21 +87,25 @@ def rig_face(landmarks: np.ndarray, size: int) -> FaceRig:
 
     mouth_w = float(np.linalg.norm(art[291] - art[61]))
     rest = art + _close_mouth(art, topo.mouth, mouth_w)
-    depth = reference().points[:MESH_POINTS, 2] * eye_span  # pixels, towards the viewer
+    depth = reference().points[:, 2] * eye_span  # pixels, towards the viewer
     depth = _slope_limited(depth, rest, topo.triangles, TURN_KEYS[-1] * TURN_GAIN)
     pivot = float(depth[[234, 454]].mean())  # the ears: the head turns about them
     centre = np.array([(art[234, 0] + art[454, 0]) / 2, (art[234, 1] + art[454, 1]) / 2])
 
+    eyes = [_eye_fill(rest, eye, int(iris[0])) for eye, iris in
+            ((topo.eye_right, topo.iris_right), (topo.eye_left, topo.iris_left))]  # fmt: skip
     face = Layer(
         vertices=rest,
         uvs=art / size,
-        triangles=np.concatenate([topo.triangles, _strip(topo.eye_right), _strip(topo.eye_left)]),
+        triangles=np.concatenate([topo.triangles, *(tris for tris, _ in eyes)]),
         deforms={},
     )
     jaw = _jaw(rest, topo.mouth, mouth_w, width)
     face.deforms["ParamMouthOpenY"] = [(0.0, 0 * rest), (1.0, jaw)]
-    face.deforms["ParamEyeROpen"] = _lid(rest, topo.eye_right, topo.brow_right)
-    face.deforms["ParamEyeLOpen"] = _lid(rest, topo.eye_left, topo.brow_left)
+    face.deforms["ParamEyeROpen"] = _lid(rest, topo.eye_right, topo.brow_right, eyes[0][1])
+    face.deforms["ParamEyeLOpen"] = _lid(rest, topo.eye_left, topo.brow_left, eyes[1][1])
+    face.deforms["ParamEyeBallX"] = _gaze(rest, topo, [c for _, c in eyes], axis=0)
+    face.deforms["ParamEyeBallY"] = _gaze(rest, topo, [c for _, c in eyes], axis=1)
     face.deforms["ParamBrowRY"] = _brow(rest, topo.brow_right, topo.eye_right, eye_span)
     face.deforms["ParamBrowLY"] = _brow(rest, topo.brow_left, topo.eye_left, eye_span)
     corners = (61, 291, 78, 308)
@@ -186,7 +190,7 @@ def _jaw(rest: np.ndarray, mouth: Opening, mouth_w: float, face_w: float) -> np.
     return out
 
 
-def _lid(rest: np.ndarray, eye: Opening, brow: np.ndarray) -> Keys:
+def _lid(rest: np.ndarray, eye: Opening, brow: np.ndarray, centre: int | None) -> Keys:
     """Closed (0) to open (1, the art): the upper lid comes down to meet the lower one
     (low in the middle, halfway near the corners, where they are close already). The skin
     above a lid follows the lid point below it, less the higher it is, and stops at one and
@@ -210,6 +214,9 @@ def _lid(rest: np.ndarray, eye: Opening, brow: np.ndarray) -> Keys:
         beyond[brow] = False  # the brows are the brow parameters' own
         out[beyond] = (d * fade[:, None])[beyond]
         out[path] = travel
+    if centre is not None:  # the eye's middle (the iris) goes down to the meeting line too
+        order = np.argsort(meet[:, 0])
+        out[centre, 1] = np.interp(x[centre], meet[order, 0], meet[order, 1]) - y[centre]
     return [(0.0, out), (1.0, 0 * rest)]
 
 
@@ -348,6 +355,42 @@ def _slope_limited(
         np.add.at(count, bad.ravel(), 1.0)
         z += pull / np.maximum(count, 1.0)
     return z
+
+
+GAZE = (0.16, 0.08)  # the iris's travel at a full glance, in eye widths: sideways, up/down
+
+
+def _eye_fill(rest: np.ndarray, eye: Opening, iris: int) -> tuple[np.ndarray, int | None]:
+    """Triangles filling an eye, and the vertex that carries its iris: a fan round the
+    iris centre when it lies inside the opening (so the gaze can move it), else a strip
+    between the lids and no iris vertex."""
+    ring = np.concatenate([eye.upper, eye.lower[1:-1][::-1]])
+    if _inside(rest[iris], rest[ring]):
+        fan = [(iris, int(ring[i]), int(ring[(i + 1) % len(ring)])) for i in range(len(ring))]
+        return np.array(fan, dtype=np.int32), iris
+    return _strip(eye), None
+
+
+def _inside(p: np.ndarray, poly: np.ndarray) -> bool:
+    """Whether point p lies inside the polygon (even-odd rule)."""
+    x, y = p
+    inside = False
+    for (x0, y0), (x1, y1) in zip(poly, np.roll(poly, -1, axis=0), strict=True):
+        if (y0 > y) != (y1 > y) and x < x0 + (y - y0) * (x1 - x0) / (y1 - y0):
+            inside = not inside
+    return inside
+
+
+def _gaze(rest: np.ndarray, topo: FaceTopology, irises: list[int | None], axis: int) -> Keys:
+    """The eyes glancing (ParamEyeBallX: +1 towards the picture's right; ParamEyeBallY: +1
+    up): each iris vertex moves within its eye, the eye's outline stays."""
+    off = np.zeros_like(rest)
+    for eye, iris in zip((topo.eye_right, topo.eye_left), irises, strict=True):
+        if iris is None:
+            continue
+        eye_w = float(np.linalg.norm(rest[eye.upper[-1]] - rest[eye.upper[0]]))
+        off[iris, axis] = GAZE[axis] * eye_w * (1.0 if axis == 0 else -1.0)
+    return [(-1.0, -off), (0.0, 0 * rest), (1.0, off)]
 
 
 def _strip(eye: Opening) -> np.ndarray:

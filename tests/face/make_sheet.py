@@ -25,6 +25,7 @@ POSES = {
     "rest": {},
     "mouth open": {"ParamMouthOpenY": 1.0},
     "eyes shut": {"ParamEyeLOpen": 0.0, "ParamEyeROpen": 0.0},
+    "glance right": {"ParamEyeBallX": 1.0},
     "turn right": {"ParamAngleX": 30.0},
     "turn left, 'o'": {"ParamAngleX": -30.0, "ParamMouthOpenY": 0.6, "ParamO": 1.0},
     "up, smile": {"ParamAngleY": 25.0, "ParamMouthForm": 1.0, "ParamBrowLY": 1.0, "ParamBrowRY": 1.0},
