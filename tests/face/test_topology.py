@@ -4,14 +4,13 @@ contours are its boundary, and exactly what the build script makes from the whee
 from __future__ import annotations
 
 import collections
-import importlib.util
 import itertools
 import json
 
 import numpy as np
 
-from engine.assets import ROOT
 from engine.face.topology import MESH_POINTS, TOPOLOGY_FILE, topology
+from tests.content import build_script
 
 
 def _edge_uses(tris: np.ndarray) -> collections.Counter:
@@ -45,10 +44,4 @@ def test_the_named_contours_are_exactly_the_boundary() -> None:
 
 
 def test_the_committed_file_is_what_the_build_script_makes() -> None:
-    spec = importlib.util.spec_from_file_location(
-        "face_topology", ROOT / "content/build/face_topology.py"
-    )
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    assert json.loads(TOPOLOGY_FILE.read_text()) == mod.build()
+    assert json.loads(TOPOLOGY_FILE.read_text()) == build_script("face_topology").build()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import numpy as np
 from mediapipe.python.solutions import face_mesh_connections as fmc
 
-from engine.assets import ROOT
 from engine.tracking import solver
+from tests.content import build_script
 
 
 def _points(group: frozenset) -> set[int]:
@@ -54,13 +53,7 @@ def test_the_reference_is_symmetric_and_frontal() -> None:
 
 
 def test_the_content_build_reproduces_the_committed_reference() -> None:
-    spec = importlib.util.spec_from_file_location(
-        "face_reference", ROOT / "content/build/face_reference.py"
-    )
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    built = mod.build()
+    built = build_script("face_reference").build()
     committed = json.loads(solver.REFERENCE_FILE.read_text())
     assert built["rigid"] == committed["rigid"] and built["mirror"] == committed["mirror"]
     assert np.allclose(built["points"], committed["points"], atol=2e-4)

@@ -4,6 +4,8 @@
 // out; `progress` and `result` back; `generate:cancel` to stop. The photo travels as a data
 // URL; a very large photo is scaled down here first so it stays under the server's limits.
 
+import { toast } from "/static/toast.js";
+
 const $ = (id) => document.getElementById(id);
 
 const MAX_UPLOAD = 10 * 1024 * 1024; // the server's limit on image bytes
@@ -12,7 +14,6 @@ const MAX_SIDE = 2048; // larger photos are scaled down before sending (a face n
 const ui = {
   conn: $("conn"),
   banners: $("banners"),
-  toasts: $("toasts"),
   stage: $("stage"),
   cam: $("cam"),
   photo: $("photo"),
@@ -69,15 +70,6 @@ function banner(text, kind = "error") {
   close.onclick = () => el.remove();
   el.append(icon, body, close);
   ui.banners.append(el);
-}
-
-function toast(text, kind = "") {
-  const el = document.createElement("div");
-  el.className = `toast ${kind}`;
-  el.textContent = text;
-  ui.toasts.append(el);
-  setTimeout(() => el.classList.add("fade"), 3500);
-  setTimeout(() => el.remove(), 4000);
 }
 
 function setConn(text, tone) {

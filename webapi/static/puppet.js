@@ -15,6 +15,7 @@ import {
   selectedPair,
   videoStats,
 } from "/static/webrtc.js";
+import { toast } from "/static/toast.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -22,7 +23,6 @@ const ui = {
   conn: $("conn"),
   trackingPill: $("tracking-pill"),
   banners: $("banners"),
-  toasts: $("toasts"),
   avatar: $("avatar"),
   selfview: $("selfview"),
   selfviewOn: $("selfview-on"),
@@ -114,15 +114,6 @@ function showBanner(key, text, kind = "error", action = null) {
 function clearBanner(key) {
   bannerEls.get(key)?.remove();
   bannerEls.delete(key);
-}
-
-function toast(text, kind = "") {
-  const el = document.createElement("div");
-  el.className = `toast ${kind}`;
-  el.textContent = text;
-  ui.toasts.append(el);
-  setTimeout(() => el.classList.add("fade"), 3600);
-  setTimeout(() => el.remove(), 4100);
 }
 
 function overlay(title, text, spinning = true) {
