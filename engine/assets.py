@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from engine.anim.clip import Clip
 from engine.anim.loader import load_clips
 from engine.anim.statemachine import StateMachineData, load_state_machine
+from engine.atlas import Atlas, load_atlas
 from engine.rig.data import RigData
 from engine.rig.loader import load_rig
 from engine.sprites import SpriteLibraryData, load_sprite_library
 from engine.tracking.retarget import TrackingData, load_tracking
-
-if TYPE_CHECKING:
-    from engine.render.atlas import Atlas
 
 ROOT = Path(__file__).resolve().parent.parent
 RIGS = ROOT / "rigs"
@@ -77,6 +74,4 @@ def bundle_for(
 
 def load_base_atlas(rig_id: str) -> Atlas:
     """A bundled rig's committed atlas (content/atlases/<rig_id>/)."""
-    from engine.render.atlas import load_atlas  # the render package is the GL boundary
-
     return load_atlas(ATLASES / rig_id)

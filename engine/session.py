@@ -1,8 +1,11 @@
 """`AvatarSession.step(dt, inputs) -> Frame`: one engine tick, in the frame order of
-ARCHITECTURE.md, with no GL. Time is passed in, so a frame is deterministic and testable.
+docs/ARCHITECTURE.md, with no GL. Time is passed in, so a frame is deterministic and testable.
 
     state machine -> animation tracks (mix/blend) -> parameter bindings -> IK and world
     transforms (update plan) -> springs (secondary motion) -> CPU skinning -> draw list
+
+`advance(dt, inputs)` is the same tick without the last two steps, for callers that skin and
+draw on the GPU from `pose` (the live server, the desktop window: `engine.puppet`).
 """
 
 from __future__ import annotations
@@ -47,12 +50,13 @@ class Frame:
 @dataclass(slots=True)
 class Inputs:
     """What may change between ticks: parameter values, state-machine inputs, regions to send
-    back to rest (stop dancing), state transitions, and sprite swaps ({category: label})
+    back to rest (stop dancing), state transitions (a state's name, or (state, variant) for
+    one of its animations: ("dance", "dance_3")), and sprite swaps ({category: label})
     (applied in that order, before the tick)."""
 
     parameters: Mapping[str, float] = field(default_factory=dict)
     controls: Mapping[str, float] = field(default_factory=dict)
-    transitions: list[str] = field(default_factory=list)
+    transitions: list[str | tuple[str, str]] = field(default_factory=list)
     stop: list[str] = field(default_factory=list)
     swaps: Mapping[str, str] = field(default_factory=dict)
 
@@ -79,7 +83,10 @@ class AvatarSession:
         for region in inputs.stop:
             self.controller.stop(region)
         for name in inputs.transitions:
-            self.controller.transition(name)
+            if isinstance(name, tuple):
+                self.controller.transition(name[0], variant=name[1])
+            else:
+                self.controller.transition(name)
         if inputs.swaps:
             if self.sprites is None:
                 raise ValueError(f'rig "{self.bundle.rig.name}" has no sprite library to swap from')
@@ -87,6 +94,13 @@ class AvatarSession:
                 self.sprites.swap(category, label)
 
     def step(self, dt: float, inputs: Inputs | None = None) -> Frame:
+        """One tick with CPU skinning and the draw list (exports, tests, wireframes)."""
+        events = self.advance(dt, inputs)
+        return Frame(self.time, events, self._draw_list())
+
+    def advance(self, dt: float, inputs: Inputs | None = None) -> list[FiredEvent]:
+        """One tick up to the posed skeleton (`pose`), without CPU skinning: for callers
+        that skin on the GPU. Returns the events that fired."""
         if inputs is not None:
             self.apply_inputs(inputs)
         self.time += dt
@@ -97,7 +111,7 @@ class AvatarSession:
         self.params.apply(pose)
         pose.update_world()
         self.springs.step(pose, dt)
-        return Frame(self.time, events, self._draw_list())
+        return events
 
     def _draw_list(self) -> list[DrawItem]:
         rig = self.bundle.rig

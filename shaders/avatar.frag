@@ -21,7 +21,11 @@ void main() {
     }
     // filters work on straight colour; the output stays premultiplied
     vec3 rgb = texel.rgb / texel.a * tint.rgb;
+#ifdef COLOR_FILTERS
+    // Compiled in only while some filter is on: llvmpipe runs both sides of a branch for
+    // its 8 pixels at once, so even the "no filter" test costs every fragment the HSV maths.
     rgb = color_filter(rgb, u_part_filter[v_slot]);
     rgb = color_filter(rgb, u_avatar_filter);
+#endif
     f_color = vec4(rgb * a, a);
 }

@@ -14,10 +14,15 @@ in int in_slot;
 out vec2 v_uv;
 flat out int v_slot;
 
+#define MAX_SLOTS 128  // engine/render/renderer.py MAX_SLOTS
+
 void main() {
     vec2 world = skin(in_bones, in_weights, in_p01, in_p23) + bone_vector(in_anchor, in_deform);
     vec3 clip = u_view * vec3(world, 1.0);
-    gl_Position = vec4(clip.xy, 0.0, 1.0);
+    // later slots (drawn over earlier ones) nearer: the depth the occlusion pre-pass
+    // writes and the colour pass tests, identical in both
+    float depth = 1.0 - 2.0 * float(in_slot + 1) / float(MAX_SLOTS + 1);
+    gl_Position = vec4(clip.xy, depth, 1.0);
     v_uv = in_uv;
     v_slot = in_slot;
 }

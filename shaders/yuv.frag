@@ -13,15 +13,19 @@
 
 uniform sampler2D u_src;    // the renderer's output: premultiplied RGBA8, w x h
 uniform ivec2 u_src_size;   // w, h
-uniform bool u_packed;      // false: over u_background; true: colour over black | alpha
+// The layout is a compile-time choice (engine/render/video.py defines PACKED for "packed";
+// without it: "opaque", over u_background): llvmpipe would run both sides of a branch on a
+// uniform, and the opaque layout's fragments would compute alpha planes nobody reads.
 uniform vec3 u_background;  // opaque background, 0..255
 
 layout(location = 0) out vec2 f_y_top;         // Y of the colour, top row's two pixels
 layout(location = 1) out vec2 f_y_bottom;      // ... bottom row's
 layout(location = 2) out float f_u;
 layout(location = 3) out float f_v;
-layout(location = 4) out vec2 f_alpha_top;     // packed only: Y of the alpha as grey
+#ifdef PACKED
+layout(location = 4) out vec2 f_alpha_top;     // Y of the alpha as grey
 layout(location = 5) out vec2 f_alpha_bottom;
+#endif
 
 const float KR = 0.299;
 const float KB = 0.114;
@@ -32,10 +36,11 @@ vec4 texel(int x, int r) {  // 0..255
 }
 
 vec3 colour(vec4 t) {  // the frame's RGB, 0..255
-    if (u_packed) {
-        return t.rgb;
-    }
+#ifdef PACKED
+    return t.rgb;  // over black
+#else
     return clamp(t.rgb + u_background * (1.0 - t.a / 255.0), 0.0, 255.0);
+#endif
 }
 
 float luma(vec3 c) {
@@ -61,6 +66,8 @@ void main() {
     float l = luma(m);
     f_u = quantize(128.0 + (224.0 / 255.0) * (m.b - l) / (2.0 * (1.0 - KB)));
     f_v = quantize(128.0 + (224.0 / 255.0) * (m.r - l) / (2.0 * (1.0 - KR)));
+#ifdef PACKED
     f_alpha_top = vec2(y_of(vec3(ta.a)), y_of(vec3(tb.a)));
     f_alpha_bottom = vec2(y_of(vec3(tc.a)), y_of(vec3(td.a)));
+#endif
 }

@@ -14,8 +14,13 @@ rate loses the few pixels a lip moves, and the tracker with them. The answer to 
 offer therefore asks for a floor and a start (`camera_bitrate`: Chromium's x-google-*
 format parameters on VP8, which other browsers ignore).
 
-`configure()` is idempotent and runs before any encoder is created (the server calls it at
-start); the pacing (60 fps) is ours, in `streaming.tracks`, not aiortc's 30 fps track.
+The avatar is encoded once per stream (`streaming.encoder`, shared by all its viewers) at a
+fixed target, `target_bitrate`: the same bits per pixel per second for every size and rate,
+so a 384x384 preview at 30 fps gets about 0.7 Mbps and the 512x512 puppet stream at 60 fps
+2.5 Mbps. One viewer's bandwidth estimate (REMB) no longer moves it: the encode is theirs
+all together. `configure()` (aiortc's own limits, for any stream aiortc encodes itself) is
+idempotent and runs at the server's start; the pacing (60 fps) is ours, not aiortc's 30 fps
+track.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ FPS = 60
 START_BITRATE = 2_500_000  # bits/s at the start, before the receiver's estimate arrives
 MAX_BITRATE = 4_000_000  # the receiver's estimate may raise it this far (packed frames)
 MIN_BITRATE = 600_000  # below this 512x512 turns to mush: better to drop frames
+BITS_PER_PIXEL = START_BITRATE / (512 * 512 * FPS)  # per frame: about 0.16
 
 
 CAMERA_MIN_KBPS = 1000  # the webcam, upstream: enough for lips and lids at 640x480
@@ -59,3 +65,10 @@ def configure() -> None:
     _vpx.DEFAULT_BITRATE = START_BITRATE
     _vpx.MAX_BITRATE = MAX_BITRATE
     _vpx.MIN_BITRATE = MIN_BITRATE
+
+
+def target_bitrate(width: int, height: int, fps: float) -> int:
+    """The shared encoder's target for a stream: START_BITRATE's bits per pixel, within
+    MIN_BITRATE..MAX_BITRATE (the packed 1024x512 frame's flat alpha half needs less than
+    its share, so the cap suits it)."""
+    return int(min(MAX_BITRATE, max(MIN_BITRATE, BITS_PER_PIXEL * width * height * fps)))

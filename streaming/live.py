@@ -1,9 +1,10 @@
-"""A live session: one avatar, its face tracking, its control messages and its video outputs.
+"""A live session: one puppeted avatar (`engine.puppet.Puppet`), its face-tracking worker,
+its control messages and its video outputs.
 
-Threads (ARCHITECTURE.md): the event loop parses and validates control messages and hands
-them over (`command`); the render worker calls `tick` at the session's own rate and draws
-the outputs; the tracking worker turns webcam frames into tracker observations. The pose is
-touched by the render thread only; what crosses threads is a lock-guarded pending `Inputs`.
+Threads (docs/ARCHITECTURE.md): the event loop parses control messages and hands them to the
+puppet, which validates and queues them (`command`); the render worker calls `tick` on the
+session's own clock and draws the outputs; the tracking worker turns webcam frames into
+tracker observations. The pose is touched by the render thread only.
 """
 
 from __future__ import annotations
@@ -12,14 +13,13 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from engine.assets import AvatarBundle
+from engine.puppet import Puppet, PuppetError
 from engine.render.framing import FRAMINGS
-from engine.session import AvatarSession, Inputs
 from engine.tracking import FaceTracker
 from engine.tracking.worker import TrackingWorker
-from streaming.tracks import FrameSlot
 
 LAYOUTS = ("opaque", "packed")
 BACKGROUND = (40, 44, 56)  # the puppet page's backdrop behind the avatar (opaque layout)
@@ -29,13 +29,23 @@ class CommandError(ValueError):
     """A control message that cannot be carried out; the message says why."""
 
 
+class FrameSink(Protocol):
+    """Where the render thread hands an output's frames: newest wins, never waits
+    (`streaming.encoder.SharedEncoder`, or a `streaming.tracks.FrameSlot`)."""
+
+    def publish(self, frame: Any) -> None: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass(eq=False)
 class Output:
-    """One encoded view of a session: a layout and a size, delivered through a slot."""
+    """One view of a session: a layout and a size, rendered once per tick and handed to its
+    sink (one shared encoder that every viewer of this view gets packets from)."""
 
     layout: str
     size: int
-    slot: FrameSlot
+    slot: FrameSink
     frames: int = 0
     # pts -> capture time of the newest face the frame used (motion-to-photon), recent only
     camera_at: BoundedMap = field(default_factory=lambda: BoundedMap(240))
@@ -62,7 +72,10 @@ class Stats:
     fps: float = 0.0  # ticks per second over the last second
     _window: list[float] = field(default_factory=list)
 
-    def count(self, now: float) -> None:
+    def record(self, now: float, tick_ms: float, skipped: int) -> None:
+        """One tick at `now` that took `tick_ms`, after which `skipped` ticks were skipped."""
+        self.tick_ms = tick_ms
+        self.skipped += skipped
         self.ticks += 1
         w = self._window
         w.append(now)
@@ -83,7 +96,11 @@ class LiveSession:
         seed: int = 0,
         clock=time.monotonic,
         ident: tuple[str, str] | None = None,
+        tracking: str = "server",
     ) -> None:
+        """`tracking`: where a puppet's face is tracked, "server" (its webcam video comes
+        here) or "browser" (landmarks come over the `landmarks` channel, and no MediaPipe
+        graph is built for it: streaming/landmarks.py)."""
         # (id, token): a puppet page that reconnects keeps its id, so OBS's URL stays valid
         self.id, self.token = ident or (secrets.token_urlsafe(8), secrets.token_urlsafe(16))
         self.kind = kind
@@ -91,26 +108,24 @@ class LiveSession:
         self.fps = fps
         self.period = 1.0 / fps
         self.clock = clock
-        self.avatar = AvatarSession(bundle, seed=seed)
         self.tracker: FaceTracker | None = None
         self.worker: TrackingWorker | None = None
         if kind == "puppet" and bundle.tracking is not None:
             self.tracker = FaceTracker(bundle.tracking, bundle.rig)
-            self.worker = TrackingWorker(self.tracker, clock=clock, landmarker_factory=_pooled)
+            factory = _pooled if tracking == "server" else None
+            self.worker = TrackingWorker(self.tracker, clock=clock, landmarker_factory=factory)
+        self.tracking_source = tracking
+        self.landmarks: Any = None  # a browser-tracked session's LandmarkIntake (manager)
+        self.puppet = Puppet(bundle, seed=seed, tracker=self.tracker)
         self.framing = "full"
         self.outputs: list[Output] = []
-        self.stats = Stats()
+        self.stats = Stats()  # the render worker reports its ticks here
         self.error: str | None = None  # a render failure, reported on the page
         self.created = clock()
-        self.next_tick = self.epoch = self.created  # the render worker sets these three
-        self.index = 0  # ticks since epoch, on the session's fps grid
         self.last_tick: float | None = None
         self.last_camera = -float("inf")  # capture time of the newest face a frame used
         self.closed = False
-        self._lock = threading.Lock()
-        self._pending = Inputs()
-        self._repeat: tuple[str, str | None] | None = None  # preview: keep playing this
-        self._calibrate = False
+        self._lock = threading.Lock()  # guards `outputs`
 
     # --- lifecycle (event loop) -------------------------------------------------------------
 
@@ -147,48 +162,31 @@ class LiveSession:
         with self._lock:
             return list(self.outputs)
 
-    # --- control messages (event loop): validate now, apply at the next tick ---------------
+    # --- control messages (event loop): validated now, applied at the next tick ---------------
 
     def command(self, msg: Any) -> None:
-        """Validate one control message (docs/STREAMING.md) and queue its effect."""
+        """Check one control message's shape (docs/STREAMING.md) and hand it to the puppet,
+        which validates its values and queues its effect."""
         if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
             raise CommandError('a control message is a JSON object with a "type"')
         kind = msg["type"]
-        machine = self.bundle.machine
-        with self._lock:
-            p = self._pending
+        puppet = self.puppet
+        try:
             if kind == "transition":
-                state = _text(msg, "state")
-                if state not in machine.states:
-                    raise CommandError(f'unknown state "{state}" (known: {", ".join(sorted(machine.states))})')
-                p.transitions.append(state)
+                puppet.transition(_text(msg, "state"))
             elif kind == "dance":
-                variant = _text(msg, "variant")
-                self._check_variant("dance", variant)
-                p.transitions.append(f"dance:{variant}")
+                puppet.transition("dance", _text(msg, "variant"))
             elif kind == "stop":
-                region = _text(msg, "region")
-                if region not in machine.regions():
-                    raise CommandError(f'unknown region "{region}" (known: {", ".join(machine.regions())})')
-                p.stop.append(region)
+                puppet.stop(_text(msg, "region"))
             elif kind == "controls":
                 values = msg.get("values")
                 if not isinstance(values, dict):
                     raise CommandError('"values" must be an object of input names to numbers')
-                for name, v in values.items():
-                    if name not in machine.inputs:
-                        raise CommandError(f'unknown input "{name}" (known: {", ".join(sorted(machine.inputs))})')
-                    if isinstance(v, bool) or not isinstance(v, int | float) or v != v:
-                        raise CommandError(f'input "{name}" must be a number')
-                p.controls = {**p.controls, **{k: float(v) for k, v in values.items()}}
+                puppet.set_controls(values)
             elif kind == "swap":
-                category, label = _text(msg, "category"), _text(msg, "label")
-                check_label(self.bundle, category, label)
-                p.swaps = {**p.swaps, category: label}
+                puppet.swap(_text(msg, "category"), _text(msg, "label"))
             elif kind == "calibrate":
-                if self.tracker is None:
-                    raise CommandError("this session has no face tracking to calibrate")
-                self._calibrate = True
+                puppet.calibrate()
             elif kind == "framing":
                 value = _text(msg, "value")
                 if value not in FRAMINGS:
@@ -196,55 +194,24 @@ class LiveSession:
                 self.framing = value
             else:
                 raise CommandError(f'unknown message type "{kind}"')
-
-    def _check_variant(self, state: str, variant: str) -> None:
-        st = self.bundle.machine.states.get(state)
-        names = [c.name for c, _ in st.variants] if st else []
-        if variant not in names:
-            raise CommandError(f'unknown {state} "{variant}" (known: {", ".join(names)})')
+        except PuppetError as e:
+            raise CommandError(str(e)) from None
 
     def play(self, animation: str) -> None:
-        """Preview: keep playing a state (`wave`) or one of a state's animations
-        (`dance_3`), re-entering it whenever it ends."""
-        machine = self.bundle.machine
-        if animation in machine.states:
-            self._repeat = (animation, None)
-            return
-        for name, st in machine.states.items():
-            if any(c.name == animation for c, _ in st.variants):
-                self._repeat = (name, animation)
-                return
-        known = sorted(set(machine.states) | {c.name for st in machine.states.values() for c, _ in st.variants})
-        raise CommandError(f'unknown animation "{animation}" (known: {", ".join(known)})')
+        """Preview: keep playing a state (`wave`) or one of its animations (`dance_3`)."""
+        try:
+            self.puppet.play(animation)
+        except PuppetError as e:
+            raise CommandError(str(e)) from None
 
     # --- the tick (render thread) -----------------------------------------------------------
 
     def tick(self, now: float) -> None:
-        """One engine step at time `now`: pending inputs, tracked parameters, the step."""
+        """One engine step at time `now` (the session's tick grid): the puppet's tick."""
         dt = self.period if self.last_tick is None else min(now - self.last_tick, 0.1)
         self.last_tick = now
-        with self._lock:
-            inputs, self._pending = self._pending, Inputs()
-            calibrate, self._calibrate = self._calibrate, False
-        ctrl = self.avatar.controller
-        plain = []
-        for name in inputs.transitions:
-            if name.startswith("dance:"):
-                ctrl.transition("dance", variant=name.split(":", 1)[1])
-            else:
-                plain.append(name)
-        inputs.transitions = plain
-        if self._repeat is not None:
-            state, variant = self._repeat
-            region = self.bundle.machine.states[state].layer.region
-            if ctrl.state(region) != state:
-                ctrl.transition(state, variant=variant)
-        if self.tracker is not None:
-            if calibrate:
-                self.tracker.calibrate(now)
-            inputs.parameters = self.tracker.parameters(now, dt)
-            self.last_camera = self.tracker.last_face
-        self.avatar.step(dt, inputs)
+        self.puppet.tick(now, dt)
+        self.last_camera = self.puppet.last_face
 
     # --- status (event loop) ------------------------------------------------------------------
 
@@ -264,8 +231,10 @@ class LiveSession:
             "error": error,
             "camera_fps": round(self._camera_fps(), 1),
             "landmarker_ms": round(wk.last_ms, 2) if wk is not None else None,
+            "tracking_source": self.tracking_source,
+            "landmarks": self.landmarks.stats() if self.landmarks is not None else None,
             "fps": round(self.stats.fps, 1),
-            "state": self.avatar.controller.active_state,
+            "state": self.puppet.active_state,
             "framing": self.framing,
         }
 
@@ -282,18 +251,14 @@ class LiveSession:
         return (total - seen[1]) / (now - seen[0])
 
     def hello(self) -> dict[str, Any]:
-        machine = self.bundle.machine
-        sprites = self.bundle.sprites
+        puppet = self.puppet
         return {
             "type": "hello",
             "session": self.id,
-            "labels": {c: list(ls) for c, ls in sprites.categories.items()} if sprites else {},
-            # what the avatar wears now (the library's defaults, then this session's swaps)
-            "current": {**sprites.defaults, **self.avatar.sprites.chosen}
-            if sprites and self.avatar.sprites
-            else {},
-            "states": sorted(machine.states),
-            "dances": [c.name for c, _ in machine.states["dance"].variants] if "dance" in machine.states else [],
+            "labels": puppet.labels,
+            "current": puppet.wearing,
+            "states": puppet.states,
+            "dances": puppet.variants("dance"),
             "framings": list(FRAMINGS),
         }
 
@@ -304,17 +269,6 @@ def _pooled():
     from engine.tracking.landmarker import shared_pool
 
     return shared_pool().acquire()
-
-
-def check_label(bundle: AvatarBundle, category: str, label: str) -> None:
-    sprites = bundle.sprites
-    if sprites is None:
-        raise CommandError(f'rig "{bundle.rig.name}" has no sprite library')
-    if category not in sprites.categories:
-        raise CommandError(f'unknown category "{category}" (known: {", ".join(sprites.categories)})')
-    if label not in sprites.categories[category]:
-        known = ", ".join(sprites.categories[category])
-        raise CommandError(f'unknown {category} "{label}" (known: {known})')
 
 
 def _text(msg: dict, key: str) -> str:

@@ -1,13 +1,15 @@
 """Sessions and their peer connections: signaling, limits and clean-up.
 
 One `SessionManager` per server. Everything here runs on the event loop and only moves
-messages: rendering is the render worker's, tracking the tracking workers', encoding
-aiortc's executor's.
+messages: rendering is the render worker's, tracking the tracking workers', encoding the
+shared encoders' (`streaming.encoder`: one per session output, i.e. layout and size, however
+many peers watch it; a preview asked for again with the same options is another viewer of
+the same session, which ends with its last viewer).
 
 A peer that goes away (tab closed, browser killed, network gone) ends within 5 s: a closed
 or failed connection ends at once, a "disconnected" one after 2 s, and a peer that stops
-talking (no webcam frames, no RTCP receiver reports for 3 s) is closed by the watchdog, so
-nothing waits for ICE consent to time out (30 s). Closing frees the session's tracking
+talking (no webcam frames or landmark messages, no RTCP receiver reports for 3 s) is closed
+by the watchdog, so nothing waits for ICE consent to time out (30 s). Closing frees the session's tracking
 thread, its render outputs and its peer connection; GL renderers are shared and stay.
 """
 
@@ -31,14 +33,15 @@ from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
 from engine.assets import AvatarBundle, load_bundle
 from engine.face import FaceArt, FaceArtError, wear_face
-from streaming import codec
+from streaming import codec, landmarks
+from streaming.encoder import SharedEncoder, forward_keyframe_requests
 from streaming.live import CommandError, LiveSession, Output
 from streaming.render_worker import RenderWorker
-from streaming.tracks import AvatarTrack, FrameSlot, consume_camera
+from streaming.tracks import AvatarTrack, PacketSlot, consume_camera
 
 log = logging.getLogger(__name__)
 
-SILENT_AFTER = 3.0  # seconds without webcam frames or RTCP from a connected peer
+SILENT_AFTER = 3.0  # seconds without webcam frames, landmarks or RTCP from a connected peer
 DISCONNECTED_GRACE = 2.0
 MAX_WORN = 8  # rigs wearing generated faces kept built (each ~2 s of CPU to make)
 CONNECT_WITHIN = 15.0  # a peer that never connects is dropped after this
@@ -98,6 +101,10 @@ class SessionManager:
         self.worker = RenderWorker(clock)
         self.sessions: dict[str, LiveSession] = {}
         self.peers: dict[str, Peer] = {}
+        # one shared encoder per (session, layout, size), however many peers watch it
+        self.outputs: dict[tuple[LiveSession, str, int], Output] = {}
+        self.previews: dict[str, LiveSession] = {}  # by their options (`_preview_key`)
+        self._preview_lock = asyncio.Lock()  # two requests for one preview make one session
         self._closing: set[asyncio.Task] = set()
 
     async def start(self) -> None:
@@ -117,13 +124,19 @@ class SessionManager:
     async def open_puppet(self, offer: Any) -> tuple[str, LiveSession]:
         """A webcam-driven session for a browser's offer: (answer SDP, session)."""
         desc = _offer(offer)
+        try:
+            tracking = landmarks.offer_tracking(offer)  # "browser": landmarks, no video up
+        except ValueError as e:
+            raise BadOffer(str(e)) from None
         ident = await self._resume(offer)
         if self._count("puppet") >= self.max_sessions:
             raise Busy(
                 f"busy: {self.max_sessions} live sessions already (the limit); try again soon"
             )
         bundle = await self._avatar(offer)
-        session = LiveSession(bundle, kind="puppet", clock=self.clock, ident=ident)
+        session = LiveSession(
+            bundle, kind="puppet", clock=self.clock, ident=ident, tracking=tracking
+        )
         peer = await self._connect(desc, session, "puppet", "opaque", self.size)
         self.sessions[session.id] = session
         return codec.camera_bitrate(peer.pc.localDescription.sdp), session
@@ -152,15 +165,34 @@ class SessionManager:
         return sid, token
 
     async def open_preview(self, offer: Any, options: dict[str, Any]) -> tuple[str, LiveSession]:
-        """A receive-only preview playing a named animation with chosen sprites."""
+        """A receive-only preview playing a named animation with chosen sprites. The same
+        options asked for again (another viewer of one shop item) join the running preview:
+        one session, one render and one encode for all of them."""
         desc = _offer(offer)
         bundle = await self._avatar(options)
-        session = LiveSession(
-            bundle, kind="preview", fps=_int(options, "fps", 30, 1, 60), clock=self.clock
-        )
+        fps = _int(options, "fps", 30, 1, 60)
         size = _int(options, "size", 384, 64, 1024)
         if size % 2:
             raise BadOffer('"size" must be even')
+        key = _preview_key(options, fps, size)
+        async with self._preview_lock:
+            shared = self.previews.get(key)
+            if shared is not None and not shared.closed:
+                peer = await self._connect(desc, shared, "preview", "opaque", size, start=False)
+                return peer.pc.localDescription.sdp, shared
+            session, sdp = await self._new_preview(desc, bundle, options, fps, size)
+            self.previews[key] = session
+            return sdp, session
+
+    async def _new_preview(
+        self,
+        desc: RTCSessionDescription,
+        bundle: AvatarBundle,
+        options: dict[str, Any],
+        fps: int,
+        size: int,
+    ) -> tuple[LiveSession, str]:
+        session = LiveSession(bundle, kind="preview", fps=fps, clock=self.clock)
         if self._count("preview") >= self.max_previews:
             raise Busy(f"busy: {self.max_previews} previews already (the limit); try again soon")
         try:
@@ -177,7 +209,7 @@ class SessionManager:
             raise BadOffer(str(e)) from None
         peer = await self._connect(desc, session, "preview", "opaque", size)
         self.sessions[session.id] = session
-        return peer.pc.localDescription.sdp, session
+        return session, peer.pc.localDescription.sdp
 
     async def open_viewer(
         self, session_id: str, token: str | None, offer: Any, layout: str
@@ -199,13 +231,24 @@ class SessionManager:
         return session
 
     async def _connect(
-        self, desc: RTCSessionDescription, session: LiveSession, kind: str, layout: str, size: int
+        self,
+        desc: RTCSessionDescription,
+        session: LiveSession,
+        kind: str,
+        layout: str,
+        size: int,
+        *,
+        start: bool | None = None,
     ) -> Peer:
-        loop = asyncio.get_running_loop()
+        """A peer connection that sends `session`'s (layout, size) stream, joining its shared
+        encoder (made if it is the first). `start`: the peer brings the session to life
+        (default: every kind but "viewer")."""
+        start = kind != "viewer" if start is None else start
         pc = RTCPeerConnection(local_only())
-        out = Output(layout, size, FrameSlot(loop))
+        out = self._output(session, layout, size)
         peer_id = secrets.token_urlsafe(8)
-        track = AvatarTrack(out.slot)
+        encoder: SharedEncoder = out.slot  # type: ignore[assignment]
+        track = AvatarTrack(PacketSlot(encoder))
         peer = Peer(peer_id, kind, pc, session, out, track, last_camera=self.clock())
         if kind == "puppet":
             # before the remote description: aiortc announces the webcam track during it
@@ -221,21 +264,50 @@ class SessionManager:
                 raise BadOffer("the offer has no video section to receive the avatar on")
             sender_t = _pick_transceiver(video)
             sender_t.sender.replaceTrack(track)
+            forward_keyframe_requests(sender_t.sender, lambda: encoder.request_keyframe("pli"))
             sender_t.direction = _our_direction(sender_t)
             _prefer_vp8(sender_t)
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
         except BaseException:
+            track.stop()
+            self._release_output(session, out)
             await pc.close()
             raise
-        if kind != "viewer":
+        if start:
             session.start()
             self.worker.add(session)
-        session.add_output(out)
         self.peers[peer_id] = peer
         pc.on("connectionstatechange", lambda: self._on_state(peer))
         peer.tasks.append(asyncio.create_task(self._watch(peer)))
         return peer
+
+    def _output(self, session: LiveSession, layout: str, size: int) -> Output:
+        """The session's (layout, size) stream, with its shared encoder: the one its other
+        viewers watch, or a new one (rendered from the next tick on)."""
+        out = self.outputs.get((session, layout, size))
+        if out is not None and not out.slot.closed:  # type: ignore[attr-defined]
+            return out
+        width = 2 * size if layout == "packed" else size  # packed: colour | alpha side by side
+        encoder = SharedEncoder(
+            asyncio.get_running_loop(), width, size, session.fps, name=f"{session.id}-{layout}-{size}"
+        )
+        out = Output(layout, size, encoder)
+        try:
+            session.add_output(out)
+        except BaseException:
+            encoder.close()
+            raise
+        self.outputs[(session, layout, size)] = out
+        return out
+
+    def _release_output(self, session: LiveSession, out: Output) -> None:
+        """Stop rendering and encoding a stream nobody watches any more."""
+        if any(p.output is out for p in self.peers.values()):
+            return
+        for key in [k for k, o in self.outputs.items() if o is out]:
+            del self.outputs[key]
+        session.remove_output(out)  # closes its encoder (the Output's slot)
 
     # --- peer events ----------------------------------------------------------------------------
 
@@ -251,6 +323,9 @@ class SessionManager:
         peer.tasks.append(asyncio.create_task(consume_camera(track, submit, self.clock)))
 
     def _on_channel(self, peer: Peer, channel) -> None:
+        if channel.label == landmarks.CHANNEL:
+            landmarks.attach(peer.session, channel, lambda t: setattr(peer, "last_camera", t))
+            return
         if channel.label != "control":
             return
         session = peer.session
@@ -296,17 +371,23 @@ class SessionManager:
     async def _watch(self, peer: Peer) -> None:
         """Close a peer that never connects, or that goes silent."""
         started = self.clock()
+        streaming: float | None = None  # when the first packet went out
         while not peer.closed:
             await asyncio.sleep(0.5)
             now = self.clock()
-            if peer.pc.connectionState != "connected":
+            # receiver reports only come once our video does, and the first packet may wait
+            # for a new view's renderer (a second or more on a loaded software GL) and a
+            # keyframe: silence counts from then, and until then CONNECT_WITHIN bounds it
+            if streaming is None and peer.track.sent > 0:
+                streaming = now
+            if peer.pc.connectionState != "connected" or streaming is None:
                 if now - started > CONNECT_WITHIN:
-                    log.info("peer %s never connected; closing", peer.id)
+                    log.info("peer %s never connected (or never streamed); closing", peer.id)
                     await self.close_peer(peer.id)
                     return
                 continue
             heard = await self._last_heard(peer)
-            if now - max(heard, started) > SILENT_AFTER:
+            if now - max(heard, streaming) > SILENT_AFTER:
                 log.info("peer %s went silent; closing", peer.id)
                 await self.close_peer(peer.id)
                 return
@@ -334,26 +415,39 @@ class SessionManager:
         if peer is None or peer.closed:
             return
         peer.closed = True
-        peer.session.remove_output(peer.output)
-        peer.track.stop()
+        session = peer.session
+        peer.track.stop()  # leaves its stream's fan-out
+        self._release_output(session, peer.output)
         current = asyncio.current_task()
         for t in peer.tasks:
             if t is not current:
                 t.cancel()
         await peer.pc.close()
-        if peer.kind != "viewer":
-            await self._end_session(peer.session)
+        await _joined([peer.output.slot])
+        # a puppet's session ends with it; a preview's with its last viewer (the first
+        # viewer is not special: the options, not the peer, made it)
+        ending = self.sessions.get(session.id) is not session  # already on its way out
+        last = not any(p.session is session for p in self.peers.values())
+        if not ending and (peer.kind == "puppet" or (peer.kind == "preview" and last)):
+            await self._end_session(session)
 
     async def close_session(self, session_id: str, token: str | None) -> None:
         session = self.authorize(session_id, token)
         await self._end_session(session)
 
     async def _end_session(self, session: LiveSession) -> None:
-        self.sessions.pop(session.id, None)
+        if self.sessions.get(session.id) is session:
+            del self.sessions[session.id]
+        for key in [k for k, s in self.previews.items() if s is session]:
+            del self.previews[key]
         for p in [p for p in self.peers.values() if p.session is session]:
             await self.close_peer(p.id)
+        for key in [k for k in self.outputs if k[0] is session]:
+            del self.outputs[key]  # session.close() closes their encoders
+        encoders = [o.slot for o in session.current_outputs()]
         self.worker.remove(session)
         await asyncio.get_running_loop().run_in_executor(None, session.close)
+        await _joined(encoders)
 
     async def shutdown(self) -> None:
         for pid in list(self.peers):
@@ -409,9 +503,18 @@ class SessionManager:
             "threads": sum(1 for t in threading.enumerate() if not t.name.startswith("asyncio_")),
             "previews": self._count("preview"),
             "peers": len(self.peers),
+            "encoders": len(self.outputs),  # shared: one per session output, not per peer
             "limit": self.max_sessions,
             "preview_limit": self.max_previews,
         }
+
+
+async def _joined(encoders: list[Any]) -> None:
+    """Wait (off the loop) for closed encoders' threads to end, so that a closed peer or
+    session has left no thread behind when its close returns."""
+    closed = [e for e in encoders if isinstance(e, SharedEncoder) and e.closed]
+    if closed:
+        await asyncio.get_running_loop().run_in_executor(None, lambda: [e.join() for e in closed])
 
 
 def _warm_tracking() -> None:
@@ -444,6 +547,15 @@ def _offer(body: Any) -> RTCSessionDescription:
     if "m=video" not in sdp:
         raise BadOffer("malformed SDP: the offer has no video section (m=video)")
     return RTCSessionDescription(sdp=sdp, type="offer")
+
+
+def _preview_key(options: dict[str, Any], fps: int, size: int) -> str:
+    """What makes two previews the same stream. JSON, so that odd values (lists, numbers)
+    in a request compare without being hashable; they are refused when the first such
+    preview is made, and so never find a running one."""
+    picked = {k: options.get(k) for k in ("avatar", "outfit", "accessory", "body")}
+    animation = str(options.get("animation") or "idle")
+    return json.dumps([animation, picked, fps, size], sort_keys=True, default=repr)
 
 
 def _int(options: dict[str, Any], key: str, default: int, lo: int, hi: int) -> int:

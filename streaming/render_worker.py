@@ -1,10 +1,11 @@
 """The render worker: one thread that owns the process's GL context (a context belongs to
 one thread) and ticks every live session at its own rate.
 
-Each session has its own clock (`next_tick`, `period`); the worker sleeps until the
-earliest one is due, steps that session, draws each of its outputs, converts them to
-yuv420p on the GPU and publishes them (newest wins). A session that falls behind skips the
-ticks it missed and carries on from now: it never queues ticks, so latency cannot build up.
+Each session has its own tick grid (a `TickGrid`, the worker's own bookkeeping: the epoch
+the session joined at and its period); the worker sleeps until the earliest tick is due,
+steps that session, draws each of its outputs, converts them to yuv420p on the GPU and
+publishes them (newest wins). A session that falls behind skips the ticks it missed and
+carries on from now: it never queues ticks, so latency cannot build up.
 Renderers are shared per (bundle key, size), so GL objects do not grow with the number of
 sessions; views no session uses any more are released, except the warm ones (a worn face's
 renderer holds its own atlas, and faces come and go).
@@ -17,6 +18,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from engine.assets import AvatarBundle
 from engine.render import AvatarRenderer, create_context
@@ -27,10 +29,24 @@ from streaming.live import BACKGROUND, LiveSession
 log = logging.getLogger(__name__)
 
 
+@dataclass(eq=False)
+class TickGrid:
+    """Where a session's ticks fall: `epoch + index * period`. Frames carry exact 1/fps
+    steps (or whole multiples after a skip), so their timestamps never drift."""
+
+    session: LiveSession
+    epoch: float
+    index: int = 0  # ticks since epoch
+
+    @property
+    def next_tick(self) -> float:
+        return self.epoch + self.index * self.session.period
+
+
 class RenderWorker:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
-        self._sessions: list[LiveSession] = []
+        self._grids: list[TickGrid] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = False
@@ -56,23 +72,20 @@ class RenderWorker:
             raise RuntimeError(self.error)
 
     def add(self, session: LiveSession) -> None:
-        session.next_tick = session.epoch = self.clock()
-        session.index = 0
         with self._lock:
-            self._sessions.append(session)
+            self._grids.append(TickGrid(session, self.clock()))
         self._wake.set()
 
     def remove(self, session: LiveSession) -> None:
         with self._lock:
-            if session in self._sessions:
-                self._sessions.remove(session)
+            self._grids = [g for g in self._grids if g.session is not session]
             self._changed = True
         self._wake.set()
 
     @property
     def sessions(self) -> int:
         with self._lock:
-            return len(self._sessions)
+            return len(self._grids)
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stopping = True
@@ -121,12 +134,12 @@ class RenderWorker:
         try:
             while not self._stopping:
                 with self._lock:
-                    alive = [s for s in self._sessions if not s.closed]
-                    self._changed |= len(alive) != len(self._sessions)
-                    self._sessions = alive
-                    due = min(self._sessions, key=lambda s: s.next_tick, default=None)
+                    alive = [g for g in self._grids if not g.session.closed]
+                    self._changed |= len(alive) != len(self._grids)
+                    self._grids = alive
+                    due = min(self._grids, key=lambda g: g.next_tick, default=None)
                     changed, self._changed = self._changed, False
-                    used = {s.bundle.key for s in self._sessions}
+                    used = {g.session.bundle.key for g in self._grids}
                 if changed:
                     keep = used | {b.key for b, _, _ in self._warm}
                     for key in [k for k in views if k[0] not in keep]:
@@ -149,17 +162,17 @@ class RenderWorker:
             self.renderers = 0
             ctx.release()
 
-    def _tick(self, s: LiveSession, view) -> None:
-        # the tick's time is its slot on the session's grid, stamped once and passed on:
-        # frames carry exact 1/fps steps (or whole multiples after a skip)
-        now = s.next_tick
+    def _tick(self, grid: TickGrid, view) -> None:
+        # the tick's time is its slot on the session's grid, stamped once and passed on
+        s = grid.session
+        now = grid.next_tick
         t0 = time.perf_counter()
         try:
             s.tick(now)
             for out in s.current_outputs():
                 renderer, converter = view(s.bundle, out.size, out.layout)
-                renderer.draw(s.avatar.pose, s.framing)
-                frame = frame_from_i420(converter.convert_i420(), s.index / s.fps)
+                renderer.draw(s.puppet.pose, s.framing)
+                frame = frame_from_i420(converter.convert_i420(), grid.index / s.fps)
                 out.frames += 1
                 out.camera_at[frame.pts] = s.last_camera
                 out.slot.publish(frame)
@@ -168,14 +181,9 @@ class RenderWorker:
             if s.error is None:
                 log.exception("session %s: rendering failed", s.id)
             s.error = f"rendering failed: {type(e).__name__}: {e}"
-        s.stats.tick_ms = (time.perf_counter() - t0) * 1000
-        s.stats.count(now)
         # next tick on the session's own grid; missed ticks are skipped, never queued
-        s.index += 1
-        late = self.clock()
-        behind = late - (s.epoch + s.index * s.period)
-        if behind >= 0:
-            missed = math.floor(behind / s.period) + 1
-            s.stats.skipped += missed
-            s.index += missed
-        s.next_tick = s.epoch + s.index * s.period
+        grid.index += 1
+        behind = self.clock() - grid.next_tick
+        missed = math.floor(behind / s.period) + 1 if behind >= 0 else 0
+        grid.index += missed
+        s.stats.record(now, (time.perf_counter() - t0) * 1000, missed)

@@ -20,6 +20,15 @@ from webapi import generate
 from webapi.avatars import AvatarStore
 
 STATIC = Path(__file__).resolve().parent / "static"
+# The browser's face tracker (package.json; `npm ci` in .ci/setup): served from here, since
+# no page loads anything from a CDN. Only this package's own directory is reachable.
+FACE_MESH = Path(__file__).resolve().parents[1] / "node_modules" / "@mediapipe" / "face_mesh"
+VENDOR_TYPES = {
+    ".js": "text/javascript",
+    ".wasm": "application/wasm",  # what WebAssembly.instantiateStreaming insists on
+    ".data": "application/octet-stream",
+    ".binarypb": "application/octet-stream",
+}
 MAX_BODY = 256 * 1024  # an SDP offer is a few KB
 MANAGER = web.AppKey("manager", SessionManager)
 
@@ -48,6 +57,7 @@ def create_app(
     r.add_get("/obs/{session}", _page("obs.html"))
     r.add_get("/preview", _page("preview.html"))
     r.add_static("/static", STATIC, show_index=False)
+    r.add_get("/vendor/face_mesh/{name}", face_mesh_file)
     r.add_get("/api/health", health)
     r.add_post("/api/sessions", open_session)
     r.add_delete("/api/sessions/{session}", close_session)
@@ -113,6 +123,35 @@ def _token(request: web.Request) -> str | None:
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
     return request.query.get("token")
+
+
+async def face_mesh_file(request: web.Request) -> web.StreamResponse:
+    """One file of @mediapipe/face_mesh (its script, wasm and model), by bare name only."""
+    name = request.match_info["name"]
+    if not FACE_MESH.is_dir():
+        return web.Response(
+            status=503,
+            text="the browser face tracker (@mediapipe/face_mesh) is not installed on this "
+            "server: run `npm ci` in the checkout (bash .ci/setup does); the puppet page "
+            "falls back to tracking on the server meanwhile\n",
+        )
+    path = FACE_MESH / name
+    if (
+        "/" in name
+        or "\\" in name
+        or name.startswith(".")
+        or Path(name).suffix not in VENDOR_TYPES
+        or not path.is_file()
+    ):
+        return web.Response(status=404, text=f'no file "{name}" in @mediapipe/face_mesh\n')
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": VENDOR_TYPES[path.suffix],
+            # the version is pinned in package-lock.json; a day's cache spares the 10 MB
+            "Cache-Control": "max-age=86400",
+        },
+    )
 
 
 async def health(request: web.Request) -> web.Response:

@@ -84,7 +84,7 @@ def _main(argv: list[str] | None) -> int:
         return 0
 
     if args.command == "preview":
-        from engine.render.window import run_preview
+        from engine.apps.window import run_preview
 
         run_preview(args.rig, args.size, args.seed, args.screenshot, args.after)
         return 0
@@ -93,7 +93,7 @@ def _main(argv: list[str] | None) -> int:
 
         # a missing camera or file is one line before any window (or display) is needed
         camera = CameraSource(args.camera, loop=True).open()
-        from engine.render.window import run_puppet
+        from engine.apps.window import run_puppet
 
         try:
             run_puppet(args.rig, camera, args.size, args.seed, args.screenshot, args.after)
@@ -109,7 +109,7 @@ def _main(argv: list[str] | None) -> int:
         return 0
 
     if args.command in (None, "demo"):
-        from engine.demo import run
+        from engine.apps.demo import run
 
         run(
             rig=getattr(args, "rig", DEFAULT_RIG),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,7 +141,16 @@ def build_atlas(pics: dict[str, Picture], used: set[str]) -> dict[str, list[int]
         encoding="utf-8",
     )
     json.loads((ATLAS_DIR / "atlas.json").read_text())
+    _add_hulls(ATLAS_DIR)
     return meta["regions"]
+
+
+def _add_hulls(directory: Path) -> None:
+    """Each picture's opaque hull into atlas.json (content/build/atlas_hulls.py)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from atlas_hulls import add_hulls  # a sibling build script
+
+    add_hulls(directory)
 
 
 def coverage_leak(pic: Picture, tris_uv: list[list[tuple[float, float]]]) -> float:

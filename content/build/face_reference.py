@@ -31,6 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from engine import landmarks as lm  # noqa: E402
 from engine.tracking.geometry import (  # noqa: E402
     angles,
     fit_similarity,
@@ -125,8 +126,11 @@ def rigid_points(ref: np.ndarray, n: int) -> list[int]:
         fmc.FACEMESH_RIGHT_EYEBROW, fmc.FACEMESH_LIPS, fmc.FACEMESH_IRISES,
     ):  # fmt: skip
         moving |= {i for edge in group for i in edge}
-    moving |= set(range(468, 478))  # iris centres
-    eye_centres = [ref[[33, 133]].mean(axis=0), ref[[263, 362]].mean(axis=0)]
+    moving |= set(range(lm.MESH_POINTS, lm.POINTS))  # the irises
+    eye_centres = [
+        ref[[lm.RIGHT_EYE_OUTER, lm.RIGHT_EYE_INNER]].mean(axis=0),
+        ref[[lm.LEFT_EYE_OUTER, lm.LEFT_EYE_INNER]].mean(axis=0),
+    ]
     eye_radius = 0.28  # of the outer-corner distance: the lids and the skin they pull
     subnasale = ref[2, 1]
     return [

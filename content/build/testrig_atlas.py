@@ -7,6 +7,7 @@ enough to see skinning, draw order and swaps in renders. (Digi gets real vector 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,10 @@ def build(paths: list[str]) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     sheet.save(OUT / "atlas.png", optimize=True)
     (OUT / "atlas.json").write_text(json.dumps({"schema": 1, "regions": regions}, indent=1) + "\n")
+    sys.path.insert(0, str(Path(__file__).parent))
+    from atlas_hulls import add_hulls  # a sibling build script
+
+    add_hulls(OUT)  # each picture's opaque hull (engine/hulls.py)
 
 
 def rig_paths() -> list[str]:

@@ -9,8 +9,8 @@ import numpy as np
 
 from engine.anim.controller import UnknownStateError
 from engine.assets import ATLASES, AvatarBundle
+from engine.atlas import load_atlas
 from engine.export.png import save_png, sheet
-from engine.render.atlas import load_atlas
 from engine.render.context import create_context
 from engine.render.renderer import AvatarRenderer
 from engine.session import AvatarSession, Inputs

@@ -16,11 +16,12 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from engine import landmarks as lm
 from engine.face.rigging import FaceRig
 from engine.face.topology import topology
 
 SUPERSAMPLE = 4
-CHEEKS = (50, 280, 101, 330, 36, 266, 205, 425)  # points on bare cheek skin
+CHEEKS = lm.CHEEK_SKIN
 
 
 def polygon_mask(points: np.ndarray, size: int, grow: float = 0.0) -> np.ndarray:
@@ -80,7 +81,7 @@ def back_picture(rgba: np.ndarray, landmarks: np.ndarray, rig: FaceRig) -> np.nd
     # the head only: the hair and ears above the jaw's corners and a margin round the face;
     # below that (neck, shoulders, clothes) the body rig has its own
     y = np.arange(size, dtype=np.float64)[:, None]
-    ears = float(landmarks[[234, 454], 1].mean())
+    ears = float(landmarks[list(lm.FACE_SIDES), 1].mean())
     above = np.clip(1 - (y - (ears + 0.1 * w)) / (0.12 * w), 0.0, 1.0) * np.ones((1, size))
     chin = np.clip(1 - (y - rig.chin[1]) / (0.02 * w), 0.0, 1.0)
     near = _blur(polygon_mask(outline, size, grow=0.04 * w), 0.03 * w) * chin
@@ -98,7 +99,8 @@ def _features(landmarks: np.ndarray, size: int, radius: float) -> np.ndarray:
     t = topology()
     idx = np.concatenate([
         t.eye_right.upper, t.eye_right.lower, t.eye_left.upper, t.eye_left.lower,
-        t.brow_right, t.brow_left, t.mouth.upper, t.mouth.lower, [61, 291, 0, 17],
+        t.brow_right, t.brow_left, t.mouth.upper, t.mouth.lower,
+        [*lm.MOUTH_CORNERS, lm.UPPER_LIP_TOP, lm.LOWER_LIP_BOTTOM],
     ])  # fmt: skip
     big = Image.new("L", (size, size), 0)
     draw = ImageDraw.Draw(big)

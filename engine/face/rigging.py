@@ -27,12 +27,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine import landmarks as lm
 from engine.face.topology import FaceTopology, Opening, topology
 from engine.tracking.solver import reference
 
 Keys = list[tuple[float, np.ndarray]]  # (parameter value, (n, 2) offsets), increasing values
 
-LOWER_LIP = np.array([61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291])  # its outer edge
+LOWER_LIP = np.array(lm.LOWER_LIP_OUTER)
 TURN_KEYS = (-30.0, -15.0, 0.0, 15.0, 30.0)  # degrees (ParamAngleX / ParamAngleY)
 JAW_DROP = 0.42  # the lower lip's travel at a wide-open mouth, in mouth widths
 CHIN_FOLLOW = 0.7  # how far the chin drops with the lower lip
@@ -73,24 +74,25 @@ class FaceRigError(ValueError):
 def rig_face(landmarks: np.ndarray, size: int) -> FaceRig:
     """Rig the face whose (478, 2) landmarks lie in a `size` x `size` picture."""
     pts = np.asarray(landmarks, dtype=np.float64)
-    if pts.shape != (478, 2) or not np.all(np.isfinite(pts)):
-        raise FaceRigError(f"expected (478, 2) finite landmarks, got shape {pts.shape}")
+    if pts.shape != (lm.POINTS, 2) or not np.all(np.isfinite(pts)):
+        raise FaceRigError(f"expected ({lm.POINTS}, 2) finite landmarks, got shape {pts.shape}")
     topo = topology()
     art = pts  # vertex i is landmark i; the iris rings ride along in no triangle
-    width = float(np.linalg.norm(art[454] - art[234]))
-    eye_span = float(np.linalg.norm(art[263] - art[33]))
+    sides = list(lm.FACE_SIDES)
+    width = float(np.linalg.norm(art[sides[1]] - art[sides[0]]))
+    eye_span = float(np.linalg.norm(art[lm.LEFT_EYE_OUTER] - art[lm.RIGHT_EYE_OUTER]))
     if width < 16 or eye_span < 8:
         raise FaceRigError(f"the face is too small to rig ({width:.0f} px across)")
     lo, hi = art.min(axis=0), art.max(axis=0)
     if np.any(lo < -0.25 * size) or np.any(hi > 1.25 * size):
         raise FaceRigError("the landmarks lie outside the picture")
 
-    mouth_w = float(np.linalg.norm(art[291] - art[61]))
+    mouth_w = float(np.linalg.norm(art[lm.MOUTH_CORNERS[1]] - art[lm.MOUTH_CORNERS[0]]))
     rest = art + _close_mouth(art, topo.mouth, mouth_w)
     depth = reference().points[:, 2] * eye_span  # pixels, towards the viewer
     depth = _slope_limited(depth, rest, topo.triangles, TURN_KEYS[-1] * TURN_GAIN)
-    pivot = float(depth[[234, 454]].mean())  # the ears: the head turns about them
-    centre = np.array([(art[234, 0] + art[454, 0]) / 2, (art[234, 1] + art[454, 1]) / 2])
+    pivot = float(depth[sides].mean())  # by the ears: the head turns about them
+    centre = art[sides].mean(axis=0)
 
     eyes = [_eye_fill(rest, eye, int(iris[0])) for eye, iris in
             ((topo.eye_right, topo.iris_right), (topo.eye_left, topo.iris_left))]  # fmt: skip
@@ -108,7 +110,7 @@ def rig_face(landmarks: np.ndarray, size: int) -> FaceRig:
     face.deforms["ParamEyeBallY"] = _gaze(rest, topo, [c for _, c in eyes], axis=1)
     face.deforms["ParamBrowRY"] = _brow(rest, topo.brow_right, topo.eye_right, eye_span)
     face.deforms["ParamBrowLY"] = _brow(rest, topo.brow_left, topo.eye_left, eye_span)
-    corners = (61, 291, 78, 308)
+    corners = (*lm.MOUTH_CORNERS, *lm.INNER_MOUTH_CORNERS)
     face.deforms["ParamMouthForm"] = [
         (-1.0, _corners(rest, corners, mouth_w, out=-0.02, up=-0.09)),
         (0.0, 0 * rest),
@@ -127,7 +129,7 @@ def rig_face(landmarks: np.ndarray, size: int) -> FaceRig:
     back = _back(size, depth, pivot)
     x0, y0 = mouth.vertices.min(axis=0)
     x1, y1 = mouth.vertices.max(axis=0)
-    return FaceRig(size, back, mouth, face, lids, art[152].copy(), width, (x0, y0, x1, y1))
+    return FaceRig(size, back, mouth, face, lids, art[lm.CHIN].copy(), width, (x0, y0, x1, y1))
 
 
 # --- the deforms -------------------------------------------------------------------------------
@@ -176,10 +178,10 @@ def _jaw(rest: np.ndarray, mouth: Opening, mouth_w: float, face_w: float) -> np.
     x, y = rest[:, 0], rest[:, 1]
     line = _line_y(rest, mouth.upper, x)
     lip = _line_y(rest, LOWER_LIP, x)
-    t = np.clip((y - line) / max(rest[152, 1] - line.mean(), 1e-6), 0.0, 1.0)
+    t = np.clip((y - line) / max(rest[lm.CHIN, 1] - line.mean(), 1e-6), 0.0, 1.0)
     reach = half + (0.45 * face_w - half) * t
     across = np.sqrt(np.clip(1 - ((x - mid) / reach) ** 2, 0.0, 1.0))
-    down = np.clip((y - lip) / max(rest[152, 1] - lip.mean(), 1e-6), 0.0, 1.0)
+    down = np.clip((y - lip) / max(rest[lm.CHIN, 1] - lip.mean(), 1e-6), 0.0, 1.0)
     follow = 1 - (1 - CHIN_FOLLOW) * down
     # at rest the lower lip touches the upper one (the mouth is shut), so the line itself
     # belongs to the jaw, bar the upper lip's own points
@@ -267,8 +269,9 @@ def _brow(rest: np.ndarray, brow: np.ndarray, eye: Opening, eye_span: float) -> 
     x, y = rest[:, 0], rest[:, 1]
     lid = _line_y(rest, eye.upper, x)
     under = _line_y(rest, brow[len(brow) // 2 :], x)  # the brow's lower edge
-    # its own side of the face only (the nose bridge, 168, is the middle)
-    side = np.sign(x - rest[168, 0]) == np.sign(rest[brow, 0].mean() - rest[168, 0])
+    # its own side of the face only (the nose bridge is the middle)
+    mid = rest[lm.NOSE_BRIDGE, 0]
+    side = np.sign(x - mid) == np.sign(rest[brow, 0].mean() - mid)
     above = side & (y < lid - 0.02 * eye_span)
     height = np.clip((lid - y) / np.maximum(lid - under, 1e-6), 0.0, 1.0)[:, None]
     room = (lid - y)[brow]

@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from engine.assets import RIGS, AvatarBundle, bundle_for, load_base_atlas
+from engine.atlas import Atlas
 from engine.face.pictures import (
     back_picture,
     face_picture,
@@ -32,7 +33,6 @@ from engine.face.pictures import (
 )
 from engine.face.rigging import FaceRig, FaceRigError, crop_quad, rig_face
 from engine.kernels.layout import WA, WB, WC, WD
-from engine.render.atlas import Atlas
 from engine.rig.errors import FormatError
 from engine.rig.loader import load_rig, parse_rig, setup_world_transforms
 from engine.rig.reader import Node, read_rig_file

@@ -6,6 +6,17 @@ sits in one static vertex buffer built once; a frame uploads only the bone trans
 in as few draw calls as blend modes allow (one, usually): each vertex knows its slot, and
 triangles within a draw are blended in order. Per-draw overhead dominates on llvmpipe, so
 this matters more than fill. Output is premultiplied RGBA read back as a numpy array.
+
+Fill is the rest of a CPU frame's cost, so a frame shades as few fragments as it can and
+leaves the picture as it was (tests/gl/test_frame_cost.py):
+- slots hidden by their colour's alpha are not drawn at all;
+- each picture is drawn as its opaque hull (engine/hulls.py) grown for the mip level it is
+  sampled at, read off the texture's own mip levels: a polygon for a region, the mesh less
+  its triangles wholly outside for a mesh (cut triangles would leave T-junctions);
+- an occlusion pre-pass writes each opaque part's fully opaque core (a rectangle, clipped
+  mesh triangles for meshes) into a depth buffer, and the colour pass shades only what no
+  later part hides: llvmpipe tests depth before running the fragment shader;
+- the colour filters are a shader variant compiled in only while some filter is on.
 """
 
 from __future__ import annotations
@@ -15,13 +26,26 @@ from dataclasses import dataclass
 
 import moderngl
 import numpy as np
+from numba import njit
 
+from engine.atlas import Atlas
+from engine.hulls import (
+    MipSupport,
+    clip_triangles,
+    core_rectangle,
+    fan,
+    grow,
+    mip_reach,
+    opaque_core,
+    slender,
+    support_polygon,
+)
 from engine.kernels.layout import WA, WB, WC, WD, WX, WY
+from engine.kernels.skinning import skin_ranges
 from engine.pose.pose import Pose
-from engine.render.atlas import Atlas
 from engine.render.framing import FRAMINGS, Rect, framing_rect, view_matrix
 from engine.render.shaders import program
-from engine.rig.data import BlendMode, MeshAttachment, RigData
+from engine.rig.data import BlendMode, MeshAttachment, RegionAttachment, RigData, SlotData
 
 ColorFilter = tuple[float, float, float, float]  # hue degrees, saturation, brightness, contrast
 NO_FILTER: ColorFilter = (0.0, 1.0, 1.0, 1.0)
@@ -35,6 +59,16 @@ _BLEND = {  # premultiplied-alpha blend functions per slot blend mode
 _VERTEX_FORMAT = "4i 4f 4f 4f 2f 1i 1i"
 _ATTRS = ("in_bones", "in_weights", "in_p01", "in_p23", "in_uv", "in_slot", "in_anchor")
 MAX_SLOTS = 128  # must match shaders/avatar.vert
+# The coarsest mip level hulls and cores are made for: a picture drawn smaller than 1/16
+# of its size is drawn whole, with no core (grown that far, a hull saves little).
+MAX_HULL_LEVEL = 4
+HULL_HOLD = 120  # frames a region's coarsest hull level is held (see _hull_levels)
+# directions of a grown hull's sides: an octagon, 6 triangles (llvmpipe pays per triangle
+# too: fewer, fatter ones)
+HULL_DIRECTIONS = 8
+# Drawn polygons keep away from slivers (engine/hulls.py `slender`): where one would be
+# needed, the whole triangle or rectangle is drawn instead, which shows the same picture.
+MAX_SLENDER = 8.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,61 +81,222 @@ class GpuMesh:
     index_count: int
 
 
-class RigGeometry:
-    """The static, per-rig vertex data: built once and shared by every renderer of the rig."""
+@dataclass(frozen=True, slots=True)
+class RegionHulls:
+    """A region attachment's opaque hull grown for mip levels 0..MAX_HULL_LEVEL, and its
+    opaque core at each."""
 
-    def __init__(self, rig: RigData, atlas: Atlas) -> None:
+    bone: int
+    texel: np.ndarray  # (2, 2): bone-local steps of one texel along x (column 0) and y
+    levels: tuple[GpuMesh, ...]
+    cores: tuple[GpuMesh | None, ...]  # per level, the opaque core (engine/hulls.py)
+
+
+@dataclass(frozen=True, slots=True)
+class MeshHulls:
+    """A mesh attachment per mip level 0..MAX_HULL_LEVEL: `levels`, its triangles less
+    those wholly outside its picture's hull grown for that level; `cores`, its triangles
+    clipped to the picture's opaque core (new corners after the mesh's own range)."""
+
+    offset: int  # in the rig's skin buffers
+    count: int
+    texel_inverse: np.ndarray  # (m, 2, 2): per triangle, its edges' texel steps inverted
+    triangles: np.ndarray  # (m, 3)
+    levels: tuple[GpuMesh, ...]
+    cores: tuple[GpuMesh | None, ...]  # per level, the opaque core (engine/hulls.py)
+
+
+class RigGeometry:
+    """The static, per-rig vertex data: built once and shared by every renderer of the rig.
+
+    Besides each attachment's own vertices (`meshes`), every picture with an affine map
+    gets, per mip level 0..MAX_HULL_LEVEL, its opaque hull grown for that level (what to
+    draw instead of the whole picture) and its fully opaque core (what hides the parts
+    behind it: the occlusion pre-pass); see engine/hulls.py and AvatarRenderer.draw."""
+
+    def __init__(self, rig: RigData, atlas: Atlas, support: MipSupport | None = None) -> None:
+        """`support`: the atlas texture's mip levels as the GPU samples them, for hulls and
+        cores exactly as large as they must be; without it they are grown by `mip_reach`,
+        an upper bound."""
         if len(rig.slots) > MAX_SLOTS:
             raise ValueError(f"rig has {len(rig.slots)} slots; the renderer supports {MAX_SLOTS}")
-        bones, weights, local, uvs, indices, slots, anchors = [], [], [], [], [], [], []
         self.meshes: dict[tuple[int, str], GpuMesh] = {}
         # attachments whose picture is fully transparent (a worn face's stand-ins for the
         # parts it replaces): never drawn, their pixels would cost fill for nothing
         self.blank: set[tuple[int, str]] = set()
         self.by_skin_offset: dict[int, GpuMesh] = {}  # rig skin-buffer offset -> GPU range
-        nv = ni = 0
+        # region attachments drawn as their opaque hull (engine/hulls.py) where the scale
+        # allows; `meshes` keeps their 4 corners for the rest
+        self.hulls: dict[tuple[int, str], RegionHulls] = {}
+        # mesh attachments less their triangles wholly outside that hull, and their cores
+        # (clipped triangles: new corners interpolate skinning and deforms exactly)
+        self.mesh_hulls: dict[tuple[int, str], MeshHulls] = {}
+        # rig skin-buffer offset -> the new corners' (first vertex, sources, weights)
+        self.derived: dict[int, list[tuple[int, np.ndarray, np.ndarray]]] = {}
+        self._support = support
+        self._rows: dict[str, list[np.ndarray]] = {k: [] for k in "bwpuisa"}
+        self._at = [0, 0]  # vertices, indices so far
+        self._grown: dict[str, list[np.ndarray]] = {}  # path -> hull grown per level
+        # path -> per level, the picture's fully opaque core (a rectangle, texels) or None
+        self._cores: dict[str, list[np.ndarray | None]] = {}
+        self._clipped: dict[tuple[object, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         for slot in rig.slots:
             for name, att in rig.attachments[slot.index].items():
-                if isinstance(att, MeshAttachment):
-                    sl = slice(att.offset, att.offset + att.count)
-                    b, w, p = rig.skin_bones[sl], rig.skin_weights[sl], rig.skin_local[sl]
-                    uv, tri = att.uvs, att.triangles
-                else:
-                    n = 4
-                    b = np.zeros((n, 4), np.int64)
-                    b[:, 0] = slot.bone
-                    w = np.zeros((n, 4))
-                    w[:, 0] = 1.0
-                    p = np.zeros((n, 4, 2))
-                    p[:, 0] = att.corners
-                    uv, tri = att.uvs, np.array([[0, 1, 2], [0, 2, 3]])
                 if att.path not in atlas.regions:
                     raise KeyError(
                         f'slot "{slot.name}" attachment "{name}": no atlas region "{att.path}"'
                     )
-                u0, v0, u1, v1 = atlas.uv_rect(att.path)
-                x, y, rw, rh = atlas.regions[att.path]
-                if not atlas.image[y : y + rh, x : x + rw, 3].any():
-                    self.blank.add((slot.index, name))
-                bones.append(b)
-                weights.append(w)
-                local.append(p.reshape(-1, 8))
-                uvs.append(np.stack([u0 + uv[:, 0] * (u1 - u0), v0 + uv[:, 1] * (v1 - v0)], axis=1))
-                indices.append(np.asarray(tri, np.int64).ravel() + nv)
-                slots.append(np.full(len(b), slot.index))
-                anchors.append(np.full(len(b), slot.bone))
-                self.meshes[(slot.index, name)] = GpuMesh(nv, len(b), ni, tri.size)
-                if isinstance(att, MeshAttachment):
-                    self.by_skin_offset[att.offset] = self.meshes[(slot.index, name)]
-                nv += len(b)
-                ni += tri.size
-        self.bones = np.concatenate(bones).astype(np.int32)
-        self.weights = np.concatenate(weights).astype(np.float32)
-        self.local = np.concatenate(local).astype(np.float32)  # (V, 8): p0 p1 p2 p3
-        self.uvs = np.concatenate(uvs).astype(np.float32)
-        self.indices = np.concatenate(indices).astype(np.int32)
-        self.slots = np.concatenate(slots).astype(np.int32)
-        self.anchors = np.concatenate(anchors).astype(np.int32)
+                self._attachment(rig, atlas, slot, name, att)
+        self.core_index_bytes = 4 * sum(
+            c.index_count
+            for h in (*self.hulls.values(), *self.mesh_hulls.values())
+            for c in h.cores
+            if c
+        )
+        rows = self._rows
+        self.bones = np.concatenate(rows["b"]).astype(np.int32)
+        self.weights = np.concatenate(rows["w"]).astype(np.float32)
+        self.local = np.concatenate(rows["p"]).astype(np.float32)  # (V, 8): p0 p1 p2 p3
+        self.uvs = np.concatenate(rows["u"]).astype(np.float32)
+        self.indices = np.concatenate(rows["i"]).astype(np.int32)
+        self.slots = np.concatenate(rows["s"]).astype(np.int32)
+        self.anchors = np.concatenate(rows["a"]).astype(np.int32)
+        del self._rows, self._grown, self._cores, self._clipped, self._support
+
+    def _add(
+        self, slot: SlotData, b: np.ndarray, w: np.ndarray, p: np.ndarray, uv: np.ndarray
+    ) -> int:
+        """Append vertices (skinning rows, atlas uvs) of `slot`; their first index."""
+        rows = self._rows
+        rows["b"].append(b)
+        rows["w"].append(w)
+        rows["p"].append(p.reshape(-1, 8))
+        rows["u"].append(uv)
+        rows["s"].append(np.full(len(b), slot.index))
+        rows["a"].append(np.full(len(b), slot.bone))
+        self._at[0] += len(b)
+        return self._at[0] - len(b)
+
+    def _add_triangles(self, first_vertex: int, count: int, tri: np.ndarray) -> GpuMesh:
+        tri = np.asarray(tri, np.int64).ravel()
+        self._rows["i"].append(tri)
+        self._at[1] += tri.size
+        return GpuMesh(first_vertex, count, self._at[1] - tri.size, tri.size)
+
+    def _attachment(
+        self,
+        rig: RigData,
+        atlas: Atlas,
+        slot: SlotData,
+        name: str,
+        att: MeshAttachment | RegionAttachment,
+    ) -> None:
+        if isinstance(att, MeshAttachment):
+            sl = slice(att.offset, att.offset + att.count)
+            b, w, p = rig.skin_bones[sl], rig.skin_weights[sl], rig.skin_local[sl]
+            uv, tri = att.uvs, att.triangles
+        else:
+            b, w, p = _rigid(slot.bone, att.corners)
+            uv, tri = att.uvs, fan(4)
+        x, y, rw, rh = atlas.regions[att.path]
+        uv_rect = atlas.uv_rect(att.path)
+        key = (slot.index, name)
+        first = self._add(slot, b, w, p, _to_atlas(uv, uv_rect))
+        self.meshes[key] = self._add_triangles(first, len(b), np.asarray(tri) + first)
+        if isinstance(att, MeshAttachment):
+            self.by_skin_offset[att.offset] = self.meshes[key]
+        if not atlas.image[y : y + rh, x : x + rw, 3].any():
+            self.blank.add(key)
+            return
+        if att.path not in self._grown and self._support is not None:
+            masks = self._support.masks((x, y, rw, rh), MAX_HULL_LEVEL + 1)
+            self._grown[att.path] = [support_polygon(seen, HULL_DIRECTIONS) for seen, _ in masks]
+            self._cores[att.path] = [_rect_polygon(core_rectangle(solid)) for _, solid in masks]
+        if att.path not in self._grown:  # left and right often share a picture
+            hull = atlas.hull(att.path)
+            alpha = atlas.image[y : y + rh, x : x + rw, 3]
+            reaches = [mip_reach(lv) for lv in range(MAX_HULL_LEVEL + 1)]
+            self._grown[att.path] = [
+                grow(hull, r, (rw, rh), simplify=False, directions=HULL_DIRECTIONS) for r in reaches
+            ]
+            self._cores[att.path] = [_rect_polygon(opaque_core(alpha, r)) for r in reaches]
+        polys, cores = self._grown[att.path], self._cores[att.path]
+        if isinstance(att, MeshAttachment):
+            texel = np.asarray(uv, np.float64) * (rw, rh)  # corners in the picture's texels
+            mesh = (att, b, w, p, texel, uv_rect, first)
+            levels = [
+                self.meshes[key] if _fills_box(poly, rw, rh) else self._cull(mesh, poly)
+                for poly in polys
+            ]
+            mesh_cores = [
+                None if rect is None else self._clip(slot, mesh, rect, f"core{lv}")
+                for lv, rect in enumerate(cores)
+            ]
+            self.mesh_hulls[key] = MeshHulls(
+                att.offset,
+                att.count,
+                _texel_inverses(texel, att.triangles),
+                att.triangles,
+                tuple(levels),
+                tuple(m if m is None or m.index_count else None for m in mesh_cores),
+            )
+            return
+        fit = _affine_fit(att.uvs, att.corners)
+        if fit is None:
+            return
+        to_uv = np.diag([1.0 / rw, 1.0 / rh])
+        region = (fit, to_uv, uv_rect)
+        ranges = [
+            self.meshes[key]
+            if _fills_box(poly, rw, rh) or (slender(poly[fan(len(poly))]) > MAX_SLENDER).any()
+            else self._polygon(slot, region, poly)
+            for poly in polys
+        ]
+        region_cores = [None if c is None else self._polygon(slot, region, c) for c in cores]
+        # texel steps in the bone's frame: how small the picture is drawn
+        self.hulls[key] = RegionHulls(
+            slot.bone, (to_uv @ fit[:2]).T, tuple(ranges), tuple(region_cores)
+        )
+
+    def _polygon(
+        self, slot: SlotData, region: tuple[np.ndarray, np.ndarray, tuple], poly: np.ndarray
+    ) -> GpuMesh:
+        """A convex polygon (picture texels) of a region attachment, as a triangle fan."""
+        fit, to_uv, uv_rect = region
+        puv = poly @ to_uv
+        pb, pw, pp = _rigid(slot.bone, np.column_stack([puv, np.ones(len(puv))]) @ fit)
+        pfirst = self._add(slot, pb, pw, pp, _to_atlas(puv, uv_rect))
+        return self._add_triangles(pfirst, len(pb), fan(len(puv)) + pfirst)
+
+    def _cull(self, mesh: tuple, poly: np.ndarray) -> GpuMesh:
+        """A mesh attachment's triangles less those wholly outside `poly` (picture texels).
+        Not clipped: cut triangles would meet their neighbours' uncut edges at T-junctions,
+        where pixels fall between them, and their slivers tilt texture coordinates."""
+        att, _, _, _, texel, _, first = mesh
+        side = _sides(texel, poly)  # (n, k): >= 0 inside edge k
+        out = (side[np.asarray(att.triangles)] < 0).all(axis=1).any(axis=1)
+        tri = np.asarray(att.triangles)[~out] + first
+        return self._add_triangles(first, att.count, tri)
+
+    def _clip(self, slot: SlotData, mesh: tuple, poly: np.ndarray, tag: object) -> GpuMesh:
+        """A mesh attachment's triangles cut down to `poly` (picture texels), for the
+        depth-only pre-pass: their new corners interpolate skinning (and, per frame,
+        deforms) exactly."""
+        att, b, w, p, texel, uv_rect, first = mesh
+        clip_key = (att.path, tag, texel.tobytes(), att.triangles.tobytes())
+        if clip_key not in self._clipped:
+            self._clipped[clip_key] = clip_triangles(texel, att.triangles, poly)
+        src, bary, ctri = self._clipped[clip_key]
+        cb, cw, cp, ok = _combine_influences(b, w, p, src, bary)
+        if not ok.all():  # > 4 bones: no exact corner, so that piece occludes nothing
+            bad = len(b) + np.flatnonzero(~ok)
+            ctri = ctri[~np.isin(ctri, bad).any(axis=1)]
+        cuv = (bary[:, :, None] * np.asarray(att.uvs)[src]).sum(axis=1)
+        nfirst = self._add(slot, cb, cw, cp, _to_atlas(cuv, uv_rect))
+        # old corners by their place in the mesh, new ones after them
+        gtri = np.where(ctri < len(b), ctri + first, ctri - len(b) + nfirst)
+        self.derived.setdefault(att.offset, []).append((nfirst, src, bary))
+        return self._add_triangles(nfirst, len(cb), gtri)
 
     def interleaved(self) -> bytes:
         rows = np.empty(
@@ -128,36 +323,113 @@ class AvatarRenderer:
         atlas: Atlas,
         size: tuple[int, int] = (512, 512),
         samples: int = 0,
+        hulls: bool = True,
     ) -> None:
+        """`hulls=False` draws every picture's whole rectangle or mesh, as before hulls (to
+        compare against: the picture must not change)."""
         self.ctx = ctx
         self.rig = rig
-        self.geometry = RigGeometry(rig, atlas)
-        self._prog = program(ctx, "avatar.vert", "avatar.frag")
+        self.hulls = hulls
+        self._occlude = True  # the occlusion pre-pass (a switch for measuring it)
+        self._atlas = ctx.texture(atlas.image.shape[1::-1], 4, atlas.premultiplied().tobytes())
+        self._atlas.build_mipmaps()
+        self._atlas.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
+        try:
+            support: MipSupport | None = self._mip_support(atlas)
+        except moderngl.Error:  # a driver that cannot read a mip level back: grow by bounds
+            support = None
+        self.geometry = RigGeometry(rig, atlas, support)
         self._vbo = ctx.buffer(self.geometry.interleaved())
         self._ibo = ctx.buffer(reserve=max(4, self.geometry.indices.nbytes))
         self._deform = np.zeros((len(self.geometry.bones), 2), np.float32)
         self._deform_vbo = ctx.buffer(self._deform.tobytes())
         self._deforming = False
-        self._vao = ctx.vertex_array(
-            self._prog,
+        # shader variant -> its program and vertex array: with the colour filters compiled in
+        # (True), made on first use, or without (False), the everyday one
+        self._variants: dict[bool, tuple[moderngl.Program, moderngl.VertexArray]] = {}
+        self._variant(False)
+        # the occlusion pre-pass: opaque cores write depth only (shaders/core.frag)
+        self._core_ibo = ctx.buffer(reserve=max(4, self.geometry.core_index_bytes))
+        self._core_prog = program(ctx, "avatar.vert", "core.frag")
+        self._core_prog["u_bones"] = 0
+        self._core_vao = ctx.vertex_array(
+            self._core_prog,
             [(self._vbo, _VERTEX_FORMAT, *_ATTRS), (self._deform_vbo, "2f", "in_deform")],
-            index_buffer=self._ibo,
+            index_buffer=self._core_ibo,
+            skip_errors=True,  # the depth-only program has no use for the uvs
         )
+        self._core_count = 0  # indices in the pre-pass
         self._batches: list[tuple[BlendMode, int, int]] = []  # (blend, first index, count)
-        self._visible: tuple[str | None, ...] | None = None
+        self._drawn: tuple[object, ...] | None = None  # what the batches were built for
+        hulls = self.geometry.hulls
+        self._hull_bones = np.array([h.bone for h in hulls.values()], np.int64)
+        self._hull_texel = np.array([h.texel for h in hulls.values()]).reshape(-1, 2, 2)
+        # meshes: per frame, skin them on the CPU (numba, microseconds) and find how small
+        # their most shrunken triangle is drawn
+        mh = self.geometry.mesh_hulls
+        self._hull_keys = [*hulls, *mh]  # rows of _hull_levels
+        self._hull_row = {key: i for i, key in enumerate(self._hull_keys)}
+        self._mesh_starts = np.array([m.offset for m in mh.values()], np.int64)
+        self._mesh_ends = self._mesh_starts + np.array([m.count for m in mh.values()], np.int64)
+        tris = [m.triangles + m.offset for m in mh.values()]
+        self._mesh_tris = np.concatenate(tris).astype(np.int64) if tris else np.zeros((0, 3), int)
+        inv = [m.texel_inverse for m in mh.values()]
+        self._mesh_tex_inv = np.concatenate(inv) if inv else np.zeros((0, 2, 2))
+        # triangles with no area in their picture show nothing and do not count
+        self._mesh_tri_live = np.abs(self._mesh_tex_inv).sum(axis=(1, 2)) > 0
+        counts = [len(m.triangles) for m in mh.values()]
+        self._mesh_tri_first = np.cumsum([0, *counts[:-1]]).astype(np.int64)
+        self._skinned = np.zeros((len(rig.skin_bones), 2))
+        self._hull_visible: tuple[tuple[str | None, ...], np.ndarray] | None = None
+        self._held: tuple[tuple[bytes, int, int], np.ndarray] | None = None  # (view, levels)
+        self._held_for = 0
+        # what a frame can cover: every drawable region's corners, every mesh's vertices
+        regions = [
+            (slot.index, name, slot.bone, att.corners)
+            for slot in rig.slots
+            for name, att in rig.attachments[slot.index].items()
+            if not isinstance(att, MeshAttachment) and (slot.index, name) not in self.geometry.blank
+        ]
+        self._bound_keys = [(slot, name) for slot, name, _, _ in regions]
+        self._bound_bones = np.array([bone for _, _, bone, _ in regions], np.int64)
+        self._bound_corners = np.array([c for _, _, _, c in regions], np.float64).reshape(-1, 4, 2)
+        self._bound_visible: tuple[tuple[str | None, ...], np.ndarray, np.ndarray] | None = None
+        # the pixels (x0, y0, x1, y1; GL order, ends exclusive) that the last draw() into
+        # the renderer's own output can have touched; None before the first
+        self.drawn_bounds: tuple[int, int, int, int] | None = None
         self._tints = np.zeros((MAX_SLOTS, 4), np.float32)
         self._filters = np.tile(np.array(NO_FILTER, np.float32), (MAX_SLOTS, 1))
         self._bones = ctx.texture((len(rig.bones), 2), 4, dtype="f4")
         self._bones.filter = (moderngl.NEAREST, moderngl.NEAREST)
         self._bone_rows = np.zeros((2, len(rig.bones), 4), np.float32)
-        self._atlas = ctx.texture(atlas.image.shape[1::-1], 4, atlas.premultiplied().tobytes())
-        self._atlas.build_mipmaps()
-        self._atlas.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
-        self._prog["u_bones"] = 0
-        self._prog["u_atlas"] = 1
         self._capture: moderngl.VertexArray | None = None
         self._framings: dict[str, Rect] = {}
         self.resize(size, samples)
+
+    def _mip_support(self, atlas: Atlas) -> MipSupport:
+        """The atlas's alpha at the mip levels hulls are made for, read back as the driver
+        built them."""
+        levels = [atlas.image[..., 3]]
+        H, W = levels[0].shape
+        for lv in range(1, MAX_HULL_LEVEL + 1):
+            w, h = max(1, W >> lv), max(1, H >> lv)
+            rgba = np.frombuffer(self._atlas.read(level=lv, alignment=1), np.uint8)
+            levels.append(rgba.reshape(h, w, 4)[..., 3])
+        return MipSupport(levels)
+
+    def _variant(self, filters: bool) -> tuple[moderngl.Program, moderngl.VertexArray]:
+        if filters not in self._variants:
+            defines = ("COLOR_FILTERS",) if filters else ()
+            prog = program(self.ctx, "avatar.vert", "avatar.frag", defines=defines)
+            prog["u_bones"] = 0
+            prog["u_atlas"] = 1
+            vao = self.ctx.vertex_array(
+                prog,
+                [(self._vbo, _VERTEX_FORMAT, *_ATTRS), (self._deform_vbo, "2f", "in_deform")],
+                index_buffer=self._ibo,
+            )
+            self._variants[filters] = (prog, vao)
+        return self._variants[filters]
 
     def resize(self, size: tuple[int, int], samples: int = 0) -> None:
         w, h = size
@@ -172,7 +444,12 @@ class AvatarRenderer:
         # converter, engine/render/video.py); MSAA resolves into it.
         self._out_tex = self.ctx.texture((w, h), 4)
         self._out_tex.filter = (moderngl.NEAREST, moderngl.NEAREST)
-        self._out = self.ctx.framebuffer(color_attachments=[self._out_tex])
+        # a depth buffer for the occlusion pre-pass (see draw); not with MSAA, where a
+        # sample can lie in a part's opaque core while its pixel's centre does not
+        self._depth = self.ctx.depth_renderbuffer((w, h)) if samples <= 1 else None
+        self._out = self.ctx.framebuffer(
+            color_attachments=[self._out_tex], depth_attachment=self._depth
+        )
         # Multisampling is optional: art with soft, transparent edges is anti-aliased by
         # texture filtering alone (Spine's way), which llvmpipe does much faster.
         self._msaa = (
@@ -188,23 +465,151 @@ class AvatarRenderer:
         `resize()`, so fetch it each time rather than keeping it."""
         return self._out_tex
 
+    @property
+    def triangles_drawn(self) -> int:
+        """Triangles the last `draw()` sent down (after hidden slots and hulls)."""
+        return sum(count for _, _, count in self._batches) // 3
+
     def framing(self, preset: str) -> Rect:
         if preset not in self._framings:
             self._framings[preset] = framing_rect(self.rig, preset)
         return self._framings[preset]
 
-    def _update_batches(self, pose: Pose) -> None:
-        """Index list of the visible attachments in slot order, rebuilt only after a swap."""
+    def _hull_levels(self, pose: Pose, view: np.ndarray, w: int, h: int) -> np.ndarray:
+        """Per hull row (`_hull_keys`: regions, then meshes), the coarsest mip level its
+        picture is sampled at this frame, as an index into its `levels`; one past the last
+        for "too small: draw it whole"; -1 for attachments not shown (they do not count)."""
+        levels = np.full(len(self._hull_keys), -1, np.int8)
+        if not self._hull_keys or not self.hulls:
+            return levels
         visible = tuple(pose.slot_attachment)
-        if visible == self._visible:
+        if self._hull_visible is None or self._hull_visible[0] != visible:
+            shown = np.array([visible[slot] == name for slot, name in self._hull_keys])
+            self._hull_visible = (visible, shown)
+        shown = self._hull_visible[1]
+        shown_meshes = shown[len(self._hull_bones) :]
+        to_px = np.array([view[0, 0] * w / 2, view[1, 1] * h / 2])[:, None]
+        world = pose.world
+        smallest = np.full(len(self._hull_keys), np.inf)
+        nr = len(self._hull_bones)
+        if nr:
+            rows = world[self._hull_bones]
+            lin = np.stack([rows[:, [WA, WB]], rows[:, [WC, WD]]], axis=1)  # (n, 2, 2)
+            smallest[:nr] = _smallest_singular(
+                np.einsum("nij,njk->nik", to_px * lin, self._hull_texel)
+            )
+        if shown_meshes.any():
+            rig = self.rig
+            starts = self._mesh_starts[shown_meshes]
+            deformed = np.array([off in pose.deformed for off in starts])
+            skin_ranges(
+                world, rig.skin_bones, rig.skin_weights, rig.skin_local, starts,
+                self._mesh_ends[shown_meshes], self._skinned, pose.deform, rig.skin_anchor,
+                deformed,
+            )  # fmt: skip
+            smallest[nr:] = _mesh_smallest_scale(
+                self._skinned, self._mesh_tris, self._mesh_tex_inv, self._mesh_tri_live,
+                self._mesh_tri_first, float(to_px[0, 0]), float(to_px[1, 0]),
+            )  # fmt: skip
+        # GL picks the level from the texel steps per pixel step, at most 1 / (the smallest
+        # singular value of texels -> pixels); trilinear filtering reads that level and the
+        # next. A quarter level of slack for llvmpipe's approximate log2.
+        with np.errstate(divide="ignore"):
+            lod = -np.log2(smallest)
+        level = np.clip(np.nan_to_num(np.floor(lod + 0.25) + 1, nan=99.0), 0, MAX_HULL_LEVEL + 1)
+        levels[shown] = level[shown]
+        # A coarser level (a bigger polygon) is always safe, a finer one only while the
+        # picture stays that large; a joint bending moves a mesh's level every few frames,
+        # and each change rebuilds the index list, so hold the coarsest level seen and let
+        # it fall back only every HULL_HOLD frames (or when the view changes).
+        self._held_for += 1
+        held = self._held
+        if held is None or held[0] != (view.tobytes(), w, h) or self._held_for >= HULL_HOLD:
+            self._held = ((view.tobytes(), w, h), levels)
+            self._held_for = 0
+            return levels
+        levels = np.where(levels >= 0, np.maximum(levels, held[1]), levels)
+        self._held = (held[0], levels)
+        return levels
+
+    def _frame_bounds(
+        self, pose: Pose, view: np.ndarray, w: int, h: int
+    ) -> tuple[int, int, int, int]:
+        """The pixels (x0, y0, x1, y1), GL order, ends exclusive, that the frame's geometry
+        can touch: the video converter shades only those (engine/render/video.py)."""
+        visible = tuple(pose.slot_attachment)
+        if self._bound_visible is None or self._bound_visible[0] != visible:
+            regions = np.array(
+                [visible[slot] == name for slot, name in self._bound_keys], bool
+            ).reshape(-1)
+            mesh_rows = [
+                np.arange(m.offset, m.offset + m.count)
+                for (slot, name), m in self.geometry.mesh_hulls.items()
+                if visible[slot] == name
+            ]
+            rows = np.concatenate(mesh_rows) if mesh_rows else np.zeros(0, np.int64)
+            self._bound_visible = (visible, regions, rows)
+        _, regions, rows = self._bound_visible
+        world = pose.world
+        points = [self._skinned[rows]]
+        if not self.hulls and len(rows):  # _hull_levels skinned them otherwise
+            shown = np.array([visible[s] == n for s, n in self.geometry.mesh_hulls], bool)
+            starts = self._mesh_starts[shown]
+            rig = self.rig
+            skin_ranges(
+                world, rig.skin_bones, rig.skin_weights, rig.skin_local, starts,
+                self._mesh_ends[shown], self._skinned, pose.deform, rig.skin_anchor,
+                np.array([off in pose.deformed for off in starts]),
+            )  # fmt: skip
+            points = [self._skinned[rows]]
+        if regions.any():
+            b = world[self._bound_bones[regions]][:, None, :]  # (n, 1, 6)
+            c = self._bound_corners[regions]
+            x = b[..., WA] * c[..., 0] + b[..., WB] * c[..., 1] + b[..., WX]
+            y = b[..., WC] * c[..., 0] + b[..., WD] * c[..., 1] + b[..., WY]
+            points.append(np.stack([x.ravel(), y.ravel()], axis=1))
+        pts = np.concatenate(points)
+        if not len(pts):
+            return (0, 0, 0, 0)
+        px = (pts[:, 0] * view[0, 0] + view[0, 2] + 1) * (w / 2)
+        py = (pts[:, 1] * view[1, 1] + view[1, 2] + 1) * (h / 2)
+        # a pixel is drawn where a triangle holds its centre: a pixel of slack each way
+        x0 = int(np.clip(np.floor(px.min()) - 1, 0, w))
+        y0 = int(np.clip(np.floor(py.min()) - 1, 0, h))
+        x1 = int(np.clip(np.ceil(px.max()) + 1, 0, w))
+        y1 = int(np.clip(np.ceil(py.max()) + 1, 0, h))
+        return (x0, y0, max(x0, x1), max(y0, y1))
+
+    def _update_batches(self, pose: Pose, levels: np.ndarray) -> None:
+        """Index list of the drawn attachments in slot order, rebuilt only when what is
+        drawn changes: a swap, a slot hidden or shown by its colour's alpha, or a region
+        drawn small or large enough to need another of its hulls."""
+        visible = tuple(pose.slot_attachment)
+        hidden = pose.slot_color[:, 3] <= 0.0
+        opaque = pose.slot_color[:, 3] >= 1.0
+        drawn = (visible, hidden.tobytes(), opaque.tobytes(), levels.tobytes())
+        if drawn == self._drawn:
             return
-        geo, parts, batches = self.geometry, [], []
+        geo, parts, batches, cores = self.geometry, [], [], []
         at = 0
         for slot in self.rig.slots:
             name = visible[slot.index]
-            if name is None or (slot.index, name) in geo.blank:
+            # a hidden slot draws nothing at all: every fragment would be discarded
+            if name is None or (slot.index, name) in geo.blank or hidden[slot.index]:
                 continue
-            m = geo.meshes[(slot.index, name)]
+            key = (slot.index, name)
+            m = geo.meshes[key]
+            row = self._hull_row.get(key)
+            if row is not None and 0 <= levels[row] <= MAX_HULL_LEVEL:
+                hull = geo.hulls.get(key) or geo.mesh_hulls[key]
+                m = hull.levels[levels[row]]
+                # A fully opaque core hides what is behind it only under normal blending
+                # and an opaque slot colour (alpha exactly 1 wherever it covers).
+                core = hull.cores[levels[row]]
+                if core is not None and opaque[slot.index] and slot.blend == BlendMode.NORMAL:
+                    cores.append(
+                        geo.indices[core.first_index : core.first_index + core.index_count]
+                    )
             parts.append(geo.indices[m.first_index : m.first_index + m.index_count])
             if batches and batches[-1][0] == slot.blend:
                 batches[-1][2] += m.index_count
@@ -213,8 +618,11 @@ class AvatarRenderer:
             at += m.index_count
         if parts:
             self._ibo.write(np.concatenate(parts).tobytes())
+        self._core_count = sum(len(c) for c in cores)
+        if cores:
+            self._core_ibo.write(np.concatenate(cores).tobytes())
         self._batches = [(b, f, c) for b, f, c in batches]
-        self._visible = visible
+        self._drawn = drawn
 
     def _upload_deforms(self, pose: Pose) -> None:
         """Parameter deforms into the dynamic buffer; written only while any are active."""
@@ -226,6 +634,10 @@ class AvatarRenderer:
             self._deform[m.first_vertex : m.first_vertex + m.vertex_count] = pose.deform[
                 off : off + m.vertex_count
             ]
+            # a clipped mesh's new corners move as the blend of the corners they lie between
+            for first, src, bary in self.geometry.derived.get(off, ()):
+                moved = (bary[:, :, None] * pose.deform[off + src]).sum(axis=1)
+                self._deform[first : first + len(src)] = moved
         self._deform_vbo.write(self._deform.tobytes())
         self._deforming = bool(pose.deformed)
 
@@ -267,16 +679,35 @@ class AvatarRenderer:
         self._upload_bones(pose.world)
         self._upload_deforms(pose)
         self._atlas.use(1)
-        prog = self._prog
+        filters = tuple(map(float, avatar_filter)) != NO_FILTER or any(
+            tuple(map(float, f)) != NO_FILTER for f in (part_filters or {}).values()
+        )
+        prog, vao = self._variant(filters)
         fb = target if target is not None else self._msaa
         w, h = fb.size if target is not None else self.size
-        prog["u_view"].write(view_matrix(rect, w, h).T.tobytes())
+        view = view_matrix(rect, w, h)
+        prog["u_view"].write(view.T.tobytes())
         _write(prog, "u_avatar_filter", np.array(avatar_filter, np.float32).tobytes())
         fb.use()
-        fb.clear(*background)
-        ctx.enable(moderngl.BLEND)
+        fb.clear(*background, depth=1.0)
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
-        self._update_batches(pose)
+        self._update_batches(pose, self._hull_levels(pose, view, w, h))
+        # Occlusion pre-pass: the opaque cores of the parts write their slot's depth, and
+        # the colour pass then shades only fragments no later part hides (llvmpipe tests
+        # depth before running the shader). Exact: over an alpha-1 fragment, premultiplied
+        # blending keeps nothing of what was below.
+        occlude = target is None and fb is self._out and self._depth is not None and self._occlude
+        if occlude and self._core_count:
+            ctx.enable(moderngl.DEPTH_TEST)
+            ctx.depth_func = "<"
+            ctx.disable(moderngl.BLEND)
+            fb.color_mask = (False, False, False, False)
+            self._core_prog["u_view"].write(view.T.tobytes())
+            self._core_vao.render(moderngl.TRIANGLES, vertices=self._core_count)
+            fb.color_mask = (True, True, True, True)
+            fb.depth_mask = False
+            ctx.depth_func = "<="
+        ctx.enable(moderngl.BLEND)
         n = len(self.rig.slots)
         self._tints[:n] = pose.slot_color
         _write(prog, "u_tint", self._tints.tobytes())
@@ -286,9 +717,14 @@ class AvatarRenderer:
         _write(prog, "u_part_filter", self._filters.tobytes())
         for blend, first, count in self._batches:
             ctx.blend_func = _BLEND[blend]
-            self._vao.render(moderngl.TRIANGLES, vertices=count, first=first)
+            vao.render(moderngl.TRIANGLES, vertices=count, first=first)
+        if occlude and self._core_count:
+            ctx.disable(moderngl.DEPTH_TEST)
+            fb.depth_mask = True
         if target is None and self._msaa is not self._out:
             ctx.copy_framebuffer(self._out, self._msaa)
+        if target is None:
+            self.drawn_bounds = self._frame_bounds(pose, view, w, h)
 
     def skin_on_gpu(self, pose: Pose) -> np.ndarray:
         """Every vertex of the static buffer skinned by the GPU (transform feedback), (V, 2);
@@ -317,14 +753,169 @@ class AvatarRenderer:
         for fb in {self._msaa, self._out}:
             for attachment in fb.color_attachments:
                 attachment.release()
+            if fb.depth_attachment is not None:
+                fb.depth_attachment.release()
             fb.release()
 
     def release(self) -> None:
-        for obj in (self._vao, self._vbo, self._ibo, self._deform_vbo, self._bones, self._atlas):
+        for prog, vao in self._variants.values():
+            vao.release()
+            prog.release()
+        self._core_vao.release()
+        self._core_prog.release()
+        for obj in (
+            self._vbo,
+            self._ibo,
+            self._core_ibo,
+            self._deform_vbo,
+            self._bones,
+            self._atlas,
+        ):
             obj.release()
         self._release_targets()
         if self._capture is not None:
             self._capture.release()
+
+
+def _rigid(bone: int, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Skinning rows (bones, weights, local points) of points fixed to one bone."""
+    n = len(points)
+    b = np.zeros((n, 4), np.int64)
+    b[:, 0] = bone
+    w = np.zeros((n, 4))
+    w[:, 0] = 1.0
+    p = np.zeros((n, 4, 2))
+    p[:, 0] = points
+    return b, w, p
+
+
+def _smallest_singular(m: np.ndarray) -> np.ndarray:
+    """The smaller singular value of each 2x2 matrix in `m` (n, 2, 2)."""
+    sq = (m**2).sum(axis=(1, 2))
+    det = m[:, 0, 0] * m[:, 1, 1] - m[:, 0, 1] * m[:, 1, 0]
+    return np.sqrt(np.maximum((sq - np.sqrt(np.maximum(sq**2 - 4 * det**2, 0.0))) / 2, 0.0))
+
+
+@njit(cache=True)
+def _mesh_smallest_scale(
+    skinned: np.ndarray,
+    tris: np.ndarray,
+    tex_inv: np.ndarray,
+    live: np.ndarray,
+    first: np.ndarray,
+    sx: float,
+    sy: float,
+) -> np.ndarray:
+    """Per mesh (its triangles from first[k] to first[k + 1]), the smallest singular value
+    of any live triangle's texels -> pixels map: how small its picture is drawn."""
+    out = np.full(len(first), np.inf)
+    for t in range(len(tris)):
+        if not live[t]:
+            continue
+        a, b, c = tris[t, 0], tris[t, 1], tris[t, 2]
+        e00 = (skinned[b, 0] - skinned[a, 0]) * sx
+        e01 = (skinned[c, 0] - skinned[a, 0]) * sx
+        e10 = (skinned[b, 1] - skinned[a, 1]) * sy
+        e11 = (skinned[c, 1] - skinned[a, 1]) * sy
+        m00 = e00 * tex_inv[t, 0, 0] + e01 * tex_inv[t, 1, 0]
+        m01 = e00 * tex_inv[t, 0, 1] + e01 * tex_inv[t, 1, 1]
+        m10 = e10 * tex_inv[t, 0, 0] + e11 * tex_inv[t, 1, 0]
+        m11 = e10 * tex_inv[t, 0, 1] + e11 * tex_inv[t, 1, 1]
+        sq = m00 * m00 + m01 * m01 + m10 * m10 + m11 * m11
+        det = m00 * m11 - m01 * m10
+        s = np.sqrt(max((sq - np.sqrt(max(sq * sq - 4.0 * det * det, 0.0))) / 2.0, 0.0))
+        k = np.searchsorted(first, t, side="right") - 1
+        if s < out[k]:
+            out[k] = s
+    return out
+
+
+def _rect_polygon(rect: tuple[int, int, int, int] | None) -> np.ndarray | None:
+    """(x0, y0, x1, y1) as a counter-clockwise polygon (4, 2), or None."""
+    if rect is None:
+        return None
+    x0, y0, x1, y1 = (float(v) for v in rect)
+    return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+
+
+def _fills_box(poly: np.ndarray, w: float, h: float) -> bool:
+    """Whether a convex polygon clipped to the 0..w, 0..h box is that whole box."""
+    if len(poly) < 4:
+        return False
+    area = 0.5 * abs(
+        float(np.sum(poly[:, 0] * np.roll(poly[:, 1], -1) - np.roll(poly[:, 0], -1) * poly[:, 1]))
+    )
+    return area >= w * h * (1 - 1e-9)
+
+
+def _sides(points: np.ndarray, poly: np.ndarray) -> np.ndarray:
+    """(n, k): which side of each edge of the convex counter-clockwise `poly` each point
+    lies, >= 0 inside (scaled distance)."""
+    e = np.roll(poly, -1, axis=0) - poly
+    d = points[:, None, :] - poly[None, :, :]
+    return e[None, :, 0] * d[..., 1] - e[None, :, 1] * d[..., 0]
+
+
+def _to_atlas(part_uv: np.ndarray, rect: tuple[float, float, float, float]) -> np.ndarray:
+    """A part's own uvs (0..1 over its picture) -> atlas texture coordinates."""
+    u0, v0, u1, v1 = rect
+    return np.stack([u0 + part_uv[:, 0] * (u1 - u0), v0 + part_uv[:, 1] * (v1 - v0)], axis=1)
+
+
+def _combine_influences(
+    b: np.ndarray, w: np.ndarray, p: np.ndarray, src: np.ndarray, bary: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Skinning rows for points inside triangles: at barycentric `bary` of corners `src`,
+    the skinned position is bary @ (corners' skinned positions); per bone that is one
+    influence of weight W = sum(bary * w) at local point sum(bary * w * p) / W, exactly,
+    as long as the three corners use 4 bones or fewer (`ok`)."""
+    q = len(src)
+    bones = b[src].reshape(q, 12)
+    wts = (bary[:, :, None] * w[src]).reshape(q, 12)
+    pts = wts[:, :, None] * p[src].reshape(q, 12, 2)
+    live = wts != 0.0
+    same = (bones[:, :, None] == bones[:, None, :]) & live[:, None, :]  # (q, 12, 12)
+    wsum = (same * wts[:, None, :]).sum(axis=2)
+    psum = np.einsum("qab,qbk->qak", same.astype(np.float64), pts)
+    # one influence per bone: its first live entry carries the bone's sums
+    earlier = np.tril(np.ones((12, 12), bool), -1)
+    first = live & ~(same & earlier[None]).any(axis=2)
+    ok = first.sum(axis=1) <= 4
+    order = np.argsort(~first, axis=1, kind="stable")[:, :4]  # first entries, in order
+    keep = np.take_along_axis(first, order, axis=1) & ok[:, None]
+    ob = np.where(keep, np.take_along_axis(bones, order, axis=1), 0).astype(np.int64)
+    ow = np.where(keep, np.take_along_axis(wsum, order, axis=1), 0.0)
+    chosen = np.take_along_axis(psum, order[:, :, None], axis=1)
+    op = np.where(keep[:, :, None], chosen / np.where(ow == 0.0, 1.0, ow)[:, :, None], 0.0)
+    return ob, ow, op, ok
+
+
+def _texel_inverses(texel: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Per triangle the inverse of its edge matrix in texels [t1 - t0, t2 - t0] (columns);
+    zero for a triangle with no area in the picture (it shows nothing)."""
+    t = texel[np.asarray(triangles, np.int64)]
+    e = np.stack([t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]], axis=2)  # (m, 2, 2), columns
+    det = e[:, 0, 0] * e[:, 1, 1] - e[:, 0, 1] * e[:, 1, 0]
+    inv = np.zeros_like(e)
+    good = np.abs(det) > 1e-9
+    d = det[good]
+    inv[good, 0, 0] = e[good, 1, 1] / d
+    inv[good, 1, 1] = e[good, 0, 0] / d
+    inv[good, 0, 1] = -e[good, 0, 1] / d
+    inv[good, 1, 0] = -e[good, 1, 0] / d
+    return inv
+
+
+def _affine_fit(uvs: np.ndarray, corners: np.ndarray) -> np.ndarray | None:
+    """m (3, 2) with corners = [u, v, 1] @ m, or None: a quad that is not a parallelogram
+    is drawn as two triangles with two different maps, which no other polygon reproduces.
+    Spine's regions are all parallelograms."""
+    uv1 = np.column_stack([uvs, np.ones(len(uvs))])
+    m, *_ = np.linalg.lstsq(uv1, corners, rcond=None)
+    size = max(float(np.ptp(corners, axis=0).max()), 1.0)
+    if np.abs(uv1 @ m - corners).max() > 1e-6 * size:
+        return None
+    return m
 
 
 def _write(prog: moderngl.Program, name: str, data: bytes) -> None:

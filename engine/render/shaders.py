@@ -37,13 +37,20 @@ def program(
     vertex: str,
     fragment: str | None = None,
     varyings: tuple[str, ...] = (),
+    defines: tuple[str, ...] = (),
 ) -> moderngl.Program:
     """Compile and link `shaders/<vertex>` (+ `<fragment>`); with `varyings` and no fragment
-    shader the program captures those outputs by transform feedback."""
+    shader the program captures those outputs by transform feedback. `defines` are
+    `#define`d in both stages, after `#version` (for shader variants)."""
+
+    def text(name: str) -> str:
+        head, _, rest = source(name).partition("\n")
+        return "\n".join([head, *(f"#define {d}" for d in defines), rest])
+
     try:
         return ctx.program(
-            vertex_shader=source(vertex),
-            fragment_shader=source(fragment) if fragment else None,
+            vertex_shader=text(vertex),
+            fragment_shader=text(fragment) if fragment else None,
             varyings=varyings,
         )
     except moderngl.Error as e:

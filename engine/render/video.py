@@ -44,13 +44,17 @@ class VideoConverter:
         self.renderer = renderer
         self.layout = layout
         self.ctx = renderer.ctx
-        self._prog = program(self.ctx, "fullscreen.vert", "yuv.frag")
+        defines = ("PACKED",) if layout == "packed" else ()
+        self._prog = program(self.ctx, "fullscreen.vert", "yuv.frag", defines=defines)
         self._vao = self.ctx.vertex_array(self._prog, [])
         self._prog["u_src"] = _SOURCE_UNIT
-        self._prog["u_packed"] = layout == "packed"
-        self._prog["u_background"] = tuple(float(c) for c in self.background)
+        if "u_background" in self._prog:  # the packed variant has none
+            self._prog["u_background"] = tuple(float(c) for c in self.background)
         self._target: moderngl.Framebuffer | None = None
         self._src_size: tuple[int, int] = (0, 0)
+        # the blocks (x0, y0, x1, y1) of the target the last conversion wrote from the
+        # avatar's pixels; everywhere else the target holds converted transparent pixels
+        self._written: tuple[int, int, int, int] | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -69,7 +73,42 @@ class VideoConverter:
             color_attachments=[self.ctx.texture((w // 2, h // 2), n) for n in components]
         )
         self._prog["u_src_size"] = self._src_size
+        self._written = None  # a new target: convert it all once
         return self._target
+
+    def _blocks(self) -> tuple[int, int, int, int]:
+        """The target blocks (x0, y0, x1, y1, ends exclusive) to convert this time: those
+        the picture's drawing can have touched (`renderer.drawn_bounds`), and those the
+        last conversion wrote from the avatar (now perhaps background again). The rest
+        already holds converted transparent pixels, the same every frame; so most of a
+        full-figure frame is not shaded at all."""
+        w, h = self._src_size
+        everything = (0, 0, w // 2, h // 2)
+        bounds = self.renderer.drawn_bounds
+        if self._written is None or bounds is None:
+            return everything
+        now = self._own_blocks(bounds)
+        last = self._written
+        if now[2] <= now[0]:
+            return last
+        if last[2] <= last[0]:
+            return now
+        return (
+            min(now[0], last[0]),
+            min(now[1], last[1]),
+            max(now[2], last[2]),
+            max(now[3], last[3]),
+        )
+
+    def _own_blocks(self, bounds: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        """Source pixels (x0, y0, x1, y1; GL rows, bottom first) -> the target blocks that
+        hold them."""
+        h = self._src_size[1]
+        x0, y0, x1, y1 = bounds
+        if x1 <= x0 or y1 <= y0:
+            return (0, 0, 0, 0)
+        # target row r holds image rows 2r, 2r + 1, image row i being GL row h - 1 - i
+        return (x0 // 2, (h - y1) // 2, (x1 + 1) // 2, (h - y0 + 1) // 2)
 
     def _read(self, attachment: int, components: int) -> np.ndarray:
         assert self._target is not None
@@ -84,10 +123,17 @@ class VideoConverter:
         target = self._ensure_target()
         frame_w, frame_h = self.size
         w = self._src_size[0]
-        self.renderer.output_texture.use(_SOURCE_UNIT)
-        target.use()
-        self.ctx.disable(moderngl.BLEND)
-        self._vao.render(moderngl.TRIANGLES, vertices=3)
+        blocks = self._blocks()
+        bx0, by0, bx1, by1 = blocks
+        if bx1 > bx0 and by1 > by0:
+            self.renderer.output_texture.use(_SOURCE_UNIT)
+            target.scissor = (bx0, by0, bx1 - bx0, by1 - by0)
+            target.use()
+            self.ctx.disable(moderngl.BLEND)
+            self._vao.render(moderngl.TRIANGLES, vertices=3)
+        # only the avatar's own blocks count as written from it next time
+        bounds = self.renderer.drawn_bounds
+        self._written = blocks if bounds is None else self._own_blocks(bounds)
         out = np.empty(frame_w * frame_h * 3 // 2, np.uint8)
         y, u, v = _planes(out, frame_w, frame_h)
         y[0::2, :w] = self._read(0, 2)

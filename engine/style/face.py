@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from engine import landmarks as lm
 from engine.images import check_rgb
 from engine.style.errors import NoFaceDetectedError, StyleError
 from engine.tracking.solver import solve
@@ -22,8 +23,8 @@ from engine.tracking.solver import solve
 MAX_DETECT_SIDE = 1280  # larger photos are scaled down for detection (landmarks are relative)
 MIN_SIDE = 32
 HEAD_MARGIN = 1.75  # crop side over the face's height (brow to chin), for hair and neck
-RIGHT_EYE = (33, 133)  # the person's own right eye: outer, inner corner
-LEFT_EYE = (263, 362)
+RIGHT_EYE = (lm.RIGHT_EYE_OUTER, lm.RIGHT_EYE_INNER)  # the person's own right eye
+LEFT_EYE = (lm.LEFT_EYE_OUTER, lm.LEFT_EYE_INNER)
 
 _lock = threading.Lock()
 _landmarker = None

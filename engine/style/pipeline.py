@@ -22,26 +22,27 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine import landmarks as lm
+from engine.landmarks import (
+    CHEEKS,
+    CHIN,
+    JAW,
+    LEFT_EYE_RING,
+    LEFT_IRIS,
+    LEFT_UPPER_LID,
+    LIP_LINE,
+    NOSE_TIP,
+    NOSE_WINGS,
+    RIGHT_EYE_RING,
+    RIGHT_IRIS,
+    RIGHT_UPPER_LID,
+)
+
 Params = dict[str, torch.Tensor]
 
-# MediaPipe FaceMesh topology (the person's right is the picture's left)
-RIGHT_EYE_RING = (33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7)
-LEFT_EYE_RING = (263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249)
-RIGHT_UPPER_LID = (33, 246, 161, 160, 159, 158, 157, 173, 133)
-LEFT_UPPER_LID = (263, 466, 388, 387, 386, 385, 384, 398, 362)
-RIGHT_IRIS, LEFT_IRIS = (468, 469, 470, 471, 472), (473, 474, 475, 476, 477)
-RIGHT_BROW = (46, 53, 52, 65, 55)
-LEFT_BROW = (276, 283, 282, 295, 285)
-JAW = (454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152,
-       148, 176, 149, 150, 136, 172, 58, 132, 93, 234)  # fmt: skip
-LIP_LINE = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
-NOSE_TIP = (1, 4, 5, 195, 98, 327)
-NOSE_WINGS = (129, 358)
-MOUTH_CORNERS = (61, 291)
-MOUTH_CENTRE = (13, 14, 0, 17)
-CHEEKS = (50, 280)
-FACE_SIDES = (234, 454)
-CHIN = 152
+# MediaPipe FaceMesh points (engine/landmarks.py; the person's right is the picture's left)
+RIGHT_BROW, LEFT_BROW = lm.RIGHT_BROW_LOWER, lm.LEFT_BROW_LOWER
+MOUTH_CENTRE = (lm.UPPER_LIP_INNER, lm.LOWER_LIP_INNER, lm.UPPER_LIP_TOP, lm.LOWER_LIP_BOTTOM)
 
 _YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
 _YIQ_INV = torch.linalg.inv(_YIQ)

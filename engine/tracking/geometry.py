@@ -19,10 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-# MediaPipe FaceMesh topology (fixed by the model).
-RIGHT_EYE_OUTER, RIGHT_EYE_INNER = 33, 133
-LEFT_EYE_OUTER, LEFT_EYE_INNER = 263, 362
-FOREHEAD, CHIN = 10, 152
+from engine.landmarks import CHIN, FOREHEAD, LEFT_EYE_OUTER, RIGHT_EYE_OUTER
 
 
 def lift(landmarks: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:

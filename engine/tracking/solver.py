@@ -20,28 +20,36 @@ from pathlib import Path
 
 import numpy as np
 
+from engine import landmarks as lm
 from engine.tracking.geometry import angles, fit_similarity, lift
 from engine.tracking.signals import FaceSignals
 
 REFERENCE_FILE = (
     Path(__file__).resolve().parents[2] / "content" / "tracking" / "face_reference.json"
 )
-LANDMARKS = 478
+LANDMARKS = lm.POINTS
 
-# MediaPipe FaceMesh topology. Right and left are the person's own.
-RIGHT_EYE = {"outer": 33, "inner": 133, "lids": ((160, 144), (159, 145), (158, 153)), "iris": 468}
-LEFT_EYE = {"outer": 263, "inner": 362, "lids": ((385, 380), (386, 374), (387, 373)), "iris": 473}
-RIGHT_BROW = (70, 63, 105, 66, 107)
-LEFT_BROW = (300, 293, 334, 296, 336)
-INNER_LIPS = ((13, 14), (82, 87), (312, 317))  # upper, lower inner-lip points
+# What each measure reads (engine/landmarks.py names the points). Right and left are the
+# person's own.
+RIGHT_EYE = {
+    "outer": lm.RIGHT_EYE_OUTER, "inner": lm.RIGHT_EYE_INNER,
+    "lids": lm.RIGHT_LID_PAIRS, "iris": lm.RIGHT_IRIS[0],
+}  # fmt: skip
+LEFT_EYE = {
+    "outer": lm.LEFT_EYE_OUTER, "inner": lm.LEFT_EYE_INNER,
+    "lids": lm.LEFT_LID_PAIRS, "iris": lm.LEFT_IRIS[0],
+}  # fmt: skip
+RIGHT_BROW = lm.RIGHT_BROW_UPPER
+LEFT_BROW = lm.LEFT_BROW_UPPER
+INNER_LIPS = lm.INNER_LIP_PAIRS  # upper, lower inner-lip points
 # the same as index arrays, for the hot path
 for _eye in (RIGHT_EYE, LEFT_EYE):
     _eye["upper"] = np.array([a for a, _ in _eye["lids"]])
     _eye["lower"] = np.array([b for _, b in _eye["lids"]])
 _LIPS_UPPER = np.array([a for a, _ in INNER_LIPS])
 _LIPS_LOWER = np.array([b for _, b in INNER_LIPS])
-MOUTH_CORNERS = (61, 291)
-UPPER_LIP = 0
+MOUTH_CORNERS = lm.MOUTH_CORNERS
+UPPER_LIP = lm.UPPER_LIP_TOP
 
 EYE_CLOSED, EYE_OPEN = 0.09, 0.27  # lid gap over eye width
 GAZE_RANGE = 0.2  # iris offset over eye width at a full sideways glance

@@ -13,6 +13,11 @@ The landmarker is created, used and closed on the worker thread only (one MediaP
 per camera, owned by one thread), and `engine.tracking.landmarker` is imported there, so
 importing this module does not load MediaPipe.
 
+Landmarks found elsewhere (a browser running FaceMesh itself, streaming/landmarks.py) come in
+through `submit_landmarks` into the same slot and go through the same solver, calibration and
+filters, so both paths track alike. A worker made with `landmarker_factory=None` takes
+landmarks only and never builds a MediaPipe graph.
+
 A failure is never fatal to the session: if the landmarker or the solver raises (a bad
 frame, a broken graph), the message goes to `error`, the tracker simply sees no face (so
 the avatar eases back to its animations), and the next frame is tried as usual.
@@ -27,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from engine.tracking.signals import FaceSignals
 from engine.tracking.solver import solve
 from engine.tracking.tracker import FaceTracker
 
@@ -61,7 +67,12 @@ class TrackingWorker:
     the engine ticks by. The frame array is handed over, not copied: do not write to it
     after submitting.
 
-    Stats (read from any thread): `frames` processed, `dropped` (replaced or stopped before
+    `submit_landmarks(points, image_size, t)` hands over landmarks found elsewhere instead of
+    a frame (same slot, newest wins). With `landmarker_factory=None` the worker takes only
+    those: no landmarker is made, and frames are dropped.
+
+    Stats (read from any thread): `frames` processed (landmark sets included; `landmarks`
+    counts those alone), `dropped` (replaced or stopped before
     they were processed, or submitted when the worker was not running), `faces` (frames
     with a face), `errors` (frames that failed), `last_ms` (landmarker + solver time of the
     newest frame) and `error` (the newest failure as "Type: message"; None again once a
@@ -72,18 +83,20 @@ class TrackingWorker:
         self,
         tracker: FaceTracker,
         clock: Callable[[], float] = time.monotonic,
-        landmarker_factory: Callable[[], Landmarker] = _default_landmarker,
+        landmarker_factory: Callable[[], Landmarker] | None = _default_landmarker,
     ) -> None:
         self.tracker = tracker
         self.clock = clock
         self._factory = landmarker_factory
         self._cond = threading.Condition()
-        self._slot: tuple[np.ndarray, float] | None = None
+        # (frame, t) or (landmarks, image size, t): whichever came last
+        self._slot: tuple[Any, ...] | None = None
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.frames = 0
         self.dropped = 0
         self.faces = 0
+        self.landmarks = 0
         self.errors = 0
         self.last_ms = 0.0
         self.error: str | None = None
@@ -135,15 +148,29 @@ class TrackingWorker:
         worker's clock). Returns at once; an older frame still waiting is dropped. A decoded
         video frame with `to_ndarray(format="rgb24")` (PyAV's, from WebRTC) is accepted too
         and converted on the worker thread, so the caller's event loop does no pixel work."""
-        if t is None:
-            t = self.clock()
+        if self._factory is None:  # landmarks only: no graph to find them in a frame
+            with self._cond:
+                self.dropped += 1
+            return
+        self._put((rgb, self.clock() if t is None else t))
+
+    def submit_landmarks(
+        self, points: np.ndarray | None, image_size: tuple[int, int], t: float | None = None
+    ) -> None:
+        """Hand over one frame's landmarks found elsewhere: `points` (478, 3) in MediaPipe's
+        normalized form, or None when that frame had no face; `image_size` (width, height)
+        of the picture; `t` its capture time on the worker's clock (default: now). Returns
+        at once; an older frame or landmark set still waiting is dropped."""
+        self._put((points, image_size, self.clock() if t is None else t))
+
+    def _put(self, item: tuple[Any, ...]) -> None:
         with self._cond:
             if self._stopping or self._thread is None or not self._thread.is_alive():
                 self.dropped += 1
                 return
             if self._slot is not None:
                 self.dropped += 1
-            self._slot = (rgb, t)
+            self._slot = item
             self._cond.notify()
 
     def wait_for(self, frames: int, timeout: float) -> bool:
@@ -162,7 +189,7 @@ class TrackingWorker:
 
     def _run(self) -> None:
         try:
-            landmarker = self._factory()
+            landmarker = self._factory() if self._factory is not None else None
         except Exception as e:  # a broken install or graph: say so, take no frames
             with self._cond:
                 self.error = f"the landmarker could not start: {describe(e)}"
@@ -175,9 +202,11 @@ class TrackingWorker:
                         self._cond.wait()
                     if self._stopping:
                         return
-                    rgb, t = self._slot  # type: ignore[misc]
-                    self._slot = None
-                self._process(landmarker, rgb, t)
+                    item, self._slot = self._slot, None
+                if len(item) == 3:
+                    self._process_landmarks(*item)
+                elif landmarker is not None:
+                    self._process(landmarker, *item)
         finally:
             close = getattr(landmarker, "close", None)
             if close is not None:
@@ -198,6 +227,26 @@ class TrackingWorker:
                 signals = solve(result.landmarks, result.image_size)
         except Exception as e:  # BadFrameError, a MediaPipe failure, bad landmarks
             failure = describe(e)
+        self._observe(signals, t, failure, t0)
+
+    def _process_landmarks(
+        self, points: np.ndarray | None, image_size: tuple[int, int], t: float
+    ) -> None:
+        signals = None
+        failure: str | None = None
+        t0 = time.perf_counter()
+        try:
+            if points is not None:
+                signals = solve(points, image_size)
+        except Exception as e:  # landmarks the solver cannot fit (LandmarkShapeError, ...)
+            failure = describe(e)
+        with self._cond:
+            self.landmarks += 1
+        self._observe(signals, t, failure, t0)
+
+    def _observe(
+        self, signals: FaceSignals | None, t: float, failure: str | None, t0: float
+    ) -> None:
         ms = (time.perf_counter() - t0) * 1000.0
         try:
             self.tracker.observe(signals, t)

@@ -51,7 +51,8 @@ def main() -> None:
         bundle = load_bundle(args.rig)
     ctx = create_context()
     renderer = AvatarRenderer(ctx, bundle.rig, bundle.pictures(), (args.size, args.size), args.samples)
-    triangles = len(renderer.geometry.indices) // 3
+    # every attachment's own triangles (hull and core variants not counted)
+    triangles = sum(m.index_count for m in renderer.geometry.meshes.values()) // 3
     print(f"renderer: {describe(ctx)}; {platform.machine()}, {os.cpu_count()} cpus")
     print(f"rig {args.rig}: {len(bundle.rig.bones)} bones, {len(renderer.geometry.bones)} GPU vertices, "
           f"{triangles} triangles in all attachments; {args.size}x{args.size}, MSAA {renderer.samples or 'off'}")  # fmt: skip
@@ -67,6 +68,7 @@ def main() -> None:
         if k >= 60:
             tick_ms.append((t1 - t0) * 1e3)
             render_ms.append((t2 - t1) * 1e3)
+    print(f"last frame: {renderer.triangles_drawn} triangles drawn (hidden slots and hulls)")
     r = np.array(render_ms)
     print(f"skin + draw + readback: median {np.median(r):.2f} ms, p90 {np.percentile(r, 90):.2f} ms, "
           f"p99 {np.percentile(r, 99):.2f} ms over {args.frames} frames")  # fmt: skip

@@ -1,15 +1,26 @@
 """Benchmark: the live server, measured on the server side with the far end (aiortc peers
-sending a moving real face, or pulling previews) in another process.
+sending a moving real face or its landmarks, or pulling previews) in another process
+(tests/bench/stream_client.py), as a browser would be.
 
-    .venv/bin/python -m tests.bench.bench_stream [--seconds 10]
+    .venv/bin/python -m tests.bench.bench_stream [--seconds 10] [--viewers 1,8,16,24]
 
-- motion-to-photon: a webcam frame received by the server -> the first encoded avatar frame
-  that used it (p50, p95; target p95 <= 33 ms);
-- CPU of one tracked 60 fps session (the server process's CPU time over wall time, as a
-  share of the machine; target: at least 40% of the machine left idle);
-- concurrent 30 fps preview streams (384x384): received fps per stream for 2, 4, 6, 8 at once
-  (target: at least 6 held at 30 fps).
+Absolute figures (CPU in cores: the server process's CPU time over wall time, over the far
+end's measured window):
 
+- the floor: render + GPU conversion + encode of one 512x512 stream at 60 fps, no network;
+- one live session, server tracking (the far end sends a moving real face at 30 fps): CPU,
+  received fps, motion-to-photon p50/p95 (a webcam frame received by the server -> the
+  first encoded avatar frame that used it), and the CPU's ratio to the floor;
+- the same, browser tracking (the far end sends that face's MediaPipe landmarks, computed
+  here beforehand, over the `landmarks` data channel): motion-to-photon from the landmark
+  message's arrival;
+- one shared 384x384 30 fps preview watched by 1, 8, 16, 24 viewers: CPU for each, the
+  marginal CPU per added viewer (goal <= 0.02 core) and the lowest received fps (goal: 24
+  viewers held at >= 29 fps);
+- with `--distinct 2,4,6,8`: that many different previews at once (a render and an encode
+  each).
+
+Every wait is bounded: a far end that hangs is killed and its part reported as failed.
 Prints figures; asserts nothing (timings belong in docs/PERFORMANCE.md, not in the suite).
 """
 
@@ -17,21 +28,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from aiohttp import web
-from aiortc.codecs import vpx
 
+from streaming.encoder import SharedEncoder
+from streaming.live import LiveSession, Output
+from streaming.manager import Peer, SessionManager
 from webapi.app import MANAGER, create_app
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SETTLE = 30.0  # seconds a far end may take to connect and settle before its window
 
 
 def _cpu() -> float:
@@ -39,26 +57,188 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-async def _far_end(url: str, *args: str) -> dict:
+class Window:
+    """The server's CPU over the far end's measured window ("measuring" .. "done")."""
+
+    def __init__(self) -> None:
+        self.start: tuple[float, float] | None = None
+        self.cores: float | None = None
+
+    def mark(self, line: str) -> None:
+        if line == "measuring":
+            self.start = (_cpu(), time.monotonic())
+        elif line == "done" and self.start is not None:
+            c0, w0 = self.start
+            self.cores = (_cpu() - c0) / max(time.monotonic() - w0, 1e-6)
+
+
+async def _far_end(url: str, window: Window, seconds: float, *args: str) -> dict[str, Any]:
+    """Run the far end; its marks go to `window`; its last line is its report. Killed (and
+    reported as an error) when it takes longer than it possibly should."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.bench.stream_client", url, *args,
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    out, _ = await proc.communicate()
-    return json.loads(out.decode().strip().splitlines()[-1])
+    assert proc.stdout is not None
+    last = ""
+
+    async def read() -> None:
+        nonlocal last
+        async for raw in proc.stdout:  # type: ignore[union-attr]
+            line = raw.decode().strip()
+            window.mark(line)
+            last = line or last
+        await proc.wait()
+
+    try:
+        await asyncio.wait_for(read(), SETTLE + seconds + 30)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        return {"error": "the far end did not finish in time (killed)"}
+    try:
+        return json.loads(last)
+    except ValueError:
+        return {"error": f"the far end failed (exit {proc.returncode}): {last[:200]!r}"}
 
 
-async def run(seconds: float) -> None:
-    encoded: dict[int, float] = {}  # pts -> when its encoding finished (monotonic)
-    original = vpx.Vp8Encoder.encode
+async def _until(cond: Callable[[], bool], seconds: float) -> bool:
+    end = time.monotonic() + seconds
+    while not cond():
+        if time.monotonic() > end:
+            return False
+        await asyncio.sleep(0.05)
+    return True
 
-    def timed_encode(self, frame, force_keyframe=False):
-        pts = frame.pts  # PyAV rebases the frame's pts to the codec's time base in place
-        out = original(self, frame, force_keyframe)
-        encoded[pts] = time.monotonic()
-        return out
 
-    vpx.Vp8Encoder.encode = timed_encode
+async def floor(manager: SessionManager, seconds: float) -> dict[str, float]:
+    """Render + convert + encode of one 512x512 60 fps stream (Digi idling), no network:
+    what one live session costs before any tracking, networking or signaling."""
+    loop = asyncio.get_running_loop()
+    session = LiveSession(manager._bundle(), kind="preview", fps=60)
+    session.play("idle")
+    encoder = SharedEncoder(loop, 512, 512, 60, name="floor")
+    session.add_output(Output("opaque", 512, encoder))  # type: ignore[arg-type]
+    manager.worker.add(session)
+    try:
+        await asyncio.sleep(2.0)
+        c0, w0, n0 = _cpu(), time.monotonic(), encoder.encoded
+        await asyncio.sleep(seconds)
+        wall = time.monotonic() - w0
+        return {"cores": (_cpu() - c0) / wall, "fps": (encoder.encoded - n0) / wall}
+    finally:
+        manager.worker.remove(session)
+        session.close()
+
+
+def _face_landmarks(path: str) -> None:
+    """The far end's moving face through MediaPipe once, here, so that the far end only
+    replays the points (as a page whose FaceMesh runs on the user's machine)."""
+    from engine.tracking.landmarker import FaceLandmarker
+    from tests.bench.stream_client import moving_face
+
+    frames = moving_face()
+    points = np.zeros((len(frames), 478, 3), np.float32)
+    found = np.zeros(len(frames), bool)
+    with FaceLandmarker() as lm:
+        for _ in range(2):  # the second pass follows the face as a video would
+            for k, f in enumerate(frames):
+                r = lm.process(f)
+                found[k] = r.found
+                if r.found:
+                    points[k] = r.landmarks
+    h, w = frames[0].shape[:2]
+    np.savez(path, points=points, found=found, size=np.array([w, h]))
+
+
+async def tracked(url: str, manager: SessionManager, seconds: float, mode: str, *args: str) -> dict[str, Any]:
+    """One live puppet session (`mode` "puppet": server tracking, "browser": landmarks)."""
+    from streaming import landmarks
+
+    arrivals: dict[float, float] = {}  # server capture time -> the message's arrival
+    original = getattr(landmarks.LandmarkIntake, "_server_time", None)
+    if mode == "browser" and original is not None:
+
+        def server_time(self, captured_ms: float, now: float) -> float:
+            t = original(self, captured_ms, now)
+            arrivals[t] = now
+            if len(arrivals) > 4000:
+                del arrivals[next(iter(arrivals))]
+            return t
+
+        landmarks.LandmarkIntake._server_time = server_time  # type: ignore[method-assign]
+    window = Window()
+    far = asyncio.create_task(_far_end(url, window, seconds, mode, str(seconds), *args))
+    try:
+        peer: Peer | None = None
+
+        def found() -> bool:
+            nonlocal peer
+            peer = next((p for p in manager.peers.values() if p.kind == "puppet"), None)
+            return peer is not None or far.done()
+
+        await _until(found, SETTLE)
+        cam_at: dict[int, float] = {}
+        enc_at: dict[int, float] = {}
+        while peer is not None and not far.done():  # the maps keep a few seconds: gather
+            cam_at.update(peer.output.camera_at)
+            enc_at.update(peer.output.slot.encoded_at)  # type: ignore[attr-defined]
+            await asyncio.sleep(0.5)
+        result = await far
+    finally:
+        if original is not None:
+            landmarks.LandmarkIntake._server_time = original  # type: ignore[method-assign]
+    lat, newest = [], -1.0
+    for pts in sorted(cam_at):
+        cam = cam_at[pts]
+        if cam > newest and pts in enc_at:
+            lat.append((enc_at[pts] - arrivals.get(cam, cam)) * 1000)
+            newest = cam
+    result["cores"] = window.cores
+    result["latency"] = lat
+    if peer is not None:
+        enc = peer.output.slot
+        result["keyframes"] = {"forced": enc.forced, "requests": dict(enc.requests), "gaps": peer.track.slot.gaps}  # type: ignore[attr-defined]
+    await _until(lambda: not manager.peers, 10)
+    return result
+
+
+async def shared(url: str, manager: SessionManager, seconds: float, n: int) -> dict[str, Any]:
+    window = Window()
+    streams: set[int] = set()
+    far = asyncio.create_task(_far_end(url, window, seconds, "shared", str(seconds), str(n)))
+    while not far.done():
+        streams.add(len(manager.outputs))
+        await asyncio.sleep(0.5)
+    result = await far
+    result["cores"] = window.cores
+    result["encoders"] = max(streams, default=0)
+    await _until(lambda: not manager.peers, 10)
+    return result
+
+
+async def distinct(url: str, manager: SessionManager, seconds: float, n: int) -> dict[str, Any]:
+    window = Window()
+    result = await _far_end(url, window, seconds, "previews", str(seconds), str(n))
+    result["cores"] = window.cores
+    await _until(lambda: not manager.peers, 10)
+    return result
+
+
+def _ms(lat: list[float]) -> str:
+    if not lat:
+        return "no samples"
+    a = np.array(lat)
+    return (f"p50 {np.percentile(a, 50):.1f} ms, p95 {np.percentile(a, 95):.1f} ms, max {a.max():.1f} ms "
+            f"over {len(a)} camera frames")  # fmt: skip
+
+
+def _cores(c: float | None) -> str:
+    return "n/a (no measured window)" if c is None else f"{c:.3f} cores"
+
+
+async def run(seconds: float, viewers: list[int], previews: list[int]) -> None:
     app = create_app(max_sessions=3, max_previews=12)
     runner = web.AppRunner(app)
     await runner.setup()
@@ -68,58 +248,68 @@ async def run(seconds: float) -> None:
     url = f"http://127.0.0.1:{port}"
     manager = app[MANAGER]
     print(f"machine: {platform.machine()} {platform.processor() or ''} python {platform.python_version()}, "
-          f"{os.cpu_count()} cpus; server at {url}")  # fmt: skip
+          f"{os.cpu_count()} cpus; server at {url}; {seconds:g} s windows", flush=True)  # fmt: skip
+    try:
+        base = await floor(manager, seconds)
+        print(f"floor (render + convert + encode, 512x512 at 60 fps, no network): {base['cores']:.3f} cores, "
+              f"{base['fps']:.1f} fps encoded", flush=True)  # fmt: skip
 
-    # one tracked session: motion-to-photon and CPU
-    far = asyncio.create_task(_far_end(url, "puppet", str(seconds)))
-    while not manager.peers:
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(3.0)  # connected, tracking, filters settled
-    c0, w0 = _cpu(), time.monotonic()
-    await asyncio.sleep(seconds - 2)
-    cpu = (_cpu() - c0) / (time.monotonic() - w0)
-    peer = next(iter(manager.peers.values()))
-    cam_at = dict(peer.output.camera_at)
-    result = await far
-    lat = []
-    newest = -1.0
-    for pts in sorted(cam_at):
-        cam = cam_at[pts]
-        if cam > newest and pts in encoded:
-            lat.append((encoded[pts] - cam) * 1000)
-            newest = cam
-    if not lat:
-        print(f"no latency samples: {len(cam_at)} stamped frames, {len(encoded)} encoded; "
-              f"e.g. {list(cam_at.items())[:3]} / {list(encoded)[:3]}")  # fmt: skip
-        lat = [float("nan")]
-    lat_a = np.array(lat)
-    ncpu = os.cpu_count() or 1
-    print(f"tracked session: {result['fps']:.1f} fps received; server status {result['status']}")
-    print(f"motion-to-photon (camera frame in -> first encoded frame using it): "
-          f"p50 {np.percentile(lat_a, 50):.1f} ms, p95 {np.percentile(lat_a, 95):.1f} ms, "
-          f"max {lat_a.max():.1f} ms over {len(lat_a)} camera frames")  # fmt: skip
-    print(f"server CPU for one tracked 60 fps session: {cpu * 100:.0f}% of one core = "
-          f"{cpu / ncpu * 100:.0f}% of the machine ({(1 - cpu / ncpu) * 100:.0f}% idle)")  # fmt: skip
-    while manager.peers:
-        await asyncio.sleep(0.1)
+        def ratio(c: float | None) -> str:
+            return f" = {c / base['cores']:.2f}x the floor" if c is not None and base["cores"] > 0 else ""
 
-    for n in (2, 4, 6, 8):
-        c0, w0 = _cpu(), time.monotonic()
-        res = await _far_end(url, "previews", str(seconds / 2), str(n))
-        cpu = (_cpu() - c0) / (time.monotonic() - w0)
-        fps = res["fps"]
-        print(f"{n} previews at once (384x384, 30 fps): received fps min {min(fps):.1f}, "
-              f"mean {np.mean(fps):.1f}; server CPU {cpu / ncpu * 100:.0f}% of the machine")  # fmt: skip
-        while manager.peers:
-            await asyncio.sleep(0.1)
-    vpx.Vp8Encoder.encode = original
-    await runner.cleanup()
+        with tempfile.TemporaryDirectory() as tmp:
+            marks = os.path.join(tmp, "landmarks.npz")
+            await asyncio.get_running_loop().run_in_executor(None, _face_landmarks, marks)
+            for mode, label, extra in (
+                ("puppet", "server tracking (webcam video up, 30 fps)", ()),
+                ("browser", "browser tracking (landmarks up, 30 fps)", (marks,)),
+            ):
+                r = await tracked(url, manager, seconds, mode, *extra)
+                if "error" in r:
+                    print(f"live session, {label}: FAILED: {r['error']}", flush=True)
+                    continue
+                print(f"live session, {label}: server {_cores(r['cores'])}{ratio(r['cores'])}; "
+                      f"{r['fps']:.1f} fps received; motion-to-photon {_ms(r['latency'])}; "
+                      f"keyframes {r.get('keyframes')}; status {r['status']}", flush=True)  # fmt: skip
+        cores = {}
+        for n in viewers:
+            r = await shared(url, manager, seconds / 2, n)
+            if "error" in r:
+                print(f"one preview (384x384, 30 fps), {n} viewers: FAILED: {r['error']}", flush=True)
+                continue
+            cores[n] = r["cores"]
+            print(f"one preview (384x384, 30 fps), {n} viewers: server {_cores(r['cores'])}; received fps "
+                  f"min {min(r['fps']):.1f}, mean {np.mean(r['fps']):.1f}; {r['encoders']} encoder(s)",
+                  flush=True)  # fmt: skip
+        known = {n: c for n, c in cores.items() if c is not None}
+        if len(known) >= 2:
+            ns = np.array(sorted(known))
+            slope = np.polyfit(ns, [known[n] for n in ns], 1)[0]
+            print(f"marginal server CPU per added viewer of one preview: {slope:.4f} cores "
+                  f"(least squares over {', '.join(map(str, ns))} viewers)", flush=True)  # fmt: skip
+        for n in previews:
+            r = await distinct(url, manager, seconds / 2, n)
+            if "error" in r:
+                print(f"{n} different previews: FAILED: {r['error']}", flush=True)
+                continue
+            print(f"{n} different previews at once (384x384, 30 fps): received fps min {min(r['fps']):.1f}, "
+                  f"mean {np.mean(r['fps']):.1f}; server {_cores(r['cores'])}", flush=True)  # fmt: skip
+    finally:
+        await runner.cleanup()
+
+
+def _ints(text: str) -> list[int]:
+    return [int(v) for v in text.split(",") if v.strip()]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=10.0)
-    asyncio.run(run(ap.parse_args().seconds))
+    ap.add_argument("--viewers", type=_ints, default=[1, 8, 16, 24], help="viewers of one preview")
+    ap.add_argument("--distinct", type=_ints, default=[], help="different previews at once, e.g. 2,4,6,8")
+    args = ap.parse_args()
+    budget = 60 + 3 * (args.seconds + SETTLE + 40) + (len(args.viewers) + len(args.distinct)) * (args.seconds + SETTLE + 40)
+    asyncio.run(asyncio.wait_for(run(args.seconds, args.viewers, args.distinct), budget))
 
 
 if __name__ == "__main__":

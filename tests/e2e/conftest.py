@@ -135,7 +135,9 @@ def chromium_args(camera: Path) -> list[str]:
         "--disable-quic",
         # plain host candidates (real IPs) instead of mDNS names, as a local server expects
         "--disable-features=WebRtcHideLocalIpsWithMdns",
-        # GL stays on: the OBS page's WebGL path runs on Chromium's software GL here
+        # GL stays on: the OBS page's WebGL path runs on Chromium's software GL here, and so
+        # does the puppet page's FaceMesh (WebGL 2 on ANGLE/SwiftShader, and wasm with SIMD:
+        # no extra flags needed; on software GL tracking.js runs its models on the CPU)
     ]
 
 

@@ -33,7 +33,7 @@ def run_preview(display: str, shot: Path, keys: list[str]) -> np.ndarray:
     window = ""
     for _ in range(100):
         r = subprocess.run(
-            ["xdotool", "search", "--name", "Digigami preview"],
+            ["xdotool", "search", "--onlyvisible", "--name", "Digigami preview"],
             env=env,
             capture_output=True,
             text=True,

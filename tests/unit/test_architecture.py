@@ -24,13 +24,67 @@ FORBIDDEN = {
 # within engine/, these libraries belong to one place only (or to a few, as a tuple)
 ONLY_IN: dict[str, str | tuple[str, ...]] = {
     "moderngl": "engine/render/",
-    "pyglet": "engine/render/",
+    # the desktop windows are an application on top of the renderer, not the GL boundary
+    "pyglet": ("engine/render/", "engine/apps/window.py"),
     "glcontext": "engine/render/",
     # the MediaPipe boundary: face landmarks, and person segmentation for engine/style
     "mediapipe": ("engine/tracking/landmarker.py", "engine/tracking/segmenter.py"),
     "cv2": "engine/tracking/camera.py",  # camera capture only
     "torch": "engine/style/",
 }
+
+
+# The engine's inner layers, lowest first (docs/ARCHITECTURE.md): a module may import its
+# own package and any package on a LOWER layer, never one on its own layer or above. Every
+# import counts, also one inside a function: a lazy import is for a heavy library
+# (MediaPipe, torch), never a way round this order.
+ENGINE_LAYERS: tuple[tuple[str, ...], ...] = (
+    ("kernels", "images", "landmarks", "hulls"),  # numeric kernels and fixed facts
+    ("rig",),  # frozen rig data and its loader
+    ("pose", "atlas"),  # a pose of a rig; pictures of its parts
+    ("params", "anim", "sprites", "tracking"),  # what moves a pose
+    ("assets",),  # the bundle: rig + clips + machine + sprites + tracking + pictures
+    ("session",),  # one tick
+    ("puppet", "face", "style"),  # live puppeting; a generated face; photo styling
+    ("render",),  # the GL boundary
+    ("export",),  # pictures and files out, through the renderer
+    ("apps",),  # the desktop windows and the demo: applications on top
+)
+
+
+def _engine_imports(path: Path) -> set[str]:
+    """Every engine module `path` imports (as dotted names, from any depth of the file)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name.split(".")[0] == "engine")
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.level == 0
+            and node.module.split(".")[0] == "engine"
+        ):
+            out.add(node.module)
+            # `from engine import landmarks` names a module, not an attribute
+            out.update(f"{node.module}.{a.name}" for a in node.names)
+    return out
+
+
+def _module(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _layer_of(module: str) -> tuple[str, int] | None:
+    """(engine part, its layer) of a dotted engine module name; None for `engine` itself."""
+    parts = module.split(".")
+    if len(parts) < 2:
+        return None
+    for rank, names in enumerate(ENGINE_LAYERS):
+        if parts[1] in names:
+            return parts[1], rank
+    raise AssertionError(f"{module}: engine/{parts[1]} has no layer in ENGINE_LAYERS")
 
 
 def _imports(path: Path) -> set[str]:
@@ -73,3 +127,58 @@ def test_the_walker_sees_imports() -> None:
     # Guard against a walker that silently finds nothing (which would pass every rule).
     seen = _imports(ROOT / "engine" / "session.py")
     assert "numpy" in seen and "engine" in seen
+
+
+def test_engine_layers_point_down() -> None:
+    bad = []
+    for path in _sources("engine"):
+        me = _layer_of(_module(path))
+        if me is None:
+            continue
+        for target in sorted(_engine_imports(path)):
+            other = _layer_of(target)
+            if other is None or other[0] == me[0]:
+                continue
+            if other[1] >= me[1]:
+                bad.append(f"{path.relative_to(ROOT)} (layer {me[1]}, {me[0]}) imports {target} (layer {other[1]})")
+    assert not bad, "\n".join(bad)
+
+
+def test_no_import_cycles_inside_the_engine() -> None:
+    modules = {_module(p): p for p in _sources("engine")}
+    graph = {
+        name: {t for t in _engine_imports(path) if t in modules and t != name}
+        for name, path in modules.items()
+    }
+    # a package's __init__ importing its own modules is how a package exports; what must not
+    # happen is a module importing back into the package that imports it
+    cycles = []
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycle = [*stack[stack.index(nxt) :], nxt]
+                if not all(c == cycle[0] or c.startswith(cycle[0] + ".") for c in cycle):
+                    cycles.append(" -> ".join(cycle))
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name)
+    assert not cycles, "\n".join(cycles)
+
+
+def test_the_layer_walker_sees_a_violation(tmp_path: Path) -> None:
+    # Guard against rules that pass because the walker sees nothing.
+    assert "engine.session" in _engine_imports(ROOT / "engine" / "puppet.py")
+    assert _layer_of("engine.render.renderer")[1] > _layer_of("engine.session")[1]
+    bad = tmp_path / "bad.py"
+    bad.write_text("def f():\n    from engine.render import AvatarRenderer\n")
+    assert "engine.render" in _engine_imports(bad)

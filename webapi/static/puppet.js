@@ -1,9 +1,11 @@
-// The puppet page: the VTuber's webcam goes to the server, Digi comes back as video.
+// The puppet page: the VTuber's face is tracked (in this browser by default, tracking.js, or
+// on the server from the webcam's video), Digi comes back as video.
 //
-// One RTCPeerConnection per session: the webcam as a sendonly video transceiver, a recvonly
-// video transceiver for the avatar, and the `control` data channel (JSON messages, see
-// docs/STREAMING.md). The offer is POSTed to /api/sessions once ICE gathering is complete
-// (the server does not trickle).
+// One RTCPeerConnection per session: a recvonly video transceiver for the avatar, the
+// `control` data channel (JSON messages, see docs/STREAMING.md), and either the `landmarks`
+// channel (browser tracking: no video goes up) or the webcam's video (server tracking). The
+// offer is POSTed to /api/sessions once ICE gathering is complete (the server does not
+// trickle).
 
 import {
   completeOffer,
@@ -16,6 +18,7 @@ import {
   videoStats,
 } from "/static/webrtc.js";
 import { toast } from "/static/toast.js";
+import { TrackingPath } from "/static/tracking.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -67,10 +70,21 @@ const digigami = {
   hello: null,
   state: "starting", // starting | connecting | connected | disconnected | failed | busy | error
   camera: null, // the webcam MediaStream
+  tracking: null, // the TrackingPath: .active "browser" | "server", .tracker (FaceMesh here)
   stats: videoStats(() => avatarReceiver),
   send,
 };
 window.digigami = digigami;
+digigami.tracking = new TrackingPath(
+  {
+    pill: $("path-pill"),
+    select: $("tracking-path"),
+    privacy: $("privacy"),
+    rateLabel: $("st-camera-fps-label"),
+    msLabel: $("st-landmarker-label"),
+  },
+  { banner: (key, text, kind) => showBanner(key, text, kind), clearBanner: (key) => clearBanner(key), restart: () => restart() },
+);
 
 function setState(state) {
   digigami.state = state;
@@ -180,25 +194,16 @@ async function start() {
   }
   clearBanner("camera");
 
+  if (digigami.tracking.wanted === "browser") overlay("Starting face tracking…", "Loading FaceMesh in this browser.");
+  await digigami.tracking.prepare(ui.selfview); // FaceMesh here, or the server path
+
   setState("connecting");
   setPill(ui.conn, "connecting", "busy");
   overlay("Connecting…", "Opening a live session with the server.");
 
   const pc = localPeerConnection();
   digigami.pc = pc;
-  // The webcam goes sendrecv, not sendonly (the protocol allows both): a server that puts
-  // the avatar on the webcam's own section then still reaches us, and one that uses the
-  // recvonly section below does too. Whichever section the avatar arrives on fires "track".
-  const webcam = camera.getVideoTracks()[0];
-  // Face tracking needs the face's detail (a lip moves a few pixels) more than frames: when
-  // the encoder is short of CPU or bandwidth it drops frames rather than resolution.
-  webcam.contentHint = "detail";
-  const cameraTransceiver = pc.addTransceiver(webcam, {
-    direction: "sendrecv",
-    streams: [camera],
-    sendEncodings: [{ maxBitrate: 2_500_000 }],
-  });
-  keepResolution(cameraTransceiver.sender);
+  digigami.tracking.addSections(pc, camera); // the webcam's video, or the landmarks channel
   avatarTransceiver = pc.addTransceiver("video", { direction: "recvonly" });
   avatarReceiver = avatarTransceiver.receiver;
   // The receiver's track exists before negotiation; frames flow into it once connected.
@@ -266,26 +271,13 @@ function savedIdent() {
   }
 }
 
-/** Ask the camera's encoder to hold its resolution under load (Chromium otherwise halves
- * it when the CPU is busy, and the tracker loses the mouth). Best effort: not every
- * browser takes the setting. */
-async function keepResolution(sender) {
-  try {
-    const params = sender.getParameters();
-    params.degradationPreference = "maintain-resolution";
-    await sender.setParameters(params);
-  } catch {
-    // the default (balanced) still works, a little less sharply
-  }
-}
-
 // A generated avatar to wear (the create page's "Puppet it live": /?avatar=<id>).
 const AVATAR = new URLSearchParams(location.search).get("avatar");
 if (AVATAR) document.getElementById("wearing").hidden = false;
 
 async function postOffer(sdp) {
   const ident = savedIdent();
-  const wear = AVATAR ? { avatar: AVATAR } : {};
+  const wear = { ...(AVATAR ? { avatar: AVATAR } : {}), tracking: digigami.tracking.active };
   let res = await sendOffer({ sdp, type: "offer", ...wear, ...(ident ?? {}) });
   if (res.status === 403 && ident) {
     localStorage.removeItem(IDENT_KEY); // not ours any more: start under a new id
@@ -441,8 +433,9 @@ function onStatus(s) {
   }
 
   setStat(ui.st.serverFps, num(s.fps, 0), "fps", grade(s.fps, 55, 30));
-  setStat(ui.st.cameraFps, num(s.camera_fps, 0), "fps", grade(s.camera_fps, 25, 12));
-  setStat(ui.st.landmarker, num(s.landmarker_ms, 1), "ms", s.landmarker_ms == null ? "" : s.landmarker_ms < 20 ? "good" : s.landmarker_ms < 33 ? "meh" : "bad");
+  const face = digigami.tracking.figures(s); // face points or camera frames, per path
+  setStat(ui.st.cameraFps, num(face.rate, 0), "fps", grade(face.rate, 25, 12));
+  setStat(ui.st.landmarker, num(face.ms, 1), "ms", face.ms == null ? "" : face.ms < 20 ? "good" : face.ms < 33 ? "meh" : "bad");
 
   if (s.state) {
     ui.hudState.textContent = s.state;
@@ -491,7 +484,7 @@ function onHello(h) {
 
 function setControlsEnabled(on) {
   for (const el of document.querySelectorAll(".panel button, .panel select, .panel input[type=range]")) {
-    if (el === ui.framing || el === ui.selfviewOn) continue;
+    if (el === ui.framing || el === ui.selfviewOn || el.id === "tracking-path") continue;
     el.disabled = !on;
   }
   ui.framing.disabled = !on;

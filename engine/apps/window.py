@@ -4,14 +4,18 @@ state machine, keys for states, emotes, tools, dances, sprite swaps and framing.
 video file) through face tracking, layered over the state machine so the body keeps idling,
 walking and emoting underneath.
 
-Threads in puppet mode (ARCHITECTURE.md): the camera's capture thread hands frames to the
-tracking worker's newest-wins slot, the worker thread runs MediaPipe and the solver and feeds
-the FaceTracker, and the window's own thread (pyglet's loop, which owns the GL context) reads
-the tracker's parameters once per tick. Nothing waits on anything else.
+Both drive the avatar through `engine.puppet.Puppet`, the same puppet loop as the live
+server's sessions: keys become the puppet's requests, and its tick reads the tracker.
+
+Threads in puppet mode (docs/ARCHITECTURE.md): the camera's capture thread hands frames to
+the tracking worker's newest-wins slot, the worker thread runs MediaPipe and the solver and
+feeds the FaceTracker, and the window's own thread (pyglet's loop, which owns the GL context)
+ticks the puppet, which reads the tracker's parameters. Nothing waits on anything else.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -19,13 +23,12 @@ from collections.abc import Callable
 import pyglet
 from pyglet.window import key
 
-from engine.assets import ATLASES, RIGS, AvatarBundle
-from engine.render.atlas import load_atlas
+from engine.assets import RIGS, AvatarBundle, load_bundle
+from engine.puppet import Puppet, PuppetError
 from engine.render.context import window_context
 from engine.render.framing import FRAMINGS
 from engine.render.renderer import AvatarRenderer
 from engine.rig.errors import FormatError
-from engine.session import AvatarSession, Inputs
 from engine.tracking.camera import CameraSource
 from engine.tracking.tracker import FaceTracker
 from engine.tracking.worker import TrackingWorker
@@ -45,15 +48,25 @@ HELP = (
 
 
 class PreviewWindow(pyglet.window.Window):
-    def __init__(self, bundle: AvatarBundle, size: int = 640, seed: int = 0) -> None:
-        super().__init__(size, size, caption=f"Digigami preview: {bundle.rig.name}", resizable=True)
-        self.bundle = bundle
-        self.ctx = window_context()
-        self.renderer = AvatarRenderer(
-            self.ctx, bundle.rig, load_atlas(ATLASES / bundle.rig.name), (size, size)
+    def __init__(
+        self,
+        bundle: AvatarBundle,
+        size: int = 640,
+        seed: int = 0,
+        *,
+        tracker: FaceTracker | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        # hidden until the renderer is built (a second or so on a software GL): no blank
+        # window meanwhile, and keys pressed once it shows reach a window that is ready
+        super().__init__(
+            size, size, caption=f"Digigami preview: {bundle.rig.name}", resizable=True, visible=False
         )
-        self.session = AvatarSession(bundle, seed=seed)
-        self.pending = Inputs()
+        self.bundle = bundle
+        self.clock = clock
+        self.ctx = window_context()
+        self.renderer = AvatarRenderer(self.ctx, bundle.rig, bundle.pictures(), (size, size))
+        self.puppet = Puppet(bundle, seed=seed, tracker=tracker)
         self.speed = 0.0
         self.framing = 0
         self.show_help = True
@@ -62,32 +75,37 @@ class PreviewWindow(pyglet.window.Window):
         self.help = pyglet.text.Label(HELP, x=8, y=size - 8, anchor_y="top", width=size - 16, multiline=True,
                                       font_size=9, color=(255, 255, 255, 200))  # fmt: skip
         pyglet.clock.schedule_interval(self.tick, TICK)
+        self.set_visible(True)
 
     # --- input ---------------------------------------------------------------------------
 
     def on_key_press(self, symbol: int, modifiers: int) -> None:
-        p = self.pending
+        # a key the rig has nothing for (a state it lacks, a tenth dance) does nothing
+        with contextlib.suppress(PuppetError):
+            self.press(symbol)
+
+    def press(self, symbol: int) -> None:
+        p = self.puppet
         states = self.bundle.machine.states
         if symbol == key.ESCAPE:
             self.close()
         elif symbol in (key.UP, key.DOWN):
             self.speed = max(0.0, min(4.0, self.speed + (0.5 if symbol == key.UP else -0.5)))
-            p.controls = {**p.controls, "speed": self.speed}
-            if self.speed > 0 and self.session.controller.state() == "idle":
-                p.transitions.append("walk")
+            p.set_controls({"speed": self.speed})
+            if self.speed > 0 and p.state() == "idle":
+                p.transition("walk")
         elif symbol == key.SPACE and "jump" in states:
-            p.controls = {**p.controls, "grounded": 0.0}
-            p.transitions.append("jump")
+            p.set_controls({"grounded": 0.0})
+            p.transition("jump")
             self.landing_in = 0.7
         elif symbol in STATE_KEYS and STATE_KEYS[symbol] in states:
-            p.transitions.append(STATE_KEYS[symbol])
+            p.transition(STATE_KEYS[symbol])
         elif key._1 <= symbol <= key._9 and "dance" in states:
-            n = symbol - key._0
-            self.session.controller.transition("dance", variant=f"dance_{n}")
+            p.transition("dance", f"dance_{symbol - key._0}")
         elif symbol == key.Q:
-            p.stop.append("tool")
+            p.stop("tool")
         elif symbol == key.E:
-            p.stop.append("emote")
+            p.stop("emote")
         elif symbol in (key.O, key.A, key.B):
             self.cycle_sprite({key.O: 0, key.A: 1, key.B: 2}[symbol])
         elif symbol == key.F:
@@ -96,16 +114,15 @@ class PreviewWindow(pyglet.window.Window):
             self.show_help = not self.show_help
 
     def cycle_sprite(self, which: int) -> None:
-        lib, sel = self.bundle.sprites, self.session.sprites
-        if lib is None or sel is None:
+        labels_of, wearing = self.puppet.labels, self.puppet.wearing
+        if not labels_of:
             return
         preferred = ("outfit", "accessories", "body")[which]
-        cats = list(lib.categories)
-        category = preferred if preferred in lib.categories else cats[which % len(cats)]
-        labels = list(lib.categories[category])
-        current = sel.chosen.get(category, labels[0])
-        label = labels[(labels.index(current) + 1) % len(labels)]
-        self.pending.swaps = {**self.pending.swaps, category: label}
+        cats = list(labels_of)
+        category = preferred if preferred in labels_of else cats[which % len(cats)]
+        labels = labels_of[category]
+        current = wearing.get(category, labels[0])
+        self.puppet.swap(category, labels[(labels.index(current) + 1) % len(labels)])
 
     # --- time and drawing ------------------------------------------------------------------
 
@@ -113,21 +130,18 @@ class PreviewWindow(pyglet.window.Window):
         if self.landing_in is not None:
             self.landing_in -= dt
             if self.landing_in <= 0:
-                self.pending.controls = {**self.pending.controls, "grounded": 1.0}
+                self.puppet.set_controls({"grounded": 1.0})
                 self.landing_in = None
-        inputs, self.pending = self.pending, Inputs()
-        self.session.step(TICK, inputs)
-        c = self.session.controller
-        swaps = self.session.sprites.chosen if self.session.sprites else {}
+        self.puppet.tick(self.clock(), TICK)
         self.status.text = (
-            f"{c.active_state}  speed {self.speed:.1f}  framing {FRAMINGS[self.framing]}  "
-            + "  ".join(f"{k}: {v}" for k, v in swaps.items())
+            f"{self.puppet.active_state}  speed {self.speed:.1f}  framing {FRAMINGS[self.framing]}  "
+            + "  ".join(f"{k}: {v}" for k, v in self.puppet.wearing.items())
         )
 
     def on_draw(self) -> None:
         self.ctx.screen.use()
         self.renderer.draw(
-            self.session.pose, FRAMINGS[self.framing], target=self.ctx.screen, background=BACKGROUND
+            self.puppet.pose, FRAMINGS[self.framing], target=self.ctx.screen, background=BACKGROUND
         )
         self.ctx.enable_only(0)
         self.status.draw()
@@ -157,7 +171,6 @@ class PuppetWindow(PreviewWindow):
                 "",
                 "file not found (puppet mode needs the rig's face-tracking bindings)",
             )
-        self.clock = clock
         self.tracker = FaceTracker(bundle.tracking, bundle.rig)
         self.worker = TrackingWorker(self.tracker, clock=clock)
         if not isinstance(camera, CameraSource):
@@ -166,7 +179,7 @@ class PuppetWindow(PreviewWindow):
         self.camera.on_frame = self.worker.submit
         self._stopped = False
         try:
-            super().__init__(bundle, size=size, seed=seed)
+            super().__init__(bundle, size=size, seed=seed, tracker=self.tracker, clock=clock)
         except BaseException:
             self.camera.stop()
             raise
@@ -175,21 +188,16 @@ class PuppetWindow(PreviewWindow):
         self.tracking_status = pyglet.text.Label(
             "", x=8, y=26, font_size=10, color=(255, 255, 255, 230)
         )
-        self.last_tick = clock()
         self.worker.start()
         self.camera.start()
 
-    def on_key_press(self, symbol: int, modifiers: int) -> None:
+    def press(self, symbol: int) -> None:
         if symbol == key.N:
-            self.tracker.calibrate(self.clock())
+            self.puppet.calibrate()
         else:
-            super().on_key_press(symbol, modifiers)
+            super().press(symbol)
 
     def tick(self, dt: float) -> None:
-        now = self.clock()
-        step, self.last_tick = max(now - self.last_tick, 0.0), now
-        face = self.tracker.parameters(now, step)
-        self.pending.parameters = {**self.pending.parameters, **face}
         super().tick(dt)
         self.tracking_status.text = self.tracking_line()
 
@@ -233,8 +241,6 @@ def run_preview(
 ) -> None:
     """Open the window; with `screenshot`, save the window's picture after `after` seconds
     and close (for scripted checks under a virtual display)."""
-    from engine.assets import load_bundle
-
     _run(PreviewWindow(load_bundle(rig), size=size, seed=seed), screenshot, after)
 
 
@@ -249,8 +255,6 @@ def run_puppet(
     """Open the puppet window on `camera`: a webcam index, a video file (played in a loop)
     or a CameraSource (CameraError when it cannot be opened); `screenshot` and `after` as
     for `run_preview`. Prints a one-line summary of the camera and tracking at the end."""
-    from engine.assets import load_bundle
-
     win = PuppetWindow(load_bundle(rig), camera, size=size, seed=seed)
     try:
         _run(win, screenshot, after)

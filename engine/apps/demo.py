@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.assets import load_bundle
+from engine.export.wireframe import contact_sheet, draw_frame, frame_bounds
 from engine.session import AvatarSession, Inputs
 
 TICK = 1 / 60
@@ -133,8 +134,6 @@ def _bone_segments(session: AvatarSession) -> np.ndarray:
 
 
 def _write_sheet(frames: list, png: Path) -> None:
-    from engine.export.wireframe import contact_sheet, draw_frame, frame_bounds
-
     bounds = frame_bounds([f[2] for f in frames])
     images = [draw_frame(d, 200, bounds, bones, f"{t:.1f}s {s}") for t, s, d, bones in frames]
     png.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,163 @@
+"""Cheaper frames, same pictures: hidden slots are not drawn at all, and the opaque hulls
+(engine/hulls.py) and the occlusion pre-pass change no pixel beyond rounding."""
+
+from __future__ import annotations
+
+import moderngl
+import numpy as np
+import pytest
+
+from engine.assets import ATLASES, AvatarBundle
+from engine.atlas import Atlas
+from engine.render import AvatarRenderer, load_atlas
+from engine.session import Inputs
+from tests.conftest import posed
+
+
+@pytest.fixture(scope="module")
+def digi_512(gl: moderngl.Context, digi: AvatarBundle) -> AvatarRenderer:
+    return AvatarRenderer(gl, digi.rig, load_atlas(ATLASES / "digi"), size=(512, 512))
+
+
+def _same_picture(a: np.ndarray, b: np.ndarray) -> None:
+    """Equal up to rounding: different triangles interpolate texture coordinates a hair
+    apart, so a few edge pixels may differ by a level or two, never more."""
+    diff = np.abs(a.astype(int) - b).max(axis=2)
+    assert diff.max() <= 2, f"{(diff > 2).sum()} pixels differ by up to {diff.max()}"
+    assert (diff > 0).mean() < 0.002
+
+
+def test_a_hidden_slot_is_not_drawn_and_shows_again(
+    digi: AvatarBundle, digi_512: AvatarRenderer
+) -> None:
+    s = posed(digi, Inputs(), 0.5, seed=5)
+    pose = s.pose
+    mouth = digi.rig.slot_index["mouth_base"]
+    assert pose.slot_attachment[mouth] is not None and pose.slot_color[mouth][3] > 0
+    shown = digi_512.render(pose, "face").copy()
+    drawn = digi_512.triangles_drawn
+    pose.slot_color[mouth][3] = 0.0  # hidden by its colour, as mouth shapes are
+    hidden = digi_512.render(pose, "face").copy()
+    assert digi_512.triangles_drawn < drawn  # not merely discarded: not sent at all
+    saved = pose.slot_attachment[mouth]
+    pose.slot_attachment[mouth] = None
+    np.testing.assert_array_equal(hidden, digi_512.render(pose, "face"))
+    pose.slot_attachment[mouth] = saved
+    assert (np.abs(hidden.astype(int) - shown).max(axis=2) > 24).sum() > 20
+    pose.slot_color[mouth][3] = 1.0  # brought back: drawn again, as before
+    np.testing.assert_array_equal(digi_512.render(pose, "face"), shown)
+    assert digi_512.triangles_drawn == drawn
+
+
+CASES = [
+    ("walk", Inputs(controls={"speed": 1.0}, transitions=["walk", "wave"])),
+    ("turned", Inputs(parameters={"ParamAngleX": 25.0, "ParamMouthOpenY": 0.8})),  # deforms
+    ("dance", Inputs(transitions=["dance"], swaps={"accessories": "hat"})),
+]
+
+
+@pytest.mark.parametrize(("name", "inputs"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("framing", ["full", "bust", "face"])
+def test_hulls_and_occlusion_change_no_pixel(
+    digi: AvatarBundle, digi_512: AvatarRenderer, name: str, inputs: Inputs, framing: str
+) -> None:
+    s = posed(digi, inputs, 0.7, seed=5)
+    try:
+        digi_512.hulls = False
+        whole = digi_512.render(s.pose, framing).copy()
+        whole_triangles = digi_512.triangles_drawn
+        digi_512.hulls = True
+        cut = digi_512.render(s.pose, framing)
+    finally:
+        digi_512.hulls = True
+    _same_picture(cut, whole)
+    assert digi_512.triangles_drawn != whole_triangles  # the hulls were in play
+
+
+def test_a_faded_part_occludes_nothing(digi: AvatarBundle, digi_512: AvatarRenderer) -> None:
+    s = posed(digi, Inputs(), 0.5, seed=5)
+    head = digi.rig.slot_index["head"]
+    s.pose.slot_color[head][3] = 0.6  # see-through: what is behind must still show
+    try:
+        digi_512.hulls = False
+        whole = digi_512.render(s.pose, "bust").copy()
+        digi_512.hulls = True
+        cut = digi_512.render(s.pose, "bust")
+    finally:
+        digi_512.hulls = True
+    _same_picture(cut, whole)
+
+
+def test_an_atlas_without_stored_hulls_draws_the_same(
+    gl: moderngl.Context, digi: AvatarBundle, digi_512: AvatarRenderer
+) -> None:
+    stored = load_atlas(ATLASES / "digi")
+    bare = AvatarRenderer(gl, digi.rig, Atlas(stored.image, stored.regions), size=(512, 512))
+    try:
+        s = posed(digi, Inputs(transitions=["wave"]), 0.5, seed=5)
+        _same_picture(bare.render(s.pose, "bust"), digi_512.render(s.pose, "bust"))
+    finally:
+        bare.release()
+
+
+def test_filters_still_apply_and_a_neutral_one_changes_nothing(
+    digi: AvatarBundle, digi_512: AvatarRenderer
+) -> None:
+    s = posed(digi, Inputs(), 0.5, seed=5)
+    plain = digi_512.render(s.pose).copy()
+    neutral = digi_512.render(s.pose, part_filters={"head": (0.0, 1.0, 1.0, 1.0)})
+    np.testing.assert_array_equal(neutral, plain)
+    shifted = digi_512.render(s.pose, avatar_filter=(120.0, 1.0, 1.0, 1.0))
+    assert (np.abs(shifted[..., :3].astype(int) - plain[..., :3]).max(axis=2) > 30).sum() > 500
+    np.testing.assert_array_equal(shifted[..., 3], plain[..., 3])
+
+
+@pytest.mark.parametrize("layout", ["opaque", "packed"])
+def test_converting_only_the_avatars_blocks_gives_the_whole_frame(
+    gl: moderngl.Context, digi: AvatarBundle, layout: str
+) -> None:
+    from engine.render.video import VideoConverter
+
+    r = AvatarRenderer(gl, digi.rig, load_atlas(ATLASES / "digi"), size=(128, 128))
+    conv = VideoConverter(r, layout)
+    try:
+        s = posed(digi, Inputs(controls={"speed": 3.0}, transitions=["walk", "wave"]), 0.2, 5)
+        partial = 0
+        for k in range(36):  # running, and the framing jumping: old blocks must be redone
+            s.step(1 / 30)
+            r.draw(s.pose, ("full", "bust", "face")[(k // 6) % 3])
+            got = conv.convert_i420().copy()
+            x0, y0, x1, y1 = r.drawn_bounds
+            partial += (x1 - x0) * (y1 - y0) < 0.8 * 128 * 128
+            fresh = VideoConverter(r, layout)  # converts every block
+            np.testing.assert_array_equal(got, fresh.convert_i420(), err_msg=f"frame {k}")
+            fresh.release()
+        assert partial >= 6  # the full-figure frames left most blocks alone
+        saved = list(s.pose.slot_attachment)
+        s.pose.slot_attachment[:] = [None] * len(saved)  # nothing drawn at all
+        r.draw(s.pose)
+        assert r.drawn_bounds[2] <= r.drawn_bounds[0]
+        fresh = VideoConverter(r, layout)
+        np.testing.assert_array_equal(conv.convert_i420(), fresh.convert_i420())
+        fresh.release()
+    finally:
+        conv.release()
+        r.release()
+
+
+def test_without_mip_read_back_the_stored_hulls_grown_by_bounds_draw_the_same(
+    gl: moderngl.Context, digi: AvatarBundle, digi_512: AvatarRenderer, monkeypatch
+) -> None:
+    def unreadable(self: AvatarRenderer, atlas: Atlas) -> None:
+        raise moderngl.Error("no read-back")
+
+    monkeypatch.setattr(AvatarRenderer, "_mip_support", unreadable)
+    bounded = AvatarRenderer(gl, digi.rig, load_atlas(ATLASES / "digi"), size=(512, 512))
+    try:
+        assert bounded.geometry.hulls and bounded.geometry.mesh_hulls
+        for framing in ("full", "face"):
+            s = posed(digi, Inputs(transitions=["wave"]), 0.6, seed=5)
+            _same_picture(bounded.render(s.pose, framing), digi_512.render(s.pose, framing))
+            assert bounded.triangles_drawn != digi_512.triangles_drawn  # other hulls
+    finally:
+        bounded.release()
