@@ -13,8 +13,11 @@ in vec2 in_uv;
 in int in_slot;
 out vec2 v_uv;
 flat out int v_slot;
+flat out vec4 v_tint;  // the slot's colour, premultiplied
 
 #define MAX_SLOTS 128  // engine/render/renderer.py MAX_SLOTS
+
+uniform vec4 u_tint[MAX_SLOTS];  // slot colours (straight alpha)
 
 void main() {
     vec2 world = skin(in_bones, in_weights, in_p01, in_p23) + bone_vector(in_anchor, in_deform);
@@ -25,4 +28,8 @@ void main() {
     gl_Position = vec4(clip.xy, depth, 1.0);
     v_uv = in_uv;
     v_slot = in_slot;
+    // looked up once a vertex, not once a fragment: an indexed uniform costs llvmpipe a
+    // gather for every 8 fragments
+    vec4 tint = u_tint[in_slot];
+    v_tint = vec4(tint.rgb * tint.a, tint.a);
 }
