@@ -4,6 +4,7 @@ faces for tracking, and the sources of the reference face."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 
 import numpy as np
 
@@ -26,3 +27,15 @@ PHOTOS: dict[str, Callable[[], np.ndarray]] = {
     "astronaut": astronaut,
     "grace_hopper": grace_hopper,
 }
+
+
+@lru_cache(maxsize=1)
+def astronaut_landmarks() -> np.ndarray:
+    """The astronaut's 478 landmarks, found once by the real landmarker (read-only)."""
+    from engine.tracking.landmarker import FaceLandmarker  # MediaPipe: only when asked
+
+    with FaceLandmarker(static=True) as landmarker:
+        result = landmarker.process(astronaut())
+    assert result.landmarks is not None, "MediaPipe found no face on the astronaut"
+    result.landmarks.flags.writeable = False
+    return result.landmarks

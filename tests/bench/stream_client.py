@@ -58,16 +58,23 @@ async def puppet(url: str, seconds: float) -> dict:
             body = await r.json()
         await client.accept(body["sdp"])
         try:
-            await client.wait_for(lambda: client.received > 30, CONNECT_WITHIN, "frames")
-            await asyncio.sleep(2.0)  # tracking found the face, filters settled
-            _mark("measuring")
-            n0, t0 = client.received, time.monotonic()
-            await asyncio.sleep(seconds)
-            fps = (client.received - n0) / (time.monotonic() - t0)
-            _mark("done")
-            status = client.of_type("status")[-1] if client.of_type("status") else {}
+            return await _measure(client, seconds)
         finally:
             await client.close()
+
+
+async def _measure(client: Client, seconds: float) -> dict:
+    """Once frames flow and tracking has settled: the received fps over `seconds` (the
+    benchmark process measures the server meanwhile, between the two marks) and the last
+    status message."""
+    await client.wait_for(lambda: client.received > 30, CONNECT_WITHIN, "frames")
+    await asyncio.sleep(2.0)  # tracking found the face, filters settled
+    _mark("measuring")
+    n0, t0 = client.received, time.monotonic()
+    await asyncio.sleep(seconds)
+    fps = (client.received - n0) / (time.monotonic() - t0)
+    _mark("done")
+    status = client.of_type("status")[-1] if client.of_type("status") else {}
     return {"fps": fps, "status": status}
 
 
@@ -106,18 +113,10 @@ async def browser(url: str, seconds: float, landmarks_file: str) -> dict:
         await client.accept(answer["sdp"])
         task = asyncio.create_task(send_landmarks())
         try:
-            await client.wait_for(lambda: client.received > 30, CONNECT_WITHIN, "frames")
-            await asyncio.sleep(2.0)
-            _mark("measuring")
-            n0, t0 = client.received, time.monotonic()
-            await asyncio.sleep(seconds)
-            fps = (client.received - n0) / (time.monotonic() - t0)
-            _mark("done")
-            status = client.of_type("status")[-1] if client.of_type("status") else {}
+            return {**await _measure(client, seconds), "sent": sent}
         finally:
             task.cancel()
             await client.close()
-    return {"fps": fps, "status": status, "sent": sent}
 
 
 async def previews(url: str, seconds: float, n: int, shared: bool = False) -> dict:

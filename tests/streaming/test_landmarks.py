@@ -15,7 +15,6 @@ import pytest
 
 from engine.assets import AvatarBundle
 from engine.tracking import FaceTracker
-from engine.tracking.landmarker import FaceLandmarker
 from engine.tracking.solver import solve
 from engine.tracking.worker import TrackingWorker
 from streaming import landmarks as lm
@@ -31,7 +30,7 @@ from streaming.landmarks import (
     parse_landmarks,
     sends_video,
 )
-from tests.photos import astronaut
+from tests.photos import astronaut_landmarks
 
 SIZE = (512, 512)  # the astronaut photo
 
@@ -39,10 +38,7 @@ SIZE = (512, 512)  # the astronaut photo
 @pytest.fixture(scope="module")
 def face() -> np.ndarray:
     """The astronaut's 478 landmarks, found by the real landmarker."""
-    with FaceLandmarker(static=True) as landmarker:
-        result = landmarker.process(astronaut())
-    assert result.landmarks is not None
-    return result.landmarks
+    return astronaut_landmarks()
 
 
 def message(points: np.ndarray | None = None, **fields) -> bytes:

@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 from aiohttp.test_utils import TestClient
 
-from engine.tracking.landmarker import FaceLandmarker
 from engine.tracking.solver import solve
 from streaming import live
 from streaming.landmarks import HEADER, RATE_LIMIT, encode_landmarks
-from tests.photos import astronaut
+from tests.photos import astronaut_landmarks
 from tests.streaming.peers import Client, PhotoCamera, serve
 from webapi.app import MANAGER
 
@@ -26,10 +25,7 @@ ROLL = 20.0  # degrees
 
 @pytest.fixture(scope="module")
 def face() -> np.ndarray:
-    with FaceLandmarker(static=True) as landmarker:
-        result = landmarker.process(astronaut())
-    assert result.landmarks is not None
-    return result.landmarks
+    return astronaut_landmarks()
 
 
 def rolled(points: np.ndarray, degrees: float) -> np.ndarray:

@@ -20,9 +20,9 @@ import pytest
 from engine.assets import AvatarBundle
 from engine.tracking import FaceSignals, FaceTracker
 from engine.tracking.camera import CameraError, CameraSource
-from engine.tracking.landmarker import FaceLandmarker, LandmarkResult
+from engine.tracking.landmarker import LandmarkResult
 from engine.tracking.worker import TrackingWorker
-from tests.photos import astronaut
+from tests.photos import astronaut, astronaut_landmarks
 
 WAIT = 10.0  # seconds a test waits for the worker at most (it normally takes milliseconds)
 
@@ -30,10 +30,7 @@ WAIT = 10.0  # seconds a test waits for the worker at most (it normally takes mi
 @pytest.fixture(scope="module")
 def photo_landmarks() -> np.ndarray:
     """The astronaut's landmarks, read once by the real landmarker."""
-    with FaceLandmarker(static=True) as lm:
-        result = lm.process(astronaut())
-    assert result.landmarks is not None
-    return result.landmarks
+    return astronaut_landmarks()
 
 
 @pytest.fixture(autouse=True)
