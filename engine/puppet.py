@@ -110,24 +110,15 @@ class Puppet:
     def set_controls(self, values: Mapping[str, float]) -> None:
         """State-machine inputs ("speed", "grounded", ...)."""
         inputs = self.bundle.machine.inputs
-        for name, v in values.items():
-            if name not in inputs:
-                raise PuppetError(f'unknown input "{name}" (known: {", ".join(sorted(inputs))})')
-            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-                raise PuppetError(f'input "{name}" must be a number')
+        checked = _numbers(values, "input", inputs, f' (known: {", ".join(sorted(inputs))})')
         with self._lock:
-            self._pending.controls = {**self._pending.controls, **{k: float(v) for k, v in values.items()}}
+            self._pending.controls = {**self._pending.controls, **checked}
 
     def set_parameters(self, values: Mapping[str, float]) -> None:
         """Rig parameters for the next tick, over the tracked ones."""
-        known = self.bundle.rig.parameter_index
-        for name, v in values.items():
-            if name not in known:
-                raise PuppetError(f'unknown parameter "{name}"')
-            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-                raise PuppetError(f'parameter "{name}" must be a number')
+        checked = _numbers(values, "parameter", self.bundle.rig.parameter_index)
         with self._lock:
-            self._pending.parameters = {**self._pending.parameters, **values}
+            self._pending.parameters = {**self._pending.parameters, **checked}
 
     def swap(self, category: str, label: str) -> None:
         """Wear another sprite (outfit "armor", accessories "hat", ...)."""
@@ -190,3 +181,15 @@ def check_label(bundle: AvatarBundle, category: str, label: str) -> None:
     if label not in sprites.categories[category]:
         known = ", ".join(sprites.categories[category])
         raise PuppetError(f'unknown {category} "{label}" (known: {known})')
+
+
+def _numbers(
+    values: Mapping[str, float], what: str, known: Mapping[str, object], hint: str = ""
+) -> dict[str, float]:
+    """`values` as floats, or PuppetError naming the first unknown name or non-number."""
+    for name, v in values.items():
+        if name not in known:
+            raise PuppetError(f'unknown {what} "{name}"{hint}')
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise PuppetError(f'{what} "{name}" must be a number')
+    return {k: float(v) for k, v in values.items()}
