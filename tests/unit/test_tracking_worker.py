@@ -245,7 +245,7 @@ def test_a_video_without_loop_ends(tmp_path: Path) -> None:
     camera = CameraSource(video, lambda rgb, t: got.append((rgb.shape, rgb.dtype)), fps=200)
     camera.start()
     for _ in range(200):
-        if camera.ended:
+        if camera.ended and not camera.alive:  # "ended" is set just before the thread exits
             break
         time.sleep(0.01)
     assert camera.ended and not camera.alive and camera.error is None
