@@ -31,7 +31,7 @@ class CommandError(ValueError):
 
 class FrameSink(Protocol):
     """Where the render thread hands an output's frames: newest wins, never waits
-    (`streaming.encoder.SharedEncoder`, or a `streaming.tracks.FrameSlot`)."""
+    (`streaming.encoder.SharedEncoder`)."""
 
     def publish(self, frame: Any) -> None: ...
 

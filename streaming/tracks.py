@@ -9,14 +9,12 @@ replaces whatever waits, inter frames wait in order (a few at most: one stalled 
 turn), and a viewer further behind than that drops them all and sends nothing more until the
 next keyframe (and asks for it); a viewer that starts asks for one too. Pacing is at the source (the render
 worker's clock): each packet carries the time of the tick that made it, on the 90 kHz RTP
-video clock. (`FrameSlot` is the same hand-off for raw frames.)
+video clock.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -28,48 +26,6 @@ from av import VideoFrame
 from av.packet import Packet
 
 VIDEO_TIME_BASE = Fraction(1, 90_000)
-
-
-class FrameSlot:
-    """A one-frame hand-off from a worker thread to one asyncio consumer."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._lock = threading.Lock()
-        self._frame: VideoFrame | None = None
-        self._ready = asyncio.Event()
-        self._closed = False
-        self.published = 0
-        self.dropped = 0  # frames replaced before the consumer took them
-
-    def publish(self, frame: VideoFrame) -> None:
-        """From any thread: replace the waiting frame (if any) with this one."""
-        with self._lock:
-            if self._closed:
-                return
-            if self._frame is not None:
-                self.dropped += 1
-            self._frame = frame
-            self.published += 1
-        with contextlib.suppress(RuntimeError):  # the loop is closing: nobody waits
-            self._loop.call_soon_threadsafe(self._ready.set)
-
-    async def take(self) -> VideoFrame:
-        while True:
-            await self._ready.wait()
-            with self._lock:
-                if self._closed:
-                    raise MediaStreamError
-                frame, self._frame = self._frame, None
-                self._ready.clear()
-            if frame is not None:
-                return frame
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-        with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(self._ready.set)
 
 
 class PacketSource(Protocol):
