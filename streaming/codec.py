@@ -47,7 +47,9 @@ def camera_bitrate(sdp: str) -> str:
         f"x-google-max-bitrate={CAMERA_MAX_KBPS}"
     )
     lines = sdp.split("\r\n")
-    vp8 = {ln.split()[0].split(":")[1] for ln in lines if ln.startswith("a=rtpmap:") and " VP8/" in ln}
+    vp8 = {
+        ln.split()[0].split(":")[1] for ln in lines if ln.startswith("a=rtpmap:") and " VP8/" in ln
+    }
     has_fmtp = {ln.split()[0].split(":")[1] for ln in lines if ln.startswith("a=fmtp:")}
     out = []
     for ln in lines:

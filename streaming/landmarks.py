@@ -311,8 +311,8 @@ def attach(session: Any, channel: Any, heard: Callable[[float], None]) -> Landma
 
     @channel.on("message")
     def on_message(raw: Any) -> None:
-        heard(intake.clock())
         try:
+            heard(intake.clock())
             intake.receive(raw)
         except Exception as e:  # a bug of ours must not take the channel down with it
             intake._refuse(intake.clock(), f"internal error: {type(e).__name__}: {e}")

@@ -102,7 +102,8 @@ class LiveSession:
         here) or "browser" (landmarks come over the `landmarks` channel, and no MediaPipe
         graph is built for it: streaming/landmarks.py)."""
         # (id, token): a puppet page that reconnects keeps its id, so OBS's URL stays valid
-        self.id, self.token = ident or (secrets.token_urlsafe(8), secrets.token_urlsafe(16))
+        # (the manager issues them: streaming/idents.py)
+        self.id, self.token = ident or (secrets.token_urlsafe(16), secrets.token_urlsafe(16))
         self.kind = kind
         self.bundle = bundle
         self.fps = fps
@@ -148,7 +149,9 @@ class LiveSession:
 
     def add_output(self, out: Output) -> None:
         if out.layout not in LAYOUTS:
-            raise CommandError(f'unknown layout "{out.layout}" (expected one of {", ".join(LAYOUTS)})')
+            raise CommandError(
+                f'unknown layout "{out.layout}" (expected one of {", ".join(LAYOUTS)})'
+            )
         with self._lock:
             self.outputs.append(out)
 
@@ -190,7 +193,9 @@ class LiveSession:
             elif kind == "framing":
                 value = _text(msg, "value")
                 if value not in FRAMINGS:
-                    raise CommandError(f'unknown framing "{value}" (expected one of {", ".join(FRAMINGS)})')
+                    raise CommandError(
+                        f'unknown framing "{value}" (expected one of {", ".join(FRAMINGS)})'
+                    )
                 self.framing = value
             else:
                 raise CommandError(f'unknown message type "{kind}"')

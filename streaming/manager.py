@@ -11,6 +11,13 @@ or failed connection ends at once, a "disconnected" one after 2 s, and a peer th
 talking (no webcam frames or landmark messages, no RTCP receiver reports for 3 s) is closed
 by the watchdog, so nothing waits for ICE consent to time out (30 s). Closing frees the session's tracking
 thread, its render outputs and its peer connection; GL renderers are shared and stay.
+
+Admission (issue 12): every request reserves its slot (`streaming.admission`) before its
+first `await` (a puppet session, a new preview, a viewer of a session or preview), after
+only cheap checks (the request's shape, the SDP's, the token), and before the costly ones
+(a generated face built for wearing, a peer connection with its sockets). The slot is
+released on every way out: a refused offer, an exception, a cancelled request, the peer's
+close, the session's end. Session ids are the server's (`streaming.idents`).
 """
 
 from __future__ import annotations
@@ -29,12 +36,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import sdp as aiortc_sdp
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
 from engine.assets import AvatarBundle, load_bundle
 from engine.face import FaceArt, FaceArtError, wear_face
-from streaming import codec, landmarks
+from streaming import codec, landmarks, network
+from streaming.admission import Busy, Reservation, Slots
+from streaming.control import ControlChannel, sender
 from streaming.encoder import SharedEncoder, forward_keyframe_requests
+from streaming.idents import IdentRegistry
 from streaming.live import CommandError, LiveSession, Output
 from streaming.render_worker import RenderWorker
 from streaming.tracks import AvatarTrack, PacketSlot, consume_camera
@@ -45,14 +56,13 @@ SILENT_AFTER = 3.0  # seconds without webcam frames, landmarks or RTCP from a co
 DISCONNECTED_GRACE = 2.0
 MAX_WORN = 8  # rigs wearing generated faces kept built (each ~2 s of CPU to make)
 CONNECT_WITHIN = 15.0  # a peer that never connects is dropped after this
+MAX_MEDIA = 8  # m= sections an offer may have (each can cost a transport and its sockets)
+
+__all__ = ["BadOffer", "Busy", "NotFound", "SessionManager", "local_only"]
 
 
 class BadOffer(ValueError):
     """The offer (or its request) is malformed; the message says how."""
-
-
-class Busy(RuntimeError):
-    """The server holds as many live sessions as it may."""
 
 
 class NotFound(KeyError):
@@ -73,6 +83,18 @@ class Peer:
     tasks: list[asyncio.Task] = field(default_factory=list)
     last_camera: float = 0.0
     closed: bool = False
+    seat: Reservation | None = None  # a viewer's place among its session's max_viewers
+
+
+@dataclass(eq=False)
+class PreviewEntry:
+    """One set of preview options: the viewer seats of its shared session (reserved before
+    the session exists, so concurrent first requests are counted too), the lock that makes
+    concurrent requests for it one session, and that session once made."""
+
+    viewers: Slots
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    session: LiveSession | None = None
 
 
 class SessionManager:
@@ -82,18 +104,26 @@ class SessionManager:
         *,
         max_sessions: int = 3,
         max_previews: int = 8,
+        max_viewers: int = 8,
+        media_host: str | None = None,
         size: int = 512,
         bundle_loader: Callable[[str], AvatarBundle] = load_bundle,
         faces: Callable[[str], FaceArt] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`faces` finds a generated avatar's art by id (raising LookupError when there is
-        none), so a session can wear it: the offer's `"avatar"`."""
+        none), so a session can wear it: the offer's `"avatar"`. `max_viewers`: peers that
+        may watch one session besides its puppet page (WHEP and OBS viewers), or one preview
+        (everyone watching it). `media_host`: the one address media (ICE/UDP) sockets bind
+        to, None for every interface (streaming/network.py)."""
         self.rig = rig
         self._faces = faces
         self._worn: OrderedDict[str, AvatarBundle] = OrderedDict()
+        self._building: dict[str, asyncio.Future[AvatarBundle]] = {}
         self.max_sessions = max_sessions
         self.max_previews = max_previews
+        self.max_viewers = max_viewers
+        self.media_host = network.media_host(media_host)
         self.size = size
         self.clock = clock
         self._loader = bundle_loader
@@ -103,8 +133,13 @@ class SessionManager:
         self.peers: dict[str, Peer] = {}
         # one shared encoder per (session, layout, size), however many peers watch it
         self.outputs: dict[tuple[LiveSession, str, int], Output] = {}
-        self.previews: dict[str, LiveSession] = {}  # by their options (`_preview_key`)
-        self._preview_lock = asyncio.Lock()  # two requests for one preview make one session
+        self.previews: dict[str, PreviewEntry] = {}  # by their options (`_preview_key`)
+        self.idents = IdentRegistry()
+        self._puppet_slots = Slots(max_sessions, "live sessions")
+        self._preview_slots = Slots(max_previews, "previews")
+        self._held: dict[LiveSession, Reservation] = {}  # each live session's own slot
+        self._viewer_slots: dict[LiveSession, Slots] = {}  # each session's viewer seats
+        self._opening: set[str] = set()  # ids being resumed right now
         self._closing: set[asyncio.Task] = set()
 
     async def start(self) -> None:
@@ -112,6 +147,7 @@ class SessionManager:
         the GL views, and MediaPipe (importing it and building a graph holds the GIL for
         seconds, which would stall the event loop mid-session)."""
         codec.configure()
+        network.install()
         loop = asyncio.get_running_loop()
         self.bundle = await loop.run_in_executor(None, self._loader, self.rig)
         warm = ((self.bundle, self.size, "opaque"), (self.bundle, self.size, "packed"))
@@ -123,78 +159,119 @@ class SessionManager:
 
     async def open_puppet(self, offer: Any) -> tuple[str, LiveSession]:
         """A webcam-driven session for a browser's offer: (answer SDP, session)."""
+        # cheap checks first, all before the first await: the request, the SDP, the token
         desc = _offer(offer)
         try:
             tracking = landmarks.offer_tracking(offer)  # "browser": landmarks, no video up
         except ValueError as e:
             raise BadOffer(str(e)) from None
-        ident = await self._resume(offer)
-        if self._count("puppet") >= self.max_sessions:
-            raise Busy(
-                f"busy: {self.max_sessions} live sessions already (the limit); try again soon"
-            )
-        bundle = await self._avatar(offer)
-        session = LiveSession(
-            bundle, kind="puppet", clock=self.clock, ident=ident, tracking=tracking
-        )
-        peer = await self._connect(desc, session, "puppet", "opaque", self.size)
-        self.sessions[session.id] = session
+        _avatar_id(offer)
+        ident, old = self._resume(offer)
+        # a reload takes over its old session's slot (it ends below), else a new one
+        slot = self._held.pop(old, None) if old is not None else None
+        if slot is None:
+            slot = self._puppet_slots.reserve()
+        if old is not None and self.sessions.get(old.id) is old:
+            del self.sessions[old.id]  # from here on it is on its way out
+        self._opening.add(ident[0])
+        try:
+            with slot:
+                if old is not None:
+                    await self._end_session(old)
+                bundle = await self._avatar(offer)
+                session = LiveSession(
+                    bundle, kind="puppet", clock=self.clock, ident=ident, tracking=tracking
+                )
+                self._viewer_slots[session] = Slots(self.max_viewers, "viewers of this session")
+                try:
+                    peer = await self._connect(desc, session, "puppet", "opaque", self.size)
+                except BaseException:
+                    self._viewer_slots.pop(session, None)
+                    await asyncio.get_running_loop().run_in_executor(None, session.close)
+                    raise
+                self.sessions[session.id] = session
+                self.idents.keep(session.id, session.token)
+                self._held[session] = slot.hand_over()
+        finally:
+            self._opening.discard(ident[0])
         return codec.camera_bitrate(peer.pc.localDescription.sdp), session
 
-    async def _resume(self, offer: Any) -> tuple[str, str] | None:
-        """A reloaded puppet page asks for its old session id back (with its token), so the
-        OBS source's URL keeps working; a live session under that id (the same user's old
-        tab) ends first."""
+    def _resume(self, offer: Any) -> tuple[tuple[str, str], LiveSession | None]:
+        """The (id, token) a puppet session gets, and the live session it replaces. A
+        reloaded page asks for its old id back with its token, so the OBS source's URL keeps
+        working (its old tab's session, if still live, ends first); ids are issued by the
+        server only, and only the token they were issued with gets one back. Synchronous:
+        nothing can slip in between this check and the slot."""
         if not isinstance(offer, dict) or offer.get("session") is None:
-            return None
+            return self.idents.issue(), None
         sid, token = offer.get("session"), offer.get("token")
         if (
             not isinstance(sid, str)
             or not isinstance(token, str)
             or not (8 <= len(sid) <= 64)
             or not token
+            or len(token) > 256
         ):
             raise BadOffer('"session" and "token" must be the strings a previous answer gave')
         if not all(c.isalnum() or c in "-_" for c in sid):
             raise BadOffer('"session" may hold letters, digits, "-" and "_" only')
+        self.idents.check(sid, token)  # PermissionError: not issued here, or not yours
+        if sid in self._opening:
+            raise Busy("busy: that session is being reopened right now; try again soon")
         old = self.sessions.get(sid)
-        if old is not None:
-            if not secrets.compare_digest(token, old.token):
-                raise PermissionError("that session id belongs to someone else")
-            await self._end_session(old)
-        return sid, token
+        return (sid, token), old if old is not None and not old.closed else None
 
     async def open_preview(self, offer: Any, options: dict[str, Any]) -> tuple[str, LiveSession]:
         """A receive-only preview playing a named animation with chosen sprites. The same
         options asked for again (another viewer of one shop item) join the running preview:
-        one session, one render and one encode for all of them."""
+        one session, one render and one encode for all of them, at most `max_viewers`."""
         desc = _offer(offer)
-        bundle = await self._avatar(options)
+        _avatar_id(options)
         fps = _int(options, "fps", 30, 1, 60)
         size = _int(options, "size", 384, 64, 1024)
         if size % 2:
             raise BadOffer('"size" must be even')
         key = _preview_key(options, fps, size)
-        async with self._preview_lock:
-            shared = self.previews.get(key)
-            if shared is not None and not shared.closed:
-                peer = await self._connect(desc, shared, "preview", "opaque", size, start=False)
-                return peer.pc.localDescription.sdp, shared
-            session, sdp = await self._new_preview(desc, bundle, options, fps, size)
-            self.previews[key] = session
-            return sdp, session
+        entry = self.previews.get(key)
+        if entry is None:
+            entry = self.previews[key] = PreviewEntry(
+                Slots(self.max_viewers, "viewers of this preview")
+            )
+        try:
+            with entry.viewers.reserve() as seat:
+                async with entry.lock:
+                    shared = entry.session
+                    if shared is not None and not shared.closed:
+                        peer = await self._connect(
+                            desc, shared, "preview", "opaque", size, start=False, seat=seat
+                        )
+                        return peer.pc.localDescription.sdp, shared
+                    with self._preview_slots.reserve() as slot:
+                        session, sdp = await self._new_preview(
+                            desc, options, fps, size, entry, seat
+                        )
+                        self._held[session] = slot.hand_over()
+                        return sdp, session
+        finally:
+            self._forget_preview(key, entry)
+
+    def _forget_preview(self, key: str, entry: PreviewEntry) -> None:
+        """Drop a preview's entry once nothing runs or waits for it."""
+        idle = entry.session is None or entry.session.closed
+        if idle and entry.viewers.used == 0 and self.previews.get(key) is entry:
+            del self.previews[key]
 
     async def _new_preview(
         self,
         desc: RTCSessionDescription,
-        bundle: AvatarBundle,
         options: dict[str, Any],
         fps: int,
         size: int,
+        entry: PreviewEntry,
+        seat: Reservation,
     ) -> tuple[LiveSession, str]:
+        bundle = await self._avatar(options)
         session = LiveSession(bundle, kind="preview", fps=fps, clock=self.clock)
-        if self._count("preview") >= self.max_previews:
-            raise Busy(f"busy: {self.max_previews} previews already (the limit); try again soon")
         try:
             session.play(str(options.get("animation") or "idle"))
             for key, category in (
@@ -207,26 +284,48 @@ class SessionManager:
                     session.command({"type": "swap", "category": category, "label": label})
         except CommandError as e:
             raise BadOffer(str(e)) from None
-        peer = await self._connect(desc, session, "preview", "opaque", size)
+        self._viewer_slots[session] = entry.viewers
+        try:
+            peer = await self._connect(desc, session, "preview", "opaque", size, seat=seat)
+        except BaseException:
+            self._viewer_slots.pop(session, None)
+            await asyncio.get_running_loop().run_in_executor(None, session.close)
+            raise
         self.sessions[session.id] = session
+        entry.session = session
         return session, peer.pc.localDescription.sdp
 
     async def open_viewer(
         self, session_id: str, token: str | None, offer: Any, layout: str
     ) -> tuple[str, str]:
-        """WHEP: another receive-only view of a live session: (answer SDP, resource id)."""
+        """WHEP: another receive-only view of a live session: (answer SDP, resource id).
+        At most `max_viewers` per session (503 busy beyond)."""
         session = self.authorize(session_id, token)
-        desc = _offer(offer)
         if layout not in ("opaque", "packed"):
             raise BadOffer(f'unknown layout "{layout}" (expected opaque or packed)')
-        peer = await self._connect(desc, session, "viewer", layout, self.size)
+        desc = _offer(offer)
+        seats = self._viewer_slots.get(session)
+        if seats is None:  # a session on its way out
+            raise NotFound(f'no live session "{session_id}"')
+        with seats.reserve() as seat:
+            peer = await self._connect(desc, session, "viewer", layout, self.size, seat=seat)
         return peer.pc.localDescription.sdp, peer.id
+
+    async def close_viewer(self, session_id: str, resource_id: str, token: str | None) -> None:
+        """WHEP DELETE: end one viewer of a session. PermissionError on a wrong or missing
+        token for a live session (checked first, so a stranger learns nothing about its
+        viewers); NotFound when the session or that viewer of it does not exist."""
+        session = self.authorize(session_id, token)
+        peer = self.peers.get(resource_id)
+        if peer is None or peer.session is not session or peer.kind != "viewer":
+            raise NotFound(f'no WHEP resource "{resource_id:.64}" of session "{session_id:.64}"')
+        await self.close_peer(peer.id)
 
     def authorize(self, session_id: str, token: str | None) -> LiveSession:
         session = self.sessions.get(session_id)
-        if session is None or session.closed:
-            raise NotFound(f'no live session "{session_id}"')
-        if not token or not secrets.compare_digest(token, session.token):
+        if session is None or session.closed or session.kind != "puppet":
+            raise NotFound(f'no live session "{session_id:.64}"')
+        if not isinstance(token, str) or not _same(token, session.token):
             raise PermissionError("wrong or missing token for this session")
         return session
 
@@ -239,36 +338,28 @@ class SessionManager:
         size: int,
         *,
         start: bool | None = None,
+        seat: Reservation | None = None,
     ) -> Peer:
         """A peer connection that sends `session`'s (layout, size) stream, joining its shared
         encoder (made if it is the first). `start`: the peer brings the session to life
-        (default: every kind but "viewer")."""
+        (default: every kind but "viewer"). `seat`: the viewer slot the peer holds from now
+        on (released when it closes)."""
         start = kind != "viewer" if start is None else start
         pc = RTCPeerConnection(local_only())
         out = self._output(session, layout, size)
-        peer_id = secrets.token_urlsafe(8)
+        peer_id = secrets.token_urlsafe(16)
         encoder: SharedEncoder = out.slot  # type: ignore[assignment]
         track = AvatarTrack(PacketSlot(encoder))
         peer = Peer(peer_id, kind, pc, session, out, track, last_camera=self.clock())
         if kind == "puppet":
             # before the remote description: aiortc announces the webcam track during it
-            pc.on("track", lambda t: self._on_track(peer, t))
+            pc.on("track", _guarded(lambda t: self._on_track(peer, t), "track"))
             pc.on("datachannel", lambda ch: self._on_channel(peer, ch))
         try:
-            try:
-                await pc.setRemoteDescription(desc)
-            except Exception as e:  # aiortc raises ValueError, KeyError... for bad SDP
-                raise BadOffer(f"malformed SDP: {type(e).__name__}: {e}") from None
-            video = [t for t in pc.getTransceivers() if t.kind == "video"]
-            if not video:
-                raise BadOffer("the offer has no video section to receive the avatar on")
-            sender_t = _pick_transceiver(video)
-            sender_t.sender.replaceTrack(track)
-            forward_keyframe_requests(sender_t.sender, lambda: encoder.request_keyframe("pli"))
-            sender_t.direction = _our_direction(sender_t)
-            _prefer_vp8(sender_t)
-            answer = await pc.createAnswer()
-            await pc.setLocalDescription(answer)
+            with network.bound_to(self.media_host):  # where its ICE sockets may bind
+                await self._negotiate(pc, desc, track, encoder)
+            if session.closed:  # it ended while we negotiated (its last viewer left)
+                raise NotFound(f'session "{session.id}" ended meanwhile; try again')
         except BaseException:
             track.stop()
             self._release_output(session, out)
@@ -278,9 +369,35 @@ class SessionManager:
             session.start()
             self.worker.add(session)
         self.peers[peer_id] = peer
-        pc.on("connectionstatechange", lambda: self._on_state(peer))
+        if seat is not None:
+            peer.seat = seat.hand_over()
+        pc.on("connectionstatechange", _guarded(lambda: self._on_state(peer), "state change"))
         peer.tasks.append(asyncio.create_task(self._watch(peer)))
         return peer
+
+    async def _negotiate(
+        self,
+        pc: RTCPeerConnection,
+        desc: RTCSessionDescription,
+        track: AvatarTrack,
+        encoder: SharedEncoder,
+    ) -> None:
+        """The offer in, our avatar track on the section that receives it, the answer out
+        (its candidates gathered: no trickle ICE)."""
+        try:
+            await pc.setRemoteDescription(desc)
+        except Exception as e:  # aiortc raises ValueError, KeyError... for bad SDP
+            raise BadOffer(f"malformed SDP: {type(e).__name__}: {e}") from None
+        video = [t for t in pc.getTransceivers() if t.kind == "video"]
+        if not video:
+            raise BadOffer("the offer has no video section to receive the avatar on")
+        sender_t = _pick_transceiver(video)
+        sender_t.sender.replaceTrack(track)
+        forward_keyframe_requests(sender_t.sender, lambda: encoder.request_keyframe("pli"))
+        sender_t.direction = _our_direction(sender_t)
+        _prefer_vp8(sender_t)
+        answer = await pc.createAnswer()
+        await pc.setLocalDescription(answer)
 
     def _output(self, session: LiveSession, layout: str, size: int) -> Output:
         """The session's (layout, size) stream, with its shared encoder: the one its other
@@ -290,7 +407,11 @@ class SessionManager:
             return out
         width = 2 * size if layout == "packed" else size  # packed: colour | alpha side by side
         encoder = SharedEncoder(
-            asyncio.get_running_loop(), width, size, session.fps, name=f"{session.id}-{layout}-{size}"
+            asyncio.get_running_loop(),
+            width,
+            size,
+            session.fps,
+            name=f"{session.id}-{layout}-{size}",
         )
         out = Output(layout, size, encoder)
         try:
@@ -323,32 +444,28 @@ class SessionManager:
         peer.tasks.append(asyncio.create_task(consume_camera(track, submit, self.clock)))
 
     def _on_channel(self, peer: Peer, channel) -> None:
+        try:
+            self._take_channel(peer, channel)
+        except Exception:  # our bug: it must not reach aiortc's SCTP/DTLS transport
+            log.exception("peer %s: setting up data channel %.40r failed", peer.id, channel.label)
+
+    def _take_channel(self, peer: Peer, channel) -> None:
         if channel.label == landmarks.CHANNEL:
             landmarks.attach(peer.session, channel, lambda t: setattr(peer, "last_camera", t))
             return
         if channel.label != "control":
             return
         session = peer.session
-
-        def send(msg: dict) -> None:
-            if channel.readyState == "open":
-                channel.send(json.dumps(msg))
-
-        @channel.on("message")
-        def on_message(raw: Any) -> None:
-            try:
-                msg = json.loads(raw) if isinstance(raw, str) else None
-                if msg is None:
-                    raise CommandError("control messages are JSON text")
-                session.command(msg)
-            except (ValueError, CommandError) as e:
-                send({"type": "error", "message": str(e)})
-
-        send(session.hello())
+        send = sender(channel)
+        control = ControlChannel(session.command, send, name=peer.id, clock=self.clock)
+        channel.on("message", control.on_message)  # never raises into aiortc (control.py)
+        with contextlib.suppress(Exception):
+            send(session.hello())
 
         async def status() -> None:
             while channel.readyState in ("connecting", "open") and not session.closed:
-                send(session.status())
+                with contextlib.suppress(Exception):
+                    send(session.status())
                 await asyncio.sleep(0.5)
 
         peer.tasks.append(asyncio.create_task(status()))
@@ -415,6 +532,8 @@ class SessionManager:
         if peer is None or peer.closed:
             return
         peer.closed = True
+        if peer.seat is not None:
+            peer.seat.release()
         session = peer.session
         peer.track.stop()  # leaves its stream's fan-out
         self._release_output(session, peer.output)
@@ -438,8 +557,16 @@ class SessionManager:
     async def _end_session(self, session: LiveSession) -> None:
         if self.sessions.get(session.id) is session:
             del self.sessions[session.id]
-        for key in [k for k, s in self.previews.items() if s is session]:
-            del self.previews[key]
+        held = self._held.pop(session, None)
+        if held is not None:
+            held.release()
+        if session.kind == "puppet" and session.id in self.idents:
+            self.idents.keep(session.id, session.token)  # resumable for a ttl from its end
+        self._viewer_slots.pop(session, None)
+        for key, entry in list(self.previews.items()):
+            if entry.session is session:
+                entry.session = None
+                self._forget_preview(key, entry)
         for p in [p for p in self.peers.values() if p.session is session]:
             await self.close_peer(p.id)
         for key in [k for k in self.outputs if k[0] is session]:
@@ -461,17 +588,30 @@ class SessionManager:
     async def _avatar(self, request: Any) -> AvatarBundle:
         """The rig a session shows: the bare one, or wearing the generated avatar the
         request's `"avatar"` names (built off the event loop once, then kept)."""
-        avatar = request.get("avatar") if isinstance(request, dict) else None
+        avatar = _avatar_id(request)
         if avatar is None:
             return self._bundle()
-        if not isinstance(avatar, str) or not avatar.isalnum() or not 1 <= len(avatar) <= 64:
-            raise BadOffer('"avatar" must be the id of a generated avatar (letters and digits)')
         if avatar in self._worn:
             self._worn.move_to_end(avatar)
             return self._worn[avatar]
         if self._faces is None:
             raise NotFound("this server keeps no generated avatars")
+        # concurrent requests for one avatar share one build (each costs ~2 s of CPU and
+        # tens of MB until the cache lets it go)
+        building = self._building.get(avatar)
+        if building is None:
+            building = self._building[avatar] = asyncio.ensure_future(self._build(avatar))
+            building.add_done_callback(lambda f: self._built(avatar, f))
+        return await asyncio.shield(building)
+
+    def _built(self, avatar: str, done: asyncio.Future[AvatarBundle]) -> None:
+        self._building.pop(avatar, None)
+        if not done.cancelled():
+            done.exception()  # retrieved here too: its waiters may all have been cancelled
+
+    async def _build(self, avatar: str) -> AvatarBundle:
         faces = self._faces
+        assert faces is not None
 
         def build() -> AvatarBundle:
             return wear_face(faces(avatar), self.rig)
@@ -506,6 +646,16 @@ class SessionManager:
             "encoders": len(self.outputs),  # shared: one per session output, not per peer
             "limit": self.max_sessions,
             "preview_limit": self.max_previews,
+            # peers watching a session or preview they did not open (WHEP, OBS, joiners)
+            "viewers": sum(1 for p in self.peers.values() if p.seat is not None),
+            "viewer_limit": self.max_viewers,  # per session or preview
+            # slots taken, requests still being set up included (what the limits count)
+            "reserved": {
+                "sessions": self._puppet_slots.used,
+                "previews": self._preview_slots.used,
+                "viewers": sum(e.viewers.used for e in self.previews.values())
+                + sum(s.used for k, s in self._viewer_slots.items() if k.kind == "puppet"),
+            },
         }
 
 
@@ -515,6 +665,19 @@ async def _joined(encoders: list[Any]) -> None:
     closed = [e for e in encoders if isinstance(e, SharedEncoder) and e.closed]
     if closed:
         await asyncio.get_running_loop().run_in_executor(None, lambda: [e.join() for e in closed])
+
+
+def _guarded(handler: Callable[..., None], what: str) -> Callable[..., None]:
+    """`handler` for an aiortc event: aiortc calls it from inside its transports, where an
+    exception would take the connection down, so ours are logged here instead."""
+
+    def guarded(*args: Any) -> None:
+        try:
+            handler(*args)
+        except Exception:
+            log.exception("handling a peer's %s failed", what)
+
+    return guarded
 
 
 def _warm_tracking() -> None:
@@ -546,7 +709,44 @@ def _offer(body: Any) -> RTCSessionDescription:
         raise BadOffer('malformed SDP: it must start with "v=0"')
     if "m=video" not in sdp:
         raise BadOffer("malformed SDP: the offer has no video section (m=video)")
+    _check_sdp(sdp)
     return RTCSessionDescription(sdp=sdp, type="offer")
+
+
+def _check_sdp(sdp: str) -> None:
+    """What aiortc's setRemoteDescription checks first, without a peer connection: it
+    parses, every section has ICE credentials and video sections mux RTCP. Cheap (a
+    millisecond), so a garbage offer is refused before anything costly is made for it."""
+    try:
+        parsed = aiortc_sdp.SessionDescription.parse(sdp)
+    except Exception as e:  # the parser raises ValueError, KeyError, IndexError...
+        raise BadOffer(f"malformed SDP: {type(e).__name__}: {e}"[:300]) from None
+    if len(parsed.media) > MAX_MEDIA:
+        raise BadOffer(f"malformed SDP: {len(parsed.media)} media sections (at most {MAX_MEDIA})")
+    if not any(m.kind == "video" for m in parsed.media):
+        raise BadOffer("malformed SDP: the offer has no video section (m=video)")
+    for media in parsed.media:
+        if not media.ice.usernameFragment or not media.ice.password:
+            raise BadOffer("malformed SDP: ICE username fragment or password is missing")
+        if media.kind in ("audio", "video") and not media.rtcp_mux:
+            raise BadOffer("malformed SDP: RTCP mux is not enabled")
+
+
+def _avatar_id(request: Any) -> str | None:
+    """The request's `"avatar"`, checked for shape only (the cheap part of `_avatar`)."""
+    avatar = request.get("avatar") if isinstance(request, dict) else None
+    if avatar is None:
+        return None
+    if not isinstance(avatar, str) or not avatar.isalnum() or not 1 <= len(avatar) <= 64:
+        raise BadOffer('"avatar" must be the id of a generated avatar (letters and digits)')
+    return avatar
+
+
+def _same(a: str, b: str) -> bool:
+    """Constant-time string comparison (compare_digest refuses non-ASCII str)."""
+    return secrets.compare_digest(
+        a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
+    )
 
 
 def _preview_key(options: dict[str, Any], fps: int, size: int) -> str:

@@ -8,16 +8,19 @@ says whose fault it is, and one bad request never disturbs the other sessions.
 
 from __future__ import annotations
 
-import json
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from streaming.jsonlimits import JSONLimitError
+from streaming.jsonlimits import parse as parse_json
 from streaming.manager import BadOffer, Busy, NotFound, SessionManager
-from webapi import generate
+from webapi import generate, security
 from webapi.avatars import AvatarStore
+from webapi.limits import GenerationLimits
 
 STATIC = Path(__file__).resolve().parent / "static"
 # The browser's face tracker (package.json; `npm ci` in .ci/setup): served from here, since
@@ -30,6 +33,7 @@ VENDOR_TYPES = {
     ".binarypb": "application/octet-stream",
 }
 MAX_BODY = 256 * 1024  # an SDP offer is a few KB
+MAX_VIEWERS = 8  # WHEP/OBS viewers of one session
 MANAGER = web.AppKey("manager", SessionManager)
 
 log = logging.getLogger(__name__)
@@ -42,13 +46,26 @@ def create_app(
     max_previews: int = 8,
     manager: SessionManager | None = None,
     avatar_root: Path | str | None = None,
+    media_host: str | None = None,
+    max_viewers: int = MAX_VIEWERS,
+    allow_origins: Iterable[str] = (),
+    generation: GenerationLimits | None = None,
 ) -> web.Application:
     """`avatar_root`: where generated avatars are stored (default: `out/avatars`, see
-    webapi/avatars.py)."""
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors])
+    webapi/avatars.py). `media_host`: the address media (UDP) sockets bind to (None: every
+    interface). `allow_origins`: origins besides the server's own whose pages may use it
+    (docs/SECURITY.md). `generation`: avatar generation's queue, rate and storage limits
+    (webapi/limits.py; the defaults when None)."""
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[security.guard, _errors])
+    security.install(app, allow_origins=allow_origins)
     store = AvatarStore(avatar_root)
     app[MANAGER] = manager or SessionManager(
-        rig, max_sessions=max_sessions, max_previews=max_previews, faces=store.face_art
+        rig,
+        max_sessions=max_sessions,
+        max_previews=max_previews,
+        faces=store.face_art,
+        media_host=media_host,
+        max_viewers=max_viewers,
     )
     app.on_startup.append(_start)
     app.on_shutdown.append(_shutdown)
@@ -66,7 +83,10 @@ def create_app(
     r.add_delete("/whep/{session}/{resource}", whep_close)
     r.add_route("PATCH", "/whep/{session}/{resource}", whep_patch)
     r.add_route("OPTIONS", "/whep/{session}", whep_options)
-    generate.setup(app, store)  # /ws, /api/generate, /avatars/..., /create (docs/GENERATION.md)
+    r.add_route("OPTIONS", "/whep/{session}/{resource}", whep_options)
+    generate.setup(
+        app, store, limits=generation
+    )  # /ws, /api/generate, /avatars/..., /create (docs/GENERATION.md)
     return app
 
 
@@ -91,28 +111,48 @@ def _error(status: int, message: str) -> web.Response:
 
 @web.middleware
 async def _errors(request: web.Request, handler) -> web.StreamResponse:
+    """Every failure as a JSON error. A client's mistake is one log line (WARNING, or INFO
+    when it is routine), never a traceback; only our own bug gets one. Once a response has
+    started (a WebSocket is open) nothing else may be written: that response is handed
+    back for aiohttp to finish."""
+    level = logging.WARNING
     try:
         return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        status, message = 413, f"the request body is too large (at most {MAX_BODY} bytes)"
     except BadOffer as e:
-        return _error(400, str(e))
-    except Busy as e:
-        return _error(503, str(e))
-    except NotFound as e:
-        return _error(404, str(e))
+        status, message = 400, str(e)
     except PermissionError as e:
-        return _error(403, str(e))
+        status, message = 403, str(e)
+    except NotFound as e:
+        status, message, level = 404, str(e), logging.INFO
+    except Busy as e:
+        status, message, level = 503, str(e), logging.INFO
+    except web.RequestPayloadError as e:  # bad chunked encoding and the like
+        status, message = 400, "the request body cannot be read: " + " ".join(str(e).split())
+    except ConnectionResetError:  # the client went away, or was dropped as too slow
+        status, message, level = 400, "the connection was lost", logging.INFO
     except web.HTTPException:
+        if (started := request.get(security.PREPARED)) is not None:
+            return started
         raise
     except Exception:  # our bug: say so plainly, keep serving the others
         log.exception("%s %s failed", request.method, request.path)
-        return _error(500, "internal error (logged on the server)")
+        status, message, level = 500, "internal error (logged on the server)", 0
+    if level:
+        log.log(level, "%s %s: %d %s", request.method, request.path, status, message)
+    started = request.get(security.PREPARED)
+    return started if started is not None else _error(status, message)
 
 
 async def _json(request: web.Request) -> dict[str, Any]:
+    """The body as a JSON object, within jsonlimits' depth and our size limit."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise web.HTTPRequestEntityTooLarge(MAX_BODY, request.content_length)
     try:
-        body = await request.json()
-    except json.JSONDecodeError as e:
-        raise BadOffer(f"the request body is not valid JSON: {e}") from None
+        body = parse_json(await request.read(), max_bytes=MAX_BODY, what="the request body")
+    except JSONLimitError as e:
+        raise BadOffer(str(e)) from None
     if not isinstance(body, dict):
         raise BadOffer("the request body must be a JSON object")
     return body
@@ -189,8 +229,15 @@ async def whep_open(request: web.Request) -> web.Response:
     if ctype != "application/sdp":
         return _error(415, 'WHEP offers are sent as "Content-Type: application/sdp"')
     sid = request.match_info["session"]
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise web.HTTPRequestEntityTooLarge(MAX_BODY, request.content_length)
+    raw = await request.read()
+    try:
+        offer = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BadOffer(f"the SDP offer is not valid UTF-8 (byte {e.start})") from None
     answer, resource = await request.app[MANAGER].open_viewer(
-        sid, _token(request), await request.text(), request.query.get("layout", "opaque")
+        sid, _token(request), offer, request.query.get("layout", "opaque")
     )
     return web.Response(
         status=201,
@@ -201,11 +248,9 @@ async def whep_open(request: web.Request) -> web.Response:
 
 
 async def whep_close(request: web.Request) -> web.Response:
-    manager = request.app[MANAGER]
-    peer = manager.peers.get(request.match_info["resource"])
-    if peer is None or peer.session.id != request.match_info["session"] or peer.kind != "viewer":
-        raise NotFound(f'no WHEP resource "{request.match_info["resource"]}"')
-    await manager.close_peer(peer.id)
+    """End one viewer: the session's token is needed, as for opening it."""
+    sid, resource = request.match_info["session"], request.match_info["resource"]
+    await request.app[MANAGER].close_viewer(sid, resource, _token(request))
     return web.Response(status=200)
 
 
@@ -217,6 +262,9 @@ async def whep_patch(request: web.Request) -> web.Response:
 
 
 async def whep_options(request: web.Request) -> web.Response:
+    # CORS preflight headers are added by webapi/security.py, for every WHEP answer
+    if "resource" in request.match_info:
+        return web.Response(status=204, headers={"Allow": "DELETE, PATCH, OPTIONS"})
     return web.Response(
         status=204, headers={"Allow": "POST, OPTIONS", "Accept-Post": "application/sdp"}
     )

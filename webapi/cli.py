@@ -4,6 +4,8 @@ commands (`serve`) can reach every layer; each command imports what it needs laz
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import socket
 import sys
 from pathlib import Path
 
@@ -75,12 +77,85 @@ def _main(argv: list[str] | None) -> int:
         "--max-sessions", type=int, default=3, help="live puppet sessions at once (then: busy)"
     )
     serve.add_argument("--max-previews", type=int, default=8, help="preview streams at once")
+    serve.add_argument(
+        "--max-viewers", type=int, default=8, help="WHEP/OBS viewers of one session at once"
+    )
+    serve.add_argument(
+        "--media-host",
+        default=None,
+        metavar="ADDRESS",
+        help="address the media (UDP) sockets bind to (default: the --host address; every "
+        "interface when --host is 0.0.0.0 or ::)",
+    )
+    serve.add_argument(
+        "--allow-origin",
+        dest="allow_origins",
+        action="append",
+        default=[],
+        type=origin_arg,
+        metavar="ORIGIN",
+        help="another site whose pages may use this server (https://studio.example.com); "
+        "repeatable (docs/SECURITY.md)",
+    )
+    serve.add_argument(
+        "--header-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="close a connection whose request headers take longer than this (default 15)",
+    )
+    serve.add_argument(
+        "--max-generations", type=int, default=2, help="avatar generations running at once"
+    )
+    serve.add_argument(
+        "--generation-queue",
+        type=int,
+        default=64,
+        metavar="JOBS",
+        help="generations waiting for a slot, all visitors together (then: refused)",
+    )
+    serve.add_argument(
+        "--guest-avatars",
+        type=int,
+        default=20,
+        metavar="N",
+        help="generated avatars one guest may keep stored",
+    )
+    serve.add_argument(
+        "--guest-avatar-days",
+        type=float,
+        default=7.0,
+        metavar="DAYS",
+        help="unclaimed guest avatars are deleted after this many days",
+    )
     args = parser.parse_args(argv)
 
     if args.command == "serve":
+        from webapi.limits import GenerationLimits, StorageQuota
         from webapi.server import run_server
 
-        run_server(args.host, args.port, args.rig, args.max_sessions, args.max_previews)
+        try:
+            generation = GenerationLimits(
+                max_running=args.max_generations,
+                max_queued=args.generation_queue,
+                guest_quota=StorageQuota(avatars=args.guest_avatars),
+                guest_max_age_s=args.guest_avatar_days * 86400.0,
+            )
+            run_server(
+                args.host,
+                args.port,
+                args.rig,
+                args.max_sessions,
+                args.max_previews,
+                max_viewers=args.max_viewers,
+                media_host=media_host_for(args.host, args.media_host),
+                allow_origins=args.allow_origins,
+                header_timeout=args.header_timeout,
+                generation=generation,
+            )
+        except ValueError as e:
+            print(f"digigami: error: {e}", file=sys.stderr)
+            return 2
         return 0
 
     if args.command == "preview":
@@ -120,6 +195,36 @@ def _main(argv: list[str] | None) -> int:
         return 0
     parser.print_help()
     return 2
+
+
+def origin_arg(value: str) -> str:
+    """`--allow-origin`: an http(s) origin, normalized as browsers send it."""
+    from webapi.security import normalize_origin
+
+    try:
+        return normalize_origin(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def media_host_for(host: str, media_host: str | None) -> str | None:
+    """Where media sockets bind: `--media-host` when given, else the HTTP address (a name
+    resolved to its address: media sockets bind to addresses), except a wildcard one (None:
+    every interface, as aiortc does by default)."""
+    if media_host:
+        return None if media_host in ("0.0.0.0", "::") else media_host
+    if host in ("0.0.0.0", "::", ""):
+        return None
+    if host == "localhost":
+        return "127.0.0.1"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            return socket.getaddrinfo(host, None)[0][4][0]
+        except OSError:
+            return host  # the server cannot listen there either; it will say so
+    return host
 
 
 def camera_arg(value: str) -> int | str:

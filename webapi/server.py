@@ -4,15 +4,53 @@ SIGTERM (every session, peer connection and worker thread ends)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from aiohttp import web
 
-from webapi.app import create_app
+from webapi import security
+from webapi.app import MAX_VIEWERS, create_app
+from webapi.limits import GenerationLimits
 
 
-def run_server(host: str, port: int, rig: str, max_sessions: int, max_previews: int) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def run_server(
+    host: str,
+    port: int,
+    rig: str,
+    max_sessions: int,
+    max_previews: int,
+    *,
+    max_viewers: int = MAX_VIEWERS,
+    media_host: str | None = None,
+    allow_origins: Iterable[str] = (),
+    header_timeout: float | None = None,
+    generation: GenerationLimits | None = None,
+) -> None:
+    """Serve until stopped. `media_host`: where media sockets bind (None: every interface);
+    `header_timeout`: seconds a connection has to send a request's headers
+    (security.HEADER_TIMEOUT_S when None)."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    app = create_app(rig=rig, max_sessions=max_sessions, max_previews=max_previews)
+    security.quiet_bad_requests()
+    app = create_app(
+        rig=rig,
+        max_sessions=max_sessions,
+        max_previews=max_previews,
+        max_viewers=max_viewers,
+        media_host=media_host,
+        allow_origins=allow_origins,
+        generation=generation,
+    )
     print(f"digigami: serving {rig} at http://{host}:{port}/ (Ctrl-C stops)", flush=True)
-    web.run_app(app, host=host, port=port, print=None, shutdown_timeout=5.0)
+    web.run_app(
+        app,
+        host=host,
+        port=port,
+        print=None,
+        shutdown_timeout=5.0,
+        # aiohttp's keep-alive timer is its only guard against slow request headers
+        # (webapi/security.py)
+        keepalive_timeout=header_timeout or security.HEADER_TIMEOUT_S,
+    )

@@ -133,7 +133,7 @@ def measure(
     try:
         page.goto(f"{url}/{PATHS[path]}")
         page.wait_for_function(
-            "window.digigami && ['connected', 'busy', 'error', 'failed'].includes(window.digigami.state)",
+            "() => window.digigami && ['connected', 'busy', 'error', 'failed'].includes(window.digigami.state)",
             timeout=60_000,
         )
         out["active"] = page.evaluate("window.digigami.tracking.active")
@@ -141,7 +141,7 @@ def measure(
             out["error"] = page.locator("#banners").inner_text()
             return out
         page.wait_for_function(
-            "window.digigami.lastStatus?.tracking === 'tracking'", timeout=60_000
+            "() => window.digigami.lastStatus?.tracking === 'tracking'", timeout=60_000
         )
         time.sleep(3.0)  # filters settled, FaceMesh warm
 

@@ -55,7 +55,12 @@ def worn_reference(server: str, avatar_id: str, digi) -> tuple[np.ndarray, np.nd
     bundle = wear_face(art)
     wearing, rect = render_at_rest(bundle)
     bare, _ = render_at_rest(digi)
-    return wearing, bare, slot_box(bundle, rect, "face"), slot_box(bundle, rect, "face_mouth", pad=24)
+    return (
+        wearing,
+        bare,
+        slot_box(bundle, rect, "face"),
+        slot_box(bundle, rect, "face_mouth", pad=24),
+    )
 
 
 def inner_mouth(rgb: np.ndarray) -> int:
@@ -74,7 +79,9 @@ def test_a_photo_becomes_a_live_puppet(
 
     page = context.new_page()
     page.goto(f"{server}/create")
-    page.wait_for_function("document.getElementById('conn').dataset.tone === 'ok'", timeout=15_000)
+    page.wait_for_function(
+        "() => document.getElementById('conn').dataset.tone === 'ok'", timeout=15_000
+    )
     page.set_input_files("#file", str(photo))
     page.get_by_role("button", name="Generate avatar").click()
     page.wait_for_selector("#result:not([hidden])", timeout=60_000)
@@ -86,14 +93,14 @@ def test_a_photo_becomes_a_live_puppet(
     page.get_by_role("link", name="Puppet it live").click()
     page.wait_for_url(f"**/?avatar={avatar_id}")
     page.wait_for_function(
-        "window.digigami && ['connected', 'busy', 'error', 'failed'].includes(window.digigami.state)",
+        "() => window.digigami && ['connected', 'busy', 'error', 'failed'].includes(window.digigami.state)",
         timeout=30_000,
     )
     state = page.evaluate("window.digigami.state")
     assert state == "connected", f"{state}: {page.locator('#banners').inner_text()}"
     assert page.locator("#wearing").is_visible()  # and a way back to Digi's own face
     page.wait_for_function(
-        "window.digigami.lastStatus && window.digigami.lastStatus.tracking === 'tracking'",
+        "() => window.digigami.lastStatus && window.digigami.lastStatus.tracking === 'tracking'",
         timeout=30_000,
     )
     result = page.evaluate(CAPTURE_JS, {"seconds": SAMPLE_S, "every": 100})
@@ -101,7 +108,10 @@ def test_a_photo_becomes_a_live_puppet(
     grabs = result["grabs"]
     frames = [decode_png(g["png"]) for g in grabs]
     cams = np.array([-1 if g["cam"] is None else g["cam"] for g in grabs])
-    save_png(contact_sheet([frames[i : i + 8 : 2] for i in (0, 10, 20)], 200), str(tmp_path / "grabs.png"))
+    save_png(
+        contact_sheet([frames[i : i + 8 : 2] for i in (0, 10, 20)], 200),
+        str(tmp_path / "grabs.png"),
+    )
 
     # the styled face, not Digi's: its colours are those of the render of Digi wearing it,
     # not of Digi bare (colour histograms over the face's box: the head rolls and turns,
@@ -118,7 +128,9 @@ def test_a_photo_becomes_a_live_puppet(
     mouth = np.array([inner_mouth(f[mouth_box]) for f in frames], dtype=float)
     ok = cams >= 0
     assert ok.mean() > 0.9
-    assert mouth.max() > 100, f"the mouth never opened (at most {mouth.max():.0f} px; {tmp_path / 'grabs.png'})"
+    assert mouth.max() > 100, (
+        f"the mouth never opened (at most {mouth.max():.0f} px; {tmp_path / 'grabs.png'})"
+    )
     correlation = {}
     for lag in range(round(MIN_LAG_S * face_video.fps), round(MAX_LAG_S * face_video.fps) + 1):
         opened = face_video.mouth[(cams[ok] - lag) % face_video.frames]

@@ -89,7 +89,9 @@ def test_a_failing_tracker_keeps_digi_idle_and_shows_the_error(
     # the server's tracker is the one under test: in the browser, FaceMesh simply finds no
     # face in 8x8 frames (and the server refuses their landmark messages as too small)
     page.goto(server + "/?tracking=server")
-    page.wait_for_function("window.digigami?.lastStatus?.tracking === 'error'", timeout=30_000)
+    page.wait_for_function(
+        "() => window.digigami?.lastStatus?.tracking === 'error'", timeout=30_000
+    )
     status = page.evaluate("window.digigami.lastStatus")
     assert "too small to track" in status["error"]
     assert status["state"] == "idle"

@@ -31,7 +31,7 @@ def obs_page(context, server: str, mode: str | None = None):
     page.goto(url + (f"&mode={mode}" if mode else ""))
     try:
         page.wait_for_function(
-            "window.digigamiObs && window.digigamiObs.framesDrawn > 30", timeout=30_000
+            "() => window.digigamiObs && window.digigamiObs.framesDrawn > 30", timeout=30_000
         )
     except Exception:
         obs = page.evaluate("window.digigamiObs && {...window.digigamiObs, pc: undefined}")
@@ -107,6 +107,6 @@ def test_obs_page_with_a_wrong_token_says_so_and_keeps_trying(context, server: s
     session = puppet.evaluate("window.digigami.session.session")
     page = context.new_page()
     page.goto(f"{server}/obs/{session}?token=not-the-token")
-    page.wait_for_function("window.digigamiObs?.state === 'retrying'", timeout=10_000)
+    page.wait_for_function("() => window.digigamiObs?.state === 'retrying'", timeout=10_000)
     note = page.locator("#note").inner_text()
     assert "token" in note and "reconnecting" in note, note

@@ -13,14 +13,16 @@ def test_preview_plays_the_named_animation(context, server: str) -> None:
     page = context.new_page()
     page.goto(f"{server}/preview?animation=dance_3&outfit=armor")
     page.wait_for_function(
-        "window.digigamiPreview && ['connected', 'error', 'failed'].includes(window.digigamiPreview.state)",
+        "() => window.digigamiPreview && ['connected', 'error', 'failed'].includes(window.digigamiPreview.state)",
         timeout=30_000,
     )
     assert page.evaluate("digigamiPreview.state") == "connected", page.locator(
         "#banners"
     ).inner_text()
     page.wait_for_function(
-        "digigamiPreview.stats().then((s) => s.framesDecoded > 0)", polling=200, timeout=15_000
+        "() => digigamiPreview.stats().then((s) => s.framesDecoded > 0)",
+        polling=200,
+        timeout=15_000,
     )
     first = page.evaluate("digigamiPreview.stats()")
     page.wait_for_timeout(2000)

@@ -84,7 +84,7 @@ def open_puppet(context, server: str, query: str = ""):
     page = context.new_page()
     page.goto(f"{server}/{query}")
     page.wait_for_function(
-        "window.digigami && ['connected', 'busy', 'error', 'failed'].includes(window.digigami.state)",
+        "() => window.digigami && ['connected', 'busy', 'error', 'failed'].includes(window.digigami.state)",
         timeout=30_000,
     )
     state = page.evaluate("window.digigami.state")
@@ -93,7 +93,9 @@ def open_puppet(context, server: str, query: str = ""):
         f"the puppet page did not connect: {state}; the page says: {banners}"
     )
     page.wait_for_function(
-        "window.digigami.stats().then((s) => s.framesDecoded > 0)", polling=200, timeout=15_000
+        "() => window.digigami.stats().then((s) => s.framesDecoded > 0)",
+        polling=200,
+        timeout=15_000,
     )
     return page
 
@@ -138,7 +140,9 @@ def head_roll(rgb: np.ndarray) -> float:
     return float(np.degrees(np.arctan2(-(b[1] - a[1]), b[0] - a[0])))
 
 
-def roll_correlation(rolls: np.ndarray, cams: np.ndarray, face_video: FaceVideo) -> dict[int, float]:
+def roll_correlation(
+    rolls: np.ndarray, cams: np.ndarray, face_video: FaceVideo
+) -> dict[int, float]:
     """Lag (camera frames) -> correlation of Digi's roll with the mirrored face roll the
     camera showed that many frames before each grab, over the grabs where both are known."""
     ok = np.isfinite(rolls) & (cams >= 0)
@@ -171,7 +175,7 @@ def test_digi_streams_and_follows_the_face(
     assert sending == (0 if path == "browser" else 1), f"{sending} tracks sent on the {path} path"
     try:
         page.wait_for_function(
-            "window.digigami.lastStatus && window.digigami.lastStatus.tracking === 'tracking'",
+            "() => window.digigami.lastStatus && window.digigami.lastStatus.tracking === 'tracking'",
             timeout=30_000,
         )
     except Exception:
@@ -229,7 +233,7 @@ def test_digi_streams_and_follows_the_face(
 
 def test_the_controls_reach_the_avatar(context, server: str) -> None:
     page = open_puppet(context, server)
-    page.wait_for_function("window.digigami.hello !== null", timeout=10_000)
+    page.wait_for_function("() => window.digigami.hello !== null", timeout=10_000)
     hello = page.evaluate("window.digigami.hello")
     outfits = page.eval_on_selector_all(
         "#outfit option:not([disabled])", "options => options.map((o) => o.value)"
@@ -240,16 +244,16 @@ def test_the_controls_reach_the_avatar(context, server: str) -> None:
     assert page.locator("#obs-url").input_value() == session["obs_url"]
 
     page.get_by_role("button", name="Wave").click()
-    page.wait_for_function("window.digigami.lastStatus?.state === 'wave'", timeout=5_000)
+    page.wait_for_function("() => window.digigami.lastStatus?.state === 'wave'", timeout=5_000)
     page.select_option("#framing", "bust")
-    page.wait_for_function("window.digigami.lastStatus?.framing === 'bust'", timeout=5_000)
+    page.wait_for_function("() => window.digigami.lastStatus?.framing === 'bust'", timeout=5_000)
     # keys: the desktop preview's (S sits down)
     page.locator("body").press("s")
-    page.wait_for_function("window.digigami.lastStatus?.state === 'sit'", timeout=5_000)
+    page.wait_for_function("() => window.digigami.lastStatus?.state === 'sit'", timeout=5_000)
     # walking: the speed slider leaving 0 sends the walk transition
     page.locator("#speed").fill("1.5")
     page.wait_for_function(
-        "['walk', 'run'].includes(window.digigami.lastStatus?.state)", timeout=5_000
+        "() => ['walk', 'run'].includes(window.digigami.lastStatus?.state)", timeout=5_000
     )
     assert not page.locator(".banner.error").count(), page.locator("#banners").inner_text()
 
@@ -268,7 +272,9 @@ def test_without_facemesh_the_page_falls_back_to_server_tracking(context, server
     assert "could not start in this browser" in banner.inner_text(), banner.inner_text()
     assert "sent to the server" in page.locator("#privacy").inner_text()
     assert page.locator("#path-pill").inner_text() == "tracking on the server"
-    page.wait_for_function("window.digigami.lastStatus?.tracking === 'tracking'", timeout=30_000)
+    page.wait_for_function(
+        "() => window.digigami.lastStatus?.tracking === 'tracking'", timeout=30_000
+    )
     assert page.evaluate("window.digigami.lastStatus.tracking_source") == "server"
     assert page.evaluate("window.digigami.pc.getSenders().filter((s) => s.track).length") == 1
 
@@ -285,7 +291,7 @@ def test_the_page_control_switches_the_tracking_path(context, server: str) -> No
     assert old is not None
     page.select_option("#tracking-path", "server")
     page.wait_for_function(
-        "window.digigami.tracking.active === 'server' && window.digigami.state === 'connected'"
+        "() => window.digigami.tracking.active === 'server' && window.digigami.state === 'connected'"
         " && window.digigami.lastStatus?.tracking_source === 'server'",
         timeout=30_000,
     )
@@ -293,7 +299,7 @@ def test_the_page_control_switches_the_tracking_path(context, server: str) -> No
     assert page.evaluate("window.digigami.pc.getSenders().filter((s) => s.track).length") == 1
     page.select_option("#tracking-path", "browser")
     page.wait_for_function(
-        "window.digigami.tracking.active === 'browser' && window.digigami.state === 'connected'"
+        "() => window.digigami.tracking.active === 'browser' && window.digigami.state === 'connected'"
         " && window.digigami.lastStatus?.tracking_source === 'browser'"
         " && window.digigami.lastStatus?.tracking === 'tracking'",
         timeout=30_000,

@@ -127,7 +127,9 @@ async def connect(http: TestClient, client: Client, split: bool = False) -> dict
     return body
 
 
-def serve(test: Callable[[TestClient], Awaitable[None]], timeout: float = 90, **app_options: Any) -> None:
+def serve(
+    test: Callable[[TestClient], Awaitable[None]], timeout: float = 90, **app_options: Any
+) -> None:
     """Run `test(http_client)` against a fresh app (its own render worker and GL context);
     the app's shutdown must leave nothing running."""
 
@@ -136,3 +138,34 @@ def serve(test: Callable[[TestClient], Awaitable[None]], timeout: float = 90, **
             await test(http)
 
     asyncio.run(asyncio.wait_for(main(), timeout))
+
+
+async def bare_offer(kind: str = "puppet") -> tuple[RTCPeerConnection, dict[str, Any]]:
+    """A real offer from a peer that will never connect (an attacker's, or a page that
+    went away): `kind` "puppet" (browser tracking: the avatar received on a recvonly
+    section, `control` and `landmarks` channels), "viewer" (receive-only video: WHEP and
+    previews) or "sendonly" (a webcam but nothing to receive the avatar on: refused only
+    once the peer connection exists). Returns the peer (close it) and the JSON body."""
+    pc = RTCPeerConnection(local_only())
+    body: dict[str, Any] = {"type": "offer"}
+    if kind == "sendonly":
+        pc.addTransceiver("video", direction="sendonly")
+    else:
+        pc.addTransceiver("video", direction="recvonly")
+    if kind == "puppet":
+        pc.createDataChannel("control")
+        pc.createDataChannel("landmarks", ordered=False, maxRetransmits=0)
+        body["tracking"] = "browser"
+    await pc.setLocalDescription(await pc.createOffer())
+    body["sdp"] = pc.localDescription.sdp
+    return pc, body
+
+
+def candidates(sdp: str) -> list[tuple[str, str]]:
+    """(address, type) of every ICE candidate in an SDP."""
+    found = []
+    for line in sdp.splitlines():
+        if line.startswith("a=candidate:"):
+            parts = line.split()
+            found.append((parts[4], parts[7]))
+    return found

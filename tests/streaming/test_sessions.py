@@ -69,7 +69,11 @@ def test_a_split_offer_sends_the_avatar_on_the_receive_only_section(face_frames)
             lambda: any(m["camera_fps"] > 5 for m in client.of_type("status")), 20,
             "the webcam to reach the tracker",
         )  # fmt: skip
-        avatar = next(t for t in client.pc.getTransceivers() if t.receiver.track is not None and t.direction == "recvonly")
+        avatar = next(
+            t
+            for t in client.pc.getTransceivers()
+            if t.receiver.track is not None and t.direction == "recvonly"
+        )
         assert avatar.currentDirection == "recvonly"
         await client.close()
 
@@ -89,7 +93,9 @@ def test_control_messages_are_checked_and_applied(face_frames) -> None:
             ({"type": "explode"}, 'unknown message type "explode"'),
         ]:
             client.send(bad)
-            await client.wait_for(lambda w=words: any(w in m["message"] for m in client.of_type("error")), 10, words)
+            await client.wait_for(
+                lambda w=words: any(w in m["message"] for m in client.of_type("error")), 10, words
+            )
         client.send({"type": "transition", "state": "wave"})
         client.send({"type": "framing", "value": "face"})
         await client.wait_for(
@@ -111,14 +117,23 @@ def test_control_messages_are_checked_and_applied(face_frames) -> None:
         ({"type": "offer"}, 400, '"sdp" must be'),
         ({"sdp": "hello", "type": "offer"}, 400, 'must start with "v=0"'),
         ({"sdp": VALID_OFFER_HEAD, "type": "offer"}, 400, "no video section"),
-        ({"sdp": VALID_OFFER_HEAD + "m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\n", "type": "offer"}, 400, "malformed SDP"),
+        (
+            {
+                "sdp": VALID_OFFER_HEAD + "m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\n",
+                "type": "offer",
+            },
+            400,
+            "malformed SDP",
+        ),
         ({"sdp": VALID_OFFER_HEAD, "type": "answer"}, 400, 'got type "answer"'),
     ],
 )
 def test_a_malformed_offer_gets_400_with_a_message(body, status: int, words: str) -> None:
     async def test(http: TestClient) -> None:
         if isinstance(body, str):
-            resp = await http.post("/api/sessions", data=body, headers={"Content-Type": "application/json"})
+            resp = await http.post(
+                "/api/sessions", data=body, headers={"Content-Type": "application/json"}
+            )
         else:
             resp = await http.post("/api/sessions", json=body)
         assert resp.status == status
@@ -220,7 +235,9 @@ def test_whep_viewer_and_preview(face_frames) -> None:
         offer = await viewer.offer(channel=False)
         ok = {"Content-Type": "application/sdp"}
         assert (await http.post(f"/whep/{sid}?token=wrong", data=offer, headers=ok)).status == 403
-        assert (await http.post(f"/whep/nosuch?token={token}", data=offer, headers=ok)).status == 404
+        assert (
+            await http.post(f"/whep/nosuch?token={token}", data=offer, headers=ok)
+        ).status == 404
         assert (await http.post(f"/whep/{sid}?token={token}", data=offer)).status == 415
         resp = await http.post(
             f"/whep/{sid}?layout=packed", data=offer,
@@ -232,15 +249,28 @@ def test_whep_viewer_and_preview(face_frames) -> None:
         await viewer.wait_for(lambda: viewer.received > 20, 30, "packed frames")
         assert (viewer.frames[-1].width, viewer.frames[-1].height) == (1024, 512)
         assert (await http.patch(location)).status == 405
-        assert (await http.delete(location)).status == 200
+        # ending a viewer needs the session's token too (as opening one does)
+        assert (await http.delete(location)).status == 403
+        assert (await http.delete(f"{location}?token=wrong")).status == 403
+        assert (await http.delete(f"/whep/{sid}/nosuch?token={token}")).status == 404
+        assert (await http.delete(f"{location}?token={token}")).status == 200
+        assert (await http.delete(f"{location}?token={token}")).status == 404  # already gone
         # a preview: receive-only, a named animation, chosen sprites
         preview = Client()
         offer = await preview.offer(channel=False)
-        bad = await http.post("/api/previews", json={"sdp": offer, "type": "offer", "animation": "moonwalk"})
+        bad = await http.post(
+            "/api/previews", json={"sdp": offer, "type": "offer", "animation": "moonwalk"}
+        )
         assert bad.status == 400 and 'unknown animation "moonwalk"' in (await bad.json())["error"]
         resp = await http.post(
             "/api/previews",
-            json={"sdp": offer, "type": "offer", "animation": "dance_3", "outfit": "armor", "size": 256},
+            json={
+                "sdp": offer,
+                "type": "offer",
+                "animation": "dance_3",
+                "outfit": "armor",
+                "size": 256,
+            },
         )
         assert resp.status == 200
         await preview.accept((await resp.json())["sdp"])
@@ -304,7 +334,9 @@ def test_a_reloaded_page_gets_its_session_id_back(face_frames) -> None:
         ident = {"session": body["session"], "token": body["token"]}
         thief = Client(PhotoCamera(face_frames))
         offer = await thief.offer()
-        resp = await http.post("/api/sessions", json={"sdp": offer, "type": "offer", **ident, "token": "x" * 20})
+        resp = await http.post(
+            "/api/sessions", json={"sdp": offer, "type": "offer", **ident, "token": "x" * 20}
+        )
         assert resp.status == 403
         again = Client(PhotoCamera(face_frames))
         offer = await again.offer()

@@ -91,8 +91,10 @@ def test_every_viewer_of_a_session_gets_one_encoders_packets(face_frames) -> Non
         health = await (await http.get("/api/health")).json()
         assert health["encoders"] == 2 and health["peers"] == 4
         # a viewer leaving leaves the stream to the others; the last one ends it
-        assert (await http.delete(w3)).status == 200
-        await puppet.wait_for(lambda: (sid, "packed", 512) not in _encoders(manager), 10, "the packed stream to end")
+        assert (await http.delete(f"{w3}?token={body['token']}")).status == 200
+        await puppet.wait_for(
+            lambda: (sid, "packed", 512) not in _encoders(manager), 10, "the packed stream to end"
+        )
         n = whep.received
         await whep.wait_for(lambda: whep.received > n + 10, 20, "the opaque stream to go on")
         for c in (puppet, whep, whep2, obs):
@@ -137,8 +139,12 @@ def test_a_pli_from_a_viewer_forces_a_keyframe_in_the_shared_encoder() -> None:
         keys = peer.track.slot.keys_taken
         receiver = next(t.receiver for t in client.pc.getTransceivers() if t.kind == "video")
         await receiver._send_rtcp_pli(sender._ssrc)  # what a browser sends on picture loss
-        await client.wait_for(lambda: encoder.requests["pli"] >= 1, 10, "the PLI to reach the encoder")
-        await client.wait_for(lambda: peer.track.slot.keys_taken > keys, 10, "a keyframe after the PLI")
+        await client.wait_for(
+            lambda: encoder.requests["pli"] >= 1, 10, "the PLI to reach the encoder"
+        )
+        await client.wait_for(
+            lambda: peer.track.slot.keys_taken > keys, 10, "a keyframe after the PLI"
+        )
         n = client.received
         await client.wait_for(lambda: client.received > n + 5, 10, "the stream to go on")
         await client.close()
@@ -201,7 +207,9 @@ def test_a_preview_ends_with_its_last_viewer_and_leaves_nothing() -> None:
             await first.close()  # the first viewer goes: the preview stays for the second
             await _gone(http, lambda h: h["peers"] == 1, "the first viewer to be closed")
             n = second.received
-            await second.wait_for(lambda s=second, n=n: s.received > n + 10, 20, "the stream to go on")
+            await second.wait_for(
+                lambda s=second, n=n: s.received > n + 10, 20, "the stream to go on"
+            )
             assert pid in manager.sessions
             await second.close()
             await _gone(

@@ -36,7 +36,9 @@ def test_a_session_wears_a_generated_avatar(tmp_path: Path, face_frames, digi) -
     async def test(http: TestClient) -> None:
         client = Client(PhotoCamera(face_frames))
         sdp = await client.offer()
-        resp = await http.post("/api/sessions", json={"sdp": sdp, "type": "offer", "avatar": saved.id})
+        resp = await http.post(
+            "/api/sessions", json={"sdp": sdp, "type": "offer", "avatar": saved.id}
+        )
         body = await resp.json()
         assert resp.status == 200, body
         await client.accept(body["sdp"])
@@ -45,7 +47,10 @@ def test_a_session_wears_a_generated_avatar(tmp_path: Path, face_frames, digi) -
         got = client.frames[-1].to_ndarray(format="rgb24")
         manager = http.app[MANAGER]
         assert manager.worker.renderers == 2  # Digi's warm view, and the worn face's
-        wearing, bare = colour_overlap(got[box], worn_ref[box]), colour_overlap(got[box], bare_ref[box])
+        wearing, bare = (
+            colour_overlap(got[box], worn_ref[box]),
+            colour_overlap(got[box], bare_ref[box]),
+        )
         assert wearing > 0.6 and wearing > bare + 0.2, (wearing, bare)
         # a preview can wear it too (an outfit on your own face), sharing the built rig
         preview = Client()
@@ -84,7 +89,9 @@ def test_bad_avatars_are_answered_clearly(tmp_path: Path) -> None:
         ):
             client = Client()
             sdp = await client.offer(channel=False)
-            resp = await http.post("/api/sessions", json={"sdp": sdp, "type": "offer", "avatar": avatar})
+            resp = await http.post(
+                "/api/sessions", json={"sdp": sdp, "type": "offer", "avatar": avatar}
+            )
             body = await resp.json()
             assert resp.status == status and words in body["error"], (avatar, body)
             await client.close()

@@ -385,7 +385,11 @@ function describe(e) {
 function teardown() {
   clearTimeout(disconnectTimer);
   clearTimeout(connectTimer);
-  if (resource) fetch(resource, { method: "DELETE", keepalive: true }).catch(() => {});
+  // the token ends only this session's viewers (docs/STREAMING.md, WHEP DELETE)
+  if (resource) {
+    fetch(resource, { method: "DELETE", keepalive: true, headers: { Authorization: `Bearer ${token}` } })
+      .catch(() => {});
+  }
   resource = null;
   obs.pc?.close();
   obs.pc = null;

@@ -548,13 +548,14 @@ function setSpeed(value, withTransition = true) {
 
 ui.speed.addEventListener("input", () => {
   ui.speedOut.textContent = Number(ui.speed.value).toFixed(1);
-  // a dragged slider fires far more often than the server ticks: one message per frame
+  // a dragged slider fires far more often than the server needs: its newest value at most
+  // every 100 ms (the server drops control messages over 30 a second: docs/STREAMING.md)
   if (speedPending) return;
   speedPending = true;
-  requestAnimationFrame(() => {
+  setTimeout(() => {
     speedPending = false;
     setSpeed(Number(ui.speed.value));
-  });
+  }, 100);
 });
 
 for (const select of ui.swaps) {
