@@ -21,6 +21,7 @@ from typing import Any
 
 from streaming.jsonlimits import JSONLimitError, parse
 from streaming.live import CommandError
+from streaming.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,7 @@ class ControlChannel:
         self.received = 0
         self.refused = 0
         self.rate_limited = 0
-        self._tokens = BURST
-        self._refill_at: float | None = None
+        self._bucket = TokenBucket(RATE, BURST)
         self._warned_at = -math.inf
         self._unwarned = 0
         self._told_at = -math.inf
@@ -68,7 +68,7 @@ class ControlChannel:
     def _receive(self, raw: Any) -> None:
         now = self.clock()
         self.received += 1
-        if not self._take_token(now):
+        if not self._bucket.take(now):
             self.rate_limited += 1
             self.refused += 1
             self._warn(f"more than {RATE:.0f} control messages a second")
@@ -91,15 +91,6 @@ class ControlChannel:
     def _answer(self, message: str) -> None:
         with contextlib.suppress(Exception):  # the channel closed under us: nobody to tell
             self.send({"type": "error", "message": message})
-
-    def _take_token(self, now: float) -> bool:
-        if self._refill_at is not None:
-            self._tokens = min(BURST, self._tokens + (now - self._refill_at) * RATE)
-        self._refill_at = now
-        if self._tokens < 1.0:
-            return False
-        self._tokens -= 1.0
-        return True
 
     def _warn(self, why: str) -> None:
         now = self.clock()

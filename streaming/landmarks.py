@@ -29,6 +29,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from streaming.ratelimit import TokenBucket
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "landmarks"
@@ -167,8 +169,8 @@ class LandmarkIntake:
     _offset: float | None = None  # server clock minus browser clock, seconds (lowest seen)
     _offset_at: float = 0.0
     _last_t: float = -math.inf
-    _tokens: float = RATE_LIMIT
-    _refill_at: float | None = None
+    # a burst of a second's worth is fine (a tab that was in the background catches up)
+    _bucket: TokenBucket = field(default_factory=lambda: TokenBucket(RATE_LIMIT, RATE_LIMIT))
     _warned_at: float = -math.inf
     _unwarned: int = 0
     _arrivals: deque[float] = field(default_factory=deque)  # the last second's, pruned
@@ -179,7 +181,7 @@ class LandmarkIntake:
         self.received += 1
         self._arrivals.append(now)
         self._prune(now)
-        if not self._take_token(now):
+        if not self._bucket.take(now):
             self.rate_limited += 1
             self._refuse(now, f"more than {RATE_LIMIT:.0f} messages a second")
             return False
@@ -224,17 +226,6 @@ class LandmarkIntake:
             "rate_limited": self.rate_limited,
             "last_error": self.last_error,
         }
-
-    def _take_token(self, now: float) -> bool:
-        # a token bucket: a burst of a second's worth is fine (a tab that was in the
-        # background catches up), a sustained flood is cut to the rate
-        if self._refill_at is not None:
-            self._tokens = min(RATE_LIMIT, self._tokens + (now - self._refill_at) * RATE_LIMIT)
-        self._refill_at = now
-        if self._tokens < 1.0:
-            return False
-        self._tokens -= 1.0
-        return True
 
     def _server_time(self, captured_ms: float, now: float) -> float:
         """The capture time on the server's clock: the browser's time plus the smallest

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import os
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -10,6 +12,21 @@ import pytest
 from engine.assets import AvatarBundle, load_bundle
 from engine.rig import RigData, parse_rig
 from engine.session import AvatarSession, Inputs
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _run_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every app and `digigami serve` this run starts without naming a database uses one in
+    the run's temporary folder, never the checkout's out/digigami.db (subprocesses inherit
+    the environment). Tests about the store pass their own file."""
+    before = os.environ.get("DIGIGAMI_DB")
+    os.environ["DIGIGAMI_DB"] = str(tmp_path_factory.mktemp("db") / "digigami.db")
+    yield
+    if before is None:
+        os.environ.pop("DIGIGAMI_DB", None)
+    else:
+        os.environ["DIGIGAMI_DB"] = before
+
 
 ARM_RIG: dict[str, Any] = {
     "schema": 1,

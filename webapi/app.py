@@ -20,7 +20,9 @@ from streaming.jsonlimits import parse as parse_json
 from streaming.manager import BadOffer, Busy, NotFound, SessionManager
 from webapi import generate, security
 from webapi.avatars import AvatarStore
+from webapi.errors import DomainError, RateLimited
 from webapi.limits import GenerationLimits
+from webapi.store import Store
 
 STATIC = Path(__file__).resolve().parent / "static"
 # The browser's face tracker (package.json; `npm ci` in .ci/setup): served from here, since
@@ -35,6 +37,7 @@ VENDOR_TYPES = {
 MAX_BODY = 256 * 1024  # an SDP offer is a few KB
 MAX_VIEWERS = 8  # WHEP/OBS viewers of one session
 MANAGER = web.AppKey("manager", SessionManager)
+STORE = web.AppKey("store", Store)  # the SQLite store (webapi/store): accounts, avatars, clips
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +53,14 @@ def create_app(
     max_viewers: int = MAX_VIEWERS,
     allow_origins: Iterable[str] = (),
     generation: GenerationLimits | None = None,
+    db: Path | str | None = None,
 ) -> web.Application:
     """`avatar_root`: where generated avatars are stored (default: `out/avatars`, see
     webapi/avatars.py). `media_host`: the address media (UDP) sockets bind to (None: every
     interface). `allow_origins`: origins besides the server's own whose pages may use it
     (docs/SECURITY.md). `generation`: avatar generation's queue, rate and storage limits
-    (webapi/limits.py; the defaults when None)."""
+    (webapi/limits.py; the defaults when None). `db`: the SQLite file (default
+    `$DIGIGAMI_DB` or `out/digigami.db`), created and migrated when the app starts."""
     app = web.Application(client_max_size=MAX_BODY, middlewares=[security.guard, _errors])
     security.install(app, allow_origins=allow_origins)
     store = AvatarStore(avatar_root)
@@ -67,8 +72,10 @@ def create_app(
         media_host=media_host,
         max_viewers=max_viewers,
     )
+    app[STORE] = Store(db)
     app.on_startup.append(_start)
     app.on_shutdown.append(_shutdown)
+    app.on_cleanup.append(_close_store)
     r = app.router
     r.add_get("/", _page("puppet.html"))
     r.add_get("/obs/{session}", _page("obs.html"))
@@ -91,7 +98,12 @@ def create_app(
 
 
 async def _start(app: web.Application) -> None:
+    await app[STORE].start()  # a fresh machine gets its database here, migrated
     await app[MANAGER].start()
+
+
+async def _close_store(app: web.Application) -> None:
+    await app[STORE].aclose()
 
 
 async def _shutdown(app: web.Application) -> None:
@@ -122,6 +134,15 @@ async def _errors(request: web.Request, handler) -> web.StreamResponse:
         status, message = 413, f"the request body is too large (at most {MAX_BODY} bytes)"
     except BadOffer as e:
         status, message = 400, str(e)
+    except DomainError as e:  # webapi/errors.py: the store's, accounts' and library's errors
+        status, message = e.status, str(e)
+        if e.status in (401, 404):
+            level = logging.INFO
+        if isinstance(e, RateLimited):
+            log.log(level, "%s %s: %d %s", request.method, request.path, status, message)
+            response = _error(status, message)
+            response.headers["Retry-After"] = str(max(1, round(e.retry_after)))
+            return response
     except PermissionError as e:
         status, message = 403, str(e)
     except NotFound as e:

@@ -34,6 +34,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from streaming import jsonlimits
 from streaming.jsonlimits import JSONLimitError
+from streaming.ratelimit import TokenBucket
 from webapi import guests
 from webapi.avatars import (
     MAX_BYTES,
@@ -551,24 +552,6 @@ def failure(session_id: str | None, exc: BaseException) -> dict[str, Any]:
     return {"type": "result", "sessionId": session_id, "success": False, "error": classify(exc)[1]}
 
 
-class TokenBucket:
-    """`rate` messages a second on average, `burst` at once."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, float(burst)
-        self.tokens = float(burst)
-        self.at = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens < 1.0:
-            return False
-        self.tokens -= 1.0
-        return True
-
-
 # ---- the WebSocket ----------------------------------------------------------------------
 
 
@@ -617,7 +600,7 @@ async def _serve_socket(gen: Generator, ws: web.WebSocketResponse, client: Clien
                     log.info("generation socket closed: %s", ws.exception())
                     break
                 continue
-            if not bucket.take():
+            if not bucket.take(time.monotonic()):
                 dropped += 1
                 if dropped == 1:  # one answer per run of drops: the answers cannot flood either
                     outbox.put_nowait({"type": "error", "message": (

@@ -10,6 +10,7 @@ header deadline is a server setting, not an application's: `run_server` passes
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
@@ -45,6 +46,10 @@ BODY_TYPES: dict[str, frozenset[str]] = {
     "/api/generate": frozenset({"application/json", "multipart/form-data"}),
     "/whep/{session}": frozenset({"application/sdp"}),
 }
+# Every other /api/ route that is sent a body (POST, PUT, PATCH) takes JSON: new endpoints
+# are covered without being listed here.
+JSON_BODY = frozenset({"application/json"})
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # WHEP is authenticated by its token, never by anything a browser adds by itself, and is
 # meant to be used by players on other origins: any Origin, with CORS answers. (Matched on
 # the route's pattern, not the raw path.)
@@ -132,6 +137,34 @@ def same_origin(request: web.BaseRequest, origin: str) -> bool:
     return parts.scheme in ("http", "https") and bool(host) and parts.netloc == host
 
 
+def host_allowed(request: web.BaseRequest) -> bool:
+    """DNS rebinding guard. A site can point its own name at 127.0.0.1: its pages, open in
+    the streamer's browser, are then same-origin to a server on loopback (their Origin and
+    Host agree) and may drive it. A connection that arrived on a loopback address can only
+    come from this machine, where the only legitimate names for us are loopback ones:
+    `localhost` (and `*.localhost`), a loopback IP, or an --allow-origin host. On other
+    interfaces any Host is served (a LAN name, a proxy's)."""
+    sock = request.transport.get_extra_info("sockname") if request.transport else None
+    try:
+        local = ipaddress.ip_address(sock[0]) if sock else None
+    except (ValueError, TypeError, IndexError):
+        local = None
+    if local is None or not local.is_loopback:
+        return True
+    host = request.headers.get("Host")
+    if not host:
+        return True  # HTTP/1.0 without Host: nothing a browser sends
+    name = (urlsplit(f"//{host.strip()}").hostname or "").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        if ipaddress.ip_address(name).is_loopback:
+            return True
+    except ValueError:
+        pass
+    return any(urlsplit(o).hostname == name for o in request.app[POLICY].allow_origins)
+
+
 def _route(request: web.Request) -> str | None:
     """The route's pattern ("/whep/{session}"), or None for an unknown path."""
     route = request.match_info.route
@@ -150,6 +183,15 @@ async def guard(
     """The checks every request passes before its handler: its Origin (a browser on
     another site may not upgrade to a WebSocket or change state here), its body's type;
     then its body is watched while the handler runs (`_watch_body`)."""
+    if not host_allowed(request):
+        host = request.headers.get("Host", "")[:100]
+        log.warning("%s %s for host %r on loopback refused", request.method, request.path, host)
+        return _refuse(
+            421,
+            f'this server answers to localhost and 127.0.0.1 here, not to "{host}" (a name '
+            "pointed at this machine by another site; the operator can allow a name with "
+            "--allow-origin)",
+        )
     route = _route(request)
     origin = request.headers.get("Origin")
     upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
@@ -172,7 +214,7 @@ async def guard(
     if request.body_exists and encoding not in ("", "identity"):
         # browsers never compress what they send; decompressing costs us, not the sender
         return _refuse(415, f'request bodies are not compressed here ("{encoding[:40]}")')
-    allowed = BODY_TYPES.get(route or "") if request.method == "POST" else None
+    allowed = _body_types(route, request)
     if allowed is not None and request.content_type not in allowed:
         got = request.headers.get("Content-Type", "")
         want = " or ".join(f'"Content-Type: {t}"' for t in sorted(allowed))
@@ -183,6 +225,18 @@ async def guard(
     finally:
         if watch is not None:
             watch.cancel()
+
+
+def _body_types(route: str | None, request: web.Request) -> frozenset[str] | None:
+    """The content types this request's body may have; None when it is not checked (no
+    body is expected)."""
+    if request.method not in BODY_METHODS:
+        return None
+    if route in BODY_TYPES:
+        return BODY_TYPES[route]
+    if route is not None and route.startswith("/api/") and request.body_exists:
+        return JSON_BODY
+    return None
 
 
 class _BodyWatch:

@@ -29,7 +29,9 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import itertools
 import json
+import os
 import platform
 import random
 import secrets
@@ -88,10 +90,11 @@ def _face_points() -> tuple[np.ndarray, tuple[int, int]]:
 
 
 class Soak:
-    def __init__(self, server: Server, minutes: float, tally: Tally) -> None:
+    def __init__(self, server: Server, tally: Tally) -> None:
         self.server = server
         self.url = server.url
-        self.end = time.monotonic() + minutes * 60
+        self.end = 0.0  # of the phase running (`run`)
+        self.phase = "warm-up"
         self.tally = tally
         self.live: dict[str, dict[str, Any]] = {}  # session id -> its answer (token, URLs)
         self.points, self.size = _face_points()
@@ -99,6 +102,16 @@ class Soak:
 
     def running(self) -> bool:
         return time.monotonic() < self.end
+
+    async def run(self, http: aiohttp.ClientSession, phase: str, minutes: float, t0: float) -> None:
+        """Every actor at once for `minutes`; an actor that crashes is an unexpected error."""
+        self.phase, self.end = phase, time.monotonic() + minutes * 60
+        actors = [self.puppets(http), self.puppets(http), self.viewers(http),
+                  self.viewers(http), self.previews(http), self.generations(http),
+                  self.bad_inputs(http), self.health(http), self.sampler(t0)]  # fmt: skip
+        for r in await asyncio.gather(*actors, return_exceptions=True):
+            if isinstance(r, BaseException):
+                self.tally.fail(f"an actor crashed: {type(r).__name__}: {r}")
 
     async def _sleep(self, lo: float, hi: float) -> None:
         await asyncio.sleep(min(random.uniform(lo, hi), max(0.0, self.end - time.monotonic())))
@@ -245,6 +258,7 @@ class Soak:
     async def generations(self, http: aiohttp.ClientSession) -> None:
         from engine.style import STYLES
 
+        styles = itertools.cycle(STYLES)  # in turn: the warm-up meets every style
         while self.running():
             try:
                 async with http.ws_connect(f"{self.url}/ws") as ws:
@@ -252,7 +266,7 @@ class Soak:
                         sid = "soak_" + secrets.token_hex(4)
                         await ws.send_json({
                             "type": "generate_avatar", "sessionId": sid, "image": self.photo,
-                            "style": random.choice(list(STYLES)),
+                            "style": next(styles),
                             "options": {"outputSize": 256},
                         })  # fmt: skip
                         if random.random() < 0.2:
@@ -347,47 +361,44 @@ class Soak:
             self.tally.samples.append(self.sample(start))
             await asyncio.sleep(10)
 
-    def sample(self, start: float) -> dict[str, float]:
+    def sample(self, start: float) -> dict[str, Any]:
         s = self.server
-        return {"t": time.monotonic() - start, "rss": s.rss_mb(), "threads": s.threads(),
-                "fds": s.fds()}  # fmt: skip
+        return {"t": time.monotonic() - start, "phase": self.phase, "rss": s.rss_mb(),
+                "threads": s.threads(), "fds": s.fds()}  # fmt: skip
 
 
 async def _idle(server: Server, timeout: float = 60.0) -> dict[str, Any]:
-    """Wait until the server holds no sessions, previews or peers; its health then."""
+    """Once the server holds no sessions, previews or peers (and 10 s more, for pools to
+    settle): its threads, fds and RSS, with its health."""
     end = time.monotonic() + timeout
-    while True:
+    while time.monotonic() < end:
         h = server.health()
         if not h.get("sessions") and not h.get("previews") and not h.get("peers"):
-            return h
-        if time.monotonic() > end:
-            return h
+            break
         await asyncio.sleep(1)
+    await asyncio.sleep(10)
+    return {"threads": server.threads(), "fds": server.fds(), "rss": round(server.rss_mb()),
+            "health": server.health()}  # fmt: skip
 
 
 async def soak(minutes: float, warmup: float) -> None:
+    """`warmup` minutes of load (every cache and pool fills), idle, then `minutes` measured,
+    then idle again: what the second idle holds more than the first is a leak."""
     _skip_decoding()
     folder = Path(tempfile.mkdtemp(prefix="soak-"))
     server = Server(folder, "--max-sessions", "3", "--max-previews", "4").start()
     tally = Tally()
     try:
-        idle0 = {"threads": server.threads(), "fds": server.fds(), "rss": server.rss_mb()}
-        s = Soak(server, minutes, tally)
-        start = time.monotonic()
-        print(f"soak: {minutes:g} min against {server.url} (log {server.log})", flush=True)
-        timeout = aiohttp.ClientTimeout(total=180)
-        async with aiohttp.ClientSession(timeout=timeout) as http:
-            actors = [s.puppets(http), s.puppets(http), s.viewers(http), s.viewers(http),
-                      s.previews(http), s.generations(http), s.bad_inputs(http), s.health(http),
-                      s.sampler(start)]  # fmt: skip
-            results = await asyncio.gather(*actors, return_exceptions=True)
-        for r in results:
-            if isinstance(r, BaseException):
-                tally.fail(f"an actor crashed: {type(r).__name__}: {r}")
-        await asyncio.sleep(10)
-        end_health = await _idle(server)
-        idle1 = {"threads": server.threads(), "fds": server.fds(), "rss": server.rss_mb()}
-        report(tally, server, minutes, warmup, idle0, idle1, end_health)
+        s = Soak(server, tally)
+        t0 = time.monotonic()
+        print(f"soak: {warmup:g} + {minutes:g} min against {server.url} (log {server.log})")
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=180)) as http:
+            await s.run(http, "warm-up", warmup, t0)
+            idle0 = await _idle(server)
+            print(f"after warm-up, idle: {idle0}", flush=True)
+            await s.run(http, "measured", minutes, t0)
+        idle1 = await _idle(server)
+        report(tally, server, minutes, warmup, idle0, idle1)
     finally:
         server.stop()
 
@@ -397,20 +408,20 @@ def report(
     server: Server,
     minutes: float,
     warmup: float,
-    idle0: dict[str, float],
-    idle1: dict[str, float],
-    end_health: dict[str, Any],
+    idle0: dict[str, Any],
+    idle1: dict[str, Any],
 ) -> None:
     log_errors = [
         line for line in server.text().splitlines() if any(k in line for k in ERROR_LINES)
     ]
-    after = [x for x in tally.samples if x["t"] >= warmup * 60]
-    print(f"\nmachine: {platform.processor() or platform.machine()}, "
-          f"{__import__('os').cpu_count()} CPUs; {minutes:g} min, warm-up {warmup:g} min")  # fmt: skip
+    after = [x for x in tally.samples if x["phase"] == "measured"]
+    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} CPUs; warm-up {warmup:g} min, "
+          f"then {minutes:g} min measured")  # fmt: skip
     print("\n| minute | RSS MB | threads | fds |")
     print("|---|---|---|---|")
     for x in tally.samples[::6]:  # one a minute
-        print(f"| {x['t'] / 60:.0f} | {x['rss']:.0f} | {x['threads']:.0f} | {x['fds']:.0f} |")
+        print(f"| {x['t'] / 60:.0f} ({x['phase']}) | {x['rss']:.0f} | {x['threads']:.0f} "
+              f"| {x['fds']:.0f} |")  # fmt: skip
     if after:
         rss = [x["rss"] for x in after]
         print(f"\nRSS after warm-up: {min(rss):.0f}..{max(rss):.0f} MB "
@@ -419,7 +430,7 @@ def report(
         h = np.asarray(tally.health_ms)
         print(f"health latency: p50 {np.percentile(h, 50):.1f} ms, p99 {np.percentile(h, 99):.1f} ms, "
               f"max {h.max():.0f} ms over {h.size} polls (goal p99 < 100 ms)")  # fmt: skip
-    print(f"idle before: {idle0}; idle after: {idle1}; health at the end: {end_health}")
+    print(f"idle after warm-up: {idle0}\nidle at the end:   {idle1}")
     print(f"leaked: threads {idle1['threads'] - idle0['threads']:+.0f}, "
           f"fds {idle1['fds'] - idle0['fds']:+.0f}")  # fmt: skip
     print("\nwhat happened:")
@@ -433,8 +444,8 @@ def report(
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--minutes", type=float, default=30.0)
-    ap.add_argument("--warmup", type=float, default=3.0, help="minutes before RSS must be flat")
+    ap.add_argument("--minutes", type=float, default=30.0, help="minutes measured")
+    ap.add_argument("--warmup", type=float, default=3.0, help="minutes of load before them")
     args = ap.parse_args()
     asyncio.run(soak(args.minutes, args.warmup))
 

@@ -162,3 +162,29 @@ def test_ending_a_whep_viewer_needs_the_token(live: Server) -> None:
     assert seen["wrong bearer"] in (401, 403), seen
     assert seen["bearer"] == 200, seen
     assert seen["again"] == 404, seen  # gone
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("evil.example", 421),  # a rebinding site's name, resolved to 127.0.0.1
+        ("127.0.0.1.evil.example", 421),
+        ("localhost", 200),
+        ("app.localhost", 200),
+        ("127.0.0.1", 200),
+        ("127.0.0.2", 200),
+        ("studio.example", 200),  # the host of an --allow-origin
+    ],
+)
+def test_a_loopback_server_answers_only_to_loopback_names(
+    live: Server, host: str, expected: int
+) -> None:
+    """DNS rebinding: a page whose name points at 127.0.0.1 is same-origin to a loopback
+    server; its requests carry that name as Host, and are refused whatever they ask."""
+    for path in ("/", "/api/health"):
+        status, _, body = live.request(
+            "GET", path, headers={"Host": f"{host}:{live.port}", "Origin": f"http://{host}"}
+        )
+        assert status == expected, (path, body[:200])
+        if expected == 421:
+            assert host in body.decode(), body
