@@ -195,7 +195,7 @@ async def post_junk(
     never closes, as the attack did; (status, body, bytes sent before the answer came)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     head = (
-        "POST /api/generate HTTP/1.1\r\nHost: x\r\n"
+        "POST /api/generate HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         "Content-Type: multipart/form-data; boundary=JUNK\r\n"
         + (f"Content-Length: {total}\r\n" if declare else "Transfer-Encoding: chunked\r\n")
         + "\r\n"

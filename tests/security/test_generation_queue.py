@@ -342,7 +342,7 @@ def test_a_rest_job_is_cancelled_when_its_client_disconnects(tmp_path, engine) -
     async def test(server: Served) -> None:
         _, writer = await asyncio.open_connection("127.0.0.1", server.port)
         writer.write(
-            b"POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"POST /api/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             + f"Content-Length: {len(body)}\r\n\r\n".encode()
             + body
         )
@@ -364,7 +364,7 @@ def test_a_rest_job_is_cancelled_when_its_client_disconnects(tmp_path, engine) -
             _, writer = await asyncio.open_connection("127.0.0.1", server.port)
             waiting = json.dumps({**request(43), "type": None}).encode()
             writer.write(
-                b"POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"POST /api/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                 + f"Content-Length: {len(waiting)}\r\n\r\n".encode()
                 + waiting
             )

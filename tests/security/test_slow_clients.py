@@ -62,14 +62,14 @@ def trickle(live: Server, head: bytes, drip: bytes) -> tuple[float, bytes]:
 
 
 def test_slow_request_headers_are_cut_off(live: Server) -> None:
-    held, answer = trickle(live, b"GET /api/health HTTP/1.1\r\nHost: x\r\n", b"X-Slow: aaaa\r\n")
+    held, answer = trickle(live, b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n", b"X-Slow: aaaa\r\n")
     assert held > 2 * TRICKLE_S  # it was let in, then cut off
     assert b"200 OK" not in answer
 
 
 def test_a_slow_body_is_cut_off(live: Server) -> None:
     head = (
-        b"POST /api/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Content-Length: 100000\r\n\r\n"
     )
     held, _ = trickle(live, head, b'{"sdp": "' + b"v" * 64)
@@ -80,7 +80,7 @@ def test_a_slow_body_is_cut_off(live: Server) -> None:
 def test_a_body_at_a_normal_pace_is_read(live: Server) -> None:
     body = json.dumps({"sdp": "v=0 not an offer", "type": "offer"}).encode()
     head = (
-        b"POST /api/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body)
     )
     with socket.create_connection(("127.0.0.1", live.port), timeout=30) as s:
