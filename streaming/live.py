@@ -9,20 +9,59 @@ tracker observations. The pose is touched by the render thread only.
 
 from __future__ import annotations
 
+import math
 import secrets
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from engine.assets import AvatarBundle
-from engine.puppet import Puppet, PuppetError
+from engine.puppet import Puppet, PuppetError, check_label
 from engine.render.framing import FRAMINGS
 from engine.tracking import FaceTracker
 from engine.tracking.worker import TrackingWorker
 
 LAYOUTS = ("opaque", "packed")
 BACKGROUND = (40, 44, 56)  # the puppet page's backdrop behind the avatar (opaque layout)
+# The renderer's colour filter (engine/render/renderer.py), one value each, in this order;
+# the ranges a saved avatar's customizations and the "color" control message both accept
+COLOR_RANGES: dict[str, tuple[float, float]] = {
+    "hue": (-180.0, 180.0),  # degrees
+    "saturation": (0.0, 2.0),
+    "brightness": (0.0, 2.0),
+    "contrast": (0.0, 2.0),
+}
+NEUTRAL = (0.0, 1.0, 1.0, 1.0)  # the filter that changes nothing
+WHOLE = "avatar"  # the colour part that filters the whole avatar
+
+
+@dataclass(frozen=True, eq=False)
+class Look:
+    """What a session wears besides its rig, as plain data: the HTTP layer resolves a saved
+    avatar (webapi/library) into it, so streaming never reads the store.
+
+    `face`: a generated avatar's id whose face is worn; `library`: the sprite library
+    (`base`, a variant such as `winter`); `sprites`: category -> label over its defaults;
+    `colors`: colour part (`avatar` or a group) -> (hue, saturation, brightness, contrast);
+    `groups`: each colour group's slot names; `saved`: the saved avatar's id;
+    `clips`: custom animations (state name -> clip definition in the engine's format), each
+    playable as an emote (`transition`) or by a preview."""
+
+    face: str | None = None
+    library: str = "base"
+    sprites: Mapping[str, str] = field(default_factory=dict)
+    colors: Mapping[str, tuple[float, float, float, float]] = field(default_factory=dict)
+    groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    saved: str | None = None
+    clips: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    names: Mapping[str, str] = field(default_factory=dict)  # custom clip state -> its name
+
+    @property
+    def bundle_key(self) -> tuple[str | None, str]:
+        """What picks the rig's pictures and sprite library (the costly part to build)."""
+        return self.face, self.library
 
 
 class CommandError(ValueError):
@@ -97,10 +136,12 @@ class LiveSession:
         clock=time.monotonic,
         ident: tuple[str, str] | None = None,
         tracking: str = "server",
+        look: Look | None = None,
     ) -> None:
         """`tracking`: where a puppet's face is tracked, "server" (its webcam video comes
         here) or "browser" (landmarks come over the `landmarks` channel, and no MediaPipe
-        graph is built for it: streaming/landmarks.py)."""
+        graph is built for it: streaming/landmarks.py). `look`: what it wears (a saved
+        avatar's customizations); its sprites are checked here (CommandError)."""
         # (id, token): a puppet page that reconnects keeps its id, so OBS's URL stays valid
         # (the manager issues them: streaming/idents.py)
         self.id, self.token = ident or (secrets.token_urlsafe(16), secrets.token_urlsafe(16))
@@ -127,6 +168,19 @@ class LiveSession:
         self.last_camera = -float("inf")  # capture time of the newest face a frame used
         self.closed = False
         self._lock = threading.Lock()  # guards `outputs`
+        self.look = look or Look()
+        self.colors: dict[str, tuple[float, float, float, float]] = {}
+        # (avatar filter, part filters by slot): replaced whole, read by the render thread
+        self.filters: tuple[tuple[float, ...], dict[str, tuple[float, ...]]] = (NEUTRAL, {})
+        try:
+            for category, label in self.look.sprites.items():
+                check_label(bundle, category, label)
+                # at once, not queued for the first tick: hello and status report it
+                self.puppet.session.sprites.swap(category, label)
+        except PuppetError as e:
+            raise CommandError(str(e)) from None
+        for part, value in self.look.colors.items():
+            self._set_color(part, value)
 
     # --- lifecycle (event loop) -------------------------------------------------------------
 
@@ -188,6 +242,8 @@ class LiveSession:
                 puppet.set_controls(values)
             elif kind == "swap":
                 puppet.swap(_text(msg, "category"), _text(msg, "label"))
+            elif kind == "color":
+                self._color(msg)
             elif kind == "calibrate":
                 puppet.calibrate()
             elif kind == "framing":
@@ -201,6 +257,58 @@ class LiveSession:
                 raise CommandError(f'unknown message type "{kind}"')
         except PuppetError as e:
             raise CommandError(str(e)) from None
+
+    def _color(self, msg: dict[str, Any]) -> None:
+        """`{"type": "color", "part": "avatar" | a group, "hue": ..., ...}`: the values
+        given change, the others keep theirs."""
+        part = _text(msg, "part")
+        if part != WHOLE and part not in self.look.groups:
+            known = ", ".join([WHOLE, *self.look.groups])
+            raise CommandError(f'unknown colour part "{part}" (known: {known})')
+        current = list(self.colors.get(part, NEUTRAL))
+        given = [k for k in msg if k not in ("type", "part")]
+        if not given:
+            raise CommandError(f'a "color" message sets one of {", ".join(COLOR_RANGES)}')
+        for key in given:
+            if key not in COLOR_RANGES:
+                raise CommandError(
+                    f'unknown colour value "{key}" (expected {", ".join(COLOR_RANGES)})'
+                )
+            v, (lo, hi) = msg[key], COLOR_RANGES[key]
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                raise CommandError(f'"{key}" must be a number from {lo:g} to {hi:g}')
+            if not lo <= v <= hi:
+                raise CommandError(f'"{key}" must be a number from {lo:g} to {hi:g}')
+            current[list(COLOR_RANGES).index(key)] = float(v)
+        self._set_color(part, tuple(current))
+
+    def _set_color(self, part: str, value: tuple[float, ...]) -> None:
+        value = tuple(float(v) for v in value)
+        if value == NEUTRAL:
+            self.colors.pop(part, None)
+        else:
+            self.colors[part] = value  # type: ignore[assignment]
+        known = self.bundle.rig.slot_index  # a group names slots of the rig it was made for
+        parts = {
+            slot: self.colors[group]
+            for group, slots in self.look.groups.items()
+            if group in self.colors
+            for slot in slots
+            if slot in known
+        }
+        self.filters = (self.colors.get(WHOLE, NEUTRAL), parts)
+
+    def customizations(self) -> dict[str, Any]:
+        """What the session wears now, in a saved avatar's customizations format
+        (docs/API.md): what "Save to my avatars" stores."""
+        return {
+            "library": self.look.library,
+            "sprites": dict(self.puppet.wearing),
+            "colors": {
+                part: dict(zip(COLOR_RANGES, value, strict=True))
+                for part, value in self.colors.items()
+            },
+        }
 
     def play(self, animation: str) -> None:
         """Preview: keep playing a state (`wave`) or one of its animations (`dance_3`)."""
@@ -241,6 +349,8 @@ class LiveSession:
             "fps": round(self.stats.fps, 1),
             "state": self.puppet.active_state,
             "framing": self.framing,
+            "avatar": self.look.saved,
+            "customizations": self.customizations(),
         }
 
     def _camera_fps(self) -> float:
@@ -265,6 +375,12 @@ class LiveSession:
             "states": puppet.states,
             "dances": puppet.variants("dance"),
             "framings": list(FRAMINGS),
+            "avatar": self.look.saved,
+            "library": self.look.library,
+            "color_parts": [WHOLE, *self.look.groups],
+            "customizations": self.customizations(),
+            # custom animations this session can play (`transition` with the id as state)
+            "custom": [{"id": k, "name": v} for k, v in self.look.names.items()],
         }
 
 

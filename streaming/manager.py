@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime
 import json
 import logging
@@ -31,7 +32,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,14 +40,17 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSession
 from aiortc import sdp as aiortc_sdp
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
+from engine.anim.loader import parse_clip
+from engine.anim.statemachine import StateData
 from engine.assets import AvatarBundle, load_bundle
 from engine.face import FaceArt, FaceArtError, wear_face
+from engine.rig.errors import FormatError
 from streaming import codec, landmarks, network
 from streaming.admission import Busy, Reservation, Slots
 from streaming.control import ControlChannel, sender
 from streaming.encoder import SharedEncoder, forward_keyframe_requests
 from streaming.idents import IdentRegistry
-from streaming.live import CommandError, LiveSession, Output
+from streaming.live import CommandError, LiveSession, Look, Output
 from streaming.render_worker import RenderWorker
 from streaming.tracks import AvatarTrack, PacketSlot, consume_camera
 
@@ -58,7 +62,13 @@ MAX_WORN = 8  # rigs wearing generated faces kept built (each ~2 s of CPU to mak
 CONNECT_WITHIN = 15.0  # a peer that never connects is dropped after this
 MAX_MEDIA = 8  # m= sections an offer may have (each can cost a transport and its sockets)
 
-__all__ = ["BadOffer", "Busy", "NotFound", "SessionManager", "local_only"]
+__all__ = ["BadOffer", "Busy", "Look", "NotFound", "Resolver", "SessionManager", "local_only"]
+
+# What the HTTP layer hands in to say what a session wears: awaited once the request's slot
+# is reserved (a saved avatar is looked up in the store then); None: the request's own
+# "avatar" (a generated avatar's id), if any
+Resolver = Callable[[], Awaitable[Look | None]]
+EMOTE_LAYER = "emote"  # where custom animations play (else the highest-priority layer)
 
 
 class BadOffer(ValueError):
@@ -157,8 +167,11 @@ class SessionManager:
 
     # --- opening ------------------------------------------------------------------------------
 
-    async def open_puppet(self, offer: Any) -> tuple[str, LiveSession]:
-        """A webcam-driven session for a browser's offer: (answer SDP, session)."""
+    async def open_puppet(
+        self, offer: Any, resolve: Resolver | None = None
+    ) -> tuple[str, LiveSession]:
+        """A webcam-driven session for a browser's offer: (answer SDP, session). `resolve`:
+        what it wears (a saved avatar), awaited once its slot is reserved."""
         # cheap checks first, all before the first await: the request, the SDP, the token
         desc = _offer(offer)
         try:
@@ -178,10 +191,19 @@ class SessionManager:
             with slot:
                 if old is not None:
                     await self._end_session(old)
-                bundle = await self._avatar(offer)
-                session = LiveSession(
-                    bundle, kind="puppet", clock=self.clock, ident=ident, tracking=tracking
-                )
+                look = await self._look(offer, resolve)
+                bundle = await self._dressed(look)
+                try:
+                    session = LiveSession(
+                        bundle,
+                        kind="puppet",
+                        clock=self.clock,
+                        ident=ident,
+                        tracking=tracking,
+                        look=look,
+                    )
+                except CommandError as e:
+                    raise BadOffer(f"the avatar cannot be worn: {e}") from None
                 self._viewer_slots[session] = Slots(self.max_viewers, "viewers of this session")
                 try:
                     peer = await self._connect(desc, session, "puppet", "opaque", self.size)
@@ -221,10 +243,14 @@ class SessionManager:
         old = self.sessions.get(sid)
         return (sid, token), old if old is not None and not old.closed else None
 
-    async def open_preview(self, offer: Any, options: dict[str, Any]) -> tuple[str, LiveSession]:
+    async def open_preview(
+        self, offer: Any, options: dict[str, Any], resolve: Resolver | None = None
+    ) -> tuple[str, LiveSession]:
         """A receive-only preview playing a named animation with chosen sprites. The same
         options asked for again (another viewer of one shop item) join the running preview:
-        one session, one render and one encode for all of them, at most `max_viewers`."""
+        one session, one render and one encode for all of them, at most `max_viewers`.
+        `resolve`: what it wears and the custom animation it may play, awaited once a seat
+        is reserved, for every request (a joiner is checked as the first one was)."""
         desc = _offer(offer)
         _avatar_id(options)
         fps = _int(options, "fps", 30, 1, 60)
@@ -239,6 +265,7 @@ class SessionManager:
             )
         try:
             with entry.viewers.reserve() as seat:
+                look = await self._look(options, resolve)
                 async with entry.lock:
                     shared = entry.session
                     if shared is not None and not shared.closed:
@@ -248,7 +275,7 @@ class SessionManager:
                         return peer.pc.localDescription.sdp, shared
                     with self._preview_slots.reserve() as slot:
                         session, sdp = await self._new_preview(
-                            desc, options, fps, size, entry, seat
+                            desc, options, fps, size, entry, seat, look
                         )
                         self._held[session] = slot.hand_over()
                         return sdp, session
@@ -269,9 +296,13 @@ class SessionManager:
         size: int,
         entry: PreviewEntry,
         seat: Reservation,
+        look: Look,
     ) -> tuple[LiveSession, str]:
-        bundle = await self._avatar(options)
-        session = LiveSession(bundle, kind="preview", fps=fps, clock=self.clock)
+        bundle = await self._dressed(look)
+        try:
+            session = LiveSession(bundle, kind="preview", fps=fps, clock=self.clock, look=look)
+        except CommandError as e:
+            raise BadOffer(f"the avatar cannot be worn: {e}") from None
         try:
             session.play(str(options.get("animation") or "idle"))
             for key, category in (
@@ -585,44 +616,68 @@ class SessionManager:
 
     # --- helpers --------------------------------------------------------------------------------
 
-    async def _avatar(self, request: Any) -> AvatarBundle:
-        """The rig a session shows: the bare one, or wearing the generated avatar the
-        request's `"avatar"` names (built off the event loop once, then kept)."""
+    async def _look(self, request: Any, resolve: Resolver | None) -> Look:
+        """What a session wears: what `resolve` says (a saved avatar), else the request's
+        `"avatar"` (a generated avatar's face), else the bare rig."""
+        look = await resolve() if resolve is not None else None
+        if look is not None:
+            return look
         avatar = _avatar_id(request)
-        if avatar is None:
-            return self._bundle()
-        if avatar in self._worn:
-            self._worn.move_to_end(avatar)
-            return self._worn[avatar]
-        if self._faces is None:
+        return Look(face=avatar) if avatar is not None else Look()
+
+    async def _dressed(self, look: Look) -> AvatarBundle:
+        """The bundle a look needs: the rig (wearing a generated face, with another sprite
+        library: built off the event loop once, then kept), plus its custom animations."""
+        if look.bundle_key == (None, "base"):
+            bundle = self._bundle()
+        else:
+            bundle = await self._avatar(*look.bundle_key)
+        if look.clips:
+            clips = look.clips
+            loop = asyncio.get_running_loop()
+            bundle = await loop.run_in_executor(None, lambda: _with_clips(bundle, clips))
+        return bundle
+
+    async def _avatar(self, face: str | None, library: str = "base") -> AvatarBundle:
+        """The rig wearing the generated avatar `face` and/or sprite library `library`
+        (built off the event loop once, then kept)."""
+        key = f"{face or ''}|{library}"
+        if key in self._worn:
+            self._worn.move_to_end(key)
+            return self._worn[key]
+        if face is not None and self._faces is None:
             raise NotFound("this server keeps no generated avatars")
         # concurrent requests for one avatar share one build (each costs ~2 s of CPU and
         # tens of MB until the cache lets it go)
-        building = self._building.get(avatar)
+        building = self._building.get(key)
         if building is None:
-            building = self._building[avatar] = asyncio.ensure_future(self._build(avatar))
-            building.add_done_callback(lambda f: self._built(avatar, f))
+            building = self._building[key] = asyncio.ensure_future(self._build(key, face, library))
+            building.add_done_callback(lambda f: self._built(key, f))
         return await asyncio.shield(building)
 
-    def _built(self, avatar: str, done: asyncio.Future[AvatarBundle]) -> None:
-        self._building.pop(avatar, None)
+    def _built(self, key: str, done: asyncio.Future[AvatarBundle]) -> None:
+        self._building.pop(key, None)
         if not done.cancelled():
             done.exception()  # retrieved here too: its waiters may all have been cancelled
 
-    async def _build(self, avatar: str) -> AvatarBundle:
+    async def _build(self, key: str, face: str | None, library: str) -> AvatarBundle:
         faces = self._faces
-        assert faces is not None
 
         def build() -> AvatarBundle:
-            return wear_face(faces(avatar), self.rig)
+            if face is None:
+                return load_bundle(self.rig, sprites=library)
+            assert faces is not None
+            return wear_face(faces(face), self.rig, sprites=library)
 
         try:
             bundle = await asyncio.get_running_loop().run_in_executor(None, build)
         except LookupError as e:
-            raise NotFound(str(e.args[0]) if e.args else f'no avatar "{avatar}"') from None
+            raise NotFound(str(e.args[0]) if e.args else f'no avatar "{face}"') from None
         except FaceArtError as e:
-            raise BadOffer(f'avatar "{avatar}" cannot be worn: {e}') from None
-        self._worn[avatar] = bundle
+            raise BadOffer(f'avatar "{face}" cannot be worn: {e}') from None
+        except FormatError as e:
+            raise BadOffer(f'sprite library "{library}" cannot be used: {e}') from None
+        self._worn[key] = bundle
         while len(self._worn) > MAX_WORN:
             self._worn.popitem(last=False)
         return bundle
@@ -747,6 +802,38 @@ def _same(a: str, b: str) -> bool:
     return secrets.compare_digest(
         a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
     )
+
+
+def _with_clips(bundle: AvatarBundle, clips: Any) -> AvatarBundle:
+    """`bundle` with custom animations (state name -> clip definition) added as states of
+    its emote layer, each played once and then back to rest (a wave is one): the engine's
+    own clip loader checks each against the rig. Renderers stay shared: the rig and its
+    pictures are the bundle's own."""
+    machine = bundle.machine
+    layer = next((la for la in machine.layers if la.name == EMOTE_LAYER), machine.layers[-1])
+    added_clips, added_states = dict(bundle.clips), dict(machine.states)
+    for state, definition in clips.items():
+        try:
+            clip = parse_clip(definition, bundle.rig, f"animation {state}")
+        except FormatError as e:
+            raise BadOffer(f'animation "{state}" cannot be played on this avatar: {e}') from None
+        added_clips[state] = clip
+        added_states[state] = StateData(
+            name=state,
+            layer=layer,
+            variants=((clip, 1.0),),
+            blend=None,
+            loop=None,
+            speed=1.0,
+            duration=None,
+            next=None,
+            returns=True,
+            reroll=False,
+            mix=None,
+            when=(),
+        )
+    machine = dataclasses.replace(machine, states=added_states)
+    return dataclasses.replace(bundle, clips=added_clips, machine=machine)
 
 
 def _preview_key(options: dict[str, Any], fps: int, size: int) -> str:

@@ -171,7 +171,7 @@ class RenderWorker:
             s.tick(now)
             for out in s.current_outputs():
                 renderer, converter = view(s.bundle, out.size, out.layout)
-                renderer.draw(s.puppet.pose, s.framing)
+                renderer.draw(s.puppet.pose, s.framing, *s.filters)  # a look's colours
                 frame = frame_from_i420(converter.convert_i420(), grid.index / s.fps)
                 out.frames += 1
                 out.camera_at[frame.pts] = s.last_camera

@@ -19,8 +19,10 @@ from streaming.jsonlimits import JSONLimitError
 from streaming.jsonlimits import parse as parse_json
 from streaming.manager import BadOffer, Busy, NotFound, SessionManager
 from webapi import generate, security
-from webapi.avatars import AvatarStore
 from webapi.errors import DomainError, RateLimited
+from webapi.handlers import animations, auth, openapi
+from webapi.handlers import avatars as saved_avatars
+from webapi.library.files import AvatarStore
 from webapi.limits import GenerationLimits
 from webapi.store import Store
 
@@ -56,7 +58,7 @@ def create_app(
     db: Path | str | None = None,
 ) -> web.Application:
     """`avatar_root`: where generated avatars are stored (default: `out/avatars`, see
-    webapi/avatars.py). `media_host`: the address media (UDP) sockets bind to (None: every
+    webapi/library/files.py). `media_host`: the address media (UDP) sockets bind to (None: every
     interface). `allow_origins`: origins besides the server's own whose pages may use it
     (docs/SECURITY.md). `generation`: avatar generation's queue, rate and storage limits
     (webapi/limits.py; the defaults when None). `db`: the SQLite file (default
@@ -92,8 +94,14 @@ def create_app(
     r.add_route("OPTIONS", "/whep/{session}", whep_options)
     r.add_route("OPTIONS", "/whep/{session}/{resource}", whep_options)
     generate.setup(
-        app, store, limits=generation
+        app, store, limits=generation, db=app[STORE]
     )  # /ws, /api/generate, /avatars/..., /create (docs/GENERATION.md)
+    # API areas: each registers its own routes (docs/API.md, /api/openapi.json)
+    app[saved_avatars.FILES] = store
+    saved_avatars.setup(app)  # /api/avatars, /library
+    auth.setup(app)
+    animations.setup(app)
+    openapi.setup(app)
     return app
 
 
@@ -220,7 +228,9 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def open_session(request: web.Request) -> web.Response:
-    answer, session = await request.app[MANAGER].open_puppet(await _json(request))
+    body = await _json(request)
+    wear = saved_avatars.resolver(request, body)  # a saved avatar, custom emotes
+    answer, session = await request.app[MANAGER].open_puppet(body, wear)
     q = f"?token={session.token}"
     return web.json_response(
         {
@@ -241,7 +251,8 @@ async def close_session(request: web.Request) -> web.Response:
 
 async def open_preview(request: web.Request) -> web.Response:
     body = await _json(request)
-    answer, session = await request.app[MANAGER].open_preview(body, body)
+    wear = saved_avatars.resolver(request, body, preview=True)
+    answer, session = await request.app[MANAGER].open_preview(body, body, wear)
     return web.json_response({"sdp": answer, "type": "answer", "preview": session.id})
 
 

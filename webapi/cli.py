@@ -18,10 +18,11 @@ def main(argv: list[str] | None = None) -> int:
     from engine.rig.errors import FormatError
     from engine.sprites import UnknownSpriteError
     from engine.tracking.camera import CameraError
+    from webapi.store import SchemaError
 
     try:
         return _main(argv)
-    except (FormatError, UnknownStateError, UnknownSpriteError, CameraError) as e:
+    except (FormatError, UnknownStateError, UnknownSpriteError, CameraError, SchemaError) as e:
         print(f"digigami: error: {e}", file=sys.stderr)
         return 2
 
@@ -128,11 +129,34 @@ def _main(argv: list[str] | None) -> int:
         metavar="DAYS",
         help="unclaimed guest avatars are deleted after this many days",
     )
+    serve.add_argument(
+        "--db",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="the SQLite database (accounts, avatars, animations), created and migrated at "
+        "start (default: $DIGIGAMI_DB, else out/digigami.db)",
+    )
+    backup = sub.add_parser(
+        "backup", help="a consistent copy of the database, safe while the server runs"
+    )
+    backup.add_argument("path", type=Path, help="the copy to write (replaced if present)")
+    backup.add_argument(
+        "--db",
+        type=Path,
+        default=None,
+        metavar="SOURCE",
+        help="the database to copy (default: $DIGIGAMI_DB, else out/digigami.db)",
+    )
     args = parser.parse_args(argv)
+
+    if args.command == "backup":
+        return backup_command(args.db, args.path)
 
     if args.command == "serve":
         from webapi.limits import GenerationLimits, StorageQuota
         from webapi.server import run_server
+        from webapi.store import default_path
 
         try:
             generation = GenerationLimits(
@@ -152,6 +176,7 @@ def _main(argv: list[str] | None) -> int:
                 allow_origins=args.allow_origins,
                 header_timeout=args.header_timeout,
                 generation=generation,
+                db=args.db or default_path(),
             )
         except ValueError as e:
             print(f"digigami: error: {e}", file=sys.stderr)
@@ -195,6 +220,24 @@ def _main(argv: list[str] | None) -> int:
         return 0
     parser.print_help()
     return 2
+
+
+def backup_command(source: Path | None, target: Path) -> int:
+    """`digigami backup PATH [--db SOURCE]`: SQLite's online backup of the database (a
+    running server keeps serving); one line saying what it wrote, or one error line."""
+    from webapi.store import default_path
+    from webapi.store.database import backup
+
+    source = source or default_path()
+    try:
+        written = backup(source, target)
+    except OSError as e:  # the target's folder cannot be written, the disk is full...
+        message = f"cannot write {target}: {e.strerror}" if e.strerror else str(e)
+        print(f"digigami: error: {message}", file=sys.stderr)
+        return 2
+    size = written.stat().st_size
+    print(f"digigami: backed up {source} to {written} ({size:,} bytes)")
+    return 0
 
 
 def origin_arg(value: str) -> str:

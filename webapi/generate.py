@@ -36,18 +36,22 @@ from streaming import jsonlimits
 from streaming.jsonlimits import JSONLimitError
 from streaming.ratelimit import TokenBucket
 from webapi import guests
-from webapi.avatars import (
+from webapi.errors import DomainError
+from webapi.guests import Client
+from webapi.handlers.identity import identify
+from webapi.library import avatars as library
+from webapi.library.files import AvatarStore
+from webapi.library.images import (
     MAX_BYTES,
     MAX_DATA_URL,
-    AvatarStore,
     ImageError,
     check_header,
     decode_image,
     parse_data_url,
     png_data_url,
 )
-from webapi.guests import Client
 from webapi.limits import GenerationLimits, StorageQuota
+from webapi.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +107,8 @@ def _engine():
 
 def classify(exc: BaseException) -> tuple[int, str]:
     """(HTTP status, message for the client) for a failed generation."""
+    if isinstance(exc, DomainError):  # who is asking: a bad API token, a forged request
+        return exc.status, str(exc)
     if isinstance(exc, TooLarge):
         return 413, str(exc)
     if isinstance(exc, (TooMany, QuotaExceeded)):
@@ -201,10 +207,12 @@ class Job:
         session_id: str,
         emit: Callable[[dict[str, Any]], None] | None = None,
         client: Client | None = None,
+        user_id: str | None = None,
     ) -> None:
         self.session_id = session_id
         self.emit = emit
         self.client = client or Client(secrets.token_hex(16), "unknown", True)
+        self.user_id = user_id  # a signed-in caller: the avatar is their account's
         self.flag = threading.Event()  # read by the worker thread
         self.cancel_event = asyncio.Event()  # awaited while queued
         self.percent = -1
@@ -214,6 +222,11 @@ class Job:
     @property
     def size(self) -> int:
         return len(self.data) if self.data is not None else 0
+
+    @property
+    def owner(self) -> str:
+        """What its stored files are recorded under (and a guest's quota counted by)."""
+        return f"account:{self.user_id}" if self.user_id else self.client.owner
 
     def cancel(self) -> None:
         self.flag.set()
@@ -374,8 +387,10 @@ class Generator:
         store: AvatarStore,
         limits: GenerationLimits | None = None,
         quota: Callable[[str], StorageQuota | None] | None = None,
+        db: Store | None = None,
     ) -> None:
         self.store = store
+        self.db = db  # where a finished avatar is saved to its maker's library
         self.limits = limits or GenerationLimits()
         # the quota of an owner ("guest:<id>", later "account:<id>"); None: no quota
         self.quota = quota or self.default_quota
@@ -423,7 +438,7 @@ class Generator:
             raise engine.UnknownStyleError(
                 f'unknown style "{style}": the styles are {", ".join(engine.STYLES)}'
             )
-        await loop.run_in_executor(self.decoders, self._check_quota, job.client.owner)  # disk
+        await loop.run_in_executor(self.decoders, self._check_quota, job.owner)  # disk
         job.data = data
         del data
         await self.queue.acquire(job)
@@ -453,7 +468,7 @@ class Generator:
         started = time.perf_counter()
         span = P_ENGINE_TO - P_ENGINE_FROM
         data, job.data = job.data, None  # the worker owns it now; the line's count is settled
-        owner = job.client.owner
+        owner = job.owner
 
         def progress(percent: int, stage: str, message: str) -> None:  # on the worker thread
             overall = P_ENGINE_FROM + span * max(0.0, min(100.0, float(percent))) / 100.0
@@ -482,7 +497,12 @@ class Generator:
             if job.cancelled:
                 raise Cancelled()
             loop.call_soon_threadsafe(job.report, P_SAVE, "saving", "Saving your avatar...")
-            saved = self.store.save(avatar, extra={"style": style, "options": options}, owner=owner)
+            saved = self.store.save(
+                avatar,
+                extra={"style": style, "options": options},
+                owner=owner,
+                claimed=job.user_id is not None,  # an account's: it never expires
+            )
             return saved, png_data_url(saved.pngs["full"]) if "full" in saved.pngs else None
 
         job.report(P_DECODE, "decoding", "Reading the photo...")
@@ -499,6 +519,7 @@ class Generator:
         meta = dict(saved.record["metadata"])
         meta.setdefault("style", style)
         meta.setdefault("processingTime", round((time.perf_counter() - started) * 1000))
+        library_id = await self._save_to_library(job, saved.id, style)
         job.report(P_DONE, "done", "Done")
         outputs = {name: info["url"] for name, info in saved.record["outputs"].items()}
         return {
@@ -510,7 +531,22 @@ class Generator:
             "avatarUrl": outputs.get("full"),
             "outputs": outputs,
             "metadata": meta,
+            # the saved avatar made for the caller ("My avatars"); null if it could not be
+            "libraryId": library_id,
         }
+
+    async def _save_to_library(self, job: Job, generation_id: str, style: str) -> str | None:
+        """A saved avatar row for the job's caller: their account's when signed in, else
+        their guest cookie's (claimed by the account they sign up or in with)."""
+        if self.db is None:
+            return None
+        who = library.Who(job.user_id, None if job.user_id else job.client.guest)
+        name = f"{style.replace('-', ' ').title()} avatar"
+        try:
+            return await library.record_generated(self.db, who, generation_id, name=name)
+        except Exception:  # the avatar itself is saved: answer it, log what failed
+            log.exception("saving generated avatar %s to the library failed", generation_id)
+            return None
 
     async def startup(self, app: web.Application) -> None:
         self.janitor = asyncio.create_task(self._clean_up_periodically())
@@ -558,13 +594,14 @@ def failure(session_id: str | None, exc: BaseException) -> dict[str, Any]:
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     gen = request.app[GENERATOR]
     client = guests.identify(request)
+    user_id = (await identify(request)).user_id  # before the socket: an error is HTTP
     ws = web.WebSocketResponse(max_msg_size=WS_MAX_MSG, heartbeat=30)
     guests.remember(ws, request, client)
     await ws.prepare(request)
     # From here on the answer is a socket: nothing may reach the HTTP error middleware, which
     # would write an HTTP response into it.
     try:
-        await _serve_socket(gen, ws, client)
+        await _serve_socket(gen, ws, client, user_id)
     except Exception:
         log.exception("a generation socket failed")
         with contextlib.suppress(Exception):
@@ -574,7 +611,9 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-async def _serve_socket(gen: Generator, ws: web.WebSocketResponse, client: Client) -> None:
+async def _serve_socket(
+    gen: Generator, ws: web.WebSocketResponse, client: Client, user_id: str | None = None
+) -> None:
     gen.sockets.add(ws)
     outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
     writer = asyncio.create_task(_write(ws, outbox))
@@ -620,7 +659,7 @@ async def _serve_socket(gen: Generator, ws: web.WebSocketResponse, client: Clien
                 )
                 continue
             try:
-                _dispatch(m.data, outbox, jobs, tasks, one, client, lim)
+                _dispatch(m.data, outbox, jobs, tasks, one, client, lim, user_id)
             except Exception:  # our bug, in one message: answer it, keep the socket
                 log.exception("a generation message failed")
                 outbox.put_nowait(
@@ -646,6 +685,7 @@ def _dispatch(
     one,
     client: Client,
     lim: GenerationLimits,
+    user_id: str | None = None,
 ) -> None:
     def error(message: str, **extra: Any) -> None:
         if outbox.qsize() < OUTBOX_ERRORS:  # a client that never reads cannot grow it for good
@@ -677,7 +717,7 @@ def _dispatch(
                 }
             )
             return None
-        job = Job(sid, outbox.put_nowait, client)
+        job = Job(sid, outbox.put_nowait, client, user_id)
         jobs[sid] = job
         task = asyncio.ensure_future(one(job, msg))
         tasks.add(task)
@@ -723,7 +763,8 @@ async def rest_generate(request: web.Request) -> web.Response:
         except (BadRequest, ImageError) as e:
             log.warning("POST /api/generate from %s refused: %s", client.address, e)
             raise
-        job = Job(session_id_of(msg), client=client)
+        user_id = (await identify(request)).user_id
+        job = Job(session_id_of(msg), client=client, user_id=user_id)
         result = await _run_watched(request, gen, job, msg)
     except Exception as e:
         status, message = classify(e)
@@ -878,15 +919,17 @@ def setup(
     *,
     limits: GenerationLimits | None = None,
     quota: Callable[[str], StorageQuota | None] | None = None,
+    db: Store | None = None,
 ) -> Generator:
     """Register generation on `app`: `/ws`, `/api/generate`, `/avatars/...`, `/create`.
     `limits`: every knob (webapi/limits.py); `max_jobs` overrides its `max_running`.
     `quota(owner)`: the storage quota of an owner (`guest:<id>`, later `account:<id>`),
-    None for none; by default guests get `limits.guest_quota` and others none."""
+    None for none; by default guests get `limits.guest_quota` and others none. `db`: the
+    store where a finished avatar is saved to its maker's library (`libraryId`)."""
     limits = limits or GenerationLimits()
     if max_jobs is not None:
         limits = dataclasses.replace(limits, max_running=max_jobs)
-    gen = Generator(store, limits, quota)
+    gen = Generator(store, limits, quota, db)
     app[GENERATOR] = gen
     app.on_startup.append(gen.startup)
     app.on_shutdown.append(gen.shutdown)

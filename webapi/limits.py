@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from webapi.avatars import MAX_BYTES
+from webapi.library.images import MAX_BYTES
 
 MIB = 1024 * 1024
 

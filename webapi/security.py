@@ -309,6 +309,10 @@ async def _on_prepare(request: web.Request, response: web.StreamResponse) -> Non
     for name, value in COMMON_HEADERS.items():
         headers.setdefault(name, value)
     route = _route(request)
+    if response.status == 304:
+        # a revalidated page: browsers apply a 304's headers to the cached page, and a 304
+        # has no Content-Type to pick a policy by; the cached page keeps its own
+        return
     if response.content_type == "text/html":
         policy = request.app[POLICY]
         csp = page_csp(route, request.headers.get("Host", ""), policy.allow_origins)

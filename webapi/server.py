@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from pathlib import Path
 
 from aiohttp import web
 
 from webapi import security
 from webapi.app import MAX_VIEWERS, create_app
 from webapi.limits import GenerationLimits
+from webapi.store import Store
 
 
 def run_server(
@@ -25,10 +27,17 @@ def run_server(
     allow_origins: Iterable[str] = (),
     header_timeout: float | None = None,
     generation: GenerationLimits | None = None,
+    db: Path | str | None = None,
 ) -> None:
     """Serve until stopped. `media_host`: where media sockets bind (None: every interface);
     `header_timeout`: seconds a connection has to send a request's headers
-    (security.HEADER_TIMEOUT_S when None)."""
+    (security.HEADER_TIMEOUT_S when None); `db`: the SQLite file (store.default_path()
+    when None). A database this version cannot use raises SchemaError before anything
+    else starts."""
+    # Created and migrated here, before the rig and the GL thread load: a bad or newer
+    # file is one error line at once (the app's own start-up then finds it current).
+    store = Store(db).open()
+    store.close()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -42,8 +51,13 @@ def run_server(
         media_host=media_host,
         allow_origins=allow_origins,
         generation=generation,
+        db=db,
     )
-    print(f"digigami: serving {rig} at http://{host}:{port}/ (Ctrl-C stops)", flush=True)
+    print(
+        f"digigami: serving {rig} at http://{host}:{port}/ (database {store.path}, "
+        f"schema version {store.schema_version}; Ctrl-C stops)",
+        flush=True,
+    )
     web.run_app(
         app,
         host=host,

@@ -27,7 +27,7 @@ from tests.security.test_generation_queue import (
 )
 from tests.webapi.images import astronaut_jpeg, data_url
 from webapi import generate
-from webapi.avatars import AvatarStore
+from webapi.library.files import AvatarStore
 from webapi.limits import StorageQuota
 
 

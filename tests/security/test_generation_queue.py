@@ -27,7 +27,7 @@ from PIL import Image
 from tests.security.server import Server
 from tests.webapi.images import data_url, encode
 from webapi import generate
-from webapi.avatars import AvatarStore
+from webapi.library.files import AvatarStore
 
 GUEST = "digigami_guest"
 STYLE = "kingdom-hearts"

@@ -81,6 +81,19 @@ def test_every_page_has_a_strict_policy(live: Server, path: str) -> None:
         assert scripts == ["'self'"], (path, scripts)
 
 
+@pytest.mark.parametrize("path", PAGES)
+def test_a_revalidated_page_keeps_its_own_policy(live: Server, path: str) -> None:
+    """A reload asks with If-Modified-Since; browsers apply the 304's headers to the cached
+    page, so a 304 carrying the resources' `default-src 'none'` would block all its scripts."""
+    status, headers, _ = live.request("GET", path)
+    modified = headers.get("Last-Modified")
+    if modified is None:
+        pytest.skip(f"{path} is not served with Last-Modified: never revalidated")
+    status, again, _ = live.request("GET", path, headers={"If-Modified-Since": modified})
+    assert status == 304, status
+    assert "default-src 'none'" not in again.get("Content-Security-Policy", ""), again
+
+
 @pytest.mark.parametrize(("method", "path", "body", "headers"), OTHER_ANSWERS)
 def test_every_other_answer_has_the_headers(
     live: Server, method: str, path: str, body: bytes | None, headers: dict[str, str]

@@ -17,7 +17,7 @@ from tests.photos import astronaut
 from tests.streaming.peers import Client, PhotoCamera, serve
 from tests.worn import colour_overlap, generated, render_at_rest, slot_box, worn
 from webapi.app import MANAGER
-from webapi.avatars import AvatarStore
+from webapi.library.files import AvatarStore
 
 
 @pytest.fixture(scope="module")

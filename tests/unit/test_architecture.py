@@ -20,7 +20,13 @@ FORBIDDEN = {
         "stripe",
     },
     "streaming": {"webapi"},
+    # the web app's domain packages know nothing of HTTP: handlers (webapi/handlers) do that
+    "webapi/store": {"aiohttp", "aiortc"},
+    "webapi/accounts": {"aiohttp", "aiortc"},
+    "webapi/library": {"aiohttp", "aiortc"},
 }
+# product code outside webapi/store never opens the database itself
+DATABASE = {"sqlite3", "sqlite_utils"}
 # within engine/, these libraries belong to one place only (or to a few, as a tuple)
 ONLY_IN: dict[str, str | tuple[str, ...]] = {
     "moderngl": "engine/render/",
@@ -108,6 +114,17 @@ def test_dependencies_point_one_way() -> None:
         for path in _sources(package):
             for name in _imports(path) & forbidden:
                 bad.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert not bad, "\n".join(bad)
+
+
+def test_only_the_store_touches_the_database() -> None:
+    bad = []
+    for package in ("engine", "streaming", "webapi"):
+        for path in _sources(package):
+            rel = path.relative_to(ROOT).as_posix()
+            if rel.startswith("webapi/store/"):
+                continue
+            bad += [f"{rel} imports {name}" for name in sorted(_imports(path) & DATABASE)]
     assert not bad, "\n".join(bad)
 
 

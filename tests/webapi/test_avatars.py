@@ -1,4 +1,4 @@
-"""webapi/avatars.py: every hostile or broken upload is refused in words, before any pixel is
+"""webapi/library (images.py, files.py): every hostile or broken upload is refused in words, before any pixel is
 decoded where the size alone says no; the store never shows half an avatar."""
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from tests.webapi.images import (
     tiny_png,
     truncated_jpeg,
 )
-from webapi import avatars
-from webapi.avatars import (
+from webapi.library import files
+from webapi.library.files import AvatarStore
+from webapi.library.images import (
     MAX_BYTES,
     MAX_DATA_URL,
-    AvatarStore,
     ImageError,
     decode_image,
     parse_data_url,
@@ -157,7 +157,7 @@ def test_a_failed_save_leaves_nothing_and_loses_nothing(tmp_path: Path, monkeypa
     def broken(*a, **k):
         raise OSError("disk full")
 
-    monkeypatch.setattr(avatars.json, "dumps", broken)
+    monkeypatch.setattr(files.json, "dumps", broken)
     with pytest.raises(OSError, match="disk full"):
         store.save(_fake_avatar())
     monkeypatch.undo()

@@ -30,7 +30,7 @@ from tests.webapi.images import (
     truncated_jpeg,
 )
 from webapi.app import create_app
-from webapi.avatars import MAX_BYTES
+from webapi.library.images import MAX_BYTES
 
 SIZES = {"full": (512, 512), "transparent": (512, 512), "thumbnail": (128, 128), "profile": (256, 256),
          "hd": (1024, 1024)}

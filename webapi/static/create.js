@@ -34,6 +34,8 @@ const ui = {
   result: $("result"),
   resultId: $("result-id"),
   puppet: $("puppet"),
+  savedNote: $("saved-note"),
+  savedLink: $("saved-link"),
   resFull: $("res-full"),
   resMeta: $("res-meta"),
   resTransparent: $("res-transparent"),
@@ -162,6 +164,11 @@ function showResult(msg) {
   ui.download.download = `digigami-${msg.metadata?.style || "avatar"}-${msg.avatarId}.png`;
   ui.resultId.textContent = msg.avatarId;
   ui.puppet.href = `/?avatar=${encodeURIComponent(msg.avatarId)}`;
+  // the result is saved to the maker's library at once (their account's, or their guest
+  // cookie's until they sign up or in): say so, and link to it
+  const saved = typeof msg.libraryId === "string" ? msg.libraryId : null;
+  ui.savedNote.hidden = saved === null;
+  ui.savedLink.href = saved ? `/library#${encodeURIComponent(saved)}` : "/library";
   ui.resMeta.replaceChildren();
   const m = msg.metadata || {};
   for (const [k, v] of [

@@ -42,6 +42,11 @@ const ui = {
   speed: $("speed"),
   speedOut: $("speed-out"),
   swaps: [$("outfit"), $("accessory"), $("body")],
+  colorPart: $("color-part"),
+  colors: { hue: $("color-hue"), saturation: $("color-saturation"), brightness: $("color-brightness") },
+  customEmotes: $("custom-emotes"),
+  saveAvatar: $("save-avatar"),
+  saveNote: $("save-note"),
   calibrate: $("calibrate"),
   framing: $("framing"),
   trackingState: $("tracking-state"),
@@ -271,13 +276,29 @@ function savedIdent() {
   }
 }
 
-// A generated avatar to wear (the create page's "Puppet it live": /?avatar=<id>).
+// An avatar to wear: a saved one from My avatars (/?avatar=<32 hex digits>: its face and
+// customizations) or a generated one (the create page's "Puppet it live": 16 hex digits).
 const AVATAR = new URLSearchParams(location.search).get("avatar");
 if (AVATAR) document.getElementById("wearing").hidden = false;
+const SAVED_ID = /^[0-9a-f]{32}$/;
+const GENERATED_ID = /^[0-9a-f]{16}$/;
+let savedAvatar = AVATAR && SAVED_ID.test(AVATAR) ? AVATAR : null; // PATCHed by "Save"
+
+// The signed-in user's own custom animations (at most 8), offered as emotes in the session.
+const MAX_CUSTOM = 8;
+const customAnimations = fetch("/api/animations?limit=200")
+  .then((r) => (r.ok ? r.json() : { animations: [] }))
+  .then((page) => (page.animations ?? []).filter((a) => !a.builtin).slice(-MAX_CUSTOM).map((a) => a.id))
+  .catch(() => []);
 
 async function postOffer(sdp) {
   const ident = savedIdent();
-  const wear = { ...(AVATAR ? { avatar: AVATAR } : {}), tracking: digigami.tracking.active };
+  const animations = await customAnimations;
+  const wear = {
+    ...(AVATAR ? { avatar: AVATAR } : {}),
+    ...(animations.length ? { animations } : {}),
+    tracking: digigami.tracking.active,
+  };
   let res = await sendOffer({ sdp, type: "offer", ...wear, ...(ident ?? {}) });
   if (res.status === 403 && ident) {
     localStorage.removeItem(IDENT_KEY); // not ours any more: start under a new id
@@ -445,6 +466,7 @@ function onStatus(s) {
     }
   }
   if (s.framing && document.activeElement !== ui.framing) ui.framing.value = s.framing;
+  if (!Object.values(ui.colors).includes(document.activeElement)) showColors();
 }
 
 function onHello(h) {
@@ -473,6 +495,24 @@ function onHello(h) {
   ui.dance.replaceChildren(new Option("dance variant…", ""), ...dances.map((d, i) => new Option(i < 9 ? `${d}  (${i + 1})` : d, d)));
   ui.dance.disabled = dances.length === 0;
   ui.danceGo.disabled = dances.length === 0;
+  const parts = h.color_parts ?? [];
+  const part = ui.colorPart.value;
+  ui.colorPart.replaceChildren(...parts.map((p) => new Option(p === "avatar" ? "whole avatar" : p, p)));
+  if (parts.includes(part)) ui.colorPart.value = part;
+  ui.colorPart.disabled = parts.length === 0;
+  showColors();
+  // the user's own animations: one button each, named as they named them (text only)
+  ui.customEmotes.replaceChildren(
+    ...(h.custom ?? []).map((c) => {
+      const b = document.createElement("button");
+      b.className = "btn";
+      b.textContent = c.name;
+      b.title = "your custom animation";
+      b.addEventListener("click", () => send({ type: "transition", state: c.id }));
+      return b;
+    }),
+  );
+  ui.saveAvatar.disabled = false;
   // a rig without some state: its button does nothing, so say so
   if (Array.isArray(h.states)) {
     for (const b of document.querySelectorAll("[data-state]")) {
@@ -573,6 +613,70 @@ function cycle(select) {
 }
 
 ui.framing.addEventListener("change", () => send({ type: "framing", value: ui.framing.value }));
+
+// Colours: the renderer's filter for the whole avatar or one part (docs/API.md); the
+// session reports what it wears in every status (`customizations`).
+const NEUTRAL = { hue: 0, saturation: 1, brightness: 1, contrast: 1 };
+
+function wornNow() {
+  return digigami.lastStatus?.customizations ?? digigami.hello?.customizations ?? null;
+}
+
+function showColors() {
+  const c = { ...NEUTRAL, ...(wornNow()?.colors?.[ui.colorPart.value] ?? {}) };
+  for (const [key, input] of Object.entries(ui.colors)) {
+    input.value = String(c[key]);
+    input.disabled = ui.colorPart.disabled;
+  }
+}
+
+ui.colorPart.addEventListener("change", showColors);
+let colorPending = false;
+for (const [key, input] of Object.entries(ui.colors)) {
+  input.addEventListener("input", () => {
+    if (colorPending) return; // at most one message every 100 ms while dragging
+    colorPending = true;
+    setTimeout(() => {
+      colorPending = false;
+      send({ type: "color", part: ui.colorPart.value, [key]: Number(input.value) });
+    }, 100);
+  });
+}
+
+// "Save to my avatars": the avatar as it is now. The saved avatar this page wears is
+// updated (if it is yours); otherwise a new one is made (with the generated face worn).
+ui.saveAvatar.addEventListener("click", saveToLibrary);
+
+async function saveToLibrary() {
+  const customizations = wornNow();
+  if (!customizations) return;
+  ui.saveAvatar.disabled = true;
+  try {
+    let res = null;
+    if (savedAvatar) {
+      res = await jsonRequest("PATCH", `/api/avatars/${savedAvatar}`, { customizations });
+      if (res.status === 403 || res.status === 404) res = null; // someone else's: a copy
+    }
+    if (res === null) {
+      const body = { customizations, name: AVATAR && GENERATED_ID.test(AVATAR) ? "My avatar" : "My Digi" };
+      if (AVATAR && GENERATED_ID.test(AVATAR)) body.generation_id = AVATAR;
+      res = await jsonRequest("POST", "/api/avatars", body);
+    }
+    const answer = await res.json().catch(() => ({}));
+    if (!res.ok) throw new Error(answer.error ?? `${res.status} ${res.statusText}`);
+    savedAvatar = answer.id;
+    ui.saveNote.hidden = false;
+    toast("Saved to My avatars", "ok");
+  } catch (e) {
+    toast(`could not save: ${e.message}`, "error");
+  } finally {
+    ui.saveAvatar.disabled = false;
+  }
+}
+
+function jsonRequest(method, url, body) {
+  return fetch(url, { method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+}
 
 let calibrating = null;
 ui.calibrate.addEventListener("click", calibrate);

@@ -83,6 +83,9 @@ class Store:
         self._read_conns: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self.schema_version = 0
+        # Committed writes so far (bumped before the writer answers): a reader caching a
+        # derived answer (an encoded list) keys it by this, so any write since makes it stale.
+        self.commits = 0
 
     # --- life -----------------------------------------------------------------------------
 
@@ -97,12 +100,15 @@ class Store:
         try:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal":
-                raise SchemaError(f"{self.path}: cannot switch to WAL mode (got {mode})")
+                raise SchemaError(f"cannot switch to WAL mode (got {mode})")
             conn.execute("PRAGMA synchronous = NORMAL")
             self.schema_version = migrations.migrate(sqlite_utils.Database(conn))
         except sqlite3.DatabaseError as e:
             conn.close()
             raise SchemaError(f"{self.path} is not a usable SQLite database: {e}") from None
+        except SchemaError as e:  # the migrations' own refusal: say which file
+            conn.close()
+            raise SchemaError(f"{self.path}: {e}") from None
         except BaseException:
             conn.close()
             raise
@@ -150,6 +156,7 @@ class Store:
                         conn.execute("ROLLBACK")
                         raise
                     conn.execute("COMMIT")
+                    self.commits += 1
                 except BaseException as e:  # the caller gets it; the writer goes on
                     fut.set_exception(e)
                 else:
@@ -202,20 +209,39 @@ class Store:
     def backup(self, target: Path | str) -> Path:
         """A consistent copy of the database at `target` (a new file, replaced if present),
         taken with SQLite's online backup API while the store keeps serving. Blocking."""
-        target = Path(target)
+        return backup(self.path, target)
+
+
+def backup(source: Path | str, target: Path | str) -> Path:
+    """A consistent copy of the database file `source` at `target` (replaced if present),
+    without opening a `Store` (no writer, no migration: `digigami backup` runs beside a
+    serving process). Blocking. SchemaError when `source` is missing or not a database;
+    OSError when `target` cannot be written."""
+    source, target = Path(source), Path(target)
+    if not source.is_file():
+        raise SchemaError(f"no database at {source}")
+    try:
+        src = _connect(source, readonly=True)
+        src.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # not a database: here
+    except sqlite3.DatabaseError as e:
+        raise SchemaError(f"{source} is not a usable SQLite database: {e}") from None
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-        src = _connect(self.path, readonly=True)
+        dst = sqlite3.connect(tmp)
         try:
-            dst = sqlite3.connect(tmp)
-            try:
-                src.backup(dst, pages=1024)
-                dst.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
-            finally:
-                dst.close()
-            os.replace(tmp, target)
+            # One step: it reads in one transaction, so it sees one snapshot (WAL lets the
+            # writer go on meanwhile). In several steps, a write by another process (the
+            # server) restarts the copy, which under steady writes might never finish.
+            src.backup(dst, pages=-1)
+            dst.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
         finally:
-            src.close()
-            if tmp.exists():
-                tmp.unlink()
-        return target
+            dst.close()
+        os.replace(tmp, target)
+    except sqlite3.DatabaseError as e:
+        raise OSError(f"cannot write {target}: {e}") from None
+    finally:
+        src.close()
+        if tmp.exists():
+            tmp.unlink()
+    return target

@@ -1,23 +1,15 @@
-"""Photos in, avatars out: safe decoding of uploaded images and the store of generated avatars.
+"""Generated avatars' files on disk: `<root>/<id>/<name>.png` plus `metadata.json`.
 
-`decode_image` is the one door an uploaded photo goes through: size limits first (bytes, then
-the declared pixel count read from the header, before a single pixel is decoded), then a full
-decode that refuses truncated files, EXIF orientation applied, RGB out. Every refusal is an
-`ImageError` whose message says what is wrong in words a user can act on.
-
-`AvatarStore` keeps each generated avatar in its own folder, `<root>/<id>/<name>.png` plus
-`metadata.json`. A folder is written under a temporary name and renamed into place in one
-step, so a reader never sees a half-written avatar and a crash mid-save loses nothing that was
-already saved. Limits and errors: docs/GENERATION.md.
+A folder is written under a temporary name and renamed into place in one step, so a reader
+never sees a half-written avatar and a crash mid-save loses nothing that was already saved.
+The saved-avatar rows (webapi/library/avatars.py) point at these folders by their id
+(`generation_id`). Limits and errors: docs/GENERATION.md.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import calendar
 import contextlib
-import io
 import json
 import os
 import re
@@ -30,178 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from engine.face import FaceArt, FaceArtError
+from webapi.library.images import encode_png
 
-MAX_BYTES = 10 * 1024 * 1024  # an uploaded photo, encoded
-MAX_PIXELS = 40_000_000  # declared width x height; beyond this a file is refused unread
-MIN_SIDE = 64  # a face needs at least this many pixels on each side
-# Photos longer than this on a side are scaled down by a whole factor while they are decoded:
-# the engine finds faces at 1280 and paints a 512 crop (a face 300 px tall is enough), and a
-# 40 MP photo kept at full size costs each running job several copies of 120 MB for nothing.
-MAX_DECODE_SIDE = 3072
-# The longest data URL that can carry MAX_BYTES: base64 is 4 characters per 3 bytes, plus a
-# generous allowance for the "data:image/...;base64," header.
-MAX_DATA_URL = 4 * ((MAX_BYTES + 2) // 3) + 256
-
-ImageFile.LOAD_TRUNCATED_IMAGES = False  # a cut-off file is an error, never a grey half-picture
-# Pillow's own bomb guard (a warning past this, an error past twice this) as a second line
-# behind the explicit check in `decode_image`.
-Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-
-_DATA_URL = re.compile(
-    r"data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[\w.+-]+=[^;,]*)*)(?P<b64>;base64)?,", re.I
-)
 _ID = re.compile(r"^[0-9a-f]{16}$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-
-
-class ImageError(ValueError):
-    """An uploaded image that cannot be used; the message says why."""
-
-
-def _mb(n: int) -> str:
-    return f"{n / (1024 * 1024):.1f} MB"
-
-
-def parse_data_url(s: str) -> bytes:
-    """The bytes of a `data:image/...;base64,...` URL; anything else is an `ImageError`.
-    The length is checked before anything is decoded."""
-    if not isinstance(s, str):
-        raise ImageError("the image must be a data URL string (data:image/...;base64,...)")
-    if len(s) > MAX_DATA_URL:
-        raise ImageError(
-            f"image too large: the data URL is {_mb(len(s))} (at most {_mb(MAX_BYTES)} of image data, "
-            f"{_mb(MAX_DATA_URL)} as a data URL)"
-        )
-    m = _DATA_URL.match(s)
-    if m is None:
-        raise ImageError(
-            'the image must be a data URL ("data:image/png;base64,..." or "data:image/jpeg;base64,...")'
-        )
-    mime = (m["mime"] or "text/plain").lower()
-    if not mime.startswith("image/"):
-        raise ImageError(
-            f'the data URL must hold an image (image/png, image/jpeg, ...), not "{mime}"'
-        )
-    if not m["b64"]:
-        raise ImageError("the image data URL must be base64-encoded (data:image/...;base64,...)")
-    payload = s[m.end() :]
-    try:
-        data = base64.b64decode(payload.strip(), validate=True)
-    except (binascii.Error, ValueError) as e:
-        raise ImageError(f"the image data URL is not valid base64: {e}") from None
-    if not data:
-        raise ImageError("the image data URL is empty")
-    if len(data) > MAX_BYTES:
-        raise ImageError(f"image too large: {_mb(len(data))} (at most {_mb(MAX_BYTES)})")
-    return data
-
-
-def check_header(data: bytes) -> tuple[int, int]:
-    """(width, height) of an upload whose header passes every check `decode_image` makes
-    before decoding (bytes, format, pixel count, sides); an `ImageError` otherwise. Cheap:
-    no pixel is decoded, so a job can be refused before it waits in line."""
-    with _open_checked(data) as im:
-        return im.size
-
-
-def decode_image(data: bytes) -> np.ndarray:
-    """An uploaded image as an RGB uint8 array (H, W, 3), EXIF orientation applied; photos
-    longer than `MAX_DECODE_SIDE` are scaled down by a whole factor as they are decoded."""
-    with _open_checked(data) as im:
-        w, h = im.size
-        if im.format == "JPEG" and max(w, h) > MAX_DECODE_SIDE:
-            # JPEG can decode at 1/2, 1/4 or 1/8 scale directly: the full picture never exists
-            k = -(-max(w, h) // MAX_DECODE_SIDE)
-            im.draft("RGB", (-(-w // k), -(-h // k)))
-        try:
-            im.load()
-        except Exception as e:  # truncated, corrupt, or a codec error: never a partial picture
-            msg = str(e) or type(e).__name__
-            if "truncated" in msg.lower() or isinstance(e, (EOFError, SyntaxError)):
-                raise ImageError(
-                    f"the image is truncated or corrupt ({im.format}: {msg})"
-                ) from None
-            raise ImageError(f"the image could not be decoded ({im.format}: {msg})") from None
-        if max(im.size) > MAX_DECODE_SIDE:
-            k = -(-max(im.size) // MAX_DECODE_SIDE)
-            try:
-                im = im.reduce(k)  # box filter: a fair average
-            except ValueError:  # a mode reduce does not take (palette): as RGB first
-                im = _flatten(im).reduce(k)
-        with contextlib.suppress(Exception):  # broken EXIF: keep the picture as stored
-            im = ImageOps.exif_transpose(im)
-        if im.mode != "RGB":
-            im = _flatten(im)
-        return np.array(im, dtype=np.uint8)  # a writable copy of its own
-
-
-def _open_checked(data: bytes) -> Image.Image:
-    """The upload opened (header only) once its size, format, pixel count and sides pass."""
-    if len(data) > MAX_BYTES:
-        raise ImageError(f"image too large: {_mb(len(data))} (at most {_mb(MAX_BYTES)})")
-    if not data:
-        raise ImageError("not an image: the upload is empty")
-    try:
-        im = Image.open(io.BytesIO(data))  # reads the header only
-    except Image.DecompressionBombError:
-        w, h = _declared_size(data)
-        raise ImageError(_too_many_pixels(w, h)) from None
-    except UnidentifiedImageError:
-        raise ImageError(
-            f"not an image: {len(data)} bytes that no image format recognises (send a PNG, JPEG or WebP photo)"
-        ) from None
-    except Exception as e:  # a header so broken the format's own parser gives up
-        raise ImageError(f"not an image: {e}") from None
-    w, h = im.size
-    if w * h > MAX_PIXELS:
-        im.close()
-        raise ImageError(_too_many_pixels(w, h))
-    if w < MIN_SIDE or h < MIN_SIDE:
-        im.close()
-        raise ImageError(
-            f"image too small: {w}x{h} pixels (at least {MIN_SIDE}x{MIN_SIDE} for a face)"
-        )
-    return im
-
-
-def _flatten(im: Image.Image) -> Image.Image:
-    """RGB; a transparent photo over white rather than over whatever its hidden pixels hold."""
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-        rgba = im.convert("RGBA")
-        out = Image.new("RGB", rgba.size, (255, 255, 255))
-        out.paste(rgba, mask=rgba.getchannel("A"))
-        return out
-    return im.convert("RGB")
-
-
-def _too_many_pixels(w: int, h: int) -> str:
-    return f"image too large: {w}x{h} pixels (at most {MAX_PIXELS // 1_000_000} megapixels, e.g. 6000x6000)"
-
-
-def _declared_size(data: bytes) -> tuple[int, int]:
-    """The size a header declares, read with the bomb guard off (nothing is decoded)."""
-    saved = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            return im.size
-    except Exception:
-        return (0, 0)
-    finally:
-        Image.MAX_IMAGE_PIXELS = saved
-
-
-def encode_png(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(array)).save(buf, format="PNG", compress_level=4)
-    return buf.getvalue()
-
-
-def png_data_url(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def jsonable(value: Any) -> Any:
@@ -226,7 +53,7 @@ def default_root() -> Path:
     env = os.environ.get("DIGIGAMI_AVATAR_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[1] / "out" / "avatars"
+    return Path(__file__).resolve().parents[2] / "out" / "avatars"
 
 
 @dataclass(frozen=True)
@@ -274,10 +101,16 @@ class AvatarStore:
         return removed
 
     def save(
-        self, avatar: Any, *, extra: dict[str, Any] | None = None, owner: str | None = None
+        self,
+        avatar: Any,
+        *,
+        extra: dict[str, Any] | None = None,
+        owner: str | None = None,
+        claimed: bool = False,
     ) -> SavedAvatar:
         """Store a `GeneratedAvatar` (its `.outputs`, `.landmarks`, `.metadata`) under a new
-        id, recorded as `owner`'s. Blocking (PNG encoding): call it off the event loop."""
+        id, recorded as `owner`'s; `claimed`: an account's from the start (it never
+        expires). Blocking (PNG encoding): call it off the event loop."""
         pngs: dict[str, bytes] = {}
         sizes: dict[str, dict[str, Any]] = {}
         for name, array in avatar.outputs.items():
@@ -302,6 +135,8 @@ class AvatarStore:
         }
         if owner is not None:
             record["owner"] = owner
+        if claimed:
+            record["claimed"] = {"owner": owner, "at": record["createdAt"]}
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / f".tmp-{avatar_id}-{secrets.token_hex(4)}"
         tmp.mkdir()
@@ -317,7 +152,7 @@ class AvatarStore:
         size = sum(len(p) for p in pngs.values()) + len(meta)
         with self._lock:
             if self._index is not None:
-                self._index[avatar_id] = _Entry(owner, now, size, False)
+                self._index[avatar_id] = _Entry(owner, now, size, claimed)
         return SavedAvatar(avatar_id, record, pngs)
 
     def usage(self, owner: str) -> tuple[int, int]:
@@ -366,6 +201,22 @@ class AvatarStore:
                 del self._index[avatar_id]  # type: ignore[union-attr]
                 removed.append(avatar_id)
         return removed
+
+    def delete(self, avatar_id: str) -> bool:
+        """Remove an avatar's folder (a saved avatar deleted by its owner); False when there
+        is none. Blocking (disk): run it off the event loop."""
+        if not _ID.match(avatar_id):
+            return False
+        with self._lock:
+            gone = self.root / f".del-{avatar_id}-{secrets.token_hex(4)}"
+            try:
+                os.rename(self.root / avatar_id, gone)  # vanishes for readers in one step
+            except (FileNotFoundError, NotADirectoryError):
+                return False
+            shutil.rmtree(gone, ignore_errors=True)
+            if self._index is not None:
+                self._index.pop(avatar_id, None)
+        return True
 
     def _entries(self) -> dict[str, _Entry]:
         """The index, read from disk on first use (the lock is held)."""

@@ -1,0 +1,439 @@
+"""HTTP for saved avatars: `/api/avatars` and `/api/avatars/{id}` (and its export), and the
+"My avatars" page at `/library`. Parsing and answering only: ownership, fields and the
+customizations format are webapi/library's (avatars.py, customizations.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from streaming.jsonlimits import JSONLimitError
+from streaming.jsonlimits import parse as parse_json
+from streaming.live import COLOR_RANGES, Look
+from streaming.manager import Resolver
+from webapi.errors import Invalid, NotFound, TooLarge
+from webapi.handlers.identity import identify
+from webapi.library import avatars, customizations
+from webapi.library.animations import custom_clip
+from webapi.library.customizations import MAX_BYTES as MAX_CUSTOMIZATIONS
+from webapi.library.files import AvatarStore
+
+MAX_EMOTES = 8  # custom animations one live session can play
+_CLIP_ID = re.compile(r"^[0-9a-f]{32}$")
+MAX_BODY = 16 * 1024  # a name, two flags and customizations (at most 4 KB normalized)
+MAX_DEPTH = 6  # body > customizations > colors > part > value: 4
+STATIC = Path(__file__).resolve().parents[1] / "static"
+FILES = web.AppKey("avatar_files", AvatarStore)  # generated avatars' files (create_app's)
+
+
+def _store(request: web.Request) -> Any:
+    from webapi.app import STORE  # webapi.app imports this module: look it up at call time
+
+    return request.app[STORE]
+
+
+async def _body(request: web.Request) -> Any:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise TooLarge(f"the request body is too large (at most {MAX_BODY} bytes)")
+    try:
+        return parse_json(
+            await request.read(), max_bytes=MAX_BODY, max_depth=MAX_DEPTH, what="the request body"
+        )
+    except JSONLimitError as e:
+        raise Invalid(str(e)) from None
+
+
+async def create_avatar(request: web.Request) -> web.Response:
+    who = await identify(request)
+    body = await _body(request)
+    view = await avatars.create(_store(request), request.app[FILES], who, body)
+    return web.json_response(view, status=201, headers={"Location": f"/api/avatars/{view['id']}"})
+
+
+class PageCache:
+    """Encoded list pages, each valid while the store has committed nothing since it was
+    read. Building a page (a JSON parse of every row's customizations, the answer's
+    encoding) is most of a list request's cost, and lists are read far more often than
+    anything is saved (docs/PERFORMANCE.md, "REST API"). Any commit makes every page stale:
+    coarse, but never wrong."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._pages: OrderedDict[tuple[Any, ...], tuple[int, bytes]] = OrderedDict()
+
+    def get(self, key: tuple[Any, ...], commits: int) -> bytes | None:
+        hit = self._pages.get(key)
+        if hit is None or hit[0] != commits:
+            return None
+        self._pages.move_to_end(key)
+        return hit[1]
+
+    def put(self, key: tuple[Any, ...], commits: int, body: bytes) -> None:
+        self._pages[key] = (commits, body)
+        self._pages.move_to_end(key)
+        while len(self._pages) > self.size:
+            self._pages.popitem(last=False)
+
+
+PAGES = web.AppKey("avatar_pages", PageCache)
+
+
+async def list_avatars(request: web.Request) -> web.Response:
+    who = await identify(request)
+    store = _store(request)
+    limit, before = request.query.get("limit", avatars.DEFAULT_LIMIT), request.query.get("before")
+    key = (who.user_id, who.guest_id, limit, before)
+    # read the counter before the rows: a write that lands meanwhile makes this page stale
+    commits = store.commits
+    body = request.app[PAGES].get(key, commits)
+    if body is None:
+        page = await avatars.list_avatars(store, who, limit=limit, before=before)
+        body = json.dumps(page, separators=(",", ":")).encode()
+        request.app[PAGES].put(key, commits, body)
+    return web.Response(body=body, content_type="application/json")
+
+
+async def get_avatar(request: web.Request) -> web.Response:
+    who = await identify(request)
+    return web.json_response(await avatars.get(_store(request), request.match_info["id"], who))
+
+
+async def patch_avatar(request: web.Request) -> web.Response:
+    who = await identify(request)
+    body = await _body(request)
+    view = await avatars.patch(_store(request), request.match_info["id"], who, body)
+    return web.json_response(view)
+
+
+async def delete_avatar(request: web.Request) -> web.Response:
+    who = await identify(request)
+    aid = request.match_info["id"]
+    await avatars.delete(_store(request), request.app[FILES], aid, who)
+    return web.json_response({"deleted": aid})
+
+
+async def export_avatar(request: web.Request) -> web.Response:
+    who = await identify(request)
+    return web.json_response(await avatars.export(_store(request), request.match_info["id"], who))
+
+
+def resolver(request: web.Request, body: Any, *, preview: bool = False) -> Resolver:
+    """What a puppet session or preview wears, for `SessionManager` (which awaits it once
+    the request's slot is reserved: issue 12's order). `"avatar"`: a saved avatar's id (the
+    caller's, or public: its face and customizations; NotFound otherwise) or, as before, a
+    generated avatar's id. Custom animations: a preview's `"animation"`, a puppet's
+    `"animations"` (a list; each then plays as an emote: `transition` to its id). Their
+    shapes are checked now, before any slot is taken."""
+    body = body if isinstance(body, dict) else {}
+    wanted = body.get("animations", [])
+    if not isinstance(wanted, list) or len(wanted) > MAX_EMOTES:
+        raise Invalid(f'"animations" must be a list of at most {MAX_EMOTES} custom animation ids')
+    for i, clip_id in enumerate(wanted):
+        if not isinstance(clip_id, str) or not _CLIP_ID.match(clip_id):
+            raise Invalid(f"animations[{i}] must be a custom animation's id (32 hex digits)")
+    clip_ids = list(dict.fromkeys(wanted))
+    if preview and isinstance(body.get("animation"), str) and _CLIP_ID.match(body["animation"]):
+        clip_ids.append(body["animation"])
+    avatar = body.get("avatar")
+    store = _store(request)
+
+    async def resolve() -> Look | None:
+        # who asks matters only for what they own (and costs a store read for a cookie)
+        mine = avatars.is_saved_id(avatar) or clip_ids
+        who = await identify(request) if mine else None
+        if who is not None and avatars.is_saved_id(avatar):
+            look = await avatars.avatar_for_session(store, avatar, who)
+        else:  # a generated avatar's id (checked by the manager), or the bare rig
+            opts = await customizations.options(avatars.DEFAULT_RIG)
+            face = avatar if isinstance(avatar, str) else None
+            look = Look(face=face, groups=dict(opts.groups))
+        if not clip_ids:
+            return look
+        clips, names = {}, {}
+        for clip_id in clip_ids:
+            clip = await custom_clip(store, clip_id, who.user_id if who else None)
+            if clip is None or clip.rig != avatars.DEFAULT_RIG:
+                raise NotFound(f'no animation "{clip_id}"')
+            clips[clip_id], names[clip_id] = clip.definition, clip.name
+        return dataclasses.replace(look, clips=clips, names=names)
+
+    return resolve
+
+
+async def library_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "library.html", headers={"Cache-Control": "no-cache"})
+
+
+def setup(app: web.Application) -> None:
+    app[PAGES] = PageCache()
+    r = app.router
+    r.add_post("/api/avatars", create_avatar)
+    r.add_get("/api/avatars", list_avatars)
+    r.add_get("/api/avatars/{id}", get_avatar)
+    r.add_route("PATCH", "/api/avatars/{id}", patch_avatar)
+    r.add_delete("/api/avatars/{id}", delete_avatar)
+    r.add_post("/api/avatars/{id}/export", export_avatar)
+    r.add_get("/library", library_page)
+
+
+# ---- /api/openapi.json ----------------------------------------------------------------------
+
+_ERR = "#/components/responses/"
+_COLOR = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        k: {"type": "number", "minimum": lo, "maximum": hi} for k, (lo, hi) in COLOR_RANGES.items()
+    },
+}
+OPENAPI_SCHEMAS: dict[str, Any] = {
+    "Customizations": {
+        "type": "object",
+        "additionalProperties": False,
+        "description": 'What the engine applies (docs/API.md, "Customizations"); checked '
+        "against the rig: an error names the path (customizations.colors.body.hue). At most "
+        f"{MAX_CUSTOMIZATIONS} bytes as JSON.",
+        "properties": {
+            "library": {
+                "type": "string",
+                "description": "the rig's sprite library: base, or a variant (winter)",
+                "examples": ["winter"],
+            },
+            "sprites": {
+                "type": "object",
+                "description": "sprite category -> label (outfit, accessories, body for digi)",
+                "additionalProperties": {"type": "string"},
+            },
+            "colors": {
+                "type": "object",
+                "description": '"avatar" (the whole avatar) or a sprite category (its slots) '
+                "-> colour filter",
+                "additionalProperties": _COLOR,
+            },
+        },
+    },
+    "SavedAvatar": {
+        "type": "object",
+        "required": [
+            "id",
+            "name",
+            "rig",
+            "source",
+            "generation_id",
+            "customizations",
+            "is_public",
+            "mine",
+            "created_at",
+            "updated_at",
+            "thumbnail_url",
+            "puppet_url",
+            "preview_url",
+        ],
+        "properties": {
+            "id": {"type": "string", "description": "32 hex digits"},
+            "name": {"type": "string", "maxLength": avatars.MAX_NAME},
+            "rig": {"type": "string", "examples": ["digi"]},
+            "source": {"enum": ["rig", "generated"]},
+            "generation_id": {
+                "type": ["string", "null"],
+                "description": "the generated face it wears (/avatars/{generation_id})",
+            },
+            "customizations": {"$ref": "#/components/schemas/Customizations"},
+            "is_public": {"type": "boolean"},
+            "mine": {"type": "boolean", "description": "whether the caller owns it"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"},
+            "thumbnail_url": {"type": ["string", "null"]},
+            "puppet_url": {"type": "string"},
+            "preview_url": {"type": "string"},
+        },
+    },
+    "SavedAvatarPage": {
+        "type": "object",
+        "required": ["avatars", "next"],
+        "properties": {
+            "avatars": {"type": "array", "items": {"$ref": "#/components/schemas/SavedAvatar"}},
+            "next": {
+                "type": ["string", "null"],
+                "description": 'pass it as "before" for the next page; null on the last',
+            },
+        },
+    },
+    "NewSavedAvatar": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string", "maxLength": avatars.MAX_NAME},
+            "rig": {"type": "string", "default": "digi"},
+            "generation_id": {
+                "type": "string",
+                "description": 'a generation result\'s "avatarId" that the caller made',
+            },
+            "customizations": {"$ref": "#/components/schemas/Customizations"},
+            "is_public": {"type": "boolean", "default": False},
+        },
+    },
+    "SavedAvatarChange": {
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "properties": {
+            "name": {"type": "string", "maxLength": avatars.MAX_NAME},
+            "is_public": {"type": "boolean"},
+            "customizations": {"$ref": "#/components/schemas/Customizations"},
+        },
+    },
+}
+_ID = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "a saved avatar's id",
+}
+_CALLER: list[dict[str, list[str]]] = [{}, {"cookie": []}, {"bearer": []}]
+
+
+def _json(ref: str, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
+    }
+
+
+def _body_of(ref: str) -> dict[str, Any]:
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
+    }
+
+
+_NOT_YOURS = "someone else's private avatar is answered exactly as a missing id (404)"
+OPENAPI_PATHS: dict[str, Any] = {
+    "/api/avatars": {
+        "get": {
+            "tags": ["avatars"],
+            "summary": "The caller's saved avatars, newest first (paginated)",
+            "security": _CALLER,
+            "parameters": [
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": avatars.MAX_LIMIT,
+                        "default": avatars.DEFAULT_LIMIT,
+                    },
+                },
+                {
+                    "name": "before",
+                    "in": "query",
+                    "schema": {"type": "string"},
+                    "description": 'the "next" value of the previous page',
+                },
+            ],
+            "responses": {
+                "200": _json("SavedAvatarPage", "one page"),
+                "400": {"$ref": _ERR + "BadRequest"},
+                "401": {"$ref": _ERR + "Unauthorized"},
+            },
+        },
+        "post": {
+            "tags": ["avatars"],
+            "summary": "Save an avatar: Digi with customizations, or a generated face",
+            "security": _CALLER,
+            "requestBody": _body_of("NewSavedAvatar"),
+            "responses": {
+                "201": {
+                    **_json("SavedAvatar", "saved"),
+                    "headers": {
+                        "Location": {
+                            "schema": {"type": "string"},
+                            "description": "/api/avatars/{id}",
+                        }
+                    },
+                },
+                "400": {"$ref": _ERR + "BadRequest"},
+                "401": {"$ref": _ERR + "Unauthorized"},
+                "403": {"$ref": _ERR + "Forbidden"},
+                "404": {"$ref": _ERR + "NotFound"},
+                "413": {"$ref": _ERR + "TooLarge"},
+                "415": {"$ref": _ERR + "UnsupportedMediaType"},
+            },
+        },
+    },
+    "/api/avatars/{id}": {
+        "parameters": [_ID],
+        "get": {
+            "tags": ["avatars"],
+            "summary": "One saved avatar: the caller's own, or a public one",
+            "description": _NOT_YOURS,
+            "security": _CALLER,
+            "responses": {
+                "200": _json("SavedAvatar", "the avatar"),
+                "401": {"$ref": _ERR + "Unauthorized"},
+                "404": {"$ref": _ERR + "NotFound"},
+            },
+        },
+        "patch": {
+            "tags": ["avatars"],
+            "summary": "Rename it, make it public or private, or replace its customizations",
+            "description": _NOT_YOURS + "; someone else's public one is a 403",
+            "security": _CALLER,
+            "requestBody": _body_of("SavedAvatarChange"),
+            "responses": {
+                "200": _json("SavedAvatar", "changed"),
+                "400": {"$ref": _ERR + "BadRequest"},
+                "401": {"$ref": _ERR + "Unauthorized"},
+                "403": {"$ref": _ERR + "Forbidden"},
+                "404": {"$ref": _ERR + "NotFound"},
+                "413": {"$ref": _ERR + "TooLarge"},
+                "415": {"$ref": _ERR + "UnsupportedMediaType"},
+            },
+        },
+        "delete": {
+            "tags": ["avatars"],
+            "summary": "Delete it (and its generated files, unless another saved avatar uses them)",
+            "description": _NOT_YOURS + "; someone else's public one is a 403",
+            "security": _CALLER,
+            "responses": {
+                "200": {
+                    "description": "deleted",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["deleted"],
+                                "properties": {"deleted": {"type": "string"}},
+                            }
+                        }
+                    },
+                },
+                "401": {"$ref": _ERR + "Unauthorized"},
+                "403": {"$ref": _ERR + "Forbidden"},
+                "404": {"$ref": _ERR + "NotFound"},
+            },
+        },
+    },
+    "/api/avatars/{id}/export": {
+        "parameters": [_ID],
+        "post": {
+            "tags": ["avatars"],
+            "summary": "Export it (not yet: 501 until the export issue lands)",
+            "description": _NOT_YOURS + " (before the 501)",
+            "security": _CALLER,
+            "responses": {
+                "401": {"$ref": _ERR + "Unauthorized"},
+                "404": {"$ref": _ERR + "NotFound"},
+                "501": {"$ref": _ERR + "NotImplemented"},
+            },
+        },
+    },
+}
