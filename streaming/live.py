@@ -145,6 +145,9 @@ class LiveSession:
         # (id, token): a puppet page that reconnects keeps its id, so OBS's URL stays valid
         # (the manager issues them: streaming/idents.py)
         self.id, self.token = ident or (secrets.token_urlsafe(16), secrets.token_urlsafe(16))
+        # the account that opened it, if signed in: its API tokens also open the session's
+        # OBS and WHEP views (a link that survives a new session token)
+        self.owner: str | None = None
         self.kind = kind
         self.bundle = bundle
         self.fps = fps

@@ -327,11 +327,18 @@ class SessionManager:
         return session, peer.pc.localDescription.sdp
 
     async def open_viewer(
-        self, session_id: str, token: str | None, offer: Any, layout: str
+        self,
+        session_id: str,
+        token: str | None,
+        offer: Any,
+        layout: str,
+        *,
+        user_id: str | None = None,
     ) -> tuple[str, str]:
         """WHEP: another receive-only view of a live session: (answer SDP, resource id).
-        At most `max_viewers` per session (503 busy beyond)."""
-        session = self.authorize(session_id, token)
+        At most `max_viewers` per session (503 busy beyond). `user_id`: the account an API
+        token in the request belongs to (`authorize`)."""
+        session = self.authorize(session_id, token, user_id=user_id)
         if layout not in ("opaque", "packed"):
             raise BadOffer(f'unknown layout "{layout}" (expected opaque or packed)')
         desc = _offer(offer)
@@ -342,20 +349,28 @@ class SessionManager:
             peer = await self._connect(desc, session, "viewer", layout, self.size, seat=seat)
         return peer.pc.localDescription.sdp, peer.id
 
-    async def close_viewer(self, session_id: str, resource_id: str, token: str | None) -> None:
+    async def close_viewer(
+        self, session_id: str, resource_id: str, token: str | None, *, user_id: str | None = None
+    ) -> None:
         """WHEP DELETE: end one viewer of a session. PermissionError on a wrong or missing
         token for a live session (checked first, so a stranger learns nothing about its
         viewers); NotFound when the session or that viewer of it does not exist."""
-        session = self.authorize(session_id, token)
+        session = self.authorize(session_id, token, user_id=user_id)
         peer = self.peers.get(resource_id)
         if peer is None or peer.session is not session or peer.kind != "viewer":
             raise NotFound(f'no WHEP resource "{resource_id:.64}" of session "{session_id:.64}"')
         await self.close_peer(peer.id)
 
-    def authorize(self, session_id: str, token: str | None) -> LiveSession:
+    def authorize(
+        self, session_id: str, token: str | None, *, user_id: str | None = None
+    ) -> LiveSession:
+        """The live session, for a caller with its token, or (`user_id`) the account that
+        opened it, identified by the HTTP layer from one of its API tokens."""
         session = self.sessions.get(session_id)
         if session is None or session.closed or session.kind != "puppet":
             raise NotFound(f'no live session "{session_id:.64}"')
+        if user_id is not None and session.owner is not None and user_id == session.owner:
+            return session
         if not isinstance(token, str) or not _same(token, session.token):
             raise PermissionError("wrong or missing token for this session")
         return session
@@ -581,8 +596,10 @@ class SessionManager:
         if not ending and (peer.kind == "puppet" or (peer.kind == "preview" and last)):
             await self._end_session(session)
 
-    async def close_session(self, session_id: str, token: str | None) -> None:
-        session = self.authorize(session_id, token)
+    async def close_session(
+        self, session_id: str, token: str | None, *, user_id: str | None = None
+    ) -> None:
+        session = self.authorize(session_id, token, user_id=user_id)
         await self._end_session(session)
 
     async def _end_session(self, session: LiveSession) -> None:

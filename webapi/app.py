@@ -19,9 +19,11 @@ from streaming.jsonlimits import JSONLimitError
 from streaming.jsonlimits import parse as parse_json
 from streaming.manager import BadOffer, Busy, NotFound, SessionManager
 from webapi import generate, security
+from webapi.accounts import api_tokens
 from webapi.errors import DomainError, RateLimited
 from webapi.handlers import animations, auth, openapi
 from webapi.handlers import avatars as saved_avatars
+from webapi.handlers.identity import identify
 from webapi.library.files import AvatarStore
 from webapi.limits import GenerationLimits
 from webapi.store import Store
@@ -230,7 +232,9 @@ async def health(request: web.Request) -> web.Response:
 async def open_session(request: web.Request) -> web.Response:
     body = await _json(request)
     wear = saved_avatars.resolver(request, body)  # a saved avatar, custom emotes
+    who = await identify(request)
     answer, session = await request.app[MANAGER].open_puppet(body, wear)
+    session.owner = who.user_id  # its API tokens may open this session's OBS/WHEP views
     q = f"?token={session.token}"
     return web.json_response(
         {
@@ -244,8 +248,21 @@ async def open_session(request: web.Request) -> web.Response:
     )
 
 
+async def _account_of(request: web.Request) -> str | None:
+    """The account whose API token the request carries (Bearer or `?token=`), if any: a
+    signed-in streamer's OBS and WHEP links may use one of their API tokens instead of the
+    session's own token (docs/API.md)."""
+    token = _token(request)
+    if not token or not token.startswith(api_tokens.API_TOKEN_PREFIX):
+        return None
+    holder = await api_tokens.authenticate(request.app[STORE], token)
+    return holder.user_id if holder is not None else None
+
+
 async def close_session(request: web.Request) -> web.Response:
-    await request.app[MANAGER].close_session(request.match_info["session"], _token(request))
+    await request.app[MANAGER].close_session(
+        request.match_info["session"], _token(request), user_id=await _account_of(request)
+    )
     return web.json_response({"closed": request.match_info["session"]})
 
 
@@ -269,7 +286,11 @@ async def whep_open(request: web.Request) -> web.Response:
     except UnicodeDecodeError as e:
         raise BadOffer(f"the SDP offer is not valid UTF-8 (byte {e.start})") from None
     answer, resource = await request.app[MANAGER].open_viewer(
-        sid, _token(request), offer, request.query.get("layout", "opaque")
+        sid,
+        _token(request),
+        offer,
+        request.query.get("layout", "opaque"),
+        user_id=await _account_of(request),
     )
     return web.Response(
         status=201,
@@ -282,7 +303,9 @@ async def whep_open(request: web.Request) -> web.Response:
 async def whep_close(request: web.Request) -> web.Response:
     """End one viewer: the session's token is needed, as for opening it."""
     sid, resource = request.match_info["session"], request.match_info["resource"]
-    await request.app[MANAGER].close_viewer(sid, resource, _token(request))
+    await request.app[MANAGER].close_viewer(
+        sid, resource, _token(request), user_id=await _account_of(request)
+    )
     return web.Response(status=200)
 
 

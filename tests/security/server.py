@@ -27,7 +27,13 @@ class Server:
         self.avatars = folder / "avatars"
         self.log = folder / "serve.log"
         self.args = args
-        self.env = {**os.environ, "DIGIGAMI_AVATAR_DIR": str(self.avatars), **(env or {})}
+        self.db = folder / "digigami.db"
+        self.env = {
+            **os.environ,
+            "DIGIGAMI_AVATAR_DIR": str(self.avatars),
+            "DIGIGAMI_DB": str(self.db),
+            **(env or {}),
+        }
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Server:

@@ -74,7 +74,7 @@ function item(avatar) {
   name.value = avatar.name;
   q(".public").checked = avatar.is_public;
   q(".puppet-link").href = `/?avatar=${encodeURIComponent(avatar.id)}`;
-  q(".preview").href = `/preview?avatar=${encodeURIComponent(avatar.id)}&animation=wave`;
+  q(".preview-link").href = `/preview?avatar=${encodeURIComponent(avatar.id)}&animation=wave`;
   q(".meta").textContent = describe(avatar);
 
   q(".rename").addEventListener("submit", async (e) => {
