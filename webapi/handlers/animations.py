@@ -12,6 +12,7 @@ from streaming.jsonlimits import JSONLimitError
 from streaming.jsonlimits import parse as parse_json
 from webapi.errors import Invalid, TooLarge
 from webapi.handlers.identity import identify, require_user
+from webapi.handlers.spec import OPTIONAL, SIGNED_IN, errors, json_answer
 from webapi.library import animations
 
 MAX_BODY = 256 * 1024  # the app's body cap; the clip itself is held to LIMITS.max_bytes
@@ -91,7 +92,6 @@ def setup(app: web.Application) -> None:
 
 # ---- /api/openapi.json ----------------------------------------------------------------------
 
-_ERR = "#/components/responses/"
 _SUMMARY_PROPS: dict[str, Any] = {
     "id": {
         "type": "string",
@@ -179,15 +179,6 @@ _ID = {
     "schema": {"type": "string"},
     "description": 'a built-in clip as "<rig>:<clip>" (digi:wave), or a custom clip\'s id',
 }
-_SIGNED_IN: list[dict[str, list[str]]] = [{"cookie": []}, {"bearer": []}]
-_OPTIONAL: list[dict[str, list[str]]] = [{}, *_SIGNED_IN]
-
-
-def _json(ref: str, description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
-    }
 
 
 OPENAPI_PATHS: dict[str, Any] = {
@@ -195,7 +186,7 @@ OPENAPI_PATHS: dict[str, Any] = {
         "get": {
             "tags": ["animations"],
             "summary": "A rig's built-in clips, then the caller's own custom clips (paginated)",
-            "security": _OPTIONAL,
+            "security": OPTIONAL,
             "parameters": [
                 {"name": "rig", "in": "query", "schema": {"type": "string", "default": "digi"}},
                 {
@@ -215,9 +206,8 @@ OPENAPI_PATHS: dict[str, Any] = {
                 },
             ],
             "responses": {
-                "200": _json("AnimationPage", "one page of clip summaries"),
-                "400": {"$ref": _ERR + "BadRequest"},
-                "401": {"$ref": _ERR + "Unauthorized"},
+                "200": json_answer("AnimationPage", "one page of clip summaries"),
+                **errors(400, 401),
             },
         },
         "post": {
@@ -229,7 +219,7 @@ OPENAPI_PATHS: dict[str, Any] = {
             f"{animations.LIMITS.max_keys} keys, {animations.LIMITS.max_timelines} timelines, "
             f"{animations.LIMITS.max_length:g} s (413 beyond); "
             f"{animations.LIMITS.max_per_user} clips per account (409 beyond).",
-            "security": _SIGNED_IN,
+            "security": SIGNED_IN,
             "requestBody": {
                 "required": True,
                 "content": {
@@ -238,7 +228,7 @@ OPENAPI_PATHS: dict[str, Any] = {
             },
             "responses": {
                 "201": {
-                    **_json("Animation", "saved"),
+                    **json_answer("Animation", "saved"),
                     "headers": {
                         "Location": {
                             "schema": {"type": "string"},
@@ -246,12 +236,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                         }
                     },
                 },
-                "400": {"$ref": _ERR + "BadRequest"},
-                "401": {"$ref": _ERR + "Unauthorized"},
-                "403": {"$ref": _ERR + "Forbidden"},
-                "409": {"$ref": _ERR + "Conflict"},
-                "413": {"$ref": _ERR + "TooLarge"},
-                "415": {"$ref": _ERR + "UnsupportedMediaType"},
+                **errors(400, 401, 403, 409, 413, 415),
             },
         },
     },
@@ -262,17 +247,16 @@ OPENAPI_PATHS: dict[str, Any] = {
             "summary": "A clip and its definition in the engine's clip format",
             "description": "Built-in clips are public; a custom clip only to its owner (another "
             "user's is a 404, exactly like a missing one).",
-            "security": _OPTIONAL,
+            "security": OPTIONAL,
             "responses": {
-                "200": _json("Animation", "the clip"),
-                "401": {"$ref": _ERR + "Unauthorized"},
-                "404": {"$ref": _ERR + "NotFound"},
+                "200": json_answer("Animation", "the clip"),
+                **errors(401, 404),
             },
         },
         "delete": {
             "tags": ["animations"],
             "summary": "Delete one of the caller's custom clips",
-            "security": _SIGNED_IN,
+            "security": SIGNED_IN,
             "responses": {
                 "200": {
                     "description": "deleted",
@@ -286,9 +270,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                         }
                     },
                 },
-                "401": {"$ref": _ERR + "Unauthorized"},
-                "403": {"$ref": _ERR + "Forbidden"},
-                "404": {"$ref": _ERR + "NotFound"},
+                **errors(401, 403, 404),
             },
         },
     },

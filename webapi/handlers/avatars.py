@@ -19,6 +19,7 @@ from streaming.live import COLOR_RANGES, Look
 from streaming.manager import Resolver
 from webapi.errors import Invalid, NotFound, TooLarge
 from webapi.handlers.identity import identify
+from webapi.handlers.spec import body_of, errors, json_answer
 from webapi.library import avatars, customizations
 from webapi.library.animations import custom_clip
 from webapi.library.customizations import MAX_BYTES as MAX_CUSTOMIZATIONS
@@ -184,7 +185,6 @@ def setup(app: web.Application) -> None:
 
 # ---- /api/openapi.json ----------------------------------------------------------------------
 
-_ERR = "#/components/responses/"
 _COLOR = {
     "type": "object",
     "additionalProperties": False,
@@ -300,20 +300,6 @@ _ID = {
 _CALLER: list[dict[str, list[str]]] = [{}, {"cookie": []}, {"bearer": []}]
 
 
-def _json(ref: str, description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
-    }
-
-
-def _body_of(ref: str) -> dict[str, Any]:
-    return {
-        "required": True,
-        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
-    }
-
-
 _NOT_YOURS = "someone else's private avatar is answered exactly as a missing id (404)"
 OPENAPI_PATHS: dict[str, Any] = {
     "/api/avatars": {
@@ -340,19 +326,18 @@ OPENAPI_PATHS: dict[str, Any] = {
                 },
             ],
             "responses": {
-                "200": _json("SavedAvatarPage", "one page"),
-                "400": {"$ref": _ERR + "BadRequest"},
-                "401": {"$ref": _ERR + "Unauthorized"},
+                "200": json_answer("SavedAvatarPage", "one page"),
+                **errors(400, 401),
             },
         },
         "post": {
             "tags": ["avatars"],
             "summary": "Save an avatar: Digi with customizations, or a generated face",
             "security": _CALLER,
-            "requestBody": _body_of("NewSavedAvatar"),
+            "requestBody": body_of("NewSavedAvatar"),
             "responses": {
                 "201": {
-                    **_json("SavedAvatar", "saved"),
+                    **json_answer("SavedAvatar", "saved"),
                     "headers": {
                         "Location": {
                             "schema": {"type": "string"},
@@ -360,12 +345,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                         }
                     },
                 },
-                "400": {"$ref": _ERR + "BadRequest"},
-                "401": {"$ref": _ERR + "Unauthorized"},
-                "403": {"$ref": _ERR + "Forbidden"},
-                "404": {"$ref": _ERR + "NotFound"},
-                "413": {"$ref": _ERR + "TooLarge"},
-                "415": {"$ref": _ERR + "UnsupportedMediaType"},
+                **errors(400, 401, 403, 404, 413, 415),
             },
         },
     },
@@ -377,9 +357,8 @@ OPENAPI_PATHS: dict[str, Any] = {
             "description": _NOT_YOURS,
             "security": _CALLER,
             "responses": {
-                "200": _json("SavedAvatar", "the avatar"),
-                "401": {"$ref": _ERR + "Unauthorized"},
-                "404": {"$ref": _ERR + "NotFound"},
+                "200": json_answer("SavedAvatar", "the avatar"),
+                **errors(401, 404),
             },
         },
         "patch": {
@@ -387,15 +366,10 @@ OPENAPI_PATHS: dict[str, Any] = {
             "summary": "Rename it, make it public or private, or replace its customizations",
             "description": _NOT_YOURS + "; someone else's public one is a 403",
             "security": _CALLER,
-            "requestBody": _body_of("SavedAvatarChange"),
+            "requestBody": body_of("SavedAvatarChange"),
             "responses": {
-                "200": _json("SavedAvatar", "changed"),
-                "400": {"$ref": _ERR + "BadRequest"},
-                "401": {"$ref": _ERR + "Unauthorized"},
-                "403": {"$ref": _ERR + "Forbidden"},
-                "404": {"$ref": _ERR + "NotFound"},
-                "413": {"$ref": _ERR + "TooLarge"},
-                "415": {"$ref": _ERR + "UnsupportedMediaType"},
+                "200": json_answer("SavedAvatar", "changed"),
+                **errors(400, 401, 403, 404, 413, 415),
             },
         },
         "delete": {
@@ -416,9 +390,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                         }
                     },
                 },
-                "401": {"$ref": _ERR + "Unauthorized"},
-                "403": {"$ref": _ERR + "Forbidden"},
-                "404": {"$ref": _ERR + "NotFound"},
+                **errors(401, 403, 404),
             },
         },
     },
@@ -430,9 +402,7 @@ OPENAPI_PATHS: dict[str, Any] = {
             "description": _NOT_YOURS + " (before the 501)",
             "security": _CALLER,
             "responses": {
-                "401": {"$ref": _ERR + "Unauthorized"},
-                "404": {"$ref": _ERR + "NotFound"},
-                "501": {"$ref": _ERR + "NotImplemented"},
+                **errors(401, 404, 501),
             },
         },
     },
