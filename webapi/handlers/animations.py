@@ -8,10 +8,9 @@ from typing import Any
 
 from aiohttp import web
 
-from streaming.jsonlimits import JSONLimitError
-from streaming.jsonlimits import parse as parse_json
-from webapi.errors import Invalid, TooLarge
+from webapi.errors import Invalid
 from webapi.handlers.identity import identify, require_user
+from webapi.handlers.request import json_body, store_of
 from webapi.handlers.spec import OPTIONAL, SIGNED_IN, errors, json_answer
 from webapi.library import animations
 
@@ -20,21 +19,8 @@ MAX_DEPTH = 12  # body > definition > bones > bone > channel > key > value: 7
 PAGE_DEFAULT, PAGE_MAX = 50, 200
 
 
-def _store(request: web.Request) -> Any:
-    from webapi.app import STORE  # webapi.app imports this module: look it up at call time
-
-    return request.app[STORE]
-
-
 async def _body(request: web.Request) -> Any:
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise TooLarge(f"the request body is too large (at most {MAX_BODY} bytes)")
-    try:
-        return parse_json(
-            await request.read(), max_bytes=MAX_BODY, max_depth=MAX_DEPTH, what="the request body"
-        )
-    except JSONLimitError as e:
-        raise Invalid(str(e)) from None
+    return await json_body(request, max_bytes=MAX_BODY, max_depth=MAX_DEPTH)
 
 
 def _int_arg(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
@@ -53,7 +39,7 @@ def _int_arg(request: web.Request, name: str, default: int, lo: int, hi: int) ->
 async def list_animations(request: web.Request) -> web.Response:
     identity = await identify(request)
     page = await animations.list_clips(
-        _store(request),
+        store_of(request),
         rig=animations.check_rig(request.query.get("rig", animations.DEFAULT_RIG)),
         user_id=identity.user_id,
         limit=_int_arg(request, "limit", PAGE_DEFAULT, 1, PAGE_MAX),
@@ -64,13 +50,15 @@ async def list_animations(request: web.Request) -> web.Response:
 
 async def get_animation(request: web.Request) -> web.Response:
     identity = await identify(request)
-    detail = await animations.get_clip(_store(request), request.match_info["id"], identity.user_id)
+    detail = await animations.get_clip(
+        store_of(request), request.match_info["id"], identity.user_id
+    )
     return web.json_response(detail)
 
 
 async def create_animation(request: web.Request) -> web.Response:
     identity = await require_user(request)
-    clip = await animations.create_clip(_store(request), identity.user_id, await _body(request))
+    clip = await animations.create_clip(store_of(request), identity.user_id, await _body(request))
     return web.json_response(
         clip.detail(), status=201, headers={"Location": f"/api/animations/{clip.id}"}
     )
@@ -78,7 +66,7 @@ async def create_animation(request: web.Request) -> web.Response:
 
 async def delete_animation(request: web.Request) -> web.Response:
     identity = await require_user(request)
-    await animations.delete_clip(_store(request), request.match_info["id"], identity.user_id)
+    await animations.delete_clip(store_of(request), request.match_info["id"], identity.user_id)
     return web.json_response({"deleted": request.match_info["id"]})
 
 

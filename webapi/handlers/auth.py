@@ -13,8 +13,6 @@ from typing import Any
 
 from aiohttp import web
 
-from streaming.jsonlimits import JSONLimitError
-from streaming.jsonlimits import parse as parse_json
 from webapi import guests
 from webapi.accounts import api_tokens, sessions, users
 from webapi.accounts.claim import claim_guest
@@ -26,7 +24,7 @@ from webapi.accounts.validation import (
     USERNAME_MAX,
     USERNAME_MIN,
 )
-from webapi.errors import Invalid, TooLarge, Unauthorized
+from webapi.errors import Invalid, Unauthorized
 from webapi.handlers.identity import (
     SESSION_COOKIE,
     clear_session_cookie,
@@ -36,6 +34,7 @@ from webapi.handlers.identity import (
     require_user,
     set_session_cookie,
 )
+from webapi.handlers.request import json_body, store_of
 
 MAX_BODY = 16 * 1024  # an account's fields are a few hundred bytes
 STATIC = Path(__file__).resolve().parents[1] / "static"
@@ -57,12 +56,6 @@ def setup(app: web.Application, *, limits: AccountLimits | None = None) -> None:
     r.add_delete("/api/tokens/{id}", revoke_token)
 
 
-def _store(request: web.Request) -> Any:
-    from webapi.app import STORE  # webapi.app imports this module: look it up at call time
-
-    return request.app[STORE]
-
-
 def _avatar_files(request: web.Request) -> Any:
     """The generated avatars' file store (webapi/generate.py holds it), or None."""
     from webapi.generate import GENERATOR
@@ -72,12 +65,7 @@ def _avatar_files(request: web.Request) -> Any:
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise TooLarge(f"the request body is too large (at most {MAX_BODY} bytes)")
-    try:
-        body = parse_json(await request.read(), max_bytes=MAX_BODY, what="the request body")
-    except JSONLimitError as e:
-        raise Invalid(str(e)) from None
+    body = await json_body(request, max_bytes=MAX_BODY)
     if not isinstance(body, dict):
         raise Invalid("the request body must be a JSON object")
     return body
@@ -87,7 +75,7 @@ async def _signed_in(
     request: web.Request, user: users.User, status: int, *, replaces: str | None
 ) -> web.Response:
     """Open a session for `user`, claim the guest's avatars, answer with the cookie."""
-    store = _store(request)
+    store = store_of(request)
     if replaces:  # signing in over another session ends that one
         await sessions.close_session(store, replaces)
     token = await sessions.open_session(store, user.id)
@@ -107,7 +95,7 @@ async def account_page(request: web.Request) -> web.FileResponse:
 async def signup(request: web.Request) -> web.Response:
     body = await _body(request)
     user = await users.sign_up(
-        _store(request), body, request.app[LIMITER], guests.address_of(request)
+        store_of(request), body, request.app[LIMITER], guests.address_of(request)
     )
     return await _signed_in(request, user, 201, replaces=request.cookies.get(SESSION_COOKIE))
 
@@ -115,7 +103,7 @@ async def signup(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     body = await _body(request)
     user = await users.sign_in(
-        _store(request), request.app[LIMITER], body, guests.address_of(request)
+        store_of(request), request.app[LIMITER], body, guests.address_of(request)
     )
     return await _signed_in(request, user, 200, replaces=request.cookies.get(SESSION_COOKIE))
 
@@ -123,7 +111,7 @@ async def login(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     await identify(request)  # a forged (cross-site) sign-out is refused like any other
     token = request.cookies.get(SESSION_COOKIE)
-    ended = bool(token) and await sessions.close_session(_store(request), token)
+    ended = bool(token) and await sessions.close_session(store_of(request), token)
     response = web.json_response({"signed_out": ended})
     if token:
         clear_session_cookie(response, request)
@@ -132,7 +120,7 @@ async def logout(request: web.Request) -> web.Response:
 
 async def me(request: web.Request) -> web.Response:
     identity = await require_user(request)
-    user = await users.get_user(_store(request), identity.user_id)
+    user = await users.get_user(store_of(request), identity.user_id)
     if user is None:  # deleted between the lookup and now
         raise Unauthorized("this account no longer exists")
     return web.json_response(
@@ -143,7 +131,7 @@ async def me(request: web.Request) -> web.Response:
 async def create_token(request: web.Request) -> web.Response:
     identity = await require_user(request)
     body = await _body(request)
-    info, token = await api_tokens.issue(_store(request), identity.user_id, body.get("name"))
+    info, token = await api_tokens.issue(store_of(request), identity.user_id, body.get("name"))
     return web.json_response(
         {**info, "token": token},
         status=201,
@@ -154,14 +142,14 @@ async def create_token(request: web.Request) -> web.Response:
 async def list_tokens(request: web.Request) -> web.Response:
     identity = await require_user(request)
     return web.json_response(
-        {"tokens": await api_tokens.list_tokens(_store(request), identity.user_id)}
+        {"tokens": await api_tokens.list_tokens(store_of(request), identity.user_id)}
     )
 
 
 async def revoke_token(request: web.Request) -> web.Response:
     identity = await require_user(request)
     token_id = request.match_info["id"]
-    await api_tokens.revoke(_store(request), identity.user_id, token_id)
+    await api_tokens.revoke(store_of(request), identity.user_id, token_id)
     return web.json_response({"revoked": token_id})
 
 

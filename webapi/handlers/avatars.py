@@ -13,12 +13,11 @@ from typing import Any
 
 from aiohttp import web
 
-from streaming.jsonlimits import JSONLimitError
-from streaming.jsonlimits import parse as parse_json
 from streaming.live import COLOR_RANGES, Look
 from streaming.manager import Resolver
-from webapi.errors import Invalid, NotFound, TooLarge
+from webapi.errors import Invalid, NotFound
 from webapi.handlers.identity import identify
+from webapi.handlers.request import json_body, store_of
 from webapi.handlers.spec import body_of, errors, json_answer
 from webapi.library import avatars, customizations
 from webapi.library.animations import custom_clip
@@ -33,27 +32,14 @@ STATIC = Path(__file__).resolve().parents[1] / "static"
 FILES = web.AppKey("avatar_files", AvatarStore)  # generated avatars' files (create_app's)
 
 
-def _store(request: web.Request) -> Any:
-    from webapi.app import STORE  # webapi.app imports this module: look it up at call time
-
-    return request.app[STORE]
-
-
 async def _body(request: web.Request) -> Any:
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise TooLarge(f"the request body is too large (at most {MAX_BODY} bytes)")
-    try:
-        return parse_json(
-            await request.read(), max_bytes=MAX_BODY, max_depth=MAX_DEPTH, what="the request body"
-        )
-    except JSONLimitError as e:
-        raise Invalid(str(e)) from None
+    return await json_body(request, max_bytes=MAX_BODY, max_depth=MAX_DEPTH)
 
 
 async def create_avatar(request: web.Request) -> web.Response:
     who = await identify(request)
     body = await _body(request)
-    view = await avatars.create(_store(request), request.app[FILES], who, body)
+    view = await avatars.create(store_of(request), request.app[FILES], who, body)
     return web.json_response(view, status=201, headers={"Location": f"/api/avatars/{view['id']}"})
 
 
@@ -87,7 +73,7 @@ PAGES = web.AppKey("avatar_pages", PageCache)
 
 async def list_avatars(request: web.Request) -> web.Response:
     who = await identify(request)
-    store = _store(request)
+    store = store_of(request)
     limit, before = request.query.get("limit", avatars.DEFAULT_LIMIT), request.query.get("before")
     key = (who.user_id, who.guest_id, limit, before)
     # read the counter before the rows: a write that lands meanwhile makes this page stale
@@ -102,26 +88,26 @@ async def list_avatars(request: web.Request) -> web.Response:
 
 async def get_avatar(request: web.Request) -> web.Response:
     who = await identify(request)
-    return web.json_response(await avatars.get(_store(request), request.match_info["id"], who))
+    return web.json_response(await avatars.get(store_of(request), request.match_info["id"], who))
 
 
 async def patch_avatar(request: web.Request) -> web.Response:
     who = await identify(request)
     body = await _body(request)
-    view = await avatars.patch(_store(request), request.match_info["id"], who, body)
+    view = await avatars.patch(store_of(request), request.match_info["id"], who, body)
     return web.json_response(view)
 
 
 async def delete_avatar(request: web.Request) -> web.Response:
     who = await identify(request)
     aid = request.match_info["id"]
-    await avatars.delete(_store(request), request.app[FILES], aid, who)
+    await avatars.delete(store_of(request), request.app[FILES], aid, who)
     return web.json_response({"deleted": aid})
 
 
 async def export_avatar(request: web.Request) -> web.Response:
     who = await identify(request)
-    return web.json_response(await avatars.export(_store(request), request.match_info["id"], who))
+    return web.json_response(await avatars.export(store_of(request), request.match_info["id"], who))
 
 
 def resolver(request: web.Request, body: Any, *, preview: bool = False) -> Resolver:
@@ -142,7 +128,7 @@ def resolver(request: web.Request, body: Any, *, preview: bool = False) -> Resol
     if preview and isinstance(body.get("animation"), str) and _CLIP_ID.match(body["animation"]):
         clip_ids.append(body["animation"])
     avatar = body.get("avatar")
-    store = _store(request)
+    store = store_of(request)
 
     async def resolve() -> Look | None:
         # who asks matters only for what they own (and costs a store read for a cookie)

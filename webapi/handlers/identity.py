@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from aiohttp import web
 
@@ -30,6 +29,7 @@ from webapi import guests, security
 from webapi.accounts import api_tokens, sessions
 from webapi.accounts.claim import claim_guest
 from webapi.errors import Forbidden, Unauthorized
+from webapi.handlers.request import store_of
 
 SESSION_COOKIE = "digigami_session"
 _GUEST_ID = re.compile(r"^[0-9a-f]{32}$")  # the guest cookie's shape (webapi/guests.py)
@@ -71,12 +71,6 @@ IDENTITY = web.RequestKey("identity", Identity)
 COOKIE_UPDATE = web.RequestKey("session_cookie_update", str)
 
 
-def _store(request: web.Request) -> Any:
-    from webapi.app import STORE  # webapi.app imports the handlers: look it up at call time
-
-    return request.app[STORE]
-
-
 def guest_id_of(request: web.Request) -> str | None:
     token = request.cookies.get(guests.COOKIE, "")
     return token if _GUEST_ID.match(token) else None
@@ -106,7 +100,7 @@ async def identify(request: web.Request) -> Identity:
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
     token = request.cookies.get(SESSION_COOKIE)
     if scheme.lower() == "bearer":
-        holder = await api_tokens.authenticate(_store(request), credentials.strip())
+        holder = await api_tokens.authenticate(store_of(request), credentials.strip())
         if holder is None:
             raise Unauthorized(
                 "the API token in the Authorization header is not valid (mistyped or revoked)"
@@ -120,7 +114,7 @@ async def identify(request: web.Request) -> Identity:
                 "Origin nor a Sec-Fetch-Site header): use a current browser, or send an API "
                 'token as "Authorization: Bearer ..." instead of the cookie'
             )
-        found = await sessions.lookup(_store(request), token)
+        found = await sessions.lookup(store_of(request), token)
         if found is None:
             request[COOKIE_UPDATE] = ""  # a dead session: drop the cookie
             identity = Identity(None, None, guest, None)
