@@ -13,7 +13,7 @@ import math
 import secrets
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -160,6 +160,10 @@ class LiveSession:
             factory = _pooled if tracking == "server" else None
             self.worker = TrackingWorker(self.tracker, clock=clock, landmarker_factory=factory)
         self.tracking_source = tracking
+        # set by the render worker: a new face arrived, phase-lock the ticks to it
+        self.on_input: Callable[[], None] | None = None
+        if self.worker is not None:
+            self.worker.on_observed = self._input
         self.landmarks: Any = None  # a browser-tracked session's LandmarkIntake (manager)
         self.puppet = Puppet(bundle, seed=seed, tracker=self.tracker)
         self.framing = "full"
@@ -221,6 +225,11 @@ class LiveSession:
     def current_outputs(self) -> list[Output]:
         with self._lock:
             return list(self.outputs)
+
+    def _input(self) -> None:
+        on_input = self.on_input
+        if on_input is not None:
+            on_input()
 
     # --- control messages (event loop): validated now, applied at the next tick ---------------
 

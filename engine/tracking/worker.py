@@ -100,6 +100,9 @@ class TrackingWorker:
         self.errors = 0
         self.last_ms = 0.0
         self.error: str | None = None
+        # called on the worker thread after each face reaches the tracker (the render
+        # worker phase-locks its ticks to these arrivals); must not block
+        self.on_observed: Callable[[], None] | None = None
 
     # --- life ----------------------------------------------------------------------------
 
@@ -262,3 +265,5 @@ class TrackingWorker:
                 self.error = failure
                 self.errors += 1
             self._cond.notify_all()
+        if signals is not None and failure is None and self.on_observed is not None:
+            self.on_observed()

@@ -1,0 +1,83 @@
+"""The render worker's phase lock (streaming/render_worker.py `TickGrid.align`): a session's
+60 Hz ticks follow its face input's arrivals, so a new face waits a short lead for the tick
+that uses it instead of a random part of a period, and the tick rate stays the session's.
+
+Simulated time (no threads, no sleeps): arrivals of a camera at its own rate and phase with
+jitter, ticks taken when due, as the worker does."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from streaming.render_worker import TickGrid
+
+PERIOD = 1 / 60
+
+
+def simulate(arrivals: np.ndarray, lock: bool, start: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """(waits: arrival -> the first tick at or after it, tick times)."""
+    grid = TickGrid(SimpleNamespace(period=PERIOD), start)  # type: ignore[arg-type]
+    waits, ticks, pending = [], [], []
+    i = 0
+    while i < len(arrivals):
+        due = grid.next_tick
+        if arrivals[i] <= due:
+            pending.append(arrivals[i])
+            if lock:
+                grid.align(arrivals[i])
+            i += 1
+            continue
+        ticks.append(due)
+        grid.last = due
+        waits.extend(due - a for a in pending)
+        pending.clear()
+        grid.index += 1
+    return np.array(waits), np.array(ticks)
+
+
+def camera(rate: float, jitter: float, seconds: float = 60.0, seed: int = 3) -> np.ndarray:
+    """Arrival times of a camera at `rate` Hz whose frames take a jittery while to become
+    landmarks (a landmarker's time varies; network too). Its phase puts arrivals just
+    after the ticks of an unlocked grid (started at 0): the worst case, a whole period."""
+    rng = np.random.default_rng(seed)
+    n = int(rate * seconds)
+    t = np.arange(n) / rate + PERIOD + 0.0005 + rng.gamma(2.0, jitter / 2, n)
+    return np.sort(t)
+
+
+@pytest.mark.parametrize("rate", [30.0, 29.97, 60.0, 15.0])
+@pytest.mark.parametrize("jitter", [0.0005, 0.002])
+def test_a_face_waits_a_short_lead_not_a_random_part_of_a_period(rate, jitter):
+    arrivals = camera(rate, jitter)
+    locked, ticks = simulate(arrivals, lock=True)
+    free, _ = simulate(arrivals, lock=False)
+    settled = locked[len(locked) // 10 :]  # after the lock has settled
+    # unlocked, the wait is spread over the whole period
+    assert np.percentile(free, 95) > 0.6 * PERIOD
+    assert np.percentile(settled, 95) < 0.55 * PERIOD
+    assert np.median(settled) < 0.35 * PERIOD
+    # the lock moves ticks, it does not add any: the rate stays the session's
+    rate_locked = (len(ticks) - 1) / (ticks[-1] - ticks[0])
+    assert rate_locked == pytest.approx(60.0, abs=0.3)
+    # and no two ticks come closer than a quarter period
+    assert np.diff(ticks).min() >= PERIOD / 4 - 1e-9
+
+
+def test_a_camera_out_of_step_with_the_ticks_keeps_the_rate():
+    # 24 Hz against 60: arrivals alternate between two phases half a period apart, so one
+    # lock cannot serve both; it must still not add ticks or make the waits worse
+    arrivals = camera(24.0, 0.001)
+    locked, ticks = simulate(arrivals, lock=True)
+    free, _ = simulate(arrivals, lock=False)
+    assert (len(ticks) - 1) / (ticks[-1] - ticks[0]) == pytest.approx(60.0, abs=0.3)
+    assert np.percentile(locked, 95) <= np.percentile(free, 95) + 1e-3
+
+
+def test_the_lock_follows_a_camera_whose_phase_drifts():
+    # a camera clock 0.5% fast: its frames slide through the tick grid's phase
+    arrivals = np.sort(np.arange(1800) / 30.15 + 0.004)
+    waits, _ = simulate(arrivals, lock=True)
+    assert np.percentile(waits[180:], 99) < 0.3 * PERIOD
