@@ -56,3 +56,12 @@ FOREHEAD, CHIN = 10, 152
 # the jaw line from the left face side round the chin to the right one
 JAW = (454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152,
        148, 176, 149, 150, 136, 172, 58, 132, 93, 234)  # fmt: skip
+
+# --- likeness measurements (engine/likeness) -----------------------------------------------
+# mid-cheek patches below the eyes (and below glasses' lenses), clear of the nose and mouth
+RIGHT_CHEEK_PATCH = (123, 50, 101, 36, 205, 207, 187)
+LEFT_CHEEK_PATCH = (352, 280, 330, 266, 425, 427, 411)
+NOSE_BOTTOM = (98, 97, 2, 326, 327)  # the nose's lower edge, right wing to left wing
+UPPER_LIP_OUTER = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291)  # right corner to left
+JAW_ANGLES = (172, 397)  # right and left, at the jaw's corners
+CHIN_SIDES = (176, 400)  # right and left, where the chin rounds off

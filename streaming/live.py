@@ -24,6 +24,7 @@ from engine.tracking import FaceTracker
 from engine.tracking.worker import TrackingWorker
 
 LAYOUTS = ("opaque", "packed")
+WEARS = ("character", "photo")  # how a generated avatar is worn (Look.wears)
 BACKGROUND = (40, 44, 56)  # the puppet page's backdrop behind the avatar (opaque layout)
 # The renderer's colour filter (engine/render/renderer.py), one value each, in this order;
 # the ranges a saved avatar's customizations and the "color" control message both accept
@@ -47,7 +48,7 @@ class Look:
     `colors`: colour part (`avatar` or a group) -> (hue, saturation, brightness, contrast);
     `groups`: each colour group's slot names; `saved`: the saved avatar's id;
     `clips`: custom animations (state name -> clip definition in the engine's format), each
-    playable as an emote (`transition`) or by a preview."""
+    playable as an emote (`transition`) or by a preview; `wears`: see below."""
 
     face: str | None = None
     library: str = "base"
@@ -57,11 +58,15 @@ class Look:
     saved: str | None = None
     clips: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     names: Mapping[str, str] = field(default_factory=dict)  # custom clip state -> its name
+    # how a generated avatar (`face`) is worn: "character", the Digi-style character
+    # assembled from its measured features (engine/likeness), or "photo", its styled photo
+    # as Digi's face (engine/face); an avatar without a character wears its photo
+    wears: str = "character"
 
     @property
-    def bundle_key(self) -> tuple[str | None, str]:
+    def bundle_key(self) -> tuple[str | None, str, str]:
         """What picks the rig's pictures and sprite library (the costly part to build)."""
-        return self.face, self.library
+        return self.face, self.library, self.wears
 
 
 class CommandError(ValueError):

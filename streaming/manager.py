@@ -44,13 +44,16 @@ from engine.anim.loader import parse_clip
 from engine.anim.statemachine import StateData
 from engine.assets import AvatarBundle, load_bundle
 from engine.face import FaceArt, FaceArtError, wear_face
+from engine.likeness.assemble import assemble
+from engine.likeness.character import Character, CharacterError
+from engine.likeness.hair import HairstyleError
 from engine.rig.errors import FormatError
 from streaming import codec, landmarks, network
 from streaming.admission import Busy, Reservation, Slots
 from streaming.control import ControlChannel, sender
 from streaming.encoder import SharedEncoder, forward_keyframe_requests
 from streaming.idents import IdentRegistry
-from streaming.live import CommandError, LiveSession, Look, Output
+from streaming.live import WEARS, CommandError, LiveSession, Look, Output
 from streaming.render_worker import RenderWorker
 from streaming.tracks import AvatarTrack, PacketSlot, consume_camera
 
@@ -119,6 +122,7 @@ class SessionManager:
         size: int = 512,
         bundle_loader: Callable[[str], AvatarBundle] = load_bundle,
         faces: Callable[[str], FaceArt] | None = None,
+        characters: Callable[[str], Character | None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`faces` finds a generated avatar's art by id (raising LookupError when there is
@@ -128,6 +132,7 @@ class SessionManager:
         to, None for every interface (streaming/network.py)."""
         self.rig = rig
         self._faces = faces
+        self._characters = characters
         self._worn: OrderedDict[str, AvatarBundle] = OrderedDict()
         self._building: dict[str, asyncio.Future[AvatarBundle]] = {}
         self.max_sessions = max_sessions
@@ -637,15 +642,26 @@ class SessionManager:
         """What a session wears: what `resolve` says (a saved avatar), else the request's
         `"avatar"` (a generated avatar's face), else the bare rig."""
         look = await resolve() if resolve is not None else None
-        if look is not None:
+        if look is None:
+            avatar = _avatar_id(request)
+            look = Look(face=avatar) if avatar is not None else Look()
+        wears = request.get("wears") if isinstance(request, dict) else None
+        if wears is None:
             return look
-        avatar = _avatar_id(request)
-        return Look(face=avatar) if avatar is not None else Look()
+        if wears not in WEARS:
+            raise BadOffer(f'"wears" must be one of {", ".join(WEARS)}')
+        return dataclasses.replace(look, wears=wears)
+
+    def forget(self, face: str) -> None:
+        """Drop the built bundles of generated avatar `face` (its character was edited):
+        the next session builds it afresh. Sessions wearing it now keep theirs."""
+        for key in [k for k in self._worn if k.split("|", 1)[0] == face]:
+            del self._worn[key]
 
     async def _dressed(self, look: Look) -> AvatarBundle:
         """The bundle a look needs: the rig (wearing a generated face, with another sprite
         library: built off the event loop once, then kept), plus its custom animations."""
-        if look.bundle_key == (None, "base"):
+        if look.face is None and look.library == "base":
             bundle = self._bundle()
         else:
             bundle = await self._avatar(*look.bundle_key)
@@ -655,10 +671,13 @@ class SessionManager:
             bundle = await loop.run_in_executor(None, lambda: _with_clips(bundle, clips))
         return bundle
 
-    async def _avatar(self, face: str | None, library: str = "base") -> AvatarBundle:
-        """The rig wearing the generated avatar `face` and/or sprite library `library`
-        (built off the event loop once, then kept)."""
-        key = f"{face or ''}|{library}"
+    async def _avatar(
+        self, face: str | None, library: str = "base", wears: str = "character"
+    ) -> AvatarBundle:
+        """The rig wearing the generated avatar `face` (as its character or its photo,
+        `wears`) and/or sprite library `library` (built off the event loop once, then
+        kept)."""
+        key = f"{face or ''}|{library}|{wears if face else ''}"
         if key in self._worn:
             self._worn.move_to_end(key)
             return self._worn[key]
@@ -668,7 +687,9 @@ class SessionManager:
         # tens of MB until the cache lets it go)
         building = self._building.get(key)
         if building is None:
-            building = self._building[key] = asyncio.ensure_future(self._build(key, face, library))
+            building = self._building[key] = asyncio.ensure_future(
+                self._build(key, face, library, wears)
+            )
             building.add_done_callback(lambda f: self._built(key, f))
         return await asyncio.shield(building)
 
@@ -677,20 +698,27 @@ class SessionManager:
         if not done.cancelled():
             done.exception()  # retrieved here too: its waiters may all have been cancelled
 
-    async def _build(self, key: str, face: str | None, library: str) -> AvatarBundle:
-        faces = self._faces
+    async def _build(self, key: str, face: str | None, library: str, wears: str) -> AvatarBundle:
+        faces, characters = self._faces, self._characters
 
         def build() -> AvatarBundle:
             if face is None:
                 return load_bundle(self.rig, sprites=library)
             assert faces is not None
+            if wears == "character" and characters is not None and self.rig == "digi":
+                character = characters(face)
+                if character is not None:
+                    # named by its look too: renderers are shared per name, and an edited
+                    # character must not be drawn with the pictures of its last version
+                    name = f"{face}-{character.digest}"
+                    return assemble(character, name=name, sprites=library)
             return wear_face(faces(face), self.rig, sprites=library)
 
         try:
             bundle = await asyncio.get_running_loop().run_in_executor(None, build)
         except LookupError as e:
             raise NotFound(str(e.args[0]) if e.args else f'no avatar "{face}"') from None
-        except FaceArtError as e:
+        except (FaceArtError, CharacterError, HairstyleError) as e:
             raise BadOffer(f'avatar "{face}" cannot be worn: {e}') from None
         except FormatError as e:
             raise BadOffer(f'sprite library "{library}" cannot be used: {e}') from None

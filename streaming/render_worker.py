@@ -21,11 +21,15 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
+
+import numpy as np
 
 from engine.assets import AvatarBundle
 from engine.render import AvatarRenderer, create_context
 from engine.render.video import VideoConverter
+from engine.session import AvatarSession
 from streaming.frames import frame_from_i420
 from streaming.live import BACKGROUND, LiveSession
 
@@ -83,6 +87,7 @@ class RenderWorker:
         self.renderers = 0  # live GL renderers (for leak checks)
         self._warm: tuple[tuple[AvatarBundle, int, str], ...] = ()
         self._changed = False  # a session left: views nobody uses may be released
+        self._stills: list[tuple[AvatarBundle, int, str, float, Future[np.ndarray]]] = []
 
     def start(
         self, timeout: float = 20.0, warm: tuple[tuple[AvatarBundle, int, str], ...] = ()
@@ -120,6 +125,18 @@ class RenderWorker:
             self._grids = [g for g in self._grids if g.session is not session]
             self._changed = True
         self._wake.set()
+
+    def snapshot(
+        self, bundle: AvatarBundle, size: int, framing: str = "full", seconds: float = 1.0
+    ) -> Future[np.ndarray]:
+        """A still of `bundle` idling for `seconds` (its springs settled), drawn on the
+        render thread between ticks: (size, size, 4) premultiplied RGBA, top row first. The
+        future fails with the renderer's error."""
+        done: Future[np.ndarray] = Future()
+        with self._lock:
+            self._stills.append((bundle, size, framing, seconds, done))
+        self._wake.set()
+        return done
 
     @property
     def sessions(self) -> int:
@@ -173,6 +190,10 @@ class RenderWorker:
         try:
             while not self._stopping:
                 with self._lock:
+                    stills, self._stills = self._stills, []
+                for still in stills:
+                    self._still(ctx, *still)
+                with self._lock:
                     alive = [g for g in self._grids if not g.session.closed]
                     self._changed |= len(alive) != len(self._grids)
                     self._grids = alive
@@ -200,6 +221,25 @@ class RenderWorker:
                 renderer.release()
             self.renderers = 0
             ctx.release()
+
+    def _still(
+        self, ctx, bundle: AvatarBundle, size: int, framing: str, seconds: float,
+        done: Future[np.ndarray],
+    ) -> None:  # fmt: skip
+        if not done.set_running_or_notify_cancel():
+            return
+        try:
+            session = AvatarSession(bundle, seed=0)
+            for _ in range(max(1, round(seconds * 60))):
+                session.advance(1 / 60)
+            # its own renderer, released at once: a still must not keep an atlas alive
+            renderer = AvatarRenderer(ctx, bundle.rig, bundle.pictures(), (size, size))
+            try:
+                done.set_result(renderer.render(session.pose, framing).copy())
+            finally:
+                renderer.release()
+        except Exception as e:
+            done.set_exception(e)
 
     def _tick(self, grid: TickGrid, view) -> None:
         # the tick's time is its slot on the session's grid, stamped once and passed on

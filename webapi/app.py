@@ -8,6 +8,7 @@ says whose fault it is, and one bad request never disturbs the other sessions.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,13 +16,14 @@ from typing import Any
 
 from aiohttp import web
 
+from engine.likeness import recolor
 from streaming.jsonlimits import JSONLimitError
 from streaming.jsonlimits import parse as parse_json
 from streaming.manager import BadOffer, Busy, NotFound, SessionManager
 from webapi import generate, security
 from webapi.accounts import api_tokens
 from webapi.errors import DomainError, RateLimited
-from webapi.handlers import animations, auth, openapi
+from webapi.handlers import animations, auth, character, openapi
 from webapi.handlers import avatars as saved_avatars
 from webapi.handlers.identity import identify
 from webapi.library.files import AvatarStore
@@ -73,6 +75,7 @@ def create_app(
         max_sessions=max_sessions,
         max_previews=max_previews,
         faces=store.face_art,
+        characters=store.character,
         media_host=media_host,
         max_viewers=max_viewers,
     )
@@ -95,6 +98,7 @@ def create_app(
     r.add_route("PATCH", "/whep/{session}/{resource}", whep_patch)
     r.add_route("OPTIONS", "/whep/{session}", whep_options)
     r.add_route("OPTIONS", "/whep/{session}/{resource}", whep_options)
+    character.setup(app)  # /avatars/{id}/character*: before generate's /avatars/{id}/{name}.png
     generate.setup(
         app, store, limits=generation, db=app[STORE]
     )  # /ws, /api/generate, /avatars/..., /create (docs/GENERATION.md)
@@ -110,6 +114,16 @@ def create_app(
 async def _start(app: web.Application) -> None:
     await app[STORE].start()  # a fresh machine gets its database here, migrated
     await app[MANAGER].start()
+    # the recolouring's per-colour maps of Digi's art (about a second of CPU, once), made
+    # in the background so the first character a visitor makes is not the one that waits
+    asyncio.get_running_loop().run_in_executor(None, _warm_up_characters)
+
+
+def _warm_up_characters() -> None:
+    try:
+        recolor.warm_up()
+    except Exception:  # characters still work, only the first is slower
+        log.exception("warming up the character recolouring failed")
 
 
 async def _close_store(app: web.Application) -> None:

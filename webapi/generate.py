@@ -105,6 +105,25 @@ def _engine():
         raise Unavailable(f"avatar generation is not available on this server ({e})") from None
 
 
+def measure_likeness(pixels: Any) -> dict[str, Any]:
+    """The person's measured features and the character they ask for (engine/likeness), as
+    a stored avatar's JSON fields; none when the photo cannot be measured (the style
+    pipeline found a face, so this is rare: the avatar then wears its photo face)."""
+    from engine.likeness.character import character_from
+    from engine.likeness.measure import measure
+    from engine.likeness.measure_types import MeasureError
+
+    try:
+        measurement = measure(pixels)
+    except MeasureError as e:
+        log.info("the photo could not be measured for a character: %s", e)
+        return {}
+    return {
+        "features": measurement.to_json(),
+        "character": character_from(measurement).to_json(),
+    }
+
+
 def classify(exc: BaseException) -> tuple[int, str]:
     """(HTTP status, message for the client) for a failed generation."""
     if isinstance(exc, DomainError):  # who is asking: a bad API token, a forged request
@@ -493,13 +512,14 @@ class Generator:
                 progress=progress,
                 cancelled=job.flag.is_set,
             )
+            likeness = measure_likeness(pixels)
             del pixels
             if job.cancelled:
                 raise Cancelled()
             loop.call_soon_threadsafe(job.report, P_SAVE, "saving", "Saving your avatar...")
             saved = self.store.save(
                 avatar,
-                extra={"style": style, "options": options},
+                extra={"style": style, "options": options, **likeness},
                 owner=owner,
                 claimed=job.user_id is not None,  # an account's: it never expires
             )
@@ -523,6 +543,10 @@ class Generator:
         job.report(P_DONE, "done", "Done")
         outputs = {name: info["url"] for name, info in saved.record["outputs"].items()}
         return {
+            # the measured features and the character assembled from them (null when the
+            # photo could not be measured: the avatar is worn with its photo face)
+            "features": saved.record.get("features"),
+            "character": saved.record.get("character"),
             "type": "result",
             "sessionId": job.session_id,
             "success": True,

@@ -177,6 +177,33 @@ SCHEMAS: dict[str, Any] = {
             "avatarUrl": {"type": "string"},
             "outputs": {"type": "object", "additionalProperties": {"type": "string"}},
             "metadata": {"type": "object"},
+            "features": {"type": ["object", "null"], "description": "measured features"},
+            "character": {"type": ["object", "null"], "description": "the assembled character"},
+        },
+    },
+    "Character": {
+        "type": "object",
+        "description": "a generated avatar's character (docs/GENERATION.md, Characters)",
+        "properties": {
+            "schema": {"const": 1},
+            "hairstyle": {"type": "string"},
+            "skin": {"type": ["string", "null"], "pattern": "^#[0-9a-f]{6}$"},
+            "hair": {"type": ["string", "null"], "pattern": "^#[0-9a-f]{6}$"},
+            "hair_highlight": {"type": ["string", "null"], "pattern": "^#[0-9a-f]{6}$"},
+            "iris": {"type": ["string", "null"], "pattern": "^#[0-9a-f]{6}$"},
+            "brows": {"type": ["string", "null"], "pattern": "^#[0-9a-f]{6}$"},
+            "glasses": {"type": "boolean"},
+            "facial_hair": {"enum": ["none", "stubble", "moustache", "beard"]},
+            "face_shape": {"type": "string"},
+        },
+    },
+    "CharacterAnswer": {
+        "type": "object",
+        "properties": {
+            "character": _ref("Character"),
+            "features": {"type": ["object", "null"]},
+            "hairstyles": {"type": "object", "description": "style name -> its classes"},
+            "wears": {"type": "array", "items": {"type": "string"}},
         },
     },
     "GeneratedAvatarRecord": {
@@ -368,6 +395,55 @@ CORE_PATHS: dict[str, Any] = {
             "summary": "A generated avatar's record",
             "responses": {
                 "200": _json(_ref("GeneratedAvatarRecord"), "the record"),
+                "404": _err("NotFound"),
+            },
+        },
+    },
+    "/avatars/{id}/character": {
+        "parameters": [_AVATAR_ID],
+        "get": {
+            "tags": ["generation"],
+            "summary": "A generated avatar's measured features and character",
+            "responses": {
+                "200": _json(_ref("CharacterAnswer"), "the character"),
+                "400": _err("BadRequest"),
+                "404": _err("NotFound"),
+            },
+        },
+        "put": {
+            "tags": ["generation"],
+            "summary": "Change fields of the character (its owner only; others get 404)",
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+            "responses": {
+                "200": _json(_ref("CharacterAnswer"), "the edited character"),
+                "400": _err("BadRequest"),
+                "404": _err("NotFound"),
+                "413": _err("TooLarge"),
+            },
+        },
+    },
+    "/avatars/{id}/character.png": {
+        "parameters": [
+            _AVATAR_ID,
+            {
+                "name": "framing",
+                "in": "query",
+                "required": False,
+                "schema": {"enum": ["full", "bust", "face"]},
+            },
+        ],
+        "get": {
+            "tags": ["generation"],
+            "summary": "A still of the character, drawn by the engine",
+            "responses": {
+                "200": {
+                    "description": "the picture",
+                    "content": {"image/png": {"schema": {"type": "string"}}},
+                },
+                "400": _err("BadRequest"),
                 "404": _err("NotFound"),
             },
         },

@@ -3,23 +3,26 @@ cairosvg and packs them into content/atlases/digi/atlas.{png,json} (used by digi
 
 Every SVG names its coordinate frame in `data-frame` (see content/art/digi/README.md) and its
 viewBox in art units; a picture is rasterized at SCALE texels per unit (more for the small
-face parts, which the 'face' framing magnifies).
+face parts, which the 'face' framing magnifies) by engine/likeness/art.py.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import cairosvg
 import numpy as np
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+# the run-time recolouring (engine/likeness/recolor.py) rasterizes with the same function
+from engine.likeness.art import picture_size, rasterize_svg  # noqa: E402
+
 ART_DIR = REPO / "content" / "art" / "digi"
 ATLAS_DIR = REPO / "content" / "atlases" / "digi"
 MAX_SIZE = 2048
@@ -77,15 +80,9 @@ def load_pictures() -> dict[str, Picture]:
 
 
 def rasterize(pic: Picture) -> np.ndarray:
+    """The picture at its scale; the viewBox fills the whole bitmap (uvs map 0..1 onto it)."""
     text = (ART_DIR / f"{pic.name}.svg").read_text(encoding="utf-8")
-    w = max(1, round(pic.vb[2] * pic.scale))
-    h = max(1, round(pic.vb[3] * pic.scale))
-    # the viewBox fills the whole bitmap exactly (uvs map 0..1 onto the viewBox)
-    text = text.replace("<svg ", f'<svg width="{w}" height="{h}" preserveAspectRatio="none" ', 1)
-    png = cairosvg.svg2png(bytestring=text.encode("utf-8"), output_width=w, output_height=h)
-    img = np.asarray(Image.open(io.BytesIO(png)).convert("RGBA")).copy()
-    img[img[..., 3] == 0] = 0  # fully transparent texels: no stray colour
-    return img
+    return rasterize_svg(text, picture_size(pic.vb, pic.scale))
 
 
 def check_margin(pic: Picture, img: np.ndarray, texels: int = 3) -> None:

@@ -85,13 +85,23 @@ def test_a_photo_becomes_a_live_puppet(
     page.set_input_files("#file", str(photo))
     page.get_by_role("button", name="Generate avatar").click()
     page.wait_for_selector("#result:not([hidden])", timeout=60_000)
+    # the character made from the photo: measured features, its still, the editor
+    page.wait_for_selector("#character:not([hidden])", timeout=30_000)
+    page.wait_for_function(
+        "() => { const i = document.getElementById('char-still'); "
+        "return i.complete && i.naturalWidth > 0; }",
+        timeout=60_000,
+    )
+    assert page.locator("#char-features .chip").count() >= 4
     page.screenshot(path=str(tmp_path / "create.png"), full_page=True)
-    href = page.get_attribute("#puppet", "href")
+    href = page.get_attribute("#char-puppet", "href")
     assert href and href.startswith("/?avatar="), href
     avatar_id = href.split("=", 1)[1]
+    assert page.get_attribute("#photo-puppet", "href") == f"{href}&wears=photo"
 
-    page.get_by_role("link", name="Puppet it live").click()
-    page.wait_for_url(f"**/?avatar={avatar_id}")
+    # first the photo face (the character is checked after)
+    page.click("#photo-puppet")
+    page.wait_for_url(f"**/?avatar={avatar_id}&wears=photo")
     page.wait_for_function(
         "() => window.digigami && ['connected', 'busy', 'error', 'failed'].includes(window.digigami.state)",
         timeout=30_000,
@@ -144,4 +154,54 @@ def test_a_photo_becomes_a_live_puppet(
     print(
         f"worn face: colours overlap {wearing:.2f} (bare Digi {bare:.2f}); mouth correlation "
         f"{correlation[best]:.2f} at {1000 * best / face_video.fps:.0f} ms"
+    )
+
+
+def test_the_character_is_worn_live(context, server: str, digi, tmp_path: Path) -> None:
+    """The generated avatar's character (Digi's rig in its measured colours and hairstyle)
+    is what "Puppet it live" streams: the head's colours are those of a local render of the
+    character (fetched from the server and assembled here), not Digi's own."""
+    from engine.likeness.assemble import assemble
+    from engine.likeness.character import Character
+
+    idle = wait_until_idle(server)
+    assert idle["sessions"] == 0, f"earlier streams still run: {idle}"
+    photo = tmp_path / "astronaut.png"
+    Image.fromarray(astronaut()).save(photo)
+    page = context.new_page()
+    page.goto(f"{server}/create")
+    page.wait_for_function(
+        "() => document.getElementById('conn').dataset.tone === 'ok'", timeout=15_000
+    )
+    page.set_input_files("#file", str(photo))
+    page.get_by_role("button", name="Generate avatar").click()
+    page.wait_for_selector("#character:not([hidden])", timeout=90_000)
+    avatar_id = page.get_attribute("#char-puppet", "href").split("=", 1)[1]
+    character = Character.from_json(
+        json.loads(fetch(f"{server}/avatars/{avatar_id}/character"))["character"]
+    )
+    page.click("#char-puppet")
+    page.wait_for_url(f"**/?avatar={avatar_id}")
+    page.wait_for_function(
+        "() => window.digigami && ['connected', 'busy', 'error', 'failed'].includes(window.digigami.state)",
+        timeout=60_000,
+    )
+    assert page.evaluate("window.digigami.state") == "connected"
+    page.wait_for_function(
+        "() => document.getElementById('avatar').classList.contains('live')", timeout=30_000
+    )
+    page.wait_for_timeout(1000)  # past the first frames' encoder ramp-up
+    result = page.evaluate(CAPTURE_JS, {"seconds": 3.0, "every": 250})
+    frames = [decode_png(g["png"]) for g in result["grabs"]]
+    page.screenshot(path=str(tmp_path / "puppet_character.png"))
+    bundle = assemble(character)
+    wearing, rect = render_at_rest(bundle)
+    bare, _ = render_at_rest(digi)
+    box = slot_box(bundle, rect, "head", pad=16)
+    ours = np.median([overlap(f[box], wearing[box]) for f in frames])
+    digis = np.median([overlap(f[box], bare[box]) for f in frames])
+    save_png(contact_sheet([frames[:4]], 200), str(tmp_path / "character_grabs.png"))
+    assert ours > 0.6 and ours > digis + 0.1, (
+        f"the stream does not show the character: its colours overlap {ours:.2f} with the "
+        f"character, {digis:.2f} with Digi ({tmp_path / 'character_grabs.png'})"
     )

@@ -37,6 +37,7 @@ ONLY_IN: dict[str, str | tuple[str, ...]] = {
     "mediapipe": ("engine/tracking/landmarker.py", "engine/tracking/segmenter.py"),
     "cv2": "engine/tracking/camera.py",  # camera capture only
     "torch": "engine/style/",
+    "cairosvg": "engine/likeness/art.py",  # SVG art rasterized at run time (characters)
 }
 
 
@@ -52,6 +53,7 @@ ENGINE_LAYERS: tuple[tuple[str, ...], ...] = (
     ("assets",),  # the bundle: rig + clips + machine + sprites + tracking + pictures
     ("session",),  # one tick
     ("puppet", "face", "style"),  # live puppeting; a generated face; photo styling
+    ("likeness",),  # a photo's person measured, a character assembled from Digi's parts
     ("render",),  # the GL boundary
     ("export",),  # pictures and files out, through the renderer
     ("apps",),  # the desktop windows and the demo: applications on top

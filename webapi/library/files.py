@@ -25,10 +25,12 @@ import numpy as np
 from PIL import Image
 
 from engine.face import FaceArt, FaceArtError
+from engine.likeness.character import Character, CharacterError
 from webapi.library.images import encode_png
 
 _ID = re.compile(r"^[0-9a-f]{16}$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+CHARACTER_FILE = "character.json"  # the user's edits of a generated avatar's character
 
 
 def jsonable(value: Any) -> Any:
@@ -255,6 +257,35 @@ class AvatarStore:
         if points.shape != (478, 2):
             raise FaceArtError("it was saved without its 478 face landmarks")
         return FaceArt(avatar_id, rgb, rgba, points)
+
+    def character(self, avatar_id: str) -> Character | None:
+        """The character assembled for a stored avatar (engine/likeness), the user's
+        overrides applied; None for an avatar made before characters (it wears its photo
+        face). LookupError when there is no such avatar."""
+        record = self.get(avatar_id)
+        if record is None:
+            raise LookupError(f'no avatar "{avatar_id}"')
+        override = self.root / avatar_id / CHARACTER_FILE
+        try:
+            data = json.loads(override.read_text())
+        except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+            data = record.get("character")
+        if data is None:
+            return None
+        try:
+            return Character.from_json(data)
+        except CharacterError as e:
+            raise FaceArtError(f"its stored character is damaged: {e}") from None
+
+    def set_character(self, avatar_id: str, character: Character) -> None:
+        """Keep `character` (the user's edits) for a stored avatar, replacing the file in
+        one step. LookupError when there is no such avatar. Blocking."""
+        if self.get(avatar_id) is None:
+            raise LookupError(f'no avatar "{avatar_id}"')
+        folder = self.root / avatar_id
+        tmp = folder / f".{CHARACTER_FILE}.{secrets.token_hex(4)}"
+        tmp.write_text(json.dumps(character.to_json(), separators=(",", ":")))
+        os.replace(tmp, folder / CHARACTER_FILE)
 
     def file(self, avatar_id: str, name: str) -> Path | None:
         """The PNG of one output, or None (ids and names are checked: no path escapes)."""

@@ -4,6 +4,7 @@
 // out; `progress` and `result` back; `generate:cancel` to stop. The photo travels as a data
 // URL; a very large photo is scaled down here first so it stays under the server's limits.
 
+import { showCharacter } from "/static/character.js";
 import { toast } from "/static/toast.js";
 
 const $ = (id) => document.getElementById(id);
@@ -185,7 +186,9 @@ function showResult(msg) {
     ui.resMeta.append(chip);
   }
   ui.result.hidden = false;
-  ui.result.scrollIntoView({ behavior: "smooth", block: "nearest" });
+  showCharacter(msg.avatarId)
+    .catch(() => false)
+    .then((shown) => ($(shown ? "character" : "result").scrollIntoView({ behavior: "smooth", block: "nearest" })));
 }
 
 // ---- generate / cancel ----------------------------------------------------------------------

@@ -279,6 +279,8 @@ function savedIdent() {
 // An avatar to wear: a saved one from My avatars (/?avatar=<32 hex digits>: its face and
 // customizations) or a generated one (the create page's "Puppet it live": 16 hex digits).
 const AVATAR = new URLSearchParams(location.search).get("avatar");
+// how a generated avatar is worn: its character (the default) or its photo face ("photo")
+const WEARS = new URLSearchParams(location.search).get("wears");
 if (AVATAR) document.getElementById("wearing").hidden = false;
 const SAVED_ID = /^[0-9a-f]{32}$/;
 const GENERATED_ID = /^[0-9a-f]{16}$/;
@@ -296,6 +298,7 @@ async function postOffer(sdp) {
   const animations = await customAnimations;
   const wear = {
     ...(AVATAR ? { avatar: AVATAR } : {}),
+    ...(AVATAR && WEARS ? { wears: WEARS } : {}),
     ...(animations.length ? { animations } : {}),
     tracking: digigami.tracking.active,
   };

@@ -1,0 +1,171 @@
+"""A character: the parts and colours the likeness assembles (engine/likeness/assemble.py),
+chosen from a measurement (engine/likeness/measure.py) and kept as plain JSON beside a
+generated avatar, so the user's overrides and a rebuild never need the photo again.
+
+Choosing is a nearest match: every hairstyle in the part library (engine/likeness/hair.py)
+is scored against the measured hair classes, each class weighted by how much it shows on the
+character and by how sure the measurement is, so a confident "long" outweighs an unsure
+"curly". Colours pass through as measured; a feature the photo did not show (no visible
+hair under a hat, closed eyes) keeps Digi's own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from engine.likeness.hair import CLASSES, HAIRSTYLES, HairClasses
+from engine.likeness.measure_types import Measurement
+
+SCHEMA = 1
+_HEX = re.compile(r"^#[0-9a-f]{6}$")
+
+# how much a mismatch of each class costs (ordinal classes count steps apart)
+WEIGHTS = {"bald": 8.0, "length": 3.0, "fringe": 2.0, "texture": 2.0, "volume": 1.0, "parting": 0.5}
+ORDINAL = ("length", "volume")
+# hair span over face width -> volume class (engine/likeness/measure_silhouette.py measures it)
+VOLUME_EDGES = (1.25, 1.6)
+# the measurement's scalp -> the library's bald class
+SCALP = {"hair": "none", "shaved": "shaved", "bald": "bald"}
+FACIAL_HAIR = ("none", "stubble", "moustache", "beard")
+
+
+class CharacterError(ValueError):
+    """A character that cannot be (a field named, with what is wrong)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Character:
+    """What a generated avatar's character wears. Colours are sRGB '#rrggbb' or None for
+    Digi's own; `hairstyle` names a style of the part library."""
+
+    hairstyle: str = "digi"
+    skin: str | None = None
+    hair: str | None = None
+    hair_highlight: str | None = None
+    iris: str | None = None
+    brows: str | None = None
+    glasses: bool = False
+    facial_hair: str = "none"  # drawn by the part library once it has facial hair
+    face_shape: str = "oval"
+
+    def __post_init__(self) -> None:
+        if self.hairstyle not in HAIRSTYLES:
+            known = ", ".join(sorted(HAIRSTYLES))
+            raise CharacterError(f'hairstyle: no style "{self.hairstyle}" (known: {known})')
+        for name in ("skin", "hair", "hair_highlight", "iris", "brows"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, str) and _HEX.match(value)):
+                raise CharacterError(f"{name}: a colour is '#rrggbb' (lower case), got {value!r}")
+        if self.hair_highlight is not None and self.hair is None:
+            raise CharacterError("hair_highlight: needs a hair colour too")
+        if not isinstance(self.glasses, bool):
+            raise CharacterError(f"glasses: true or false, got {self.glasses!r}")
+        if self.facial_hair not in FACIAL_HAIR:
+            raise CharacterError(
+                f"facial_hair: one of {', '.join(FACIAL_HAIR)}, got {self.facial_hair!r}"
+            )
+        if not isinstance(self.face_shape, str):
+            raise CharacterError(f"face_shape: a name, got {self.face_shape!r}")
+
+    @property
+    def digest(self) -> str:
+        """A short stable name of everything the character wears."""
+        text = json.dumps(self.to_json(), sort_keys=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema": SCHEMA, **asdict(self)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Character:
+        if not isinstance(data, dict):
+            raise CharacterError(f"a character is a JSON object, got {type(data).__name__}")
+        if data.get("schema") != SCHEMA:
+            raise CharacterError(f"schema: expected {SCHEMA}, got {data.get('schema')!r}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known - {"schema"})
+        if unknown:
+            raise CharacterError(
+                f"unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})"
+            )
+        return cls(**{k: v for k, v in data.items() if k != "schema"})
+
+    def with_overrides(self, changes: dict[str, Any]) -> Character:
+        """A copy with `changes` applied, checked like any character."""
+        known = {f.name for f in fields(self)}
+        for name in changes:
+            if name not in known:
+                raise CharacterError(f"unknown field {name!r} (known: {', '.join(sorted(known))})")
+        return replace(self, **changes)
+
+
+_COLOURS = ("skin", "hair", "hair_highlight", "iris", "brows")
+
+
+def hair_classes(m: Measurement) -> tuple[dict[str, str], dict[str, float]]:
+    """The measured hair in the part library's class names, and each one's confidence."""
+    volume = m.hair_volume.value
+    v = "low" if volume < VOLUME_EDGES[0] else "medium" if volume < VOLUME_EDGES[1] else "high"
+    values = {
+        "bald": SCALP[m.scalp.value],
+        "length": m.hair_length.value,
+        "fringe": m.fringe.value,
+        "texture": m.hair_texture.value,
+        "volume": v,
+        "parting": m.parting.value,
+    }
+    sure = {
+        "bald": m.scalp.confidence,
+        "length": m.hair_length.confidence,
+        "fringe": m.fringe.confidence,
+        "texture": m.hair_texture.confidence,
+        "volume": m.hair_volume.confidence,
+        "parting": m.parting.confidence,
+    }
+    return values, sure
+
+
+def style_cost(style: HairClasses, want: dict[str, str], sure: dict[str, float]) -> float:
+    """How far a style is from the wanted classes (0: every class matches)."""
+    cost = 0.0
+    for name, weight in WEIGHTS.items():
+        have, wanted = getattr(style, name), want[name]
+        if name in ORDINAL:
+            steps = abs(CLASSES[name].index(have) - CLASSES[name].index(wanted))
+        else:
+            steps = float(have != wanted)
+        # an unsure measurement still counts a little: ties go to the likelier style
+        cost += weight * steps * (0.25 + 0.75 * sure[name])
+    return cost
+
+
+def choose_hairstyle(m: Measurement) -> str:
+    want, sure = hair_classes(m)
+    # a tie keeps the library's order, which is alphabetical: stable across runs
+    return min(sorted(HAIRSTYLES), key=lambda n: style_cost(HAIRSTYLES[n], want, sure))
+
+
+def character_from(m: Measurement) -> Character:
+    """The character a measurement asks for."""
+
+    def colour(feature: Any) -> str | None:
+        value = feature.value
+        return None if value is None else value.hex
+
+    hair = colour(m.hair_colour)
+    bald = m.scalp.value == "bald"
+    return Character(
+        hairstyle=choose_hairstyle(m),
+        skin=colour(m.skin),
+        hair=None if bald and hair is None else hair,
+        hair_highlight=colour(m.hair_highlight) if hair is not None else None,
+        iris=colour(m.iris_colour),
+        brows=colour(m.brow_colour),
+        glasses=bool(m.glasses.value),
+        facial_hair=m.facial_hair.value,
+        face_shape=m.face_shape.value,
+    )

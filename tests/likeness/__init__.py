@@ -1,0 +1,1 @@
+"""Tests of engine/likeness: measuring a person and assembling their character."""
