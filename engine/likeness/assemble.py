@@ -17,14 +17,16 @@ from functools import lru_cache
 import numpy as np
 
 from engine.assets import RIGS, AvatarBundle, bundle_for
-from engine.likeness.art import picture_size, rasterize_svg
+from engine.atlas import Atlas
 from engine.likeness.character import Character
-from engine.likeness.hair import Hairstyle, load_hairstyle, wear_hairstyle
+from engine.likeness.hair import HAIRSTYLES, Hairstyle, load_hairstyle, style_atlas, wear_hairstyle
 from engine.likeness.palette import Palette, palette
-from engine.likeness.recolor import recolor_atlas, recolor_svg
+from engine.likeness.recolor import recolor_atlas
 from engine.rig.loader import parse_rig
 
 RIG = "digi"
+# the rig JSON of a style does not depend on pictures: made against an empty atlas
+_EMPTY = Atlas(np.zeros((1, 1, 4), np.uint8), {})
 
 
 def palette_of(character: Character) -> Palette:
@@ -35,14 +37,11 @@ def palette_of(character: Character) -> Palette:
     )
 
 
-def hair_pictures(style: Hairstyle, pal: Palette) -> dict[str, np.ndarray]:
-    """The style's pictures in the palette's colours (only those it recolours)."""
-    out = {}
-    for path, src in style.sources.items():
-        text = recolor_svg(src.svg, pal)
-        if text != src.svg:
-            out[path] = rasterize_svg(text, picture_size(src.viewbox, src.scale))
-    return out
+def hair_atlas(style: Hairstyle, pal: Palette) -> Hairstyle:
+    """The style with its pictures in the palette's colours (recoloured like Digi's art,
+    from the pictures' SVG sources; alpha and hulls unchanged)."""
+    art = {path: src.svg for path, src in style.sources.items()}
+    return replace(style, atlas=recolor_atlas(pal, base=style.atlas, art=art))
 
 
 def assemble(
@@ -50,20 +49,34 @@ def assemble(
     sprites: str = "base",
 ) -> AvatarBundle:  # fmt: skip
     """Digi as `character`: a bundle the ordinary session and renderer run. `name` names
-    its pictures for renderer sharing (default: the character's own key)."""
+    its pictures for renderer sharing (default: the character's digest)."""
     pal = palette_of(character)
-    atlas = recolor_atlas(pal)
-    style = load_hairstyle(character.hairstyle)
-    data, atlas = wear_hairstyle(_rig_json(), atlas, style, hair_pictures(style, pal))
+    style = _style(character.hairstyle)
+    atlas = style_atlas(recolor_atlas(pal), hair_atlas(style, pal))
     label = name or f"character-{character.digest}"
-    rig = parse_rig(data, f"{RIGS / RIG / 'rig.json'} as character {label}")
-    bundle = bundle_for(rig, RIG, animation_set, sprites, atlas=atlas, face=label)
+    bundle = replace(_dressed(character.hairstyle, animation_set, sprites), atlas=atlas, face=label)
     if character.glasses and bundle.sprites is not None:
         accessories = bundle.sprites.categories.get("accessories", {})
         if "glasses" in accessories:
             defaults = {**bundle.sprites.defaults, "accessories": "glasses"}
             bundle = replace(bundle, sprites=replace(bundle.sprites, defaults=defaults))
     return bundle
+
+
+@lru_cache(maxsize=len(HAIRSTYLES) + 1)
+def _style(name: str) -> Hairstyle:
+    return load_hairstyle(name)
+
+
+@lru_cache(maxsize=8)
+def _dressed(hairstyle: str, animation_set: str | None, sprites: str) -> AvatarBundle:
+    """Digi's bundle dressed in a hairstyle, without pictures: the rig depends on the
+    style alone, so its parsing and the clips, machine and library loaded against it are
+    done once per style (most of an assembly's time), not once per character."""
+    style = _style(hairstyle)
+    data, _ = wear_hairstyle(_rig_json(), _EMPTY, style)
+    rig = parse_rig(data, f"{RIGS / RIG / 'rig.json'} in hairstyle {hairstyle}")
+    return bundle_for(rig, RIG, animation_set, sprites)
 
 
 @lru_cache(maxsize=1)

@@ -265,6 +265,14 @@ def wear_hairstyle(
     return data, _with_pictures(atlas, style, pictures or {})
 
 
+def style_atlas(
+    base: Atlas, style: Hairstyle, pictures: dict[str, np.ndarray] | None = None
+) -> Atlas:
+    """The atlas half of `wear_hairstyle`: `base` with the style's pictures appended (the
+    rig JSON depends on the style alone, so a caller may build it once per style)."""
+    return _with_pictures(base, style, pictures or {})
+
+
 def _with_pictures(base: Atlas, style: Hairstyle, pictures: dict[str, np.ndarray]) -> Atlas:
     """`base` with the style's atlas (and the empty picture) appended below it."""
     own = style.atlas
