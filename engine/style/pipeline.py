@@ -1,10 +1,16 @@
 """Stage 2, the toon pipeline: a differentiable image pipeline in torch, no learned weights.
 
     photo crop ─► landmark-guided warp (anime proportions, grid_sample)
+               ─► the cheeks' colour measured (skin.py)
                ─► edge-preserving smoothing (fast guided filter at half size)
                ─► tone bands (soft luminance quantization) ─► colour grade
-               ─► XDoG ink lines ─► features drawn from the landmarks (lashes, irises,
-                  catchlights, jaw line, lips, blush) ─► backdrop and paper finish
+               ─► the skin anchored back to the photo's tone (skin.py)
+               ─► XDoG ink lines ─► features drawn from the landmarks (eye whites, lashes,
+                  irises, catchlights, jaw line, lips, blush) ─► backdrop and paper finish
+
+The tone bands, the grade's pivot and the ink's thresholds work relative to the measured skin,
+so every skin, light or dark, keeps its tone (within dE76 `skin.TOLERANCE` of the photo's
+cheeks after the grade) while each style keeps its banding, contrast and lines.
 
 Every step is made of differentiable torch operations (sigmoids for the band steps, tanh for
 the XDoG threshold), so a style's parameters (`styles.SCHEMA`) could be fitted by gradient
@@ -37,6 +43,14 @@ from engine.landmarks import (
     RIGHT_IRIS,
     RIGHT_UPPER_LID,
 )
+from engine.style.skin import (
+    REFERENCE_LUMA,
+    SkinTone,
+    anchor,
+    blush_colour,
+    cheek_colour,
+    skin_weight,
+)
 
 Params = dict[str, torch.Tensor]
 
@@ -44,6 +58,8 @@ Params = dict[str, torch.Tensor]
 RIGHT_BROW, LEFT_BROW = lm.RIGHT_BROW_LOWER, lm.LEFT_BROW_LOWER
 MOUTH_CENTRE = (lm.UPPER_LIP_INNER, lm.LOWER_LIP_INNER, lm.UPPER_LIP_TOP, lm.LOWER_LIP_BOTTOM)
 
+BLUSH_MIX = 0.45  # the blush's opacity at its centre, times the style's `blush`
+SCLERA_LIFT = 0.5  # how far the eye whites are taken towards white
 _YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
 _YIQ_INV = torch.linalg.inv(_YIQ)
 
@@ -196,37 +212,69 @@ def luminance(x: torch.Tensor) -> torch.Tensor:
     return (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]).clamp(0, 1)
 
 
-def tone_bands(x: torch.Tensor, p: Params) -> torch.Tensor:
-    """Soft quantization of luminance into `bands` steps, colour kept (a sum of sigmoids,
-    so it stays differentiable)."""
-    # bands of a blurred luminance: smooth band shapes instead of speckle
-    y = gaussian(luminance(x), 3.0)
+def tone_bands(x: torch.Tensor, p: Params, skin_luma: float = REFERENCE_LUMA) -> torch.Tensor:
+    """Soft quantization of luminance into bands, colour kept (sigmoid steps, so it stays
+    differentiable). The bands are a ladder of luminance ratios with the skin's own luminance
+    on a rung: the skin keeps its tone and its shading steps down from it, however light or
+    dark it is. `bands` sets the ratio between rungs (the span of the old fixed ladder,
+    0.3..0.98, in `bands` steps)."""
+    # bands of a blurred luminance: smooth band shapes instead of speckle (at half size: the
+    # blur leaves nothing finer)
+    h, w = x.shape[-2:]
+    y = gaussian(F.avg_pool2d(luminance(x), 2), 1.5).clamp(min=1e-3)
     n = round(float(p["bands"].detach()))
+    step = math.log(0.98 / 0.3) / (n - 1)  # log luminance between rungs
     k = p["band_sharpness"]
-    steps = sum(torch.sigmoid(k * (y * n - i)) for i in range(1, n))
-    q = 0.3 + 0.68 * steps / (n - 1)
-    y2 = torch.lerp(y, q, p["tone_mix"])
-    return (x * (y2 / (y + 0.03))).clamp(0, 1.2)
+    u = (torch.log(y / skin_luma) / step).clamp(-8, 8)  # rungs above (+) or below (-) the skin
+    # the sum of a sigmoid step at every half rung: only the three nearest ones are not
+    # 0 or 1 yet (the rest differ by under sigmoid(-1.5 k))
+    f = torch.floor(u)
+    r = u - f
+    rung = f - 1 + sum(torch.sigmoid(k * (r - c)) for c in (-0.5, 0.5, 1.5))
+    q = skin_luma * torch.exp(step * rung)
+    gain = torch.lerp(y, q, p["tone_mix"]) / y
+    gain = F.interpolate(gain, size=(h, w), mode="bilinear", align_corners=False)
+    return (x * gain).clamp(0, 1.2)
 
 
-def grade(x: torch.Tensor, p: Params) -> torch.Tensor:
-    yiq = torch.einsum("ij,bjhw->bihw", _YIQ.to(x), x)
+def grade(
+    x: torch.Tensor,
+    p: Params,
+    skin_luma: float = REFERENCE_LUMA,
+    weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The style's colour grade. On the skin (`weight`, 1 everywhere without one) the contrast
+    pivot, brightness and the shadow/highlight tints are scaled to the skin's luminance (the
+    styles were tuned on a light skin): the grade shapes every skin's shading alike instead of
+    crushing a dark one, and the rest of the picture is graded as the style was tuned."""
     ang = p["hue_shift"] * (math.pi / 180)
     c, s = torch.cos(ang), torch.sin(ang)
-    i, q = yiq[:, 1:2], yiq[:, 2:3]
     sat = p["saturation"]
-    yiq = torch.cat([yiq[:, 0:1], (c * i - s * q) * sat, (s * i + c * q) * sat], dim=1)
-    x = torch.einsum("ij,bjhw->bihw", _YIQ_INV.to(x), yiq)
-    x = ((x - 0.5) * p["contrast"] + 0.5 + p["brightness"]).clamp(0, 1)
+    one, zero = torch.ones_like(sat), torch.zeros_like(sat)
+    # hue rotation and saturation act on YIQ's chroma plane: one colour matrix
+    chroma = torch.stack([torch.stack([one, zero, zero]), torch.stack([zero, c * sat, -s * sat]),
+                          torch.stack([zero, s * sat, c * sat])])  # fmt: skip
+    x = torch.einsum("ij,bjhw->bihw", _YIQ_INV.to(x) @ chroma.to(x) @ _YIQ.to(x), x)
+    rel: float | torch.Tensor = skin_luma / REFERENCE_LUMA
+    if weight is not None:
+        rel = 1 + (rel - 1) * weight
+    pivot = 0.5 * rel
+    x = ((x - pivot) * p["contrast"] + pivot + p["brightness"] * rel).clamp(0, 1)
     x = x ** p["gamma"]
-    y = luminance(x)
+    y = (luminance(x) / rel).clamp(0, 1)
     tint = torch.lerp(p["shadow_tint"].view(1, 3, 1, 1), p["highlight_tint"].view(1, 3, 1, 1), y)
     x = (x * tint).clamp(0, 1)
     return x + p["pastel"] * (1 - x)
 
 
-def xdog(y: torch.Tensor, p: Params) -> torch.Tensor:
-    """Ink coverage 0..1 from XDoG (Winnemöller et al.) of luminance y (1, 1, H, W)."""
+def xdog(y: torch.Tensor, p: Params, skin_luma: float = REFERENCE_LUMA) -> torch.Tensor:
+    """Ink coverage 0..1 from XDoG (Winnemöller et al.) of luminance y (1, 1, H, W). A skin
+    darker than the reference is seen through a gamma that brings it there, so its features
+    get the same lines (edge strength and "deep shadow" are absolute thresholds)."""
+    if skin_luma < REFERENCE_LUMA:
+        # (not steeper than a cube root: an underexposed photo's noise would turn to ink)
+        lift = max(math.log(REFERENCE_LUMA) / math.log(max(skin_luma, 0.02)), 0.33)
+        y = y.clamp(min=1e-4) ** lift
     sigma = float(p["line_sigma"].detach())  # kernel sizes are not learned
     g1 = gaussian(y, sigma)
     g2 = gaussian(y, sigma * float(p["line_k"].detach()))
@@ -303,8 +351,11 @@ def disc(h: int, w: int, c: np.ndarray, r: float, dev: torch.device, soft: float
     return ((r - d) / soft + 0.5).clamp(0, 1)
 
 
-def features(x: torch.Tensor, pts: np.ndarray, p: Params) -> torch.Tensor:
-    """Anime features drawn over the image from the (warped) landmarks."""
+def features(
+    x: torch.Tensor, pts: np.ndarray, p: Params, tone: SkinTone | None = None
+) -> torch.Tensor:
+    """Anime features drawn over the image from the (warped) landmarks; the blush is the
+    skin's own colour flushed (`skin.blush_colour`), a fixed pink without a `tone`."""
     _, _, h, w = x.shape
     dev = x.device
     ink = p["line_color"].view(1, 3, 1, 1).to(dev)
@@ -320,9 +371,10 @@ def features(x: torch.Tensor, pts: np.ndarray, p: Params) -> torch.Tensor:
             cx, cy = pts[i]
             g = g + torch.exp(-(((xs - cx) / (0.55 * eye_w)) ** 2
                                 + ((ys - cy) / (0.3 * eye_w)) ** 2))  # fmt: skip
-        pink = torch.tensor([1.0, 0.55, 0.6], device=dev).view(1, 3, 1, 1)
-        x = torch.lerp(x, x * pink, (0.45 * p["blush"] * g)[None, None])
-    # irises: darker, deeper colour, with a catchlight
+        flush = (1.0, 0.55, 0.6) if tone is None else blush_colour(tone)
+        pink = torch.tensor(flush, dtype=x.dtype, device=dev).view(1, 3, 1, 1)
+        x = torch.lerp(x, x * pink, (BLUSH_MIX * p["blush"] * g)[None, None])
+    # eye whites, then irises: darker, deeper colour, with a catchlight
     for ring, iris in ((RIGHT_EYE_RING, RIGHT_IRIS), (LEFT_EYE_RING, LEFT_IRIS)):
         c = pts[iris[0]]
         r = float(np.mean([np.linalg.norm(pts[i] - c) for i in iris[1:]]))
@@ -330,6 +382,10 @@ def features(x: torch.Tensor, pts: np.ndarray, p: Params) -> torch.Tensor:
         opening = stroke(h, w, pts[list(ring)], np.full(len(ring), 1.0), dev, closed=True)
         inside = fill_polygon(h, w, pts[list(ring)], dev).clamp(0, 1)
         iris_m = disc(h, w, c, r * 1.05, dev) * inside
+        # the tone bands sit on the skin, so a photo's greyish eye whites would stay grey:
+        # anime eyes are white
+        white = inside * (1 - disc(h, w, c, r * 1.15, dev))
+        x = torch.lerp(x, torch.full_like(x, 0.97), (SCLERA_LIFT * white)[None, None])
         x = torch.lerp(x, x * 0.45 + ink * 0.2, (0.8 * p["lash_weight"] * iris_m)[None, None])
         pupil = disc(h, w, c, r * 0.45, dev) * inside
         x = torch.lerp(x, ink, (0.85 * p["lash_weight"] * pupil)[None, None])
@@ -442,20 +498,29 @@ def stylize(
         both = warp.apply(torch.cat([img, m], 1))
         img, m = both[:, :3], both[:, 3:]
         out_pts = warp.forward_points(points)
+        tone = SkinTone.of(cheek_colour(img, out_pts))  # the photo's cheeks
+        skin_luma = min(max(tone.luma, 0.03), 0.95)
         lap("warp")
         r = max(1, round(float(p["smooth_radius"])))
-        guided = fast_guided_filter(img, r, float(p["smooth_eps"]))
+        # the filter's regularisation is a variance: scaled to the skin's luminance, a dark
+        # face is smoothed as much as a light one, not flattened further
+        eps = float(p["smooth_eps"]) * min(skin_luma / REFERENCE_LUMA, 1.5) ** 2
+        guided = fast_guided_filter(img, r, eps)
         flat = guided
         for _ in range(round(float(p["smooth_passes"]))):
             flat = kuwahara(flat, max(2, r // 2 + 1))
         flat = gaussian(flat, 0.8)  # round off the quadrants' corners
         lap("smooth")
-        ink = xdog(luminance(gaussian(guided, 0.7)), p)
+        ink = xdog(luminance(gaussian(guided, 0.7)), p, skin_luma)
         lap("lines")
-        x = grade(tone_bands(flat, p), p)
+        banded = tone_bands(flat, p, skin_luma)
+        weight = skin_weight(flat, tone, m)
+        # the skin graded about its own luminance, the rest of the picture as the style was
+        # tuned (a dark skin's shading is not crushed, nor the scene round it lifted)
+        x = anchor(grade(banded, p, skin_luma, weight), out_pts, tone, weight)
         lap("tone")
         x = torch.lerp(x, p["line_color"].view(1, 3, 1, 1), ink)
-        x = features(x, out_pts, p)
+        x = features(x, out_pts, p, tone)
         lap("features")
         x = paper(backdrop(x, m, p), p)
         out = (x.clamp(0, 1)[0].permute(1, 2, 0) * 255 + 0.5).to(torch.uint8).cpu().numpy()

@@ -69,14 +69,13 @@ def inner_mouth(rgb: np.ndarray) -> int:
     return int(((r < 120) & (g < 70) & (b < 80) & (r > g + 15)).sum())
 
 
-def test_a_photo_becomes_a_live_puppet(
-    context, server: str, face_video: FaceVideo, digi, tmp_path: Path
-) -> None:
+def generated(context, server: str, tmp_path: Path):
+    """A page of /create that was given the astronaut and asked to generate (on a server
+    that streams nothing else)."""
     idle = wait_until_idle(server)
     assert idle["sessions"] == 0, f"earlier streams still run: {idle}"
     photo = tmp_path / "astronaut.png"
     Image.fromarray(astronaut()).save(photo)
-
     page = context.new_page()
     page.goto(f"{server}/create")
     page.wait_for_function(
@@ -84,6 +83,13 @@ def test_a_photo_becomes_a_live_puppet(
     )
     page.set_input_files("#file", str(photo))
     page.get_by_role("button", name="Generate avatar").click()
+    return page
+
+
+def test_a_photo_becomes_a_live_puppet(
+    context, server: str, face_video: FaceVideo, digi, tmp_path: Path
+) -> None:
+    page = generated(context, server, tmp_path)
     page.wait_for_selector("#result:not([hidden])", timeout=60_000)
     # the character made from the photo: measured features, its still, the editor
     page.wait_for_selector("#character:not([hidden])", timeout=30_000)
@@ -164,17 +170,7 @@ def test_the_character_is_worn_live(context, server: str, digi, tmp_path: Path) 
     from engine.likeness.assemble import assemble
     from engine.likeness.character import Character
 
-    idle = wait_until_idle(server)
-    assert idle["sessions"] == 0, f"earlier streams still run: {idle}"
-    photo = tmp_path / "astronaut.png"
-    Image.fromarray(astronaut()).save(photo)
-    page = context.new_page()
-    page.goto(f"{server}/create")
-    page.wait_for_function(
-        "() => document.getElementById('conn').dataset.tone === 'ok'", timeout=15_000
-    )
-    page.set_input_files("#file", str(photo))
-    page.get_by_role("button", name="Generate avatar").click()
+    page = generated(context, server, tmp_path)
     page.wait_for_selector("#character:not([hidden])", timeout=90_000)
     avatar_id = page.get_attribute("#char-puppet", "href").split("=", 1)[1]
     character = Character.from_json(
