@@ -35,6 +35,7 @@ Result = tuple[object, float]
 LIKE = 11.3  # squared Mahalanobis distance within which a pixel matches a colour model (99%)
 HAT_CONTRAST = 12.0  # shading_contrast between crown and sides above which a hat may be
 HAT_SHARED = 0.08  # ... if under this share of the crown has the sides' colour
+HAT_MARGIN = 0.1  # ... and both signs clear their thresholds by this much (margins below)
 NECK_HALF = 0.28  # the neck's half width (u) at the least
 BAND = 0.04  # the band round the person mask that may hold hair too (face widths across)
 
@@ -160,6 +161,11 @@ def find_hair(scene: Scene, skin: Skin, debug: dict | None = None) -> Hair:
             hat = contrast > HAT_CONTRAST and shared < HAT_SHARED
             # how clearly each sign says so: both for a hat, either against one
             margins = (abs(contrast - HAT_CONTRAST) / 20, abs(shared - HAT_SHARED) * 4)
+            if hat and min(margins) < HAT_MARGIN:
+                # a crown only just unlike the sides is hair lit or streaked differently
+                # (a lighter top is common): calling it a hat would throw the hair's
+                # colour away for whatever else lies beside the face
+                hat = False
             hat_conf = 0.5 + min(0.4, min(margins) if hat else max(margins))
         else:
             hat = not natural_hair(crown_lab)  # nothing beside the face to compare with
