@@ -11,10 +11,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
 
 from engine.likeness.palette import delta_e, rgb
+from streaming.manager import BadOffer
 from tests.webapi.images import astronaut_jpeg, data_url
 from tests.webapi.test_generate import generate_msg
 from webapi.app import MANAGER, create_app
@@ -66,6 +68,26 @@ def test_the_character_is_measured_edited_by_its_owner_only_and_drawn(tmp_path: 
         assert resp.status == 400 and "hairstyle" in (await resp.json())["error"]
         resp = await owner.put(f"/avatars/{avatar}/character", json={"wings": True})
         assert resp.status == 400 and "wings" in (await resp.json())["error"]
+        # hostile bodies: too large, too deep, not an object, a wrong type; nothing changes
+        resp = await owner.put(
+            f"/avatars/{avatar}/character",
+            data=b'{"hair": "' + b"a" * 10_000 + b'"}',
+            headers={"Content-Type": "application/json"},
+        )
+        assert resp.status == 413, await resp.text()
+        resp = await owner.put(
+            f"/avatars/{avatar}/character",
+            data=b"[" * 200 + b"]" * 200,
+            headers={"Content-Type": "application/json"},
+        )
+        assert resp.status == 400, await resp.text()
+        for body in ([1, 2], "long", {}, {"glasses": "yes"}, {"skin": "#ZZZZZZ"}):
+            resp = await owner.put(f"/avatars/{avatar}/character", json=body)
+            assert resp.status == 400, (body, await resp.text())
+            assert (await resp.json())["error"]
+        unchanged = await (await owner.get(f"/avatars/{avatar}/character")).json()
+        assert unchanged["character"] == character
+
         resp = await owner.put(f"/avatars/{avatar}/character", json=change)
         assert resp.status == 200, await resp.text()
         edited = (await resp.json())["character"]
@@ -93,5 +115,10 @@ def test_the_character_is_measured_edited_by_its_owner_only_and_drawn(tmp_path: 
         assert worn.key != photo.key
         assert any(p.startswith("hair/long_wavy/") for p in worn.pictures().regions)
         assert any(p.startswith("face/") for p in photo.pictures().regions)
+        with pytest.raises(BadOffer, match="wears"):
+            await manager._look({"avatar": avatar, "wears": "hologram"}, None)
+        # the same still asked again is answered from memory, byte for byte
+        again_png = await (await owner.get(f"/avatars/{avatar}/character.png?framing=face")).read()
+        assert _still(again_png).tobytes() == still.tobytes()
 
     serve(test, tmp_path)

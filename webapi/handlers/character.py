@@ -12,6 +12,7 @@ its owner's alone, and anyone else is told there is no such avatar (404). Docs: 
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from typing import Any
 
 from aiohttp import web
@@ -31,6 +32,8 @@ from webapi.library.images import encode_png
 
 MAX_EDIT_BYTES = 4096  # a character is a dozen short fields
 STILL_SIZE = 512
+MAX_STILLS = 32  # stills kept in memory (about 100 KB each)
+_STILLS: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()
 
 
 def _files(request: web.Request) -> AvatarStore:
@@ -110,6 +113,21 @@ async def character_still(request: web.Request) -> web.Response:
     framing = request.query.get("framing", "full")
     if framing not in FRAMINGS:
         raise Invalid(f'unknown framing "{framing}" (expected one of {", ".join(FRAMINGS)})')
+    # a still costs an assembly and a render on the one render thread: the same picture
+    # asked again (a reload, a flood of requests) is answered from memory
+    key = (_avatar_id(request), character.digest, framing)
+    png = _STILLS.get(key)
+    if png is None:
+        png = await _draw(request, character, framing)
+        _STILLS[key] = png
+        while len(_STILLS) > MAX_STILLS:
+            _STILLS.popitem(last=False)
+    else:
+        _STILLS.move_to_end(key)
+    return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "no-cache"})
+
+
+async def _draw(request: web.Request, character: Character, framing: str) -> bytes:
     loop = asyncio.get_running_loop()
     try:
         bundle = await loop.run_in_executor(None, assemble, character)
@@ -119,8 +137,7 @@ async def character_still(request: web.Request) -> web.Response:
 
     still = request.app[MANAGER].worker.snapshot(bundle, STILL_SIZE, framing)
     pixels = await asyncio.wrap_future(still)
-    png = await loop.run_in_executor(None, encode_png, straight(pixels))
-    return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "no-cache"})
+    return await loop.run_in_executor(None, encode_png, straight(pixels))
 
 
 def setup(app: web.Application) -> None:
