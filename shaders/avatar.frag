@@ -11,6 +11,9 @@ in vec2 v_uv;
 flat in int v_slot;
 flat in vec4 v_tint;  // the slot's colour, premultiplied
 out vec4 f_color;
+#ifdef EYES
+#include "eyes.glsl"
+#endif
 
 void main() {
     vec4 texel = texture(u_atlas, v_uv);
@@ -29,5 +32,10 @@ void main() {
 #else
     // premultiplied texel times premultiplied tint: the same colour without a division
     f_color = texel * v_tint;
+#endif
+#ifdef EYES
+    if (v_eye > 0) {
+        f_color = eye_highlight(f_color, v_eye_uv);
+    }
 #endif
 }

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from engine.assets import AvatarBundle
 from engine.puppet import Puppet, PuppetError, check_label
 from engine.render.framing import FRAMINGS
+from engine.render.looks import LOOK_NAMES, NONE, RenderStyle, UnknownLookError, render_style
 from engine.tracking import FaceTracker
 from engine.tracking.worker import TrackingWorker
 
@@ -62,6 +63,8 @@ class Look:
     # assembled from its measured features (engine/likeness), or "photo", its styled photo
     # as Digi's face (engine/face); an avatar without a character wears its photo
     wears: str = "character"
+    # the render style it is drawn in (engine/render/looks.py LOOK_NAMES); "none": as drawn
+    style: str = "none"
 
     @property
     def bundle_key(self) -> tuple[str | None, str, str]:
@@ -172,6 +175,9 @@ class LiveSession:
         self.landmarks: Any = None  # a browser-tracked session's LandmarkIntake (manager)
         self.puppet = Puppet(bundle, seed=seed, tracker=self.tracker)
         self.framing = "full"
+        # the render style, switched live by a "style" message; read by the render thread
+        self.style_name = NONE
+        self.render_style: RenderStyle | None = None
         self.outputs: list[Output] = []
         self.stats = Stats()  # the render worker reports its ticks here
         self.error: str | None = None  # a render failure, reported on the page
@@ -193,6 +199,7 @@ class LiveSession:
             raise CommandError(str(e)) from None
         for part, value in self.look.colors.items():
             self._set_color(part, value)
+        self._set_style(self.look.style)
 
     # --- lifecycle (event loop) -------------------------------------------------------------
 
@@ -270,10 +277,20 @@ class LiveSession:
                         f'unknown framing "{value}" (expected one of {", ".join(FRAMINGS)})'
                     )
                 self.framing = value
+            elif kind == "style":
+                self._set_style(_text(msg, "value"))
             else:
                 raise CommandError(f'unknown message type "{kind}"')
         except PuppetError as e:
             raise CommandError(str(e)) from None
+
+    def _set_style(self, name: str) -> None:
+        try:
+            style = render_style(name)
+        except UnknownLookError as e:
+            raise CommandError(str(e)) from None
+        # one assignment the render thread reads whole: the name only reports it
+        self.render_style, self.style_name = style, name
 
     def _color(self, msg: dict[str, Any]) -> None:
         """`{"type": "color", "part": "avatar" | a group, "hue": ..., ...}`: the values
@@ -366,6 +383,7 @@ class LiveSession:
             "fps": round(self.stats.fps, 1),
             "state": self.puppet.active_state,
             "framing": self.framing,
+            "style": self.style_name,
             "avatar": self.look.saved,
             "customizations": self.customizations(),
         }
@@ -392,6 +410,8 @@ class LiveSession:
             "states": puppet.states,
             "dances": puppet.variants("dance"),
             "framings": list(FRAMINGS),
+            "styles": list(LOOK_NAMES),
+            "style": self.style_name,
             "avatar": self.look.saved,
             "library": self.look.library,
             "color_parts": [WHOLE, *self.look.groups],

@@ -47,6 +47,7 @@ from engine.face import FaceArt, FaceArtError, wear_face
 from engine.likeness.assemble import assemble
 from engine.likeness.character import Character, CharacterError
 from engine.likeness.hair import HairstyleError
+from engine.render.looks import LOOK_NAMES
 from engine.rig.errors import FormatError
 from streaming import codec, landmarks, network
 from streaming.admission import Busy, Reservation, Slots
@@ -645,12 +646,17 @@ class SessionManager:
         if look is None:
             avatar = _avatar_id(request)
             look = Look(face=avatar) if avatar is not None else Look()
-        wears = request.get("wears") if isinstance(request, dict) else None
-        if wears is None:
-            return look
-        if wears not in WEARS:
-            raise BadOffer(f'"wears" must be one of {", ".join(WEARS)}')
-        return dataclasses.replace(look, wears=wears)
+        given = request if isinstance(request, dict) else {}
+        wears, style = given.get("wears"), given.get("style")
+        if wears is not None:
+            if wears not in WEARS:
+                raise BadOffer(f'"wears" must be one of {", ".join(WEARS)}')
+            look = dataclasses.replace(look, wears=wears)
+        if style is not None:
+            if style not in LOOK_NAMES:
+                raise BadOffer(f'"style" must be one of {", ".join(LOOK_NAMES)}')
+            look = dataclasses.replace(look, style=style)
+        return look
 
     def forget(self, face: str) -> None:
         """Drop the built bundles of generated avatar `face` (its character was edited):

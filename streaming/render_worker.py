@@ -251,7 +251,8 @@ class RenderWorker:
             s.tick(now)
             for out in s.current_outputs():
                 renderer, converter = view(s.bundle, out.size, out.layout)
-                renderer.draw(s.puppet.pose, s.framing, *s.filters)  # a look's colours
+                # a look's colours and render style
+                renderer.draw(s.puppet.pose, s.framing, *s.filters, style=s.render_style)
                 frame = frame_from_i420(converter.convert_i420(), grid.index / s.fps)
                 out.frames += 1
                 out.camera_at[frame.pts] = s.last_camera

@@ -17,6 +17,10 @@ leaves the picture as it was (tests/gl/test_frame_cost.py):
   mesh triangles for meshes) into a depth buffer, and the colour pass shades only what no
   later part hides: llvmpipe tests depth before running the fragment shader;
 - the colour filters are a shader variant compiled in only while some filter is on.
+
+A render style (engine/render/looks.py) draws the avatar into a texture of its own and then
+runs the style pass (shaders/style.frag) from it into the output, over the pixels the frame
+can touch; the irises' highlights are drawn by the avatar pass's eye variant.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from engine.kernels.layout import WA, WB, WC, WD, WX, WY
 from engine.kernels.skinning import skin_ranges
 from engine.pose.pose import Pose
 from engine.render.framing import FRAMINGS, Rect, framing_rect, view_matrix
+from engine.render.looks import EYE_HIGHLIGHTS, RenderStyle
 from engine.render.shaders import program
 from engine.rig.data import BlendMode, MeshAttachment, RegionAttachment, RigData, SlotData
 
@@ -344,10 +349,13 @@ class AvatarRenderer:
         self._deform = np.zeros((len(self.geometry.bones), 2), np.float32)
         self._deform_vbo = ctx.buffer(self._deform.tobytes())
         self._deforming = False
-        # shader variant -> its program and vertex array: with the colour filters compiled in
-        # (True), made on first use, or without (False), the everyday one
-        self._variants: dict[bool, tuple[moderngl.Program, moderngl.VertexArray]] = {}
+        # shader variant (filters, eyes) -> its program and vertex array: with the colour
+        # filters compiled in, and with a render style's eye highlights; each made on first use
+        self._variants: dict[tuple[bool, bool], tuple[moderngl.Program, moderngl.VertexArray]]
+        self._variants = {}
         self._variant(False)
+        # the irises a style's eye highlights go on: slot indices and their pictures' rects
+        self._eyes = _iris_slots(rig, atlas)
         # the occlusion pre-pass: opaque cores write depth only (shaders/core.frag)
         self._core_ibo = ctx.buffer(reserve=max(4, self.geometry.core_index_bytes))
         self._core_prog = program(ctx, "avatar.vert", "core.frag")
@@ -404,6 +412,11 @@ class AvatarRenderer:
         self._bone_rows = np.zeros((2, len(rig.bones), 4), np.float32)
         self._capture: moderngl.VertexArray | None = None
         self._framings: dict[str, Rect] = {}
+        # the style pass: its program (made on first use) and the texture the avatar is
+        # drawn into before it (made per size)
+        self._style_prog: moderngl.Program | None = None
+        self._style_vao: moderngl.VertexArray | None = None
+        self._raw: moderngl.Framebuffer | None = None
         self.resize(size, samples)
 
     def _mip_support(self, atlas: Atlas) -> MipSupport:
@@ -417,9 +430,11 @@ class AvatarRenderer:
             levels.append(rgba.reshape(h, w, 4)[..., 3])
         return MipSupport(levels)
 
-    def _variant(self, filters: bool) -> tuple[moderngl.Program, moderngl.VertexArray]:
-        if filters not in self._variants:
-            defines = ("COLOR_FILTERS",) if filters else ()
+    def _variant(
+        self, filters: bool, eyes: bool = False
+    ) -> tuple[moderngl.Program, moderngl.VertexArray]:
+        if (filters, eyes) not in self._variants:
+            defines = ("COLOR_FILTERS",) * filters + ("EYES",) * eyes
             prog = program(self.ctx, "avatar.vert", "avatar.frag", defines=defines)
             prog["u_bones"] = 0
             prog["u_atlas"] = 1
@@ -428,8 +443,8 @@ class AvatarRenderer:
                 [(self._vbo, _VERTEX_FORMAT, *_ATTRS), (self._deform_vbo, "2f", "in_deform")],
                 index_buffer=self._ibo,
             )
-            self._variants[filters] = (prog, vao)
-        return self._variants[filters]
+            self._variants[filters, eyes] = (prog, vao)
+        return self._variants[filters, eyes]
 
     def resize(self, size: tuple[int, int], samples: int = 0) -> None:
         w, h = size
@@ -654,9 +669,10 @@ class AvatarRenderer:
         framing: str | Rect = "full",
         avatar_filter: ColorFilter = NO_FILTER,
         part_filters: Mapping[str, ColorFilter] | None = None,
+        style: RenderStyle | None = None,
     ) -> np.ndarray:
         """The pose as (height, width, 4) premultiplied RGBA uint8, top row first."""
-        self.draw(pose, framing, avatar_filter, part_filters)
+        self.draw(pose, framing, avatar_filter, part_filters, style=style)
         w, h = self.size
         pixels = np.frombuffer(self._out.read(components=4, alignment=1), np.uint8).reshape(h, w, 4)
         return pixels[::-1]
@@ -669,11 +685,37 @@ class AvatarRenderer:
         part_filters: Mapping[str, ColorFilter] | None = None,
         target: moderngl.Framebuffer | None = None,
         background: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0),
+        style: RenderStyle | None = None,
     ) -> None:
         """Draw the pose into `target` (default: the renderer's own output), cleared to
-        `background` first; premultiplied blending composites over an opaque one."""
+        `background` first; premultiplied blending composites over an opaque one. With a
+        `style`, drawn in that render style (engine/render/looks.py)."""
         if isinstance(framing, str) and framing not in FRAMINGS:
             raise ValueError(f'unknown framing "{framing}" (expected one of {", ".join(FRAMINGS)})')
+        if style is None:
+            self._draw(pose, framing, avatar_filter, part_filters, target, background)
+            return
+        # the avatar as drawn, at the output's size, then the style pass from it
+        size = target.size if target is not None else self.size
+        raw = self._raw_target(size)
+        own = self.drawn_bounds  # which only a draw into the renderer's own output changes
+        eyes = EYE_HIGHLIGHTS.index(style.eye_highlight) if self._eyes else 0
+        self._draw(pose, framing, avatar_filter, part_filters, raw, (0.0, 0.0, 0.0, 0.0), eyes)
+        self._style_pass(raw, target if target is not None else self._out, style, background)
+        if target is not None:
+            self.drawn_bounds = own
+
+    def _draw(
+        self,
+        pose: Pose,
+        framing: str | Rect,
+        avatar_filter: ColorFilter,
+        part_filters: Mapping[str, ColorFilter] | None,
+        target: moderngl.Framebuffer | None,
+        background: tuple[float, float, float, float],
+        eyes: int = 0,
+    ) -> None:
+        """`eyes`: a style's eye highlight, as its index in EYE_HIGHLIGHTS (0: the art's)."""
         rect = self.framing(framing) if isinstance(framing, str) else framing
         ctx = self.ctx
         self._upload_bones(pose.world)
@@ -682,7 +724,15 @@ class AvatarRenderer:
         filters = tuple(map(float, avatar_filter)) != NO_FILTER or any(
             tuple(map(float, f)) != NO_FILTER for f in (part_filters or {}).values()
         )
-        prog, vao = self._variant(filters)
+        prog, vao = self._variant(filters, eyes > 0)
+        if eyes:
+            slots = [slot for slot, _ in self._eyes] + [-1] * (2 - len(self._eyes))
+            rects = [rect for _, rect in self._eyes] + [(0.0, 0.0, 1.0, 1.0)] * (
+                2 - len(self._eyes)
+            )
+            prog["u_eye_slot"] = slots
+            prog["u_eye_rect"] = rects
+            prog["u_eye_style"] = eyes
         fb = target if target is not None else self._msaa
         w, h = fb.size if target is not None else self.size
         view = view_matrix(rect, w, h)
@@ -696,7 +746,10 @@ class AvatarRenderer:
         # the colour pass then shades only fragments no later part hides (llvmpipe tests
         # depth before running the shader). Exact: over an alpha-1 fragment, premultiplied
         # blending keeps nothing of what was below.
-        occlude = target is None and fb is self._out and self._depth is not None and self._occlude
+        occlude = (
+            (target is None and fb is self._out and self._depth is not None)
+            or (target is not None and target is self._raw and target.depth_attachment is not None)
+        ) and self._occlude
         if occlude and self._core_count:
             ctx.enable(moderngl.DEPTH_TEST)
             ctx.depth_func = "<"
@@ -723,8 +776,69 @@ class AvatarRenderer:
             fb.depth_mask = True
         if target is None and self._msaa is not self._out:
             ctx.copy_framebuffer(self._out, self._msaa)
-        if target is None:
+        if target is None or target is self._raw:
             self.drawn_bounds = self._frame_bounds(pose, view, w, h)
+
+    def _raw_target(self, size: tuple[int, int]) -> moderngl.Framebuffer:
+        """The texture a styled frame's avatar is drawn into first (with the occlusion
+        pre-pass's depth buffer), made again when the size changes."""
+        if self._raw is not None and self._raw.size == size:
+            return self._raw
+        self._release_raw()
+        tex = self.ctx.texture(size, 4)
+        tex.repeat_x = tex.repeat_y = False  # clamped to the edge, as the reference samples
+        self._raw = self.ctx.framebuffer(
+            color_attachments=[tex], depth_attachment=self.ctx.depth_renderbuffer(size)
+        )
+        return self._raw
+
+    def _style_pass(
+        self,
+        raw: moderngl.Framebuffer,
+        fb: moderngl.Framebuffer,
+        style: RenderStyle,
+        background: tuple[float, float, float, float],
+    ) -> None:
+        ctx = self.ctx
+        if self._style_prog is None:
+            self._style_prog = program(ctx, "fullscreen.vert", "style.frag")
+            self._style_prog["u_src"] = 2
+            self._style_vao = ctx.vertex_array(self._style_prog, [])
+        prog, vao = self._style_prog, self._style_vao
+        assert vao is not None
+        w, h = raw.size
+        line, diagonal = style.line_steps(h)
+        prog["u_line"] = line
+        prog["u_diagonal"] = diagonal
+        prog["u_ink"] = style.line_colour
+        prog["u_line_tone"] = style.line_tone
+        prog["u_reach"] = style.shade_steps(h)
+        prog["u_light"] = style.light_vector()
+        prog["u_thin"] = style.thin(h)
+        prog["u_bands"] = style.bands
+        prog["u_softness"] = style.band_softness
+        prog["u_shadow"] = tuple(t * (1.0 - style.shade_depth) for t in style.shade_tint)
+        prog["u_saturation"] = style.saturation
+        prog["u_temperature"] = style.temperature
+        raw.color_attachments[0].use(2)
+        fb.use()
+        fb.clear(*background)
+        ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
+        # only where the frame can have drawn, grown by the outline
+        bounds = self.drawn_bounds or (0, 0, w, h)
+        x0, y0, x1, y1 = bounds
+        x0, y0 = max(0, x0 - line - 1), max(0, y0 - line - 1)
+        x1, y1 = min(w, x1 + line + 1), min(h, y1 + line + 1)
+        if x1 <= x0 or y1 <= y0:
+            self.drawn_bounds = (0, 0, 0, 0)
+            return
+        if fb is self._out:
+            self.drawn_bounds = (x0, y0, x1, y1)
+        ctx.enable(moderngl.BLEND)
+        ctx.blend_func = _BLEND[BlendMode.NORMAL]
+        fb.scissor = (x0, y0, x1 - x0, y1 - y0)
+        vao.render(moderngl.TRIANGLES, vertices=3)
+        fb.scissor = None
 
     def skin_on_gpu(self, pose: Pose) -> np.ndarray:
         """Every vertex of the static buffer skinned by the GPU (transform feedback), (V, 2);
@@ -748,6 +862,14 @@ class AvatarRenderer:
         pos = np.frombuffer(out.read(), np.float32).reshape(n, 2).astype(np.float64)
         out.release()
         return pos
+
+    def _release_raw(self) -> None:
+        if self._raw is not None:
+            self._raw.color_attachments[0].release()
+            if self._raw.depth_attachment is not None:
+                self._raw.depth_attachment.release()
+            self._raw.release()
+            self._raw = None
 
     def _release_targets(self) -> None:
         for fb in {self._msaa, self._out}:
@@ -773,8 +895,23 @@ class AvatarRenderer:
         ):
             obj.release()
         self._release_targets()
+        self._release_raw()
         if self._capture is not None:
             self._capture.release()
+        if self._style_prog is not None and self._style_vao is not None:
+            self._style_vao.release()
+            self._style_prog.release()
+
+
+def _iris_slots(rig: RigData, atlas: Atlas) -> list[tuple[int, tuple[float, ...]]]:
+    """The first two slots named iris*, each with its setup picture's atlas rectangle: where
+    a render style draws eye highlights (a rig without irises gets none)."""
+    eyes = []
+    for slot in rig.slots:
+        att = rig.attachments[slot.index].get(slot.attachment or "")
+        if slot.name.startswith("iris") and att is not None and att.path in atlas.regions:
+            eyes.append((slot.index, atlas.uv_rect(att.path)))
+    return eyes[:2]
 
 
 def _rigid(bone: int, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

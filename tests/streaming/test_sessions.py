@@ -89,6 +89,7 @@ def test_control_messages_are_checked_and_applied(face_frames) -> None:
             ({"type": "transition", "state": "moonwalk"}, 'unknown state "moonwalk"'),
             ({"type": "swap", "category": "outfit", "label": "tuxedo"}, 'unknown outfit "tuxedo"'),
             ({"type": "framing", "value": "feet"}, 'unknown framing "feet"'),
+            ({"type": "style", "value": "noir"}, 'unknown style "noir"'),
             ({"type": "controls", "values": {"speed": "fast"}}, 'input "speed" must be a number'),
             ({"type": "explode"}, 'unknown message type "explode"'),
         ]:
@@ -98,10 +99,15 @@ def test_control_messages_are_checked_and_applied(face_frames) -> None:
             )
         client.send({"type": "transition", "state": "wave"})
         client.send({"type": "framing", "value": "face"})
+        client.send({"type": "style", "value": "ghibli"})
         await client.wait_for(
-            lambda: any(m["state"] == "wave" and m["framing"] == "face" for m in client.of_type("status")),
-            10, "the wave and the face framing in the status",
+            lambda: any(
+                m["state"] == "wave" and m["framing"] == "face" and m["style"] == "ghibli"
+                for m in client.of_type("status")
+            ),
+            10, "the wave, the face framing and the style in the status",
         )  # fmt: skip
+        assert client.of_type("hello")[0]["styles"][0] == "none"
         # the stream kept going through the bad messages
         n = client.received
         await client.wait_for(lambda: client.received > n + 20, 10, "more frames")

@@ -117,6 +117,11 @@ def test_the_character_is_measured_edited_by_its_owner_only_and_drawn(tmp_path: 
         assert any(p.startswith("face/") for p in photo.pictures().regions)
         with pytest.raises(BadOffer, match="wears"):
             await manager._look({"avatar": avatar, "wears": "hologram"}, None)
+        # an offer may start it in a render style, named from the known ones
+        look = await manager._look({"avatar": avatar, "style": "cel-shade"}, None)
+        assert (look.style, look.wears) == ("cel-shade", "character")
+        with pytest.raises(BadOffer, match="kingdom-hearts"):
+            await manager._look({"avatar": avatar, "style": "sepia"}, None)
         # the same still asked again is answered from memory, byte for byte
         again_png = await (await owner.get(f"/avatars/{avatar}/character.png?framing=face")).read()
         assert _still(again_png).tobytes() == still.tobytes()

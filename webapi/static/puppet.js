@@ -49,6 +49,7 @@ const ui = {
   saveNote: $("save-note"),
   calibrate: $("calibrate"),
   framing: $("framing"),
+  look: $("look"),
   trackingState: $("tracking-state"),
   presence: $("presence"),
   st: {
@@ -281,6 +282,8 @@ function savedIdent() {
 const AVATAR = new URLSearchParams(location.search).get("avatar");
 // how a generated avatar is worn: its character (the default) or its photo face ("photo")
 const WEARS = new URLSearchParams(location.search).get("wears");
+// the render style to start in (engine/render/looks.py), switched live from the select
+const STYLE = new URLSearchParams(location.search).get("style");
 if (AVATAR) document.getElementById("wearing").hidden = false;
 const SAVED_ID = /^[0-9a-f]{32}$/;
 const GENERATED_ID = /^[0-9a-f]{16}$/;
@@ -299,6 +302,7 @@ async function postOffer(sdp) {
   const wear = {
     ...(AVATAR ? { avatar: AVATAR } : {}),
     ...(AVATAR && WEARS ? { wears: WEARS } : {}),
+    ...(STYLE ? { style: STYLE } : {}),
     ...(animations.length ? { animations } : {}),
     tracking: digigami.tracking.active,
   };
@@ -469,6 +473,7 @@ function onStatus(s) {
     }
   }
   if (s.framing && document.activeElement !== ui.framing) ui.framing.value = s.framing;
+  if (s.style && document.activeElement !== ui.look) ui.look.value = s.style;
   if (!Object.values(ui.colors).includes(document.activeElement)) showColors();
 }
 
@@ -616,6 +621,7 @@ function cycle(select) {
 }
 
 ui.framing.addEventListener("change", () => send({ type: "framing", value: ui.framing.value }));
+ui.look.addEventListener("change", () => send({ type: "style", value: ui.look.value }));
 
 // Colours: the renderer's filter for the whole avatar or one part (docs/API.md); the
 // session reports what it wears in every status (`customizations`).

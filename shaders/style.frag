@@ -1,0 +1,117 @@
+#version 330 core
+// The render-style pass (engine/render/looks.py, which holds its numpy reference): an ink
+// outline, cel shading bands and palette grading over the drawn avatar.
+
+#define SHADE_TAPS 4      // engine/render/looks.py SHADE_TAPS
+#define SAME_PART 0.3     // engine/render/looks.py SAME_PART
+#define MIN_EDGE 0.08     // engine/render/looks.py MIN_EDGE
+
+uniform sampler2D u_src;  // the avatar, premultiplied, GL row order
+uniform int u_line;       // outline half-width in pixels; 0: none
+uniform int u_diagonal;   // the same on the diagonals
+uniform vec3 u_ink;
+uniform float u_line_tone;
+uniform float u_reach[SHADE_TAPS];  // the shading's steps in pixels, nearest first; 0: none
+uniform float u_thin;     // how much further the second sample looks (RenderStyle.thin)
+uniform vec2 u_light;     // a unit vector towards the light (GL: y up)
+uniform int u_bands;
+uniform float u_softness;
+uniform vec3 u_shadow;    // the deepest band's multiplier (tint x (1 - depth))
+uniform float u_saturation;
+uniform float u_temperature;
+out vec4 f_color;
+
+const vec3 LUMA = vec3(0.2126, 0.7152, 0.0722);
+const vec3 WARM = vec3(0.08, 0.0, -0.08);
+
+ivec2 g_size;
+
+vec4 at(ivec2 p) {
+    return texelFetch(u_src, clamp(p, ivec2(0), g_size - 1), 0);
+}
+
+vec3 straight(vec4 c) {
+    return c.a > 0.0 ? c.rgb / c.a : vec3(0.0);
+}
+
+float max3(vec3 v) {
+    return max(v.x, max(v.y, v.z));
+}
+
+// 0 inside this pixel's part, 1 outside it (transparent, or another part's colour), at a
+// point in window coordinates (bilinear)
+float otherness(vec3 own, vec2 at_px) {
+    vec4 n = texture(u_src, at_px / vec2(g_size));
+    float away = 1.0 - clamp(n.a, 0.0, 1.0);
+    float differs = smoothstep(SAME_PART, SAME_PART * 1.5, max3(abs(straight(n) - own)));
+    return max(away, differs * n.a);
+}
+
+float step_edge(float e0, float e1, float x) {
+    return e1 <= e0 ? float(x >= e0) : smoothstep(e0, e1, x);
+}
+
+void main() {
+    g_size = textureSize(u_src, 0);
+    ivec2 p = ivec2(gl_FragCoord.xy);
+    vec4 c = at(p);
+    vec3 own = straight(c);
+    vec3 rgb = own;
+
+    // How far a step away from the light leaves the shape (into transparency, or into
+    // another part's colour), sampled with bilinear filtering so band edges come out
+    // anti-aliased; a neighbour counts only if a second sample u_thin pixels on agrees, so a
+    // drawn line does not echo as a band.
+    float amount = 0.0;
+    if (u_bands > 0 && u_reach[0] > 0.0 && c.a > 0.5) {
+        vec2 centre = gl_FragCoord.xy;
+        for (int k = 1; k <= SHADE_TAPS; ++k) {
+            float o = min(
+                otherness(own, centre - u_light * u_reach[k - 1]),
+                otherness(own, centre - u_light * (u_reach[k - 1] + u_thin))
+            );
+            amount = max(amount, o * (1.0 - float(k - 1) / float(SHADE_TAPS)));
+        }
+    }
+    float level = 0.0;
+    if (u_bands > 0) {
+        float half_w = max(0.5 * u_softness / float(u_bands), MIN_EDGE);
+        for (int i = 1; i <= u_bands; ++i) {
+            float t = (float(i) - 0.5) / float(u_bands);
+            level += step_edge(t - half_w, t + half_w, amount);
+        }
+        level /= float(u_bands);
+    }
+    rgb *= 1.0 + (u_shadow - 1.0) * level;
+    float luma = dot(rgb, LUMA);
+    rgb = luma + (rgb - luma) * u_saturation;
+    rgb *= 1.0 + u_temperature * WARM;
+    rgb = clamp(rgb, 0.0, 1.0);
+
+    // the outline: outside the figure, where a neighbour u_line pixels away is more opaque,
+    // in the ink colour (or the neighbour's own colour darkened, by u_line_tone)
+    vec3 out_rgb = rgb * c.a;
+    float out_a = c.a;
+    if (u_line > 0) {
+        int r = u_line;
+        int d = u_diagonal;
+        ivec2 taps[8] = ivec2[8](ivec2(r, 0), ivec2(-r, 0), ivec2(0, r), ivec2(0, -r),
+                                 ivec2(d, d), ivec2(-d, d), ivec2(d, -d), ivec2(-d, -d));
+        float around = 0.0;
+        vec3 near = vec3(0.0);
+        for (int i = 0; i < 8; ++i) {
+            vec4 n = at(p + taps[i]);
+            if (n.a > around) {
+                near = straight(n);
+                around = n.a;
+            }
+        }
+        // a line layer under the figure, as opaque as the nearest of it: over a soft edge
+        // pixel it shows through only where the edge itself is transparent
+        float outer = around;
+        vec3 ink = u_ink + (near * 0.35 - u_ink) * u_line_tone;
+        out_rgb += ink * outer * (1.0 - c.a);
+        out_a += outer * (1.0 - c.a);
+    }
+    f_color = vec4(out_rgb, out_a);
+}
