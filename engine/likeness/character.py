@@ -31,6 +31,20 @@ VOLUME_EDGES = (1.25, 1.6)
 # the measurement's scalp -> the library's bald class
 SCALP = {"hair": "none", "shaved": "shaved", "bald": "bald"}
 FACIAL_HAIR = ("none", "stubble", "moustache", "beard")
+FACE_SHAPES = ("oval", "round", "square", "heart")
+BROW_THICKNESS = ("thin", "medium", "thick")
+# measured brow thickness (brow height over the eye's width, engine/likeness/measure_face.py)
+# -> class: below the first edge thin, above the second thick. Provisional: set from the two
+# test photos (0.14 and 0.22, both medium-looking brows) and Digi's own; an unsure
+# measurement keeps Digi's medium
+BROW_EDGES = (0.09, 0.27)
+BROW_SURE = 0.4
+_COLOURS = (
+    "skin", "hair", "hair_highlight", "iris", "brows", "facial_hair_colour", "glasses_colour"
+)  # fmt: skip
+# fields left out of the JSON (and so the digest) while they hold their default: a character
+# saved before the field existed keeps its digest, and with it its avatar's name
+_OPTIONAL = {"facial_hair_colour": None, "glasses_colour": None, "brow_thickness": "medium"}
 
 
 class CharacterError(ValueError):
@@ -49,14 +63,18 @@ class Character:
     iris: str | None = None
     brows: str | None = None
     glasses: bool = False
-    facial_hair: str = "none"  # drawn by the part library once it has facial hair
+    facial_hair: str = "none"  # drawn from the face-part library (engine/likeness/face_parts.py)
     face_shape: str = "oval"
+    # None: the hair colour (or Digi's); only drawn with facial hair
+    facial_hair_colour: str | None = None
+    brow_thickness: str = "medium"
+    glasses_colour: str | None = None  # the frame's; None: Digi's
 
     def __post_init__(self) -> None:
         if self.hairstyle not in HAIRSTYLES:
             known = ", ".join(sorted(HAIRSTYLES))
             raise CharacterError(f'hairstyle: no style "{self.hairstyle}" (known: {known})')
-        for name in ("skin", "hair", "hair_highlight", "iris", "brows"):
+        for name in _COLOURS:
             value = getattr(self, name)
             if value is not None and not (isinstance(value, str) and _HEX.match(value)):
                 raise CharacterError(f"{name}: a colour is '#rrggbb' (lower case), got {value!r}")
@@ -68,8 +86,14 @@ class Character:
             raise CharacterError(
                 f"facial_hair: one of {', '.join(FACIAL_HAIR)}, got {self.facial_hair!r}"
             )
-        if not isinstance(self.face_shape, str):
-            raise CharacterError(f"face_shape: a name, got {self.face_shape!r}")
+        if self.brow_thickness not in BROW_THICKNESS:
+            raise CharacterError(
+                f"brow_thickness: one of {', '.join(BROW_THICKNESS)}, got {self.brow_thickness!r}"
+            )
+        if self.face_shape not in FACE_SHAPES:
+            raise CharacterError(
+                f"face_shape: one of {', '.join(FACE_SHAPES)}, got {self.face_shape!r}"
+            )
 
     @property
     def digest(self) -> str:
@@ -78,7 +102,11 @@ class Character:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
     def to_json(self) -> dict[str, Any]:
-        return {"schema": SCHEMA, **asdict(self)}
+        data = asdict(self)
+        for name, default in _OPTIONAL.items():
+            if data[name] == default:
+                del data[name]
+        return {"schema": SCHEMA, **data}
 
     @classmethod
     def from_json(cls, data: Any) -> Character:
@@ -101,9 +129,6 @@ class Character:
             if name not in known:
                 raise CharacterError(f"unknown field {name!r} (known: {', '.join(sorted(known))})")
         return replace(self, **changes)
-
-
-_COLOURS = ("skin", "hair", "hair_highlight", "iris", "brows")
 
 
 def hair_classes(m: Measurement) -> tuple[dict[str, str], dict[str, float]]:
@@ -168,4 +193,16 @@ def character_from(m: Measurement) -> Character:
         glasses=bool(m.glasses.value),
         facial_hair=m.facial_hair.value,
         face_shape=m.face_shape.value,
+        # measured only where there is facial hair; without, it would only change the digest
+        facial_hair_colour=colour(m.facial_hair_colour) if m.facial_hair.value != "none" else None,
+        brow_thickness=brow_class(m),
+        glasses_colour=colour(m.glasses_colour) if m.glasses.value else None,
     )
+
+
+def brow_class(m: Measurement) -> str:
+    """The measured brow thickness as the face-part library's class."""
+    if m.brow_thickness.confidence < BROW_SURE:
+        return "medium"
+    value = m.brow_thickness.value
+    return "thin" if value < BROW_EDGES[0] else "thick" if value > BROW_EDGES[1] else "medium"
