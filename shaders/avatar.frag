@@ -10,9 +10,15 @@ uniform vec4 u_avatar_filter;
 in vec2 v_uv;
 flat in int v_slot;
 flat in vec4 v_tint;  // the slot's colour, premultiplied
-out vec4 f_color;
-#ifdef EYES
+layout(location = 0) out vec4 f_color;
+#ifdef STYLED
+// a render style's pass (engine/render/looks.py) is drawn after this one: the irises' eye
+// highlights, and each pixel's shape written to a second target, where the style pass
+// finds the edges of shapes (a face, a hair lock) without the features drawn on them
 #include "eyes.glsl"
+flat in float v_shape;
+uniform bool u_write_shape;  // false for the non-normal blend modes: they keep the shape below
+layout(location = 1) out vec4 f_shape;
 #endif
 
 void main() {
@@ -33,9 +39,14 @@ void main() {
     // premultiplied texel times premultiplied tint: the same colour without a division
     f_color = texel * v_tint;
 #endif
-#ifdef EYES
+#ifdef STYLED
     if (v_eye > 0) {
         f_color = eye_highlight(f_color, v_eye_uv);
     }
+    // replaces what is below where this part is mostly opaque, keeps it elsewhere (with the
+    // premultiplied blend: source alpha 1 replaces, 0 keeps)
+    // (a feature, shape 0, keeps the shape it is drawn on)
+    bool writes = u_write_shape && v_shape > 0.0 && f_color.a >= 0.5;
+    f_shape = writes ? vec4(v_shape, 0.0, 0.0, 1.0) : vec4(0.0);
 #endif
 }

@@ -14,18 +14,21 @@ in int in_slot;
 out vec2 v_uv;
 flat out int v_slot;
 flat out vec4 v_tint;  // the slot's colour, premultiplied
-#ifdef EYES
+
+#define MAX_SLOTS 128  // engine/render/renderer.py MAX_SLOTS
+
+uniform vec4 u_tint[MAX_SLOTS];  // slot colours (straight alpha)
+#ifdef STYLED
 // a render style's eye highlights (engine/render/looks.py): the iris slots, their pictures'
 // atlas rectangles (u0, v0, u1, v1), and where in its picture a fragment lies
 uniform int u_eye_slot[2];
 uniform vec4 u_eye_rect[2];
 flat out int v_eye;
 out vec2 v_eye_uv;
+// each slot's shape (engine/render/renderer.py _slot_shapes), as the shape target stores it
+uniform float u_shape[MAX_SLOTS];
+flat out float v_shape;
 #endif
-
-#define MAX_SLOTS 128  // engine/render/renderer.py MAX_SLOTS
-
-uniform vec4 u_tint[MAX_SLOTS];  // slot colours (straight alpha)
 
 void main() {
     vec2 world = skin(in_bones, in_weights, in_p01, in_p23) + bone_vector(in_anchor, in_deform);
@@ -40,7 +43,8 @@ void main() {
     // gather for every 8 fragments
     vec4 tint = u_tint[in_slot];
     v_tint = vec4(tint.rgb * tint.a, tint.a);
-#ifdef EYES
+#ifdef STYLED
+    v_shape = u_shape[in_slot];
     v_eye = in_slot == u_eye_slot[0] ? 1 : (in_slot == u_eye_slot[1] ? 2 : 0);
     vec4 rect = u_eye_rect[v_eye == 2 ? 1 : 0];
     v_eye_uv = (in_uv - rect.xy) / max(rect.zw - rect.xy, vec2(1e-6));

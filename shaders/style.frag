@@ -3,10 +3,11 @@
 // outline, cel shading bands and palette grading over the drawn avatar.
 
 #define SHADE_TAPS 4      // engine/render/looks.py SHADE_TAPS
-#define SAME_PART 0.3     // engine/render/looks.py SAME_PART
+#define SAME_COLOUR 0.15  // engine/render/looks.py SAME_COLOUR
 #define MIN_EDGE 0.08     // engine/render/looks.py MIN_EDGE
 
 uniform sampler2D u_src;  // the avatar, premultiplied, GL row order
+uniform sampler2D u_shapes;  // each pixel's shape (0: none), from the avatar pass
 uniform int u_line;       // outline half-width in pixels; 0: none
 uniform int u_diagonal;   // the same on the diagonals
 uniform vec3 u_ink;
@@ -38,13 +39,16 @@ float max3(vec3 v) {
     return max(v.x, max(v.y, v.z));
 }
 
-// 0 inside this pixel's part, 1 outside it (transparent, or another part's colour), at a
-// point in window coordinates (bilinear)
-float otherness(vec3 own, vec2 at_px) {
+// 0 inside this pixel's shape, 1 outside it (transparent, or another shape in another
+// colour: the features drawn on a face are the face's), at a point in window coordinates; alpha bilinear, so band
+// edges come out anti-aliased, the shape the texel's own
+float otherness(float own_shape, vec3 own, vec2 at_px) {
     vec4 n = texture(u_src, at_px / vec2(g_size));
+    float shape = texelFetch(u_shapes, clamp(ivec2(floor(at_px)), ivec2(0), g_size - 1), 0).r;
     float away = 1.0 - clamp(n.a, 0.0, 1.0);
-    float differs = smoothstep(SAME_PART, SAME_PART * 1.5, max3(abs(straight(n) - own)));
-    return max(away, differs * n.a);
+    // another shape in another colour: a lock of hair over the hair is the same mass
+    bool other = shape != own_shape && shape > 0.0 && max3(abs(straight(n) - own)) > SAME_COLOUR;
+    return max(away, other ? n.a : 0.0);
 }
 
 float step_edge(float e0, float e1, float x) {
@@ -58,17 +62,17 @@ void main() {
     vec3 own = straight(c);
     vec3 rgb = own;
 
-    // How far a step away from the light leaves the shape (into transparency, or into
-    // another part's colour), sampled with bilinear filtering so band edges come out
-    // anti-aliased; a neighbour counts only if a second sample u_thin pixels on agrees, so a
-    // drawn line does not echo as a band.
+    // How near a step away from the light leaves this pixel's shape; a neighbour counts
+    // only if a second sample u_thin pixels on agrees, so a thin lock of hair does not
+    // echo as a band.
     float amount = 0.0;
+    float own_shape = texelFetch(u_shapes, p, 0).r;
     if (u_bands > 0 && u_reach[0] > 0.0 && c.a > 0.5) {
         vec2 centre = gl_FragCoord.xy;
         for (int k = 1; k <= SHADE_TAPS; ++k) {
             float o = min(
-                otherness(own, centre - u_light * u_reach[k - 1]),
-                otherness(own, centre - u_light * (u_reach[k - 1] + u_thin))
+                otherness(own_shape, own, centre - u_light * u_reach[k - 1]),
+                otherness(own_shape, own, centre - u_light * (u_reach[k - 1] + u_thin))
             );
             amount = max(amount, o * (1.0 - float(k - 1) / float(SHADE_TAPS)));
         }

@@ -28,6 +28,7 @@ import numpy as np
 
 from engine.assets import AvatarBundle
 from engine.render import AvatarRenderer, create_context
+from engine.render.looks import RenderStyle
 from engine.render.video import VideoConverter
 from engine.session import AvatarSession
 from streaming.frames import frame_from_i420
@@ -87,7 +88,9 @@ class RenderWorker:
         self.renderers = 0  # live GL renderers (for leak checks)
         self._warm: tuple[tuple[AvatarBundle, int, str], ...] = ()
         self._changed = False  # a session left: views nobody uses may be released
-        self._stills: list[tuple[AvatarBundle, int, str, float, Future[np.ndarray]]] = []
+        self._stills: list[
+            tuple[AvatarBundle, int, str, float, RenderStyle | None, Future[np.ndarray]]
+        ] = []
 
     def start(
         self, timeout: float = 20.0, warm: tuple[tuple[AvatarBundle, int, str], ...] = ()
@@ -127,14 +130,15 @@ class RenderWorker:
         self._wake.set()
 
     def snapshot(
-        self, bundle: AvatarBundle, size: int, framing: str = "full", seconds: float = 1.0
-    ) -> Future[np.ndarray]:
+        self, bundle: AvatarBundle, size: int, framing: str = "full", seconds: float = 1.0,
+        style: RenderStyle | None = None,
+    ) -> Future[np.ndarray]:  # fmt: skip
         """A still of `bundle` idling for `seconds` (its springs settled), drawn on the
-        render thread between ticks: (size, size, 4) premultiplied RGBA, top row first. The
-        future fails with the renderer's error."""
+        render thread between ticks in render style `style`: (size, size, 4) premultiplied
+        RGBA, top row first. The future fails with the renderer's error."""
         done: Future[np.ndarray] = Future()
         with self._lock:
-            self._stills.append((bundle, size, framing, seconds, done))
+            self._stills.append((bundle, size, framing, seconds, style, done))
         self._wake.set()
         return done
 
@@ -224,7 +228,7 @@ class RenderWorker:
 
     def _still(
         self, ctx, bundle: AvatarBundle, size: int, framing: str, seconds: float,
-        done: Future[np.ndarray],
+        style: RenderStyle | None, done: Future[np.ndarray],
     ) -> None:  # fmt: skip
         if not done.set_running_or_notify_cancel():
             return
@@ -235,7 +239,7 @@ class RenderWorker:
             # its own renderer, released at once: a still must not keep an atlas alive
             renderer = AvatarRenderer(ctx, bundle.rig, bundle.pictures(), (size, size))
             try:
-                done.set_result(renderer.render(session.pose, framing).copy())
+                done.set_result(renderer.render(session.pose, framing, style=style).copy())
             finally:
                 renderer.release()
         except Exception as e:

@@ -43,10 +43,13 @@ def colour_overlap(a: np.ndarray, b: np.ndarray, bins: int = 8) -> float:
 Box = tuple[slice, slice]
 
 
-def render_at_rest(bundle: AvatarBundle, size: int = 512, framing: str = "full") -> tuple[np.ndarray, tuple]:
-    """The bundle's first frame drawn as the puppet stream frames it: (size, size, 3) RGB
-    over the stream's backdrop, and the framing rectangle used."""
+def render_at_rest(
+    bundle: AvatarBundle, size: int = 512, framing: str = "full", style: str = "none"
+) -> tuple[np.ndarray, tuple]:
+    """The bundle's first frame drawn as the puppet stream frames it (in render style
+    `style`): (size, size, 3) RGB over the stream's backdrop, and the framing rectangle."""
     from engine.render import AvatarRenderer, create_context
+    from engine.render.looks import render_style
     from engine.session import AvatarSession
     from streaming.live import BACKGROUND
 
@@ -55,7 +58,7 @@ def render_at_rest(bundle: AvatarBundle, size: int = 512, framing: str = "full")
         r = AvatarRenderer(ctx, bundle.rig, bundle.pictures(), (size, size))
         s = AvatarSession(bundle)
         s.step(0.0)
-        img = r.render(s.pose, framing).astype(float)
+        img = r.render(s.pose, framing, style=render_style(style)).astype(float)
         rect = r.framing(framing)
         r.release()
     finally:

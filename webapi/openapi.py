@@ -194,7 +194,18 @@ SCHEMAS: dict[str, Any] = {
             "brows": {"type": ["string", "null"], "pattern": "^#[0-9a-f]{6}$"},
             "glasses": {"type": "boolean"},
             "facial_hair": {"enum": ["none", "stubble", "moustache", "beard"]},
-            "face_shape": {"type": "string"},
+            "face_shape": {"enum": ["oval", "round", "square", "heart"]},
+            "facial_hair_colour": {
+                "type": ["string", "null"],
+                "pattern": "^#[0-9a-f]{6}$",
+                "description": "absent: the hair colour",
+            },
+            "brow_thickness": {"enum": ["thin", "medium", "thick"]},
+            "glasses_colour": {
+                "type": ["string", "null"],
+                "pattern": "^#[0-9a-f]{6}$",
+                "description": "the frame's; absent: Digi's",
+            },
         },
     },
     "CharacterAnswer": {
@@ -204,6 +215,11 @@ SCHEMAS: dict[str, Any] = {
             "features": {"type": ["object", "null"]},
             "hairstyles": {"type": "object", "description": "style name -> its classes"},
             "wears": {"type": "array", "items": {"type": "string"}},
+            "styles": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "render styles a still or a session may be drawn in",
+            },
         },
     },
     "GeneratedAvatarRecord": {
@@ -433,6 +449,12 @@ CORE_PATHS: dict[str, Any] = {
                 "in": "query",
                 "required": False,
                 "schema": {"enum": ["full", "bust", "face"]},
+            },
+            {
+                "name": "style",
+                "in": "query",
+                "required": False,
+                "schema": {"enum": ["none", "kingdom-hearts", "dark-cloud", "ghibli", "cel-shade"]},
             },
         ],
         "get": {

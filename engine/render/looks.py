@@ -2,12 +2,15 @@
 can wear live, drawn by the renderer's shaders rather than by torch.
 
 A style is a few numbers the style pass (shaders/style.frag) reads after the avatar is drawn:
-an ink outline (width, colour, how much of the part's own colour it takes), cel shading (bands on the side of each shape away from the
-light: how many, how soft, how deep and in what tint), palette grading (saturation,
-temperature), and an eye-highlight style drawn on the irises by the avatar pass itself
-(shaders/avatar.frag). The pass keeps each part's flat base colour where no band or line
-falls, so a character's skin and hair keep the person's colours (tests/gl/test_likeness.py
-holds every style to dE 10).
+an ink outline (width, colour, how much of the part's own colour it takes), cel shading
+(bands on the side of each shape away from the light: how many, how soft, how deep and in
+what tint), palette grading (saturation, temperature), and an eye-highlight style drawn on
+the irises by the avatar pass itself (shaders/eyes.glsl). A "shape" is a part with the
+features drawn on it (a face with its eyes, mouth and brows; engine/render/renderer.py
+`_slot_shapes`): the avatar pass writes each pixel's shape to a second target, so bands
+follow a face's outline and a hair lock's, never an eye's. The pass keeps each part's flat
+base colour where no band or line falls, so a character's skin and hair keep the person's
+colours (tests/gl/test_likeness.py holds every style to dE 10).
 
 `numpy_style` is the pass written again in numpy: the reference the GPU's output is tested
 against (tests/gl/test_looks.py).
@@ -87,28 +90,28 @@ RENDER_STYLES: dict[str, RenderStyle] = {
     "kingdom-hearts": RenderStyle(
         "kingdom-hearts", line_width=2.0, line_colour=(0.10, 0.07, 0.16), line_tone=0.3,
         bands=1, band_softness=0.15, shade_reach=14.0, shade_depth=0.22,
-        shade_tint=(0.80, 0.84, 1.0), light_angle=135.0, saturation=1.15, temperature=0.1,
+        shade_tint=(0.86, 0.82, 0.94), light_angle=135.0, saturation=1.15, temperature=0.1,
         eye_highlight="sparkle",
     ),
     # darker, cooler, desaturated, heavy lines and deep hard shading
     "dark-cloud": RenderStyle(
         "dark-cloud", line_width=3.0, line_colour=(0.04, 0.05, 0.09), line_tone=0.1,
         bands=2, band_softness=0.05, shade_reach=18.0, shade_depth=0.38,
-        shade_tint=(0.62, 0.70, 1.0), light_angle=120.0, saturation=0.9, temperature=-0.15,
+        shade_tint=(0.74, 0.74, 0.92), light_angle=120.0, saturation=0.9, temperature=-0.15,
         eye_highlight="gloss",
     ),
     # soft: thin warm-brown lines in the parts' own colours, gentle graded shading, warm
     "ghibli": RenderStyle(
         "ghibli", line_width=1.0, line_colour=(0.30, 0.18, 0.12), line_tone=0.7,
         bands=3, band_softness=0.9, shade_reach=16.0, shade_depth=0.2,
-        shade_tint=(0.86, 0.82, 0.95), light_angle=100.0, saturation=1.05, temperature=0.25,
+        shade_tint=(0.92, 0.84, 0.86), light_angle=100.0, saturation=1.05, temperature=0.25,
         eye_highlight="soft",
     ),
     # flat cel: hard two-tone shading, strong black outlines
     "cel-shade": RenderStyle(
         "cel-shade", line_width=2.5, line_colour=(0.0, 0.0, 0.0), line_tone=0.0,
         bands=1, band_softness=0.0, shade_reach=16.0, shade_depth=0.3,
-        shade_tint=(0.78, 0.76, 1.0), light_angle=135.0, saturation=1.1, temperature=0.0,
+        shade_tint=(0.86, 0.78, 0.88), light_angle=135.0, saturation=1.1, temperature=0.0,
         eye_highlight="gloss",
     ),
 }  # fmt: skip
@@ -130,8 +133,8 @@ def render_style(name: str | None) -> RenderStyle | None:
 # --- the reference ---------------------------------------------------------------------------
 
 SHADE_TAPS = 4  # shaders/style.frag SHADE_TAPS
-SAME_PART = 0.3  # colour step (max channel) past which a neighbour is another part
-THIN = 3.0  # pixels: a part thinner than this (a drawn line) casts no shading band...
+SAME_COLOUR = 0.15  # a step (max channel) past which another shape's pixel is another mass
+THIN = 3.0  # pixels: a shape thinner than this casts no shading band (at least)
 MIN_EDGE = 0.08  # a band step's least half-width: anti-aliases even "hard" bands
 LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 WARM = np.array([0.08, 0.0, -0.08], np.float32)  # temperature 1's channel gains
@@ -176,15 +179,27 @@ def _bilinear(src: np.ndarray, ox: float, oy: float) -> np.ndarray:
     return top * (1 - fy) + bottom * fy
 
 
-def _otherness(own: np.ndarray, n: np.ndarray) -> np.ndarray:
+def _nearest(shapes: np.ndarray, ox: float, oy: float) -> np.ndarray:
+    """`shapes` fetched at the texel under every pixel centre moved by (ox, oy) pixels."""
+    h, w = shapes.shape
+    xs = np.clip(np.floor(np.arange(w) + 0.5 + ox).astype(int), 0, w - 1)
+    ys = np.clip(np.floor(np.arange(h) + 0.5 + oy).astype(int), 0, h - 1)
+    return shapes[ys][:, xs]
+
+
+def _otherness(
+    own_shape: np.ndarray, own: np.ndarray, n: np.ndarray, shape: np.ndarray
+) -> np.ndarray:
     away = 1.0 - np.clip(n[..., 3], 0.0, 1.0)
-    step = np.abs(_straight(n) - own).max(-1)
-    return np.maximum(away, _smoothstep(SAME_PART, SAME_PART * 1.5, step) * n[..., 3])
+    colour = np.abs(_straight(n) - own).max(-1) > SAME_COLOUR
+    other = (shape != own_shape) & (shape > 0) & colour
+    return np.maximum(away, other * n[..., 3])
 
 
-def numpy_style(src: np.ndarray, style: RenderStyle) -> np.ndarray:
-    """The style pass on a premultiplied RGBA float picture (H, W, 4), 0..1, in GL row
-    order (bottom row first): what shaders/style.frag computes for every pixel."""
+def numpy_style(src: np.ndarray, shapes: np.ndarray, style: RenderStyle) -> np.ndarray:
+    """The style pass on a premultiplied RGBA float picture (H, W, 4), 0..1, and its shape
+    map (H, W) as the avatar pass wrote it, both in GL row order (bottom row first): what
+    shaders/style.frag computes for every pixel."""
     h, w = src.shape[:2]
     rgb = own = _straight(src)
     alpha = src[..., 3]
@@ -196,8 +211,15 @@ def numpy_style(src: np.ndarray, style: RenderStyle) -> np.ndarray:
         thin = style.thin(h)
         for k, d in enumerate(steps, start=1):
             o = np.minimum(
-                _otherness(own, _bilinear(src, -lx * d, -ly * d)),
-                _otherness(own, _bilinear(src, -lx * (d + thin), -ly * (d + thin))),
+                _otherness(
+                    shapes, own, _bilinear(src, -lx * d, -ly * d), _nearest(shapes, -lx * d, -ly * d)
+                ),
+                _otherness(
+                    shapes,
+                    own,
+                    _bilinear(src, -lx * (d + thin), -ly * (d + thin)),
+                    _nearest(shapes, -lx * (d + thin), -ly * (d + thin)),
+                ),
             )
             amount = np.maximum(amount, o * (1.0 - (k - 1) / SHADE_TAPS))
         amount = np.where(alpha > 0.5, amount, 0.0)

@@ -51,6 +51,7 @@ from engine.render.framing import FRAMINGS, Rect, framing_rect, view_matrix
 from engine.render.looks import EYE_HIGHLIGHTS, RenderStyle
 from engine.render.shaders import program
 from engine.rig.data import BlendMode, MeshAttachment, RegionAttachment, RigData, SlotData
+from engine.rig.loader import setup_world_transforms
 
 ColorFilter = tuple[float, float, float, float]  # hue degrees, saturation, brightness, contrast
 NO_FILTER: ColorFilter = (0.0, 1.0, 1.0, 1.0)
@@ -64,6 +65,8 @@ _BLEND = {  # premultiplied-alpha blend functions per slot blend mode
 _VERTEX_FORMAT = "4i 4f 4f 4f 2f 1i 1i"
 _ATTRS = ("in_bones", "in_weights", "in_p01", "in_p23", "in_uv", "in_slot", "in_anchor")
 MAX_SLOTS = 128  # must match shaders/avatar.vert
+# a slot drawn within a picture this many times its area is a feature of it (_slot_shapes)
+FEATURE_AREA = 2.0
 # The coarsest mip level hulls and cores are made for: a picture drawn smaller than 1/16
 # of its size is drawn whole, with no core (grown that far, a hull saves little).
 MAX_HULL_LEVEL = 4
@@ -349,13 +352,15 @@ class AvatarRenderer:
         self._deform = np.zeros((len(self.geometry.bones), 2), np.float32)
         self._deform_vbo = ctx.buffer(self._deform.tobytes())
         self._deforming = False
-        # shader variant (filters, eyes) -> its program and vertex array: with the colour
-        # filters compiled in, and with a render style's eye highlights; each made on first use
+        # shader variant (filters, styled) -> its program and vertex array: with the colour
+        # filters compiled in, and drawn for a render style's pass; each made on first use
         self._variants: dict[tuple[bool, bool], tuple[moderngl.Program, moderngl.VertexArray]]
         self._variants = {}
         self._variant(False)
         # the irises a style's eye highlights go on: slot indices and their pictures' rects
         self._eyes = _iris_slots(rig, atlas)
+        # each slot's shape for the style pass, as the shape target stores it (id / 255)
+        self._shapes = _slot_shapes(rig) / 255.0
         # the occlusion pre-pass: opaque cores write depth only (shaders/core.frag)
         self._core_ibo = ctx.buffer(reserve=max(4, self.geometry.core_index_bytes))
         self._core_prog = program(ctx, "avatar.vert", "core.frag")
@@ -431,10 +436,10 @@ class AvatarRenderer:
         return MipSupport(levels)
 
     def _variant(
-        self, filters: bool, eyes: bool = False
+        self, filters: bool, styled: bool = False
     ) -> tuple[moderngl.Program, moderngl.VertexArray]:
-        if (filters, eyes) not in self._variants:
-            defines = ("COLOR_FILTERS",) * filters + ("EYES",) * eyes
+        if (filters, styled) not in self._variants:
+            defines = ("COLOR_FILTERS",) * filters + ("STYLED",) * styled
             prog = program(self.ctx, "avatar.vert", "avatar.frag", defines=defines)
             prog["u_bones"] = 0
             prog["u_atlas"] = 1
@@ -443,8 +448,10 @@ class AvatarRenderer:
                 [(self._vbo, _VERTEX_FORMAT, *_ATTRS), (self._deform_vbo, "2f", "in_deform")],
                 index_buffer=self._ibo,
             )
-            self._variants[filters, eyes] = (prog, vao)
-        return self._variants[filters, eyes]
+            if styled:
+                prog["u_shape"] = tuple(self._shapes)
+            self._variants[filters, styled] = (prog, vao)
+        return self._variants[filters, styled]
 
     def resize(self, size: tuple[int, int], samples: int = 0) -> None:
         w, h = size
@@ -700,7 +707,9 @@ class AvatarRenderer:
         raw = self._raw_target(size)
         own = self.drawn_bounds  # which only a draw into the renderer's own output changes
         eyes = EYE_HIGHLIGHTS.index(style.eye_highlight) if self._eyes else 0
-        self._draw(pose, framing, avatar_filter, part_filters, raw, (0.0, 0.0, 0.0, 0.0), eyes)
+        self._draw(
+            pose, framing, avatar_filter, part_filters, raw, (0.0, 0.0, 0.0, 0.0), True, eyes
+        )
         self._style_pass(raw, target if target is not None else self._out, style, background)
         if target is not None:
             self.drawn_bounds = own
@@ -713,9 +722,11 @@ class AvatarRenderer:
         part_filters: Mapping[str, ColorFilter] | None,
         target: moderngl.Framebuffer | None,
         background: tuple[float, float, float, float],
+        styled: bool = False,
         eyes: int = 0,
     ) -> None:
-        """`eyes`: a style's eye highlight, as its index in EYE_HIGHLIGHTS (0: the art's)."""
+        """`styled`: drawn for a style pass (into the raw target, with its shape map);
+        `eyes`: the style's eye highlight, as its index in EYE_HIGHLIGHTS (0: the art's)."""
         rect = self.framing(framing) if isinstance(framing, str) else framing
         ctx = self.ctx
         self._upload_bones(pose.world)
@@ -724,8 +735,8 @@ class AvatarRenderer:
         filters = tuple(map(float, avatar_filter)) != NO_FILTER or any(
             tuple(map(float, f)) != NO_FILTER for f in (part_filters or {}).values()
         )
-        prog, vao = self._variant(filters, eyes > 0)
-        if eyes:
+        prog, vao = self._variant(filters, styled)
+        if styled:
             slots = [slot for slot, _ in self._eyes] + [-1] * (2 - len(self._eyes))
             rects = [rect for _, rect in self._eyes] + [(0.0, 0.0, 1.0, 1.0)] * (
                 2 - len(self._eyes)
@@ -754,10 +765,10 @@ class AvatarRenderer:
             ctx.enable(moderngl.DEPTH_TEST)
             ctx.depth_func = "<"
             ctx.disable(moderngl.BLEND)
-            fb.color_mask = (False, False, False, False)
+            fb.color_mask = _mask(fb, False)
             self._core_prog["u_view"].write(view.T.tobytes())
             self._core_vao.render(moderngl.TRIANGLES, vertices=self._core_count)
-            fb.color_mask = (True, True, True, True)
+            fb.color_mask = _mask(fb, True)
             fb.depth_mask = False
             ctx.depth_func = "<="
         ctx.enable(moderngl.BLEND)
@@ -770,6 +781,8 @@ class AvatarRenderer:
         _write(prog, "u_part_filter", self._filters.tobytes())
         for blend, first, count in self._batches:
             ctx.blend_func = _BLEND[blend]
+            if styled:
+                prog["u_write_shape"] = blend == BlendMode.NORMAL
             vao.render(moderngl.TRIANGLES, vertices=count, first=first)
         if occlude and self._core_count:
             ctx.disable(moderngl.DEPTH_TEST)
@@ -787,10 +800,30 @@ class AvatarRenderer:
         self._release_raw()
         tex = self.ctx.texture(size, 4)
         tex.repeat_x = tex.repeat_y = False  # clamped to the edge, as the reference samples
+        shapes = self.ctx.texture(size, 1)  # each pixel's shape (_slot_shapes), 0: none
+        shapes.filter = (moderngl.NEAREST, moderngl.NEAREST)
         self._raw = self.ctx.framebuffer(
-            color_attachments=[tex], depth_attachment=self.ctx.depth_renderbuffer(size)
+            color_attachments=[tex, shapes], depth_attachment=self.ctx.depth_renderbuffer(size)
         )
         return self._raw
+
+    def read_shapes(self) -> np.ndarray:
+        """The shape map of the last styled draw: (height, width) floats as stored (shape
+        id / 255), in GL row order (bottom row first); for checking the style pass."""
+        if self._raw is None:
+            raise RuntimeError("nothing has been drawn in a style yet")
+        w, h = self._raw.size
+        data = self._raw.read(components=1, attachment=1, alignment=1)
+        return np.frombuffer(data, np.uint8).reshape(h, w).astype(np.float64) / 255.0
+
+    def read_unstyled(self) -> np.ndarray:
+        """The avatar as the last styled draw drew it before its style pass: (h, w, 4)
+        premultiplied RGBA uint8, GL row order."""
+        if self._raw is None:
+            raise RuntimeError("nothing has been drawn in a style yet")
+        w, h = self._raw.size
+        data = self._raw.read(components=4, attachment=0, alignment=1)
+        return np.frombuffer(data, np.uint8).reshape(h, w, 4)
 
     def _style_pass(
         self,
@@ -803,6 +836,7 @@ class AvatarRenderer:
         if self._style_prog is None:
             self._style_prog = program(ctx, "fullscreen.vert", "style.frag")
             self._style_prog["u_src"] = 2
+            self._style_prog["u_shapes"] = 3
             self._style_vao = ctx.vertex_array(self._style_prog, [])
         prog, vao = self._style_prog, self._style_vao
         assert vao is not None
@@ -821,6 +855,7 @@ class AvatarRenderer:
         prog["u_saturation"] = style.saturation
         prog["u_temperature"] = style.temperature
         raw.color_attachments[0].use(2)
+        raw.color_attachments[1].use(3)
         fb.use()
         fb.clear(*background)
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
@@ -865,7 +900,8 @@ class AvatarRenderer:
 
     def _release_raw(self) -> None:
         if self._raw is not None:
-            self._raw.color_attachments[0].release()
+            for attachment in self._raw.color_attachments:
+                attachment.release()
             if self._raw.depth_attachment is not None:
                 self._raw.depth_attachment.release()
             self._raw.release()
@@ -912,6 +948,59 @@ def _iris_slots(rig: RigData, atlas: Atlas) -> list[tuple[int, tuple[float, ...]
         if slot.name.startswith("iris") and att is not None and att.path in atlas.regions:
             eyes.append((slot.index, atlas.uv_rect(att.path)))
     return eyes[:2]
+
+
+def _mask(fb: moderngl.Framebuffer, on: bool) -> tuple | list[tuple]:
+    """A colour mask for every attachment of `fb` (moderngl wants a list with several)."""
+    one = (on, on, on, on)
+    n = len(fb.color_attachments)
+    return one if n == 1 else [one] * n
+
+
+def _slot_shapes(rig: RigData) -> np.ndarray:
+    """Each slot's shape id, MAX_SLOTS of them (0: a slot with nothing to draw). A feature,
+    a slot whose setup picture lies within a shape's drawn before it and at least
+    FEATURE_AREA times its area (an eye, a mouth, a beard on the face; a fringe lock on the
+    hair), shares the id of the nearest such shape in draw order; any other slot is a shape
+    of its own (its index + 1). Where bands fall in a render style follows shapes."""
+    world = setup_world_transforms(rig)
+    boxes: list[tuple[float, float, float, float] | None] = []
+    for slot in rig.slots:
+        att = rig.attachments[slot.index].get(slot.attachment or "")
+        if isinstance(att, MeshAttachment):
+            pts = att.setup_vertices
+        elif isinstance(att, RegionAttachment):
+            b, c = world[slot.bone], att.corners
+            x = b[WA] * c[:, 0] + b[WB] * c[:, 1] + b[WX]
+            y = b[WC] * c[:, 0] + b[WD] * c[:, 1] + b[WY]
+            pts = np.stack([x, y], axis=1)
+        else:
+            boxes.append(None)
+            continue
+        boxes.append((pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max()))
+
+    def area_of(b: tuple[float, float, float, float]) -> float:
+        return (b[2] - b[0]) * (b[3] - b[1])
+
+    ids = np.zeros(MAX_SLOTS, np.float64)
+    own: set[int] = set()  # the slots that are shapes, not features
+    for i, box in enumerate(boxes[:MAX_SLOTS]):
+        if box is None:
+            continue
+        hosts = [
+            j
+            for j in own
+            if (other := boxes[j]) is not None
+            and other[0] <= box[0] and other[1] <= box[1]
+            and other[2] >= box[2] and other[3] >= box[3]
+            and area_of(other) >= FEATURE_AREA * area_of(box)
+        ]  # fmt: skip
+        if hosts:
+            ids[i] = ids[max(hosts)]  # the nearest in draw order: what it is drawn on
+        else:
+            ids[i] = min(i + 1, 255)
+            own.add(i)
+    return ids
 
 
 def _rigid(bone: int, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -164,20 +164,39 @@ def test_a_photo_becomes_a_live_puppet(
 
 
 def test_the_character_is_worn_live(context, server: str, digi, tmp_path: Path) -> None:
-    """The generated avatar's character (Digi's rig in its measured colours and hairstyle)
-    is what "Puppet it live" streams: the head's colours are those of a local render of the
-    character (fetched from the server and assembled here), not Digi's own."""
+    """The generated avatar's character (Digi's rig in its measured colours and hairstyle),
+    edited on the page (a beard, a render style), is what "Puppet it live" streams: the
+    head's colours are those of a local render of the character (fetched from the server
+    and assembled here) in that style, not Digi's own."""
     from engine.likeness.assemble import assemble
     from engine.likeness.character import Character
 
     page = generated(context, server, tmp_path)
     page.wait_for_selector("#character:not([hidden])", timeout=90_000)
     avatar_id = page.get_attribute("#char-puppet", "href").split("=", 1)[1]
+    # the editor: a chip goes to its control; a beard is saved for the owner
+    page.locator("#char-features button.chip").first.click()
+    assert page.evaluate("document.activeElement.id").startswith("char-")
+    page.select_option("#char-facial_hair", "beard")
+    page.wait_for_function(
+        "() => document.getElementById('char-note').textContent.startsWith('Saved')",
+        timeout=60_000,
+    )
     character = Character.from_json(
         json.loads(fetch(f"{server}/avatars/{avatar_id}/character"))["character"]
     )
+    assert character.facial_hair == "beard"
+    # a render style for the still and the live session
+    page.select_option("#char-style", "cel-shade")
+    assert "style=cel-shade" in page.get_attribute("#char-still", "src")
+    page.wait_for_function(
+        "() => { const i = document.getElementById('char-still'); "
+        "return i.complete && i.naturalWidth > 0; }",
+        timeout=60_000,
+    )
+    page.screenshot(path=str(tmp_path / "create_edited.png"), full_page=True)
     page.click("#char-puppet")
-    page.wait_for_url(f"**/?avatar={avatar_id}")
+    page.wait_for_url(f"**/?avatar={avatar_id}&style=cel-shade")
     page.wait_for_function(
         "() => window.digigami && ['connected', 'busy', 'error', 'failed'].includes(window.digigami.state)",
         timeout=60_000,
@@ -190,9 +209,11 @@ def test_the_character_is_worn_live(context, server: str, digi, tmp_path: Path) 
     result = page.evaluate(CAPTURE_JS, {"seconds": 3.0, "every": 250})
     frames = [decode_png(g["png"]) for g in result["grabs"]]
     page.screenshot(path=str(tmp_path / "puppet_character.png"))
+    assert page.evaluate("window.digigami.lastStatus.style") == "cel-shade"
+    assert page.input_value("#look") == "cel-shade"
     bundle = assemble(character)
-    wearing, rect = render_at_rest(bundle)
-    bare, _ = render_at_rest(digi)
+    wearing, rect = render_at_rest(bundle, style="cel-shade")
+    bare, _ = render_at_rest(digi, style="cel-shade")
     box = slot_box(bundle, rect, "head", pad=16)
     ours = np.median([overlap(f[box], wearing[box]) for f in frames])
     digis = np.median([overlap(f[box], bare[box]) for f in frames])

@@ -52,7 +52,11 @@ def test_the_style_pass_matches_its_numpy_reference(digi, name: str) -> None:
     # no eye highlights here: the reference is the style pass alone, over the plain drawing
     plain = renderer.render(pose, "bust")
     styled = renderer.render(pose, "bust", style=_no_eyes(style))
-    want = numpy_style(_gl_rows(plain), style)
+    # the pass's input is the plain drawing (the same pixels) and the shape map beside it
+    assert np.array_equal(renderer.read_unstyled(), plain[::-1])
+    shapes = renderer.read_shapes()
+    assert len(np.unique(shapes)) > 5  # a face, hair locks, clothes...
+    want = numpy_style(_gl_rows(plain), shapes, style)
     got = _gl_rows(styled)
     err = np.abs(got - want).max(-1)
     # 8-bit texture filtering and float rounding: within a few levels nearly everywhere
@@ -69,11 +73,14 @@ def _no_eyes(style: RenderStyle) -> RenderStyle:
 
 def test_the_reference_is_not_the_identity() -> None:
     """The numpy reference itself draws what a style says: an outline outside a square of
-    colour, bands on its side away from the light, its centre's colour kept."""
+    colour, bands on its side away from the light, its centre's colour kept, no band for a
+    feature drawn on it."""
     src = np.zeros((256, 256, 4))
     src[64:192, 64:192] = (0.8, 0.5, 0.3, 1.0)
+    shapes = np.zeros((256, 256))
+    shapes[64:192, 64:192] = 1 / 255
     style = RENDER_STYLES["cel-shade"]
-    out = numpy_style(src, style)
+    out = numpy_style(src, shapes, style)
     assert out[128, 128, :3] == pytest.approx(
         np.clip(_graded(np.array([0.8, 0.5, 0.3]), style), 0, 1), abs=1e-6
     )
@@ -83,6 +90,13 @@ def test_the_reference_is_not_the_identity() -> None:
     # the light comes from the upper left (GL: y up): the right and the bottom edges shade
     assert out[128, 190, :3].sum() < out[128, 66, :3].sum() - 0.1
     assert out[66, 128, :3].sum() < out[190, 128, :3].sum() - 0.1
+    # a feature drawn on it (the same shape, another colour) casts no band; a second shape
+    # beside it does
+    # (the pixel at row 112, column 98 looks down and right, into the square at 100..110)
+    src[100:110, 100:110] = (0.1, 0.1, 0.1, 1.0)
+    assert np.allclose(numpy_style(src, shapes, style)[110:115, 94:99], out[110:115, 94:99])
+    shapes[100:110, 100:110] = 2 / 255
+    assert numpy_style(src, shapes, style)[112, 98, :3].sum() < out[112, 98, :3].sum() - 0.1
 
 
 def _graded(rgb: np.ndarray, style: RenderStyle) -> np.ndarray:

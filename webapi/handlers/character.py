@@ -3,7 +3,8 @@ colours chosen from it, the user's edits, and a still of it.
 
     GET /avatars/{id}/character      {"character", "features", "hairstyles", "wears"}
     PUT /avatars/{id}/character      the fields to change -> the edited character
-    GET /avatars/{id}/character.png  a still of the character (?framing=full|bust|face)
+    GET /avatars/{id}/character.png  a still of the character (?framing=full|bust|face,
+                                     ?style=none or a render style)
 
 Like the avatar's pictures, reading needs only its id (16 random hex digits); editing is
 its owner's alone, and anyone else is told there is no such avatar (404). Docs: docs/API.md.
@@ -23,6 +24,7 @@ from engine.likeness.assemble import assemble
 from engine.likeness.character import Character, CharacterError
 from engine.likeness.hair import HAIRSTYLES, HairstyleError
 from engine.render.framing import FRAMINGS
+from engine.render.looks import LOOK_NAMES, NONE, RenderStyle, UnknownLookError, render_style
 from streaming.live import WEARS
 from webapi.errors import Invalid, NotFound
 from webapi.handlers.identity import identify
@@ -79,6 +81,7 @@ def _answer(record: dict[str, Any], character: Character) -> dict[str, Any]:
             for name, c in sorted(HAIRSTYLES.items())
         },
         "wears": list(WEARS),
+        "styles": list(LOOK_NAMES),
     }
 
 
@@ -113,12 +116,17 @@ async def character_still(request: web.Request) -> web.Response:
     framing = request.query.get("framing", "full")
     if framing not in FRAMINGS:
         raise Invalid(f'unknown framing "{framing}" (expected one of {", ".join(FRAMINGS)})')
+    look = request.query.get("style", NONE)
+    try:
+        style = render_style(look)
+    except UnknownLookError as e:
+        raise Invalid(str(e)) from None
     # a still costs an assembly and a render on the one render thread: the same picture
     # asked again (a reload, a flood of requests) is answered from memory
-    key = (_avatar_id(request), character.digest, framing)
+    key = (_avatar_id(request), character.digest, framing, look)
     png = _STILLS.get(key)
     if png is None:
-        png = await _draw(request, character, framing)
+        png = await _draw(request, character, framing, style)
         _STILLS[key] = png
         while len(_STILLS) > MAX_STILLS:
             _STILLS.popitem(last=False)
@@ -127,7 +135,9 @@ async def character_still(request: web.Request) -> web.Response:
     return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "no-cache"})
 
 
-async def _draw(request: web.Request, character: Character, framing: str) -> bytes:
+async def _draw(
+    request: web.Request, character: Character, framing: str, style: RenderStyle | None
+) -> bytes:
     loop = asyncio.get_running_loop()
     try:
         bundle = await loop.run_in_executor(None, assemble, character)
@@ -135,7 +145,7 @@ async def _draw(request: web.Request, character: Character, framing: str) -> byt
         raise Invalid(f'avatar "{_avatar_id(request)}" cannot be drawn: {e}') from None
     from webapi.app import MANAGER
 
-    still = request.app[MANAGER].worker.snapshot(bundle, STILL_SIZE, framing)
+    still = request.app[MANAGER].worker.snapshot(bundle, STILL_SIZE, framing, style=style)
     pixels = await asyncio.wrap_future(still)
     return await loop.run_in_executor(None, encode_png, straight(pixels))
 

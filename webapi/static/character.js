@@ -1,9 +1,19 @@
 // The create page's character panel: what was measured in the photo (as chips), the
-// character assembled from it (a still drawn by the engine), and an editor for its
-// hairstyle, colours and glasses. Edits are PUT to /avatars/<id>/character (the owner's
+// character assembled from it (a still drawn by the engine, in a render style), and an
+// editor for its hairstyle, colours, face shape, brows, facial hair and glasses. Edits are PUT to /avatars/<id>/character (the owner's
 // alone) and the still is drawn again. docs/GENERATION.md, "Characters".
 
 const $ = (id) => document.getElementById(id);
+
+// a chip's editor: clicking the chip of a feature goes to the control that changes it
+const EDITS = {
+  hair_length: "char-hairstyle", hair_texture: "char-hairstyle", fringe: "char-hairstyle",
+  scalp: "char-hairstyle", hair_colour: "char-hair", skin: "char-skin", iris_class: "char-iris",
+  face_shape: "char-face_shape", glasses: "char-glasses", facial_hair: "char-facial_hair",
+};
+// the editor's colour inputs and choices, by the character's field names
+const COLOURS = ["skin", "hair", "iris", "brows", "facial_hair_colour", "glasses_colour"];
+const CHOICES = ["face_shape", "brow_thickness", "facial_hair"];
 
 // a feature's words on a chip, in the order a person reads themselves
 const FEATURES = [
@@ -16,10 +26,18 @@ const UNSURE = 0.5; // chips of features measured with less confidence are dimme
 let avatar = null;
 let busy = false;
 
-function chip(label, value, confidence) {
-  const c = document.createElement("span");
-  c.className = "chip" + (confidence < UNSURE ? " unsure" : "");
-  c.title = `measured with ${Math.round(confidence * 100)}% confidence`;
+function chip(name, label, value, confidence) {
+  const c = document.createElement(EDITS[name] ? "button" : "span");
+  c.className = "chip" + (confidence < UNSURE ? " unsure" : "") + (EDITS[name] ? " editable" : "");
+  c.title = `measured with ${Math.round(confidence * 100)}% confidence` + (EDITS[name] ? "; click to change it" : "");
+  if (EDITS[name]) {
+    c.type = "button";
+    c.onclick = () => {
+      const control = $(EDITS[name]);
+      control.focus();
+      if (control.showPicker && control.type === "color") control.showPicker();
+    };
+  }
   if (label) c.append(`${label} `);
   const b = document.createElement("b");
   b.textContent = value;
@@ -44,7 +62,7 @@ function showFeatures(features) {
     if (name === "scalp" && f.value === "hair") continue;
     if (name === "facial_hair" && f.value === "none") continue;
     if ((name === "glasses" || name === "hat") && f.value === false) continue;
-    box.append(chip(label, words(f.value), f.confidence ?? 1));
+    box.append(chip(name, label, words(f.value), f.confidence ?? 1));
   }
 }
 
@@ -61,13 +79,20 @@ function fillEditor(answer) {
     }
   }
   select.value = c.hairstyle;
-  for (const key of ["skin", "hair", "iris", "brows"]) $(`char-${key}`).value = c[key] ?? "#000000";
+  // absent colours show what is drawn: facial hair in the hair's colour, frames near black
+  const shown = { facial_hair_colour: c.hair, glasses_colour: "#5b2430" };
+  for (const key of COLOURS) $(`char-${key}`).value = c[key] ?? shown[key] ?? "#000000";
+  const defaults = { face_shape: "oval", brow_thickness: "medium", facial_hair: "none" };
+  for (const key of CHOICES) $(`char-${key}`).value = c[key] ?? defaults[key];
   $("char-glasses").checked = c.glasses;
+  $("char-facial_hair_colour").disabled = (c.facial_hair ?? "none") === "none";
+  $("char-glasses_colour").disabled = !c.glasses;
 }
 
 function drawStill() {
   // a new query string each time: an edited character is a new picture
-  $("char-still").src = `/avatars/${encodeURIComponent(avatar)}/character.png?framing=full&v=${Date.now()}`;
+  const style = $("char-style").value;
+  $("char-still").src = `/avatars/${encodeURIComponent(avatar)}/character.png?framing=full&style=${style}&v=${Date.now()}`;
 }
 
 async function edit(change) {
@@ -93,8 +118,21 @@ async function edit(change) {
 }
 
 $("char-hairstyle").onchange = (e) => edit({ hairstyle: e.target.value });
-for (const key of ["skin", "hair", "iris", "brows"]) {
+for (const key of COLOURS) {
   $(`char-${key}`).onchange = (e) => edit({ [key]: e.target.value.toLowerCase() });
+}
+for (const key of CHOICES) $(`char-${key}`).onchange = (e) => edit({ [key]: e.target.value });
+// the style is how it is drawn, not part of the character: the still and the live session
+$("char-style").onchange = () => {
+  drawStill();
+  puppetLinks();
+};
+
+function puppetLinks() {
+  const style = $("char-style").value;
+  const tail = style === "none" ? "" : `&style=${style}`;
+  $("char-puppet").href = `/?avatar=${encodeURIComponent(avatar)}${tail}`;
+  $("photo-puppet").href = `/?avatar=${encodeURIComponent(avatar)}&wears=photo${tail}`;
 }
 $("char-glasses").onchange = (e) => edit({ glasses: e.target.checked });
 $("char-still").onerror = () => { $("char-note").textContent = "The character could not be drawn."; };
@@ -113,8 +151,7 @@ export async function showCharacter(id) {
   fillEditor(answer);
   drawStill();
   $("char-note").textContent = "";
-  $("char-puppet").href = `/?avatar=${encodeURIComponent(id)}`;
-  $("photo-puppet").href = `/?avatar=${encodeURIComponent(id)}&wears=photo`;
+  puppetLinks();
   panel.hidden = false;
   return true;
 }
