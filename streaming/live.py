@@ -335,7 +335,7 @@ class LiveSession:
     def customizations(self) -> dict[str, Any]:
         """What the session wears now, in a saved avatar's customizations format
         (docs/API.md): what "Save to my avatars" stores."""
-        return {
+        out = {
             "library": self.look.library,
             "sprites": dict(self.puppet.wearing),
             "colors": {
@@ -343,6 +343,9 @@ class LiveSession:
                 for part, value in self.colors.items()
             },
         }
+        if self.style_name != NONE:
+            out["style"] = self.style_name
+        return out
 
     def play(self, animation: str) -> None:
         """Preview: keep playing a state (`wave`) or one of its animations (`dance_3`)."""

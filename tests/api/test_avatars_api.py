@@ -200,6 +200,8 @@ BAD_CUSTOMIZATIONS = [
     ({"colors": {"tail": {"hue": 1}}}, "customizations.colors.tail is not a colour part"),
     ({"colors": {"outfit": 1}}, "customizations.colors.outfit must be an object"),
     ({"colors": []}, "customizations.colors must be an object"),
+    ({"style": "sepia"}, "customizations.style must be one of the render styles"),
+    ({"style": 3}, "customizations.style must be one of the render styles"),
 ]
 
 
@@ -229,8 +231,13 @@ def test_customizations_errors_name_the_path(tmp_path: Path) -> None:
         )
         assert ok["customizations"]["library"] == "winter"
         # neutral colours are dropped: they change nothing
-        plain = await created(http, alice, customizations={"colors": {"avatar": {"hue": 0}}})
+        plain = await created(
+            http, alice, customizations={"colors": {"avatar": {"hue": 0}}, "style": "none"}
+        )
         assert plain["customizations"] == {}
+        # a render style is kept with the avatar
+        styled = await created(http, alice, customizations={"style": "ghibli"})
+        assert styled["customizations"] == {"style": "ghibli"}
 
     serve(tmp_path, test)
 

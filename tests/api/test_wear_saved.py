@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient
 from tests.api.test_avatars_api import call, created, origin, serve, sign_up
 from tests.streaming.peers import Client
 from webapi.app import MANAGER
+from webapi.library import customizations as custom
 
 WINTER = {
     "library": "winter",
@@ -88,10 +89,12 @@ def test_a_live_session_wears_a_saved_avatar_and_saves_changes_back(tmp_path: Pa
             client.send({"type": "swap", "category": "outfit", "label": "formal"})
             client.send({"type": "color", "part": "body", "hue": -30})
             client.send({"type": "color", "part": "outfit", "brightness": 1})
+            client.send({"type": "style", "value": "cel-shade"})
 
             def changed() -> bool:
                 done = [m for m in client.of_type("status") if m["customizations"]["sprites"]
-                        .get("outfit") == "formal" and "body" in m["customizations"]["colors"]]  # fmt: skip
+                        .get("outfit") == "formal" and "body" in m["customizations"]["colors"]
+                        and m["customizations"].get("style") == "cel-shade"]  # fmt: skip
                 return bool(done)
 
             await client.wait_for(changed, 20, "a status with the changes")
@@ -109,6 +112,10 @@ def test_a_live_session_wears_a_saved_avatar_and_saves_changes_back(tmp_path: Pa
             )
             assert status == 200, back
             assert back["customizations"]["sprites"]["outfit"] == "formal"
+            assert back["customizations"]["style"] == "cel-shade"
+            # and what a session wearing it starts in
+            opts = await custom.options("digi")
+            assert custom.look(back["customizations"], opts).style == "cel-shade"
             assert back["customizations"]["colors"] == {
                 "avatar": {"hue": 150.0, "saturation": 2.0, "brightness": 1.0, "contrast": 1.0},
                 "body": {"hue": -30.0, "saturation": 1.0, "brightness": 1.0, "contrast": 1.0},

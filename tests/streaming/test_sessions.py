@@ -103,6 +103,7 @@ def test_control_messages_are_checked_and_applied(face_frames) -> None:
         await client.wait_for(
             lambda: any(
                 m["state"] == "wave" and m["framing"] == "face" and m["style"] == "ghibli"
+                and m["customizations"]["style"] == "ghibli"  # what "Save" would keep
                 for m in client.of_type("status")
             ),
             10, "the wave, the face framing and the style in the status",

@@ -4,7 +4,8 @@ The format (docs/API.md, "Customizations"), every key optional:
 
     {"library": "winter",
      "sprites": {"outfit": "armor", "accessories": "hat", "body": "slim"},
-     "colors": {"avatar": {"hue": 20}, "outfit": {"saturation": 1.4, "contrast": 1.1}}}
+     "colors": {"avatar": {"hue": 20}, "outfit": {"saturation": 1.4, "contrast": 1.1}},
+     "style": "ghibli"}
 
 - `library`: the rig's sprite library (content/sprites/<rig>/<name>.json): `base`, or a
   variant such as `winter` (it extends base, so it has base's labels too).
@@ -13,6 +14,8 @@ The format (docs/API.md, "Customizations"), every key optional:
 - `colors`: the renderer's colour filter for the whole avatar (`avatar`) or for the slots of
   one sprite category (a part), each `{"hue": -180..180 degrees, "saturation": 0..2,
   "brightness": 0..2, "contrast": 0..2}` (1 changes nothing; values left out are neutral).
+- `style`: the render style it is drawn in (engine/render/looks.py LOOK_NAMES; `none`, the
+  art as drawn, is the default and is not stored).
 
 `validate` returns the normalized value (numbers as floats, neutral entries dropped) or
 raises `Invalid` naming the exact path (`customizations.colors.body.hue`). `look` turns it
@@ -29,11 +32,12 @@ from functools import lru_cache
 from typing import Any
 
 from engine.assets import SPRITES, load_bundle
+from engine.render.looks import LOOK_NAMES, NONE
 from streaming.live import COLOR_RANGES, NEUTRAL, WHOLE, Look
 from webapi.errors import Invalid, TooLarge
 
 MAX_BYTES = 4096  # the normalized JSON: a few dozen short names and numbers
-KEYS = ("library", "sprites", "colors")
+KEYS = ("library", "sprites", "colors", "style")
 DEFAULT_LIBRARY = "base"
 
 
@@ -78,7 +82,7 @@ def validate(value: Any, opts: RigOptions, path: str = "customizations") -> dict
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise _fail(path, 'must be an object {"library", "sprites", "colors"}')
+        raise _fail(path, 'must be an object {"library", "sprites", "colors", "style"}')
     for key in value:
         if key not in KEYS:
             raise _fail(f"{path}.{key}"[:200], f"is not a customization (known: {', '.join(KEYS)})")
@@ -133,6 +137,11 @@ def validate(value: Any, opts: RigOptions, path: str = "customizations") -> dict
             filters[part] = f
     if filters:
         out["colors"] = filters
+    style = value.get("style", NONE)
+    if not isinstance(style, str) or style not in LOOK_NAMES:
+        raise _fail(f"{path}.style", f"must be one of the render styles: {', '.join(LOOK_NAMES)}")
+    if style != NONE:
+        out["style"] = style
     if len(json.dumps(out, separators=(",", ":"))) > MAX_BYTES:  # bounded above; a guard
         raise TooLarge(f"{path} is too large (at most {MAX_BYTES} bytes as JSON)")
     return out
@@ -160,4 +169,5 @@ def look(
         colors={part: filter_of(v) for part, v in colors.items()},
         groups=dict(opts.groups),
         saved=saved,
+        style=customizations.get("style", NONE),
     )
