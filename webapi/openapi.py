@@ -201,6 +201,16 @@ SCHEMAS: dict[str, Any] = {
                 "description": "absent: the hair colour",
             },
             "brow_thickness": {"enum": ["thin", "medium", "thick"]},
+            "hat": {"type": "boolean", "description": "absent: false; Digi's cap"},
+            "hat_colour": {
+                "type": ["string", "null"],
+                "pattern": "^#[0-9a-f]{6}$",
+                "description": "the cap's; absent: Digi's teal",
+            },
+            "eye_shape": {
+                "enum": ["round", "almond", "narrow", "upturned"],
+                "description": "absent: round (Digi's own eyes)",
+            },
             "glasses_colour": {
                 "type": ["string", "null"],
                 "pattern": "^#[0-9a-f]{6}$",

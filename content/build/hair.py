@@ -348,6 +348,22 @@ def attachments(style: str, pics: dict[str, Pic], rig: dict) -> dict[str, dict]:
     return A
 
 
+def write_package(out: Path, pics: dict) -> tuple[int, int]:
+    """A part package's pictures, replacing what `out` held: `atlas.{png,json}` (packed,
+    with hulls) and `pictures/<name>.svg` (each picture's final SVG) for name -> picture.
+    Returns the atlas's (width, height)."""
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "pictures").mkdir(parents=True)
+    atlas, regions = digi_art.pack(list(pics.values()))
+    Image.fromarray(atlas, "RGBA").save(out / "atlas.png", optimize=True)
+    (out / "atlas.json").write_text(json.dumps({"schema": 1, "regions": regions}), encoding="utf-8")
+    add_hulls(out)
+    for name, p in pics.items():
+        (out / "pictures" / f"{name}.svg").write_text(p.text, encoding="utf-8")
+    return atlas.shape[1], atlas.shape[0]
+
+
 def build(style: str, rig: dict) -> dict:
     srcs = sources(style)
     pics = {n: Pic(style, n, t, s) for n, (t, s) in srcs.items()}
@@ -356,15 +372,7 @@ def build(style: str, rig: dict) -> dict:
     atts = attachments(style, pics, rig)
     hides = [s for s in HAIR_SLOTS if s not in atts]
     out = OUT / style
-    if out.exists():
-        shutil.rmtree(out)
-    (out / "pictures").mkdir(parents=True)
-    atlas, regions = digi_art.pack(list(pics.values()))
-    Image.fromarray(atlas, "RGBA").save(out / "atlas.png", optimize=True)
-    (out / "atlas.json").write_text(json.dumps({"schema": 1, "regions": regions}), encoding="utf-8")
-    add_hulls(out)
-    for n, p in pics.items():
-        (out / "pictures" / f"{n}.svg").write_text(p.text, encoding="utf-8")
+    size = write_package(out, pics)
     doc = {
         "schema": SCHEMA,
         "name": style,
@@ -384,7 +392,7 @@ def build(style: str, rig: dict) -> dict:
         for per in atts.values()
         for a in per.values()
     )
-    return {"pictures": len(pics), "triangles": ntris, "atlas": atlas.shape[1::-1], "hides": hides}
+    return {"pictures": len(pics), "triangles": ntris, "atlas": size, "hides": hides}
 
 
 def main(names: list[str]) -> None:

@@ -7,7 +7,8 @@ Only pictures change: Digi's own art re-rasterized in the character's palette
 (engine/likeness/recolor.py), and the hairstyle's art recoloured the same way and worn on
 Digi's hair slots (engine/likeness/hair.py), and the face shape and facial hair
 (engine/likeness/face_parts.py): the head's picture redrawn with the shape's jaw, the facial
-hair on a slot over the head, in its own colour. Nothing here touches GL, torch or MediaPipe.
+hair on a slot over the head, in its own colour, the eye slots showing the eye shape's
+pictures. Nothing here touches GL, torch or MediaPipe.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from functools import lru_cache
 
 import numpy as np
 
-from engine.assets import RIGS, AvatarBundle, bundle_for
+from engine.assets import RIGS, ROOT, AvatarBundle, bundle_for
 from engine.atlas import Atlas
 from engine.likeness.character import Character
 from engine.likeness.face_parts import (
     HEAD_ART,
     OWN_BROWS,
+    OWN_EYES,
     FaceParts,
     append_pictures,
     head_path,
@@ -33,12 +35,18 @@ from engine.likeness.face_parts import (
     wear_face_parts,
 )
 from engine.likeness.hair import HAIRSTYLES, Hairstyle, load_hairstyle, style_atlas, wear_hairstyle
-from engine.likeness.palette import Palette, delta_e, oklch_of, oklch_to_hex, palette
+from engine.likeness.palette import Palette, Ramp, delta_e, oklch_of, oklch_to_hex, palette
 from engine.likeness.recolor import recolor_atlas
 from engine.rig.loader import parse_rig
 
 RIG = "digi"
 GLASSES_FRAME = "#5b2430"  # the frame's colour in content/art/digi/glasses.svg
+# Digi's cap (content/art/digi/hat_cap.svg): its teal base, shade and light, re-based on a
+# measured hat colour. The same teal is the jacket's, so only the cap's picture is redrawn.
+HAT_CAP = Ramp("hat", ("#2f97a0", "#1f6a78", "#63c3c6"))
+HAT_PICTURE = "digi/hat_cap"
+HAT_ART = ROOT / "content" / "art" / "digi" / "hat_cap.svg"
+GLASSES_AND_HAT = "glasses_hat"  # the accessory label a character with both wears
 SKIN = "#ffe4d0"  # Digi's skin base tone, what the frame lies on
 FRAME_CONTRAST = 20.0  # CIEDE2000 a frame keeps from the skin, else it is darkened
 FRAME_STEP = 0.3  # OKLab lightness below the skin a darkened frame takes
@@ -98,22 +106,45 @@ def assemble(
     label = name or f"character-{character.digest}"
     c = character
     dressed = _dressed(
-        c.hairstyle, c.facial_hair, c.face_shape, c.brow_thickness, animation_set, sprites
-    )
+        c.hairstyle, c.facial_hair, c.face_shape, c.brow_thickness, animation_set, sprites,
+        c.eye_shape,
+    )  # fmt: skip
+    if c.hat and c.hat_colour is not None:
+        art = {HAT_PICTURE: HAT_ART.read_text(encoding="utf-8")}
+        atlas = recolor_atlas(Palette(HAT_CAP.rebase(c.hat_colour)), base=atlas, art=art)
     bundle = replace(dressed, atlas=atlas, face=label)
-    if character.glasses and bundle.sprites is not None:
-        accessories = bundle.sprites.categories.get("accessories", {})
-        if "glasses" in accessories:
-            defaults = {**bundle.sprites.defaults, "accessories": "glasses"}
-            bundle = replace(bundle, sprites=replace(bundle.sprites, defaults=defaults))
-    return bundle
+    return _accessories(bundle, c)
+
+
+def _accessories(bundle: AvatarBundle, c: Character) -> AvatarBundle:
+    """The character's glasses and hat as the sprite library's default accessory. The
+    library's accessories hold one item; a character measured with both wears a label
+    made here that shows the two (its hair top flattened under the cap)."""
+    lib = bundle.sprites
+    if lib is None or not (c.glasses or c.hat):
+        return bundle
+    accessories = lib.categories.get("accessories", {})
+    if c.glasses and c.hat and "glasses" in accessories and "hat" in accessories:
+        both = {**accessories["glasses"], **accessories["hat"]}
+        categories = {**lib.categories, "accessories": {**accessories, GLASSES_AND_HAT: both}}
+        lib = replace(lib, categories=categories)
+        wear = GLASSES_AND_HAT
+    elif c.hat and "hat" in accessories:
+        wear = "hat"
+    elif c.glasses and "glasses" in accessories:
+        wear = "glasses"
+    else:
+        return bundle
+    lib = replace(lib, defaults={**lib.defaults, "accessories": wear})
+    return replace(bundle, sprites=lib)
 
 
 def face_pictures(character: Character, style: Hairstyle, pal: Palette) -> dict[str, np.ndarray]:
     """The pictures the character's face shape and facial hair add to the atlas, in its
     colours: the head (the one the hairstyle wears, or Digi's) with the shape's jaw, the
-    facial hair for that shape and the brows. Digi's own face ("oval", "none", "medium")
-    adds none."""
+    facial hair for that shape, the brows and the eye shape's pictures (in the iris and skin
+    colours, like Digi's eyes). Digi's own face ("oval", "none", "medium", "round") adds
+    none."""
     parts = _face_parts()
     out: dict[str, np.ndarray] = {}
     if character.face_shape != "oval":
@@ -130,6 +161,9 @@ def face_pictures(character: Character, style: Hairstyle, pal: Palette) -> dict[
             out[path] = _recoloured(path, parts.sources[path].svg, picture_of(parts, path), fh)
     if character.brow_thickness != OWN_BROWS:
         for path in parts.brows[character.brow_thickness].values():
+            out[path] = _recoloured(path, parts.sources[path].svg, picture_of(parts, path), pal)
+    if character.eye_shape != OWN_EYES:
+        for path in parts.eyes[character.eye_shape].values():
             out[path] = _recoloured(path, parts.sources[path].svg, picture_of(parts, path), pal)
     return out
 
@@ -160,16 +194,18 @@ def _dressed(
     brows: str,
     animation_set: str | None,
     sprites: str,
+    eyes: str = OWN_EYES,
 ) -> AvatarBundle:
     """Digi's bundle dressed in a hairstyle and face parts, without pictures: the rig
     depends on those alone, so its parsing and the clips, machine and library loaded against
     it are done once per combination (most of an assembly's time), not once per character."""
     style = _style(hairstyle)
     data, _ = wear_hairstyle(_rig_json(), _EMPTY, style)
-    data = wear_face_parts(data, _face_parts(), facial_hair, face_shape, brows)
+    data = wear_face_parts(data, _face_parts(), facial_hair, face_shape, brows, eyes)
     where = f"{RIGS / RIG / 'rig.json'} in hairstyle {hairstyle}"
-    if (facial_hair, face_shape, brows) != ("none", "oval", OWN_BROWS):
-        where += f", facial hair {facial_hair}, face shape {face_shape}, brows {brows}"
+    if (facial_hair, face_shape, brows, eyes) != ("none", "oval", OWN_BROWS, OWN_EYES):
+        where += f", facial hair {facial_hair}, face shape {face_shape}"
+        where += f", brows {brows}, eyes {eyes}"
     rig = parse_rig(data, where)
     return bundle_for(rig, RIG, animation_set, sprites)
 

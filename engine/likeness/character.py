@@ -33,6 +33,9 @@ SCALP = {"hair": "none", "shaved": "shaved", "bald": "bald"}
 FACIAL_HAIR = ("none", "stubble", "moustache", "beard")
 FACE_SHAPES = ("oval", "round", "square", "heart")
 BROW_THICKNESS = ("thin", "medium", "thick")
+EYE_SHAPES = ("round", "almond", "narrow", "upturned")  # round: Digi's own
+# a measured eye shape less sure than this keeps Digi's round eyes
+EYE_SURE = 0.4
 # measured brow thickness (brow height over the eye's width, engine/likeness/measure_face.py)
 # -> class: below the first edge thin, above the second thick. Provisional: set from the two
 # test photos (0.14 and 0.22, both medium-looking brows) and Digi's own; an unsure
@@ -40,11 +43,15 @@ BROW_THICKNESS = ("thin", "medium", "thick")
 BROW_EDGES = (0.09, 0.27)
 BROW_SURE = 0.4
 _COLOURS = (
-    "skin", "hair", "hair_highlight", "iris", "brows", "facial_hair_colour", "glasses_colour"
+    "skin", "hair", "hair_highlight", "iris", "brows", "facial_hair_colour", "glasses_colour",
+    "hat_colour",
 )  # fmt: skip
 # fields left out of the JSON (and so the digest) while they hold their default: a character
 # saved before the field existed keeps its digest, and with it its avatar's name
-_OPTIONAL = {"facial_hair_colour": None, "glasses_colour": None, "brow_thickness": "medium"}
+_OPTIONAL = {
+    "facial_hair_colour": None, "glasses_colour": None, "brow_thickness": "medium",
+    "eye_shape": "round", "hat": False, "hat_colour": None,
+}  # fmt: skip
 
 
 class CharacterError(ValueError):
@@ -69,6 +76,9 @@ class Character:
     facial_hair_colour: str | None = None
     brow_thickness: str = "medium"
     glasses_colour: str | None = None  # the frame's; None: Digi's
+    eye_shape: str = "round"  # drawn from the face-part library; round: Digi's own
+    hat: bool = False  # Digi's cap, worn over the hairstyle's hat-flattened top
+    hat_colour: str | None = None  # the cap's; None: Digi's teal
 
     def __post_init__(self) -> None:
         if self.hairstyle not in HAIRSTYLES:
@@ -82,6 +92,8 @@ class Character:
             raise CharacterError("hair_highlight: needs a hair colour too")
         if not isinstance(self.glasses, bool):
             raise CharacterError(f"glasses: true or false, got {self.glasses!r}")
+        if not isinstance(self.hat, bool):
+            raise CharacterError(f"hat: true or false, got {self.hat!r}")
         if self.facial_hair not in FACIAL_HAIR:
             raise CharacterError(
                 f"facial_hair: one of {', '.join(FACIAL_HAIR)}, got {self.facial_hair!r}"
@@ -89,6 +101,10 @@ class Character:
         if self.brow_thickness not in BROW_THICKNESS:
             raise CharacterError(
                 f"brow_thickness: one of {', '.join(BROW_THICKNESS)}, got {self.brow_thickness!r}"
+            )
+        if self.eye_shape not in EYE_SHAPES:
+            raise CharacterError(
+                f"eye_shape: one of {', '.join(EYE_SHAPES)}, got {self.eye_shape!r}"
             )
         if self.face_shape not in FACE_SHAPES:
             raise CharacterError(
@@ -197,6 +213,9 @@ def character_from(m: Measurement) -> Character:
         facial_hair_colour=colour(m.facial_hair_colour) if m.facial_hair.value != "none" else None,
         brow_thickness=brow_class(m),
         glasses_colour=colour(m.glasses_colour) if m.glasses.value else None,
+        eye_shape=m.eye_shape.value if m.eye_shape.confidence >= EYE_SURE else "round",
+        hat=bool(m.hat.value),
+        hat_colour=colour(m.hat_colour) if m.hat.value else None,
     )
 
 

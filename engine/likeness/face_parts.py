@@ -9,13 +9,17 @@ content/README.md, "Face parts") holds
   scale: the head's mesh, bone and draw order are untouched, only its picture changes;
 - the brow thicknesses: thin and thick pictures for Digi's brow slots (hers are medium),
   drawn in her brows' viewBoxes so her region attachments show them unchanged;
+- the eye shapes: per shape, a picture for every one of Digi's eye pictures (the white, the
+  iris, the open, half and closed lids, the happy eye; both eyes) drawn in the same viewBox,
+  so her eye slots' region attachments (and the blink and expressions switching between
+  them) show them unchanged; the iris is clipped inside the white for every gaze;
 - the facial-hair styles: per face shape, the pictures (clipped to that shape's face, so a
   beard follows the jaw) and meshes worn on the slots wearing adds: `facial_hair` right
   above Digi's head (under the nose and mouth, which stay drawn over it) for a beard or
   stubble, `moustache` right above the mouth slots (an open mouth does not hide it); skinned
   to the head along the jaw and to the mouth bone round the mouth, so they follow both.
 
-Digi's own face (shape "oval", no facial hair, medium brows) wears nothing: the rig JSON and the atlas
+Digi's own face (shape "oval", no facial hair, medium brows, round eyes) wears nothing: the rig JSON and the atlas
 stay exactly what they were, so such a character draws as it did before this library.
 """
 
@@ -25,7 +29,7 @@ import copy
 import json
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +39,7 @@ from engine.atlas import Atlas, AtlasFormatError, load_atlas
 from engine.likeness.art import picture_size, rasterize_svg, svg_viewbox
 from engine.likeness.hair import PictureSource, _check_mesh, _read_sources
 from engine.rig.errors import FormatError
-from engine.rig.reader import Node, check_schema, read_json
+from engine.rig.reader import read_rig_file
 
 SCHEMA_VERSION = 1
 LIBRARY = ROOT / "content" / "face"
@@ -47,6 +51,20 @@ BROW_THICKNESS = ("thin", "medium", "thick")
 OWN_BROWS = "medium"  # Digi's own brows: wearing them changes nothing
 BROWS = ("thin", "thick")  # the library's brow variants
 BROW_SLOTS = ("brow_r", "brow_l")
+EYE_SHAPES = ("round", "almond", "narrow", "upturned")
+OWN_EYES = "round"  # Digi's own eyes: wearing them changes nothing
+EYES = ("almond", "narrow", "upturned")  # the library's eye shapes
+# Digi's eye pictures an eye shape redraws (content/art/digi/), both eyes
+EYE_PICTURES = tuple(
+    f"{pic}_{side}"
+    for side in ("r", "l")
+    for pic in ("eye_white", "iris", "lid_open", "lid_half", "lid_closed", "eye_happy")
+)
+# the slots showing them (the eyelids switch open/half/closed for a blink; eye_expr shows the
+# closed and happy eyes of the expressions)
+EYE_SLOTS = tuple(
+    f"{slot}_{side}" for side in ("r", "l") for slot in ("eye_white", "iris", "eyelid", "eye_expr")
+)
 # the slots facial hair adds, each drawn right after (over) a slot of Digi's: the beard and
 # stubble over the head, under the nose and mouth; a moustache over the mouth, so an open
 # mouth does not hide it (it overlaps the upper teeth as a real one does)
@@ -54,7 +72,8 @@ SLOTS = {"facial_hair": "head", "moustache": "mouth_expr"}
 BELOW = "head"  # the slot whose picture a face shape redraws
 HEAD_SCALE = 3.0  # texels per art unit of Digi's head picture (content/build/digi_art.py)
 GAP = 4  # texels between pictures appended to an atlas (mipmaps stay apart)
-HEAD_ART = ROOT / "content" / "art" / "digi" / "head.svg"
+DIGI_ART = ROOT / "content" / "art" / "digi"
+HEAD_ART = DIGI_ART / "head.svg"
 
 # the face outline in a head SVG: <path id="face" d="..."/> (Digi's head.svg and the
 # hairstyles' heads drawn from it)
@@ -73,6 +92,8 @@ class FaceParts:
     facial_hair: dict[str, dict[str, dict[str, dict]]]
     # brow thickness -> brow slot -> the picture its attachments show
     brows: dict[str, dict[str, str]]
+    # eye shape -> Digi's picture path ("digi/lid_open_l") -> the shape's picture
+    eyes: dict[str, dict[str, str]]
     atlas: Atlas  # the facial-hair pictures in Digi's default hair colours, the brows' in hers
     sources: dict[str, PictureSource]  # by picture path
 
@@ -91,12 +112,7 @@ def load_face_parts(library: Path = LIBRARY) -> FaceParts:
     if not path.exists():
         raise FacePartsError(str(path), "", "no face-part library (build it with "
                              "content/build/face_parts.py)")  # fmt: skip
-    root = Node(read_json(path, FacePartsError), "", str(path), FacePartsError)
-    root.obj()
-    check_schema(root, SCHEMA_VERSION)
-    rnode = root.get("rig")
-    if rnode.str_() != RIG:
-        raise rnode.fail(f'face parts for rig "{rnode.value}", not "{RIG}"')
+    root = read_rig_file(path, FacePartsError, SCHEMA_VERSION, RIG, "face parts")
     try:
         atlas = load_atlas(library)
     except AtlasFormatError as e:
@@ -170,7 +186,46 @@ def load_face_parts(library: Path = LIBRARY) -> FaceParts:
     lacking = [b for b in BROWS if b not in brows]
     if lacking:
         raise brows_node.fail(f"no brows {lacking}")
-    return FaceParts(outlines, facial_hair, brows, atlas, sources)
+
+    eyes_node = root.get("eye_shapes")
+    eyes: dict[str, dict[str, str]] = {}
+    own = {f"digi/{pic}" for pic in EYE_PICTURES}
+    for name, per_pic in eyes_node.items():
+        if name not in EYES:
+            raise per_pic.fail(f'unknown eye shape "{name}" (expected {", ".join(EYES)})')
+        eyes[name] = {}
+        for digi, pnode in per_pic.items():
+            if digi not in own:
+                raise pnode.fail(f'"{digi}" is not one of Digi\'s eye pictures')
+            if pnode.str_() not in sources:
+                raise pnode.fail(f'picture "{pnode.value}" is not one of the library\'s')
+            # the region attachments keep their place: the picture must share the centre
+            # of Digi's (it may be larger: the wearer sizes the regions to it)
+            x, y, w, h = svg_viewbox(sources[pnode.value].svg)
+            ox, oy, ow, oh = _digi_viewbox(digi.split("/", 1)[1])
+            if abs(x + w / 2 - ox - ow / 2) > 1e-6 or abs(y + h / 2 - oy - oh / 2) > 1e-6:
+                raise pnode.fail(
+                    f'picture "{pnode.value}": its viewBox is not centred on {digi}\'s'
+                )
+            eyes[name][digi] = pnode.value
+        # a shape missing a picture would show Digi's round eye for a blink or a smile
+        lacking = sorted(own - set(eyes[name]))
+        if lacking:
+            raise per_pic.fail(f"no pictures for {lacking}")
+    absent = [e for e in EYES if e not in eyes]
+    if absent:
+        raise eyes_node.fail(f"no eye shapes {absent}")
+    return FaceParts(outlines, facial_hair, brows, eyes, atlas, sources)
+
+
+@cache
+def _digi_viewbox(picture: str) -> tuple[float, float, float, float]:
+    return svg_viewbox((DIGI_ART / f"{picture}.svg").read_text(encoding="utf-8"))
+
+
+def eye_path(shape: str, picture: str) -> str:
+    """The atlas path of an eye shape's version of Digi's eye picture `picture`."""
+    return f"face/eyes/{shape}/{picture}"
 
 
 def head_path(shape: str) -> str:
@@ -198,12 +253,19 @@ def head_picture(head_svg: str, outline: str) -> tuple[str, np.ndarray]:
 
 
 def wear_face_parts(
-    rig_json: dict, parts: FaceParts, facial_hair: str, face_shape: str, brows: str = OWN_BROWS
+    rig_json: dict,
+    parts: FaceParts,
+    facial_hair: str,
+    face_shape: str,
+    brows: str = OWN_BROWS,
+    eyes: str = OWN_EYES,
 ) -> dict:
     """Digi's rig JSON (perhaps already wearing a hairstyle) with the face shape on its head
-    slot, the facial hair on the slots it adds (SLOTS) and the brows' thickness on the brow
-    slots (a new dict; `rig_json` is not changed). Digi's own face ("none", "oval", "medium")
-    returns an unchanged copy."""
+    slot, the facial hair on the slots it adds (SLOTS), the brows' thickness on the brow
+    slots and the eye shape on the eye slots (a new dict; `rig_json` is not changed). Digi's
+    own face ("none", "oval", "medium", "round") returns an unchanged copy."""
+    if eyes not in EYE_SHAPES:
+        raise ValueError(f'unknown eye shape "{eyes}" (known: {", ".join(EYE_SHAPES)})')
     if brows not in BROW_THICKNESS:
         raise ValueError(f'unknown brow thickness "{brows}" (known: {", ".join(BROW_THICKNESS)})')
     if face_shape not in FACE_SHAPES:
@@ -233,6 +295,21 @@ def wear_face_parts(
         for slot, path in parts.brows[brows].items():
             for brow in data["attachments"][slot].values():
                 brow["path"] = path
+    if eyes != OWN_EYES:
+        # every attachment of the eye slots showing one of Digi's eye pictures (the lids'
+        # open/half/closed, the expressions' closed and happy eyes): the shape's pictures
+        # are centred as Digi's (the loader checks), so a region keeps its place and takes
+        # the picture's size (a region's size is its viewBox's, one unit per texel/scale)
+        swap = parts.eyes[eyes]
+        for slot in EYE_SLOTS:
+            if slot not in data["attachments"]:
+                raise ValueError(f'the rig has no attachments on the eye slot "{slot}"')
+            for att in data["attachments"][slot].values():
+                path = swap.get(att["path"])
+                if path is None:
+                    continue
+                _, _, w, h = svg_viewbox(parts.sources[path].svg)
+                att.update(path=path, width=w, height=h)
     return data
 
 

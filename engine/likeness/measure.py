@@ -9,7 +9,7 @@ boundary), then plain numpy on the pixels:
   measure_extras), compared with dE76;
 - the hair's silhouette (length, volume, fringe, texture, parting, scalp) is read from a
   hair mask (measure_hair) in the face's own frame (measure_silhouette);
-- face shape and eye size/spacing from the frontal landmarks (measure_face).
+- face shape, eye size/spacing and eye shape from the frontal landmarks (measure_face).
 
 Each feature carries a confidence in 0..1. Only pixels inside the photo are measured: a face
 cut by the frame edge gives lower confidences, never black. With several faces, the largest
@@ -100,6 +100,7 @@ def measure_scene(scene: Scene, debug: dict | None = None) -> Measurement:
         "face_shape": face.face_shape(scene),
         "eye_size": eye_size,
         "eye_spacing": eye_spacing,
+        "eye_shape": face.eye_shape(scene),
         "glasses": wears,
         "glasses_colour": _colour(frame),
         "facial_hair": beard,

@@ -1,5 +1,5 @@
-"""The face's own features: skin tone, irises, brows, face shape and the eyes' size and
-spacing. Colours are medians over landmark regions with outliers dropped (highlights,
+"""The face's own features: skin tone, irises, brows, face shape and the eyes' size,
+spacing and shape. Colours are medians over landmark regions with outliers dropped (highlights,
 shadows, lashes, stray hairs); shape figures are read on the frontal face (the tracking
 solver's pose fit taken out), so a turned head does not change them.
 """
@@ -231,3 +231,48 @@ def eye_metrics(scene: Scene) -> tuple[Result, Result]:
     gap = np.linalg.norm(f[lm.LEFT_EYE_INNER] - f[lm.RIGHT_EYE_INNER])
     turned = max(0.2, 1.0 - abs(scene.yaw) / 60)
     return (float(np.mean(eyes) / width), 0.8 * turned), (float(gap / width), 0.8 * turned)
+
+
+def eye_figures(points: np.ndarray) -> dict[str, float]:
+    """The eyes' figures on frontal landmarks (the face frame: x across the face, y up the
+    face; the mean of both eyes): `open`, the lids' gap over the corners' distance, and
+    `lift`, how much higher the outer corner is than the inner one over that distance."""
+    opens, lifts = [], []
+    for ring, pairs, outer, inner in (
+        (lm.RIGHT_EYE_RING, lm.RIGHT_LID_PAIRS, lm.RIGHT_EYE_OUTER, lm.RIGHT_EYE_INNER),
+        (lm.LEFT_EYE_RING, lm.LEFT_LID_PAIRS, lm.LEFT_EYE_OUTER, lm.LEFT_EYE_INNER),
+    ):
+        opens.append(_eye_open(points, ring, pairs))
+        width = np.linalg.norm(points[outer] - points[inner])
+        lifts.append(float(points[outer][1] - points[inner][1]) / max(width, 1e-6))
+    return {"open": float(np.mean(opens)), "lift": float(np.mean(lifts))}
+
+
+# How far an eye figure must stray from the reference face's (the average of real photos) to
+# make a class (MediaPipe's mesh leans towards the average face, so the steps are small):
+# the corners' lift over their distance for upturned; the opening (lids' gap over width), as a
+# fraction of the reference's, for almond and, lower still, narrow.
+EYE_LIFT, EYE_ALMOND, EYE_NARROW = 0.06, 0.88, 0.72
+
+
+def eye_shape(scene: Scene) -> Result:
+    """One of four classes of the character's eyes from the frontal landmarks:
+    upturned: the outer corners higher than the reference face's by EYE_LIFT (of the eye's
+    width); else by the opening against the reference's: narrow under EYE_NARROW of it,
+    almond under EYE_ALMOND, round (Digi's own, the open average eye) above.
+    Weak like the face shape (a fitted mesh, and a smile or a squint narrows the eyes), so
+    confidence stays at or under 0.7, and falls with a turned head."""
+    f = eye_figures(scene.face3d[:, :2])
+    ref = eye_figures(reference().points[:, :2])
+    lift = f["lift"] - ref["lift"]
+    opening = f["open"] / max(ref["open"], 1e-6)
+    if lift > EYE_LIFT:
+        cls, margin = "upturned", lift - EYE_LIFT
+    elif opening < EYE_NARROW:
+        cls, margin = "narrow", EYE_NARROW - opening
+    elif opening < EYE_ALMOND:
+        cls, margin = "almond", min(opening - EYE_NARROW, EYE_ALMOND - opening)
+    else:
+        cls, margin = "round", min(opening - EYE_ALMOND, EYE_LIFT - lift)
+    turned = max(0.0, 1.0 - abs(scene.yaw) / 45)
+    return cls, float(np.clip(0.35 + margin * 4, 0.2, 0.7) * turned)

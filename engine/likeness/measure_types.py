@@ -129,6 +129,8 @@ SPECS: dict[str, Spec] = {
     "face_shape": Spec("choice", "face outline class", ("oval", "round", "square", "heart")),
     "eye_size": Spec("number", "eye width over face width", low=0.0, high=1.0),
     "eye_spacing": Spec("number", "inner eye corners' distance over face width", low=0.0, high=1.0),
+    "eye_shape": Spec("choice", "eye shape class (opening and the corners' tilt)",
+                      ("round", "almond", "narrow", "upturned")),
     "glasses": Spec("flag", "wears glasses"),
     "glasses_colour": Spec("colour", "frame colour; None without glasses", optional=True),
     "facial_hair": Spec("choice", "facial hair", ("none", "stubble", "moustache", "beard")),
@@ -210,6 +212,7 @@ class Measurement:
     face_shape: Feature
     eye_size: Feature
     eye_spacing: Feature
+    eye_shape: Feature
     glasses: Feature
     glasses_colour: Feature
     facial_hair: Feature

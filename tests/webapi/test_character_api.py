@@ -61,7 +61,7 @@ def test_the_character_is_measured_edited_by_its_owner_only_and_drawn(tmp_path: 
         assert got["character"] == character and character["hairstyle"] in got["hairstyles"]
 
         # the owner changes the hair; another guest is told there is no such avatar
-        change = {"hairstyle": "long_wavy", "hair": "#2a6f3a"}
+        change = {"hairstyle": "long_wavy", "hair": "#2a6f3a", "eye_shape": "almond"}
         resp = await other.put(f"/avatars/{avatar}/character", json=change)
         assert resp.status == 404, await resp.text()
         resp = await owner.put(f"/avatars/{avatar}/character", json={"hairstyle": "mohawk"})
@@ -81,7 +81,8 @@ def test_the_character_is_measured_edited_by_its_owner_only_and_drawn(tmp_path: 
             headers={"Content-Type": "application/json"},
         )
         assert resp.status == 400, await resp.text()
-        for body in ([1, 2], "long", {}, {"glasses": "yes"}, {"skin": "#ZZZZZZ"}):
+        bad = ([1, 2], "long", {}, {"glasses": "yes"}, {"skin": "#ZZZZZZ"}, {"eye_shape": "cat"})
+        for body in bad:
             resp = await owner.put(f"/avatars/{avatar}/character", json=body)
             assert resp.status == 400, (body, await resp.text())
             assert (await resp.json())["error"]
@@ -92,6 +93,7 @@ def test_the_character_is_measured_edited_by_its_owner_only_and_drawn(tmp_path: 
         assert resp.status == 200, await resp.text()
         edited = (await resp.json())["character"]
         assert edited["hairstyle"] == "long_wavy" and edited["skin"] == character["skin"]
+        assert edited["eye_shape"] == "almond"
         again = await (await other.get(f"/avatars/{avatar}/character")).json()
         assert again["character"] == edited  # kept on disk
 

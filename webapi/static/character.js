@@ -1,7 +1,8 @@
 // The create page's character panel: what was measured in the photo (as chips), the
 // character assembled from it (a still drawn by the engine, in a render style), and an
-// editor for its hairstyle, colours, face shape, brows, facial hair and glasses. Edits are PUT to /avatars/<id>/character (the owner's
-// alone) and the still is drawn again. docs/GENERATION.md, "Characters".
+// editor for its hairstyle, colours, face and eye shapes, brows, facial hair, glasses and
+// hat. Edits are PUT to /avatars/<id>/character (the owner's alone) and the still is drawn
+// again. docs/GENERATION.md, "Characters".
 
 const $ = (id) => document.getElementById(id);
 
@@ -10,15 +11,18 @@ const EDITS = {
   hair_length: "char-hairstyle", hair_texture: "char-hairstyle", fringe: "char-hairstyle",
   scalp: "char-hairstyle", hair_colour: "char-hair", skin: "char-skin", iris_class: "char-iris",
   face_shape: "char-face_shape", glasses: "char-glasses", facial_hair: "char-facial_hair",
+  eye_shape: "char-eye_shape", hat: "char-hat",
 };
 // the editor's colour inputs and choices, by the character's field names
-const COLOURS = ["skin", "hair", "iris", "brows", "facial_hair_colour", "glasses_colour"];
-const CHOICES = ["face_shape", "brow_thickness", "facial_hair"];
+const COLOURS = ["skin", "hair", "iris", "brows", "facial_hair_colour", "glasses_colour", "hat_colour"];
+const FLAGS = ["glasses", "hat"];
+const CHOICES = ["face_shape", "eye_shape", "brow_thickness", "facial_hair"];
 
 // a feature's words on a chip, in the order a person reads themselves
 const FEATURES = [
   ["hair_length", "hair"], ["hair_texture", null], ["fringe", "fringe"], ["scalp", null],
-  ["hair_colour", null], ["skin", "skin"], ["iris_class", "eyes"], ["face_shape", "face"],
+  ["hair_colour", null], ["skin", "skin"], ["iris_class", "eyes"], ["eye_shape", "eye shape"],
+  ["face_shape", "face"],
   ["glasses", "glasses"], ["facial_hair", "facial hair"], ["hat", "hat"],
 ];
 const UNSURE = 0.5; // chips of features measured with less confidence are dimmed
@@ -80,13 +84,16 @@ function fillEditor(answer) {
   }
   select.value = c.hairstyle;
   // absent colours show what is drawn: facial hair in the hair's colour, frames near black
-  const shown = { facial_hair_colour: c.hair, glasses_colour: "#5b2430" };
+  const shown = { facial_hair_colour: c.hair, glasses_colour: "#5b2430", hat_colour: "#2f97a0" };
   for (const key of COLOURS) $(`char-${key}`).value = c[key] ?? shown[key] ?? "#000000";
-  const defaults = { face_shape: "oval", brow_thickness: "medium", facial_hair: "none" };
+  const defaults = {
+    face_shape: "oval", eye_shape: "round", brow_thickness: "medium", facial_hair: "none",
+  };
   for (const key of CHOICES) $(`char-${key}`).value = c[key] ?? defaults[key];
-  $("char-glasses").checked = c.glasses;
+  for (const key of FLAGS) $(`char-${key}`).checked = Boolean(c[key]);
   $("char-facial_hair_colour").disabled = (c.facial_hair ?? "none") === "none";
   $("char-glasses_colour").disabled = !c.glasses;
+  $("char-hat_colour").disabled = !c.hat;
 }
 
 function drawStill() {
@@ -134,7 +141,7 @@ function puppetLinks() {
   $("char-puppet").href = `/?avatar=${encodeURIComponent(avatar)}${tail}`;
   $("photo-puppet").href = `/?avatar=${encodeURIComponent(avatar)}&wears=photo${tail}`;
 }
-$("char-glasses").onchange = (e) => edit({ glasses: e.target.checked });
+for (const key of FLAGS) $(`char-${key}`).onchange = (e) => edit({ [key]: e.target.checked });
 $("char-still").onerror = () => { $("char-note").textContent = "The character could not be drawn."; };
 
 /** Show the character of generated avatar `id` (the panel stays hidden without one). */
