@@ -6,23 +6,19 @@ own) draw exactly as the character did before the eye shapes."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import moderngl
 import numpy as np
 import pytest
 
-from engine.assets import RIGS, bundle_for
-from engine.likeness.assemble import assemble, hair_atlas, palette_of
+from engine.likeness.assemble import assemble
 from engine.likeness.character import Character
 from engine.likeness.face_parts import EYE_SHAPES
-from engine.likeness.hair import load_hairstyle, style_atlas, wear_hairstyle
 from engine.likeness.palette import delta_e2000, srgb_to_lab
-from engine.likeness.recolor import recolor_atlas
 from engine.render import AvatarRenderer
-from engine.rig.loader import parse_rig
 from engine.session import AvatarSession, Inputs
+from tests.gl.test_face_parts import hairstyle_only
 
 SIZE = 320
 IRIS = "#2f9e44"  # a green nothing else on the face has: its pixels are the iris's
@@ -136,11 +132,6 @@ def test_round_eyes_draw_as_before(shots: Shots) -> None:
     """Digi's own eyes: exactly the picture the character drew before the eye shapes (its
     colours and hairstyle, assembled by hand), open, blinking and turned."""
     c = character(eye_shape="round", skin="#b07850")
-    pal = palette_of(c)
-    style = load_hairstyle(c.hairstyle)
-    atlas = style_atlas(recolor_atlas(pal), hair_atlas(style, pal))
-    rig_json = json.loads((RIGS / "digi" / "rig.json").read_text(encoding="utf-8"))
-    data, _ = wear_hairstyle(rig_json, atlas, style)
-    before = bundle_for(parse_rig(data, "before"), "digi", atlas=atlas, face="before")
+    before = hairstyle_only(c)
     for params in (OPEN, SHUT, {**TURNED, **HALF}):
         assert np.array_equal(shots.draw(c, params), shots.draw(before, params)), params

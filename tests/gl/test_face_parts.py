@@ -161,16 +161,22 @@ def test_a_square_face_is_wider_at_the_jaw_than_a_heart_face(shots: Shots) -> No
     assert width["square"] - width["heart"] >= 8, width
 
 
+def hairstyle_only(c: Character):
+    """The character as it was assembled before the face parts, by hand: Digi's rig in its
+    hairstyle and colours, nothing else."""
+    pal = palette_of(c)
+    style = load_hairstyle(c.hairstyle)
+    atlas = style_atlas(recolor_atlas(pal), hair_atlas(style, pal))
+    rig_json = json.loads((RIGS / "digi" / "rig.json").read_text(encoding="utf-8"))
+    data, _ = wear_hairstyle(rig_json, atlas, style)
+    return bundle_for(parse_rig(data, "before"), "digi", atlas=atlas, face="before")
+
+
 def test_digis_own_face_draws_as_before(shots: Shots) -> None:
     """No facial hair and the oval face: exactly the picture the character drew before the
     face parts (hairstyle and colours only, assembled by hand here)."""
     for c in (Character(), character(skin="#b07850")):
-        pal = palette_of(c)
-        style = load_hairstyle(c.hairstyle)
-        atlas = style_atlas(recolor_atlas(pal), hair_atlas(style, pal))
-        rig_json = json.loads((RIGS / "digi" / "rig.json").read_text(encoding="utf-8"))
-        data, _ = wear_hairstyle(rig_json, atlas, style)
-        before = bundle_for(parse_rig(data, "before"), "digi", atlas=atlas, face="before")
+        before = hairstyle_only(c)
         for params in ({}, TURNED):
             now, _, _ = shots.draw(assemble(c), params)
             then, _, _ = shots.draw(before, params)
