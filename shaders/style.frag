@@ -12,7 +12,7 @@ uniform int u_line;       // outline half-width in pixels; 0: none
 uniform int u_diagonal;   // the same on the diagonals
 uniform vec3 u_ink;
 uniform float u_line_tone;
-uniform float u_reach[SHADE_TAPS];  // the shading's steps in pixels, nearest first; 0: none
+uniform vec4 u_reach;     // the shading's SHADE_TAPS steps in pixels, nearest first; 0: none
 uniform float u_thin;     // how much further the second sample looks (RenderStyle.thin)
 uniform vec2 u_light;     // a unit vector towards the light (GL: y up)
 uniform int u_bands;
@@ -51,6 +51,24 @@ float otherness(float own_shape, vec3 own, vec2 at_px) {
     return max(away, other ? n.a : 0.0);
 }
 
+// the outline's neighbour at `q`: the most opaque so far, and its colour
+void outline_tap(ivec2 q, inout float around, inout vec3 near) {
+    vec4 n = at(q);
+    if (n.a > around) {
+        near = straight(n);
+        around = n.a;
+    }
+}
+
+// one shading sample `reach` pixels away from the light, weighted by how near it is
+float shade_tap(float own_shape, vec3 own, vec2 centre, float reach, float weight) {
+    float o = min(
+        otherness(own_shape, own, centre - u_light * reach),
+        otherness(own_shape, own, centre - u_light * (reach + u_thin))
+    );
+    return o * weight;
+}
+
 float step_edge(float e0, float e1, float x) {
     return e1 <= e0 ? float(x >= e0) : smoothstep(e0, e1, x);
 }
@@ -67,15 +85,13 @@ void main() {
     // echo as a band.
     float amount = 0.0;
     float own_shape = texelFetch(u_shapes, p, 0).r;
-    if (u_bands > 0 && u_reach[0] > 0.0 && c.a > 0.5) {
+    if (u_bands > 0 && u_reach.x > 0.0 && c.a > 0.5) {
         vec2 centre = gl_FragCoord.xy;
-        for (int k = 1; k <= SHADE_TAPS; ++k) {
-            float o = min(
-                otherness(own_shape, own, centre - u_light * u_reach[k - 1]),
-                otherness(own_shape, own, centre - u_light * (u_reach[k - 1] + u_thin))
-            );
-            amount = max(amount, o * (1.0 - float(k - 1) / float(SHADE_TAPS)));
-        }
+        // written out, not looped: a uniform array indexed in a loop costs llvmpipe memory
+        amount = max(amount, shade_tap(own_shape, own, centre, u_reach.x, 1.0));
+        amount = max(amount, shade_tap(own_shape, own, centre, u_reach.y, 0.75));
+        amount = max(amount, shade_tap(own_shape, own, centre, u_reach.z, 0.5));
+        amount = max(amount, shade_tap(own_shape, own, centre, u_reach.w, 0.25));
     }
     float level = 0.0;
     if (u_bands > 0) {
@@ -99,19 +115,17 @@ void main() {
     if (u_line > 0) {
         int r = u_line;
         int d = u_diagonal;
-        ivec2 taps[8] = ivec2[8](ivec2(r, 0), ivec2(-r, 0), ivec2(0, r), ivec2(0, -r),
-                                 ivec2(d, d), ivec2(-d, d), ivec2(d, -d), ivec2(-d, -d));
         float around = 0.0;
         vec3 near = vec3(0.0);
-        for (int i = 0; i < 8; ++i) {
-            vec4 n = at(p + taps[i]);
-            if (n.a > around) {
-                near = straight(n);
-                around = n.a;
-            }
-        }
-        // a line layer under the figure, as opaque as the nearest of it: over a soft edge
-        // pixel it shows through only where the edge itself is transparent
+        // unrolled: a local array is memory on llvmpipe, filled for every pixel
+        outline_tap(p + ivec2(r, 0), around, near);
+        outline_tap(p + ivec2(-r, 0), around, near);
+        outline_tap(p + ivec2(0, r), around, near);
+        outline_tap(p + ivec2(0, -r), around, near);
+        outline_tap(p + ivec2(d, d), around, near);
+        outline_tap(p + ivec2(-d, d), around, near);
+        outline_tap(p + ivec2(d, -d), around, near);
+        outline_tap(p + ivec2(-d, -d), around, near);
         float outer = around;
         vec3 ink = u_ink + (near * 0.35 - u_ink) * u_line_tone;
         out_rgb += ink * outer * (1.0 - c.a);

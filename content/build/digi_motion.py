@@ -116,6 +116,12 @@ def face(c: Clip, t0: float, t1: float, mouth: str | None = None, eyes: str | No
     if eyes:
         for s in ("l", "r"):
             c.attach(f"eye_expr_{s}", _clean([(0.0, None), (t0, eyes), (t1, None)], L))
+            # the open lid's crease and lashes reach past the expression's eye: hidden
+            c.color(
+                f"eyelid_{s}",
+                _clean([(0.0, [1, 1, 1, 1]), (t0, [1, 1, 1, 0]), (t1, [1, 1, 1, 1])], L),
+                "step",
+            )
     return c
 
 
@@ -685,6 +691,7 @@ def dance_2():
     for s in ("l", "r"):
         c.attach(f"hand_{s}", [(0, "hand_open")])
         c.attach(f"eye_expr_{s}", [(0, "eye_happy")])
+        c.color(f"eyelid_{s}", [(0, [1, 1, 1, 0])], "step")  # (see face())
     c.attach("mouth_expr", [(0, "mouth_smile")])
     for s in MOUTH_SLOTS:
         c.color(s, [(0, [1, 1, 1, 0])], "step")

@@ -158,3 +158,25 @@ def test_gpu_skinning_matches_the_cpu_kernel_on_every_vertex(
         m = digi_renderer.geometry.meshes[(item.slot, item.attachment)]
         got = gpu[m.first_vertex : m.first_vertex + m.vertex_count]
         assert np.abs(got - item.vertices).max() < 0.5, (item.slot, item.attachment)
+
+
+@pytest.mark.parametrize("state", ["laugh", "cheer"])
+def test_a_happy_eye_hides_the_open_lid(digi: AvatarBundle, state: str) -> None:
+    """While the happy eye (^) shows, the eyelids are hidden: the open lid's crease and
+    lashes reach past it and drew a stray arc above the ^; after it, they are back."""
+    from engine.session import AvatarSession
+
+    s = AvatarSession(digi, seed=3)
+    s.step(0.0, Inputs(transitions=[state]))
+    rig = digi.rig
+    happy = []
+    for _ in range(round(2.0 / DT)):
+        s.step(DT)
+        for side in ("l", "r"):
+            showing = s.pose.slot_attachment[rig.slot_index[f"eye_expr_{side}"]] == "eye_happy"
+            lid = s.pose.slot_color[rig.slot_index[f"eyelid_{side}"], 3]
+            happy.append((showing, lid))
+            if showing:  # (at most half there while the clip mixes in)
+                assert lid <= 0.5, (state, side, lid)
+    assert any(lid == 0.0 for showing, lid in happy if showing), f"{state}: no happy eye"
+    assert s.pose.slot_color[rig.slot_index["eyelid_l"], 3] == 1.0  # the lids are back
