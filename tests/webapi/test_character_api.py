@@ -106,6 +106,14 @@ def test_the_character_is_measured_edited_by_its_owner_only_and_drawn(tmp_path: 
         assert np.mean(near) > 0.05, "no hair of the chosen colour in the still"
         resp = await owner.get(f"/avatars/{avatar}/character.png?framing=knees")
         assert resp.status == 400 and "framing" in (await resp.json())["error"]
+        # a render style is one of the known ones, named in the refusal; a long one too
+        for bad in ("sepia", "x" * 5000):
+            resp = await owner.get(f"/avatars/{avatar}/character.png?style={bad}")
+            error = (await resp.json())["error"]
+            assert resp.status == 400 and "unknown style" in error and "ghibli" in error
+            assert len(error) < 6000
+        styled = await owner.get(f"/avatars/{avatar}/character.png?framing=face&style=cel-shade")
+        assert styled.status == 200 and _still(await styled.read()).tobytes() != still.tobytes()
         resp = await owner.get("/avatars/0123456789abcdef/character")
         assert resp.status == 404
 
