@@ -21,6 +21,7 @@ from engine.assets import AvatarBundle
 from engine.puppet import Puppet, PuppetError, check_label
 from engine.render.framing import FRAMINGS
 from engine.render.looks import LOOK_NAMES, NONE, RenderStyle, UnknownLookError, render_style
+from engine.render.scene import Scene
 from engine.tracking import FaceTracker
 from engine.tracking.worker import TrackingWorker
 
@@ -175,6 +176,9 @@ class LiveSession:
         self.landmarks: Any = None  # a browser-tracked session's LandmarkIntake (manager)
         self.puppet = Puppet(bundle, seed=seed, tracker=self.tracker)
         self.framing = "full"
+        # background, position, mirror and output size (engine/render/scene.py): replaced
+        # whole by the event loop, read whole by the render thread
+        self.scene = Scene()
         # the render style, switched live by a "style" message; read by the render thread
         self.style_name = NONE
         self.render_style: RenderStyle | None = None
