@@ -79,7 +79,14 @@ const digigami = {
   tracking: null, // the TrackingPath: .active "browser" | "server", .tracker (FaceMesh here)
   stats: videoStats(() => avatarReceiver),
   send,
+  // The page's parts in their own modules (controls, scene, voice, plugins...) listen for
+  // the server's messages by type: `digigami.on("status", (msg) => ...)`.
+  on(type, handler) {
+    if (!listeners.has(type)) listeners.set(type, []);
+    listeners.get(type).push(handler);
+  },
 };
+const listeners = new Map(); // message type -> handlers (digigami.on)
 window.digigami = digigami;
 digigami.tracking = new TrackingPath(
   {
@@ -439,6 +446,13 @@ function onMessage(data) {
   if (msg.type === "status") onStatus(msg);
   else if (msg.type === "hello") onHello(msg);
   else if (msg.type === "error") toast(`server: ${msg.message}`, "error");
+  for (const handler of listeners.get(msg.type) ?? []) {
+    try {
+      handler(msg);
+    } catch (e) {
+      console.error(`handling "${msg.type}":`, e); // one part's bug never stops the others
+    }
+  }
 }
 
 const TRACKING = {
