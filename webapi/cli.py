@@ -9,6 +9,8 @@ import socket
 import sys
 from pathlib import Path
 
+from webapi.logs import LOG_LEVELS, log_level
+
 DEFAULT_RIG = "digi"  # the bundled avatar every user meets first
 
 
@@ -130,6 +132,14 @@ def _main(argv: list[str] | None) -> int:
         help="unclaimed guest avatars are deleted after this many days",
     )
     serve.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default=None,
+        help="what the console shows: warning (the default: problems only), info (also "
+        "sessions opening and closing), debug (also the WebRTC libraries' connection "
+        "chatter); default $DIGIGAMI_LOG_LEVEL, else warning",
+    )
+    serve.add_argument(
         "--db",
         type=Path,
         default=None,
@@ -177,6 +187,7 @@ def _main(argv: list[str] | None) -> int:
                 header_timeout=args.header_timeout,
                 generation=generation,
                 db=args.db or default_path(),
+                log_level=log_level(args.log_level),
             )
         except ValueError as e:
             print(f"digigami: error: {e}", file=sys.stderr)

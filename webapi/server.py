@@ -3,7 +3,6 @@ SIGTERM (every session, peer connection and worker thread ends)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -12,6 +11,8 @@ from aiohttp import web
 from webapi import security
 from webapi.app import MAX_VIEWERS, create_app
 from webapi.limits import GenerationLimits
+from webapi.logs import DEFAULT as DEFAULT_LOG_LEVEL
+from webapi.logs import configure_logging
 from webapi.store import Store
 
 
@@ -28,20 +29,18 @@ def run_server(
     header_timeout: float | None = None,
     generation: GenerationLimits | None = None,
     db: Path | str | None = None,
+    log_level: str = DEFAULT_LOG_LEVEL,
 ) -> None:
     """Serve until stopped. `media_host`: where media sockets bind (None: every interface);
     `header_timeout`: seconds a connection has to send a request's headers
     (security.HEADER_TIMEOUT_S when None); `db`: the SQLite file (store.default_path()
-    when None). A database this version cannot use raises SchemaError before anything
-    else starts."""
+    when None); `log_level`: the console's (webapi/logs.py). A database this version
+    cannot use raises SchemaError before anything else starts."""
     # Created and migrated here, before the rig and the GL thread load: a bad or newer
     # file is one error line at once (the app's own start-up then finds it current).
     store = Store(db).open()
     store.close()
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    configure_logging(log_level)
     security.quiet_bad_requests()
     app = create_app(
         rig=rig,

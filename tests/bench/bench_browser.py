@@ -107,7 +107,7 @@ def serve() -> tuple[subprocess.Popen, str, Path]:
     log = Path(tempfile.mkdtemp(prefix="bench_browser_")) / "serve.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [*digigami(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [*digigami(), "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "info"],
             stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"

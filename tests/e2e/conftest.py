@@ -87,7 +87,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         # generated avatars go to the run's own folder, not the checkout's out/avatars
         avatars = tmp_path_factory.mktemp("avatars")
         proc = subprocess.Popen(
-            [*digigami(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [*digigami(), "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "info"],
             stdout=out, stderr=subprocess.STDOUT,
             env={**os.environ, "DIGIGAMI_AVATAR_DIR": str(avatars)},
         )  # fmt: skip

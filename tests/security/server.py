@@ -20,7 +20,15 @@ START_S = 90.0
 
 
 class Server:
-    def __init__(self, folder: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        log_level: str | None = "info",
+    ) -> None:
+        """`log_level`: the server's `--log-level` (info keeps a failing test's log useful);
+        None starts it with its default."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.folder = folder
@@ -35,11 +43,12 @@ class Server:
             **(env or {}),
         }
         self.proc: subprocess.Popen[bytes] | None = None
+        self.level = ["--log-level", log_level] if log_level else []
 
     def start(self) -> Server:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
-                [*digigami(), "serve", "--host", "127.0.0.1", "--port", str(self.port), *self.args],
+                [*digigami(), "serve", "--host", "127.0.0.1", "--port", str(self.port), *self.level, *self.args],
                 stdout=out, stderr=subprocess.STDOUT, env=self.env,
             )  # fmt: skip
         deadline = time.monotonic() + START_S
