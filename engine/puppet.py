@@ -13,6 +13,8 @@ and should not have to know the state machine's insides for:
   parameters win over tracked ones), and `calibrate()` takes the user's neutral face;
 - "keep playing" (`play`): a preview re-enters a state, or one of its animations, whenever
   it ends;
+- what plays (`playing`): each region's state and animation and what is queued after them,
+  as one snapshot taken at the end of each tick, so any thread can read it whole;
 - `tick(now, dt)` advances the avatar without building a CPU draw list: callers that render
   on the GPU read `pose`; callers that need CPU vertices (exports, tests) call
   `session.step` themselves.
@@ -22,7 +24,9 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from engine.anim.state import FiredEvent
 from engine.assets import AvatarBundle
@@ -30,9 +34,30 @@ from engine.pose.pose import Pose
 from engine.session import AvatarSession, Inputs
 from engine.tracking.tracker import FaceTracker
 
+MAX_PENDING = 32  # requests of one kind kept for the next tick (_push)
+
 
 class PuppetError(ValueError):
     """A request the avatar cannot carry out; the message says which part is wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class Playing:
+    """What the avatar does after a tick: `layers`, each region's current state (None: the
+    region rests with nothing playing); `animations`, the animation playing it (which
+    dance, which idle roll; None for a walk/run blend); `queued`, what a region does by
+    itself once its current state ends ({"region", "after", "state"}, state None: rest)."""
+
+    layers: dict[str, str | None]
+    animations: dict[str, str | None]
+    queued: tuple[dict[str, Any], ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "layers": dict(self.layers),
+            "animations": dict(self.animations),
+            "queued": [dict(q) for q in self.queued],
+        }
 
 
 class Puppet:
@@ -47,6 +72,10 @@ class Puppet:
         self._pending = Inputs()
         self._calibrate = False
         self._repeat: tuple[str, str | None] | None = None  # play(): (state, variant)
+        self._cancel: list[str | None] = []  # cancel(): regions (None: every region)
+        # a last word on the tick's parameters (a remote-control plugin's injected values)
+        self.overlay: Callable[[float, Mapping[str, float]], Mapping[str, float]] | None = None
+        self.playing = self._snapshot()
 
     # --- what the avatar offers -------------------------------------------------------------
 
@@ -98,14 +127,22 @@ class Puppet:
             known = ", ".join(self.variants(state)) or "none"
             raise PuppetError(f'unknown {state} "{variant}" (known: {known})')
         with self._lock:
-            self._pending.transitions.append(state if variant is None else (state, variant))
+            _push(self._pending.transitions, state if variant is None else (state, variant))
 
     def stop(self, region: str) -> None:
         """Send a region back to rest (stop an emote, put the tool away)."""
         if region not in self.bundle.machine.regions():
             raise PuppetError(f'unknown region "{region}" (known: {", ".join(self.regions)})')
         with self._lock:
-            self._pending.stop.append(region)
+            _push(self._pending.stop, region)
+
+    def cancel(self, region: str | None = None) -> None:
+        """Drop what `region` (None: every region) would do by itself after its current
+        state (a slash's return to holding, the dance an emote interrupted)."""
+        if region is not None and region not in self.bundle.machine.regions():
+            raise PuppetError(f'unknown region "{region}" (known: {", ".join(self.regions)})')
+        with self._lock:
+            _push(self._cancel, region)
 
     def set_controls(self, values: Mapping[str, float]) -> None:
         """State-machine inputs ("speed", "grounded", ...)."""
@@ -157,6 +194,7 @@ class Puppet:
         with self._lock:
             inputs, self._pending = self._pending, Inputs()
             calibrate, self._calibrate = self._calibrate, False
+            cancel, self._cancel = self._cancel, []
             repeat = self._repeat
         if repeat is not None:
             state, variant = repeat
@@ -168,7 +206,35 @@ class Puppet:
                 self.tracker.calibrate(now)
             inputs.parameters = {**self.tracker.parameters(now, dt), **inputs.parameters}
             self.last_face = self.tracker.last_face
-        return self.session.advance(dt, inputs)
+        if self.overlay is not None:  # values from outside, over all (engine/params/injection.py)
+            inputs.parameters = self.overlay(now, inputs.parameters)
+        # requests first, then cancels: a cancel sent right after a command applies to it
+        self.session.apply_inputs(inputs)
+        for region in cancel:
+            self.session.controller.cancel(region)
+        events = self.session.advance(dt)
+        self.playing = self._snapshot()
+        return events
+
+    def _snapshot(self) -> Playing:
+        c = self.session.controller
+        now = c.playing()
+        return Playing(
+            layers={r: s for r, (s, _) in now.items()},
+            animations={r: a for r, (_, a) in now.items()},
+            queued=tuple(
+                {"region": q.region, "after": q.after, "state": q.state} for q in c.queued()
+            ),
+        )
+
+
+def _push(pending: list[Any], request: Any) -> None:
+    """Queue a request for the next tick, keeping the newest `MAX_PENDING`: a flood between
+    two ticks (a script hammering the puppet) must not grow a backlog that each tick takes
+    longer to work through; requests older than that were overtaken within 1/60 s anyway."""
+    pending.append(request)
+    if len(pending) > MAX_PENDING:
+        del pending[: len(pending) - MAX_PENDING]
 
 
 def check_label(bundle: AvatarBundle, category: str, label: str) -> None:

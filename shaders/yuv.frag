@@ -17,6 +17,12 @@ uniform ivec2 u_src_size;   // w, h
 // without it: "opaque", over u_background): llvmpipe would run both sides of a branch on a
 // uniform, and the opaque layout's fragments would compute alpha planes nobody reads.
 uniform vec3 u_background;  // opaque background, 0..255
+// A scene's backdrop (engine/render/video.py set_backdrop) is a variant too: OVER composites
+// the packed layout over u_background (its alpha half then 255), IMAGE over a picture at the
+// source's size and row order (u_backdrop, RGB8) in either layout.
+#ifdef IMAGE
+uniform sampler2D u_backdrop;
+#endif
 
 layout(location = 0) out vec2 f_y_top;         // Y of the colour, top row's two pixels
 layout(location = 1) out vec2 f_y_bottom;      // ... bottom row's
@@ -35,11 +41,19 @@ vec4 texel(int x, int r) {  // 0..255
     return texelFetch(u_src, ivec2(x, u_src_size.y - 1 - r), 0) * 255.0;
 }
 
-vec3 colour(vec4 t) {  // the frame's RGB, 0..255
-#ifdef PACKED
+vec3 behind(int x, int r) {  // what shows where the avatar does not, 0..255
+#ifdef IMAGE
+    return texelFetch(u_backdrop, ivec2(x, u_src_size.y - 1 - r), 0).rgb * 255.0;
+#else
+    return u_background;
+#endif
+}
+
+vec3 colour(vec4 t, int x, int r) {  // the frame's RGB, 0..255
+#if defined(PACKED) && !defined(OVER) && !defined(IMAGE)
     return t.rgb;  // over black
 #else
-    return clamp(t.rgb + u_background * (1.0 - t.a / 255.0), 0.0, 255.0);
+    return clamp(t.rgb + behind(x, r) * (1.0 - t.a / 255.0), 0.0, 255.0);
 #endif
 }
 
@@ -59,14 +73,17 @@ void main() {
     int x = 2 * int(gl_FragCoord.x);
     int r = 2 * int(gl_FragCoord.y);
     vec4 ta = texel(x, r), tb = texel(x + 1, r), tc = texel(x, r + 1), td = texel(x + 1, r + 1);
-    vec3 a = colour(ta), b = colour(tb), c = colour(tc), d = colour(td);
+    vec3 a = colour(ta, x, r), b = colour(tb, x + 1, r);
+    vec3 c = colour(tc, x, r + 1), d = colour(td, x + 1, r + 1);
     f_y_top = vec2(y_of(a), y_of(b));
     f_y_bottom = vec2(y_of(c), y_of(d));
     vec3 m = 0.25 * (a + b + c + d);
     float l = luma(m);
     f_u = quantize(128.0 + (224.0 / 255.0) * (m.b - l) / (2.0 * (1.0 - KB)));
     f_v = quantize(128.0 + (224.0 / 255.0) * (m.r - l) / (2.0 * (1.0 - KR)));
-#ifdef PACKED
+#if defined(PACKED) && (defined(OVER) || defined(IMAGE))
+    f_alpha_top = f_alpha_bottom = vec2(y_of(vec3(255.0)));  // the backdrop covers it all
+#elif defined(PACKED)
     f_alpha_top = vec2(y_of(vec3(ta.a)), y_of(vec3(tb.a)));
     f_alpha_bottom = vec2(y_of(vec3(tc.a)), y_of(vec3(td.a)));
 #endif

@@ -21,7 +21,10 @@ Keyframes: the stream has none but its first unless asked (`request_keyframe`): 
 that starts, a viewer that fell behind and dropped packets, and a viewer's PLI/FIR
 (`forward_keyframe_requests`) ask. Requests are coalesced and at most one forced keyframe
 goes out per `KEYFRAME_MIN_INTERVAL`, so a struggling viewer cannot turn everyone's stream
-into keyframes (a keyframe is several inter frames' worth of bits).
+into keyframes (a keyframe is several inter frames' worth of bits). A new picture (a
+framing, scene or style change: `refresh`, from the render thread) makes the first frame
+that shows it a keyframe, carried over to the frame that replaces it if it is dropped:
+coded as a change from the old picture, its flat backdrop kept the old picture's blotches.
 
 Rate control: a fixed target for the stream (`codec.target_bitrate`), constant bitrate as
 aiortc's Vp8Encoder. A viewer's REMB estimate no longer moves it (one encode serves all).
@@ -76,12 +79,15 @@ class SharedEncoder:
     ) -> None:
         self._loop = loop
         self.width, self.height, self.fps = width, height, fps
+        self._bitrate_given = bitrate
         self.bitrate = bitrate or codec.target_bitrate(width, height, fps)
         self._clock = clock
         self._cond = threading.Condition()
         self._frame: VideoFrame | None = None
         self._closed = False
         self._want_key = False
+        self._key_next = False  # refresh(): the next published frame is a new picture
+        self._frame_key = False  # the waiting frame is one
         self._last_forced = -float("inf")
         self.viewers: list[Viewer] = []
         self.frames_in = 0
@@ -89,6 +95,7 @@ class SharedEncoder:
         self.encoded = 0
         self.keyframes = 0
         self.forced = 0  # keyframes made because someone asked
+        self.refreshed = 0  # new pictures taken (refresh): keyframes, the interval allowing
         self.requests: Counter[str] = Counter()
         self.error: str | None = None
         # pts -> when its packet was ready (clock), for motion-to-photon; recent only
@@ -105,6 +112,11 @@ class SharedEncoder:
                 return
             if self._frame is not None:
                 self.dropped += 1
+            else:
+                self._frame_key = False
+            # a new picture's keyframe is carried over to the frame that replaces it
+            self._frame_key |= self._key_next
+            self._key_next = False
             self._frame = frame
             self.frames_in += 1
             self._cond.notify()
@@ -114,6 +126,15 @@ class SharedEncoder:
         ("join", "gap", "pli"...) is only counted, in `requests`."""
         self.requests[why] += 1
         self._want_key = True
+
+    def refresh(self) -> None:
+        """The next frame published shows a new picture: make it a keyframe (called by the
+        thread that publishes, before it publishes that frame). Still at most one forced
+        keyframe per KEYFRAME_MIN_INTERVAL: a flood of scene changes waits like any other
+        request."""
+        self.requests["refresh"] += 1
+        with self._cond:
+            self._key_next = True
 
     def close(self) -> None:
         """Stop encoding; the thread ends after the frame in hand (idempotent, never waits)."""
@@ -152,7 +173,15 @@ class SharedEncoder:
     # --- the encoder thread ---------------------------------------------------------------
 
     def _open(self) -> av.VideoCodecContext:
-        # aiortc's Vp8Encoder settings (realtime, CBR, no lag), at this stream's own rate
+        # aiortc's Vp8Encoder settings (realtime, CBR, no lag), at this stream's own rate,
+        # less two that left blotches on the flat backdrop: `static-thresh` 1 let libvpx
+        # skip blocks whose change it judged too small to code (the faint remains of a part
+        # that moved away stayed for good), and `noise-sensitivity` 4 (its temporal
+        # denoiser) smoothed the backdrop's return to flat over many frames. Measured on
+        # Digi dancing at 512x512/60 through face -> full -> bust framings, decoded: backdrop
+        # pixels 3+ levels off the flat colour 8 px or more from the avatar, 196-279 with
+        # aiortc's settings, 1-8 without them (at 0.7 Mbps: 250-430 against 27-80), at the
+        # same rate and 10% less encoding time (docs/STREAMING.md, "Picture quality").
         ctx = av.CodecContext.create("libvpx", "w")
         ctx.width, ctx.height = self.width, self.height
         ctx.pix_fmt = "yuv420p"
@@ -170,10 +199,10 @@ class SharedEncoder:
             "lag-in-frames": "0",
             "minrate": b,
             "maxrate": b,
-            "noise-sensitivity": "4",
+            "noise-sensitivity": "0",
             "overshoot-pct": "15",
             "partitions": "0",
-            "static-thresh": "1",
+            "static-thresh": "0",
             "undershoot-pct": "100",
         }
         return ctx
@@ -188,7 +217,17 @@ class SharedEncoder:
                     if self._closed:
                         return
                     frame, self._frame = self._frame, None
-                if ctx is None:
+                    if self._frame_key:
+                        self._frame_key = False
+                        self._want_key = True
+                        self.refreshed += 1
+                if ctx is None or (frame.width, frame.height) != (self.width, self.height):
+                    # the first frame, or a scene's new output size (streaming/render_worker.py
+                    # renders every output at the scene's size): a new encode at the frame's
+                    # size, which starts with a keyframe that carries the new size
+                    self.width, self.height = frame.width, frame.height
+                    if self._bitrate_given is None:
+                        self.bitrate = codec.target_bitrate(self.width, self.height, self.fps)
                     ctx = self._open()
                     self._want_key = False  # the first frame is a keyframe anyway
                     self._last_forced = self._clock()

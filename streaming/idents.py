@@ -7,8 +7,12 @@ a new one under its id with their own token, and the owner's page and OBS source
 and remembers, for `ttl` seconds after its last use, a hash of the token it went with. A
 resume is allowed only for an id this server issued, with that token; an id the client made
 up, or one forgotten (expired, or pushed out by `limit` newer ones, or issued before a
-restart), is refused, and the page starts under a new id. An id is never given to anyone
-else: new ids are random, never taken from the client.
+restart when the server keeps no store), is refused, and the page starts under a new id.
+An id is never given to anyone else: new ids are random, never taken from the client.
+
+Across restarts (issue 15): with a `saver` the registry reports every kept (id, hash,
+wall-clock expiry) to it (webapi/store/sessions.py writes them to SQLite off the event loop)
+and `load` takes them back at start, so an OBS URL keeps working after a server restart.
 
 Only a SHA-256 of each token is kept, so the registry (which outlives sessions) holds no
 secret a memory dump could replay.
@@ -20,7 +24,7 @@ import hashlib
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 TTL = 24 * 3600.0  # seconds an ended session's id stays resumable by its owner
 LIMIT = 50_000  # ids remembered (~250 bytes each, ~12 MB at most); least recently used go first
@@ -38,11 +42,35 @@ class IdentRegistry:
         ttl: float = TTL,
         limit: int = LIMIT,
         clock: Callable[[], float] = time.monotonic,
+        saver: Callable[[str, bytes, float], None] | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
+        """`saver(id, token hash, expires at as wall-clock seconds)`: told of every id kept
+        (must not block: it runs on the event loop)."""
         self.ttl = ttl
         self.limit = limit
         self.clock = clock
+        self.wall = wall
+        self.saver = saver
         self._ids: OrderedDict[str, tuple[bytes, float]] = OrderedDict()  # id -> (hash, until)
+
+    def load(self, entries: Iterable[tuple[str, bytes, float]]) -> int:
+        """Take back ids kept before a restart: (id, token hash, wall-clock expiry), oldest
+        first. Expired or malformed entries are skipped; returns how many were taken."""
+        taken = 0
+        offset = self.clock() - self.wall()  # wall-clock expiry -> this registry's clock
+        for sid, digest, expires in entries:
+            if not isinstance(sid, str) or not isinstance(digest, bytes) or len(digest) != 32:
+                continue
+            until = float(expires) + offset
+            if until <= self.clock() or until > self.clock() + self.ttl:
+                continue
+            self._ids[sid] = (digest, until)
+            self._ids.move_to_end(sid)
+            taken += 1
+        while len(self._ids) > self.limit:
+            self._ids.popitem(last=False)
+        return taken
 
     def issue(self) -> tuple[str, str]:
         """A new (id, token). Not remembered until `keep`: only a session that opened
@@ -81,6 +109,8 @@ class IdentRegistry:
     def _remember(self, sid: str, digest: bytes) -> None:
         self._ids[sid] = (digest, self.clock() + self.ttl)
         self._ids.move_to_end(sid)
+        if self.saver is not None:
+            self.saver(sid, digest, self.wall() + self.ttl)
         while len(self._ids) > self.limit:
             self._ids.popitem(last=False)
 

@@ -18,20 +18,15 @@ dropped and counted, never a crash and never a closed channel.
 
 from __future__ import annotations
 
-import logging
 import math
 import struct
-import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
-from streaming.ratelimit import TokenBucket
-
-log = logging.getLogger(__name__)
+from streaming.intake import ChannelIntake
 
 CHANNEL = "landmarks"
 VERSION = 1
@@ -45,7 +40,6 @@ IMAGE_RANGE = (16, 4096)  # pixels, each side
 CAPTURE_MS_LIMIT = 1e10  # performance.now() of a page open for 115 days
 REWIND_LIMIT = 120  # an unordered channel reorders a few messages; more is not reordering
 RATE_LIMIT = 120.0  # messages a second; a camera gives 30-60
-WARN_EVERY = 5.0  # seconds between warnings about one peer's bad messages
 MAX_AGE = 1.0  # seconds: the oldest capture time a message is taken to have
 
 
@@ -151,39 +145,24 @@ class LandmarkSink(Protocol):
 
 
 @dataclass
-class LandmarkIntake:
+class LandmarkIntake(ChannelIntake):
     """One session's landmarks channel: checks each message (`parse_landmarks`, then the
     sequence and the rate), hands accepted points to `sink` at their capture time on the
     server's clock, and counts what it refused. Runs on the event loop."""
 
+    WHAT = "landmarks"
+    RATE = RATE_LIMIT
+
     sink: LandmarkSink
-    clock: Callable[[], float] = time.monotonic
-    name: str = "?"  # the peer, for the log
-    received: int = 0
-    accepted: int = 0
-    stale: int = 0  # arrived after a newer one (the channel is unordered): not an error
-    refused: int = 0  # bad messages, the flood above the rate included
-    rate_limited: int = 0
-    last_error: str | None = None
     _last_seq: int | None = None
     _offset: float | None = None  # server clock minus browser clock, seconds (lowest seen)
     _offset_at: float = 0.0
     _last_t: float = -math.inf
-    # a burst of a second's worth is fine (a tab that was in the background catches up)
-    _bucket: TokenBucket = field(default_factory=lambda: TokenBucket(RATE_LIMIT, RATE_LIMIT))
-    _warned_at: float = -math.inf
-    _unwarned: int = 0
-    _arrivals: deque[float] = field(default_factory=deque)  # the last second's, pruned
 
     def receive(self, data: Any) -> bool:
         """Take one message from the channel; True when its points went to the tracker."""
-        now = self.clock()
-        self.received += 1
-        self._arrivals.append(now)
-        self._prune(now)
-        if not self._bucket.take(now):
-            self.rate_limited += 1
-            self._refuse(now, f"more than {RATE_LIMIT:.0f} messages a second")
+        now = self._arrive()
+        if now is None:
             return False
         try:
             msg = parse_landmarks(data)
@@ -204,29 +183,6 @@ class LandmarkIntake:
         self.accepted += 1
         return True
 
-    def per_second(self) -> float:
-        """Messages that arrived over the last second."""
-        self._prune(self.clock())
-        return float(len(self._arrivals))
-
-    def _prune(self, now: float) -> None:
-        # on every message, so a flood keeps a second's worth at most (whoever reads them)
-        a = self._arrivals
-        while a and now - a[0] > 1.0:
-            a.popleft()
-
-    def stats(self) -> dict[str, Any]:
-        """The counters for the session's status message."""
-        return {
-            "per_s": self.per_second(),
-            "received": self.received,
-            "accepted": self.accepted,
-            "stale": self.stale,
-            "refused": self.refused,
-            "rate_limited": self.rate_limited,
-            "last_error": self.last_error,
-        }
-
     def _server_time(self, captured_ms: float, now: float) -> float:
         """The capture time on the server's clock: the browser's time plus the smallest
         offset seen (the least-delayed message), so network jitter does not shake the
@@ -241,18 +197,6 @@ class LandmarkIntake:
             self._offset = min(seen, self._offset + (now - self._offset_at) * 0.01)
         self._offset_at = now
         return min(now, max(captured + self._offset, now - MAX_AGE))
-
-    def _refuse(self, now: float, why: str) -> None:
-        self.refused += 1
-        self.last_error = why
-        # a hostile or broken peer can send thousands a second: one log line per few seconds
-        if now - self._warned_at >= WARN_EVERY:
-            more = f" (and {self._unwarned} more since the last warning)" if self._unwarned else ""
-            log.warning("peer %s: landmarks message dropped: %s%s", self.name, why, more)
-            self._warned_at = now
-            self._unwarned = 0
-        else:
-            self._unwarned += 1
 
 
 def sends_video(sdp: str) -> bool:
@@ -271,12 +215,20 @@ def sends_video(sdp: str) -> bool:
 
 def offer_tracking(offer: Any) -> str:
     """Where a puppet offer wants its face tracked: its `"tracking"`, "browser" or "server"
-    (the default: older pages and other clients send their webcam). A ValueError says what
+    (the default: older pages and other clients send their webcam), or "none" (camera-less:
+    no video, no landmarks; the voice channel may still come). A ValueError says what
     is wrong, e.g. a browser-tracked offer that still sends video."""
     mode = offer.get("tracking", "server") if isinstance(offer, dict) else "server"
-    if mode not in ("browser", "server"):
-        raise ValueError(f'"tracking" must be "browser" or "server", not {mode!r:.40}')
+    if mode not in ("browser", "server", "none"):
+        raise ValueError(
+            f'"tracking" must be "browser" or "server" (or "none": camera-less), not {mode!r:.40}'
+        )
     sdp = offer.get("sdp") if isinstance(offer, dict) else offer
+    if mode == "none" and isinstance(sdp, str) and sends_video(sdp):
+        raise ValueError(
+            'with "tracking": "none" (camera-less) the offer must not send video: receive '
+            "the avatar on a recvonly section"
+        )
     if mode == "browser" and isinstance(sdp, str) and sends_video(sdp):
         raise ValueError(
             'with "tracking": "browser" the offer must not send video (the camera stays in '

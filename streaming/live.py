@@ -19,10 +19,11 @@ from typing import Any, Protocol
 
 from engine.assets import AvatarBundle
 from engine.puppet import Puppet, PuppetError, check_label
-from engine.render.framing import FRAMINGS
+from engine.render.framing import FRAMINGS, Framer, Rect
 from engine.render.looks import LOOK_NAMES, NONE, RenderStyle, UnknownLookError, render_style
-from engine.render.scene import Scene
+from engine.render.scene import SIZES, Scene, SceneError
 from engine.tracking import FaceTracker
+from engine.tracking.voice import VoicedFace
 from engine.tracking.worker import TrackingWorker
 
 LAYOUTS = ("opaque", "packed")
@@ -149,7 +150,9 @@ class LiveSession:
     ) -> None:
         """`tracking`: where a puppet's face is tracked, "server" (its webcam video comes
         here) or "browser" (landmarks come over the `landmarks` channel, and no MediaPipe
-        graph is built for it: streaming/landmarks.py). `look`: what it wears (a saved
+        graph is built for it: streaming/landmarks.py), or "none": camera-less, the avatar
+        idles with a face of its own and talks with the voice (streaming/voice.py).
+        `look`: what it wears (a saved
         avatar's customizations); its sprites are checked here (CommandError)."""
         # (id, token): a puppet page that reconnects keeps its id, so OBS's URL stays valid
         # (the manager issues them: streaming/idents.py)
@@ -167,18 +170,42 @@ class LiveSession:
         if kind == "puppet" and bundle.tracking is not None:
             self.tracker = FaceTracker(bundle.tracking, bundle.rig)
             factory = _pooled if tracking == "server" else None
-            self.worker = TrackingWorker(self.tracker, clock=clock, landmarker_factory=factory)
+            if tracking != "none":
+                self.worker = TrackingWorker(self.tracker, clock=clock, landmarker_factory=factory)
         self.tracking_source = tracking
+        # the mouth from the mic's voice where the camera does not see it (camera-less: the
+        # whole face): what the puppet ticks instead of the bare tracker
+        self.face: VoicedFace | None = None
+        if self.tracker is not None:
+            self.face = VoicedFace(self.tracker, bundle.rig, camera=tracking != "none", seed=seed)
+        self.voice: Any = None  # the session's VoiceIntake, once a `voice` channel opens
         # set by the render worker: a new face arrived, phase-lock the ticks to it
         self.on_input: Callable[[], None] | None = None
         if self.worker is not None:
             self.worker.on_observed = self._input
         self.landmarks: Any = None  # a browser-tracked session's LandmarkIntake (manager)
-        self.puppet = Puppet(bundle, seed=seed, tracker=self.tracker)
+        # the VTube Studio plugin API's part of this session (streaming/vts/plugins.py
+        # SessionLink), attached by its hub: the page's plugin prompts, injected parameters
+        self.vts: Any = None
+        self.puppet = Puppet(bundle, seed=seed, tracker=self.face)  # type: ignore[arg-type]
         self.framing = "full"
+        # the framing follows the pose (engine/render/framing.py Framer): moved by the
+        # render thread each tick, which draws `frame_rect`
+        self.framer = Framer(bundle.rig)
+        self.frame_rect: Rect | None = None
+        # bumped when the whole picture changes at once (framing, scene, style): the tick
+        # after, every output's encoder makes that frame a keyframe (refresh_picture)
+        self.picture = 0
+        self._picture_seen = 0
         # background, position, mirror and output size (engine/render/scene.py): replaced
         # whole by the event loop, read whole by the render thread
         self.scene = Scene()
+        # the scene's background pictures this session may use (injected by webapi:
+        # id -> (h, w, 3) uint8 pixels, LookupError for an unknown or another's id)
+        self.backgrounds: Callable[[str], Any] | None = None
+        # the outputs' frame rate: below `fps` for a large scene on a CPU renderer (set by
+        # the render worker, engine/render/scene.py SOFTWARE_FPS)
+        self.output_fps: float = fps
         # the render style, switched live by a "style" message; read by the render thread
         self.style_name = NONE
         self.render_style: RenderStyle | None = None
@@ -263,6 +290,8 @@ class LiveSession:
                 puppet.transition("dance", _text(msg, "variant"))
             elif kind == "stop":
                 puppet.stop(_text(msg, "region"))
+            elif kind == "cancel":  # drop what is queued after the current state
+                puppet.cancel(_text(msg, "region") if "region" in msg else None)
             elif kind == "controls":
                 values = msg.get("values")
                 if not isinstance(values, dict):
@@ -281,12 +310,51 @@ class LiveSession:
                         f'unknown framing "{value}" (expected one of {", ".join(FRAMINGS)})'
                     )
                 self.framing = value
+                self.refresh_picture()
             elif kind == "style":
                 self._set_style(_text(msg, "value"))
+                self.refresh_picture()
+            elif kind == "scene":
+                self.set_scene(msg)
+            elif kind.startswith("vts_") and self.vts is not None:
+                self.vts.command(msg)  # the page answering a plugin (streaming/vts)
             else:
                 raise CommandError(f'unknown message type "{kind}"')
         except PuppetError as e:
             raise CommandError(str(e)) from None
+        if self.vts is not None:  # plugins hear of hotkeys pressed on the page too
+            self.vts.observed(msg)
+
+    def set_scene(self, values: Any) -> None:
+        """`{"type": "scene", ...fields}` (engine/render/scene.py): the fields given change,
+        every bad one is named at once; a picture must be one this session may use."""
+        try:
+            scene = self.scene.updated(values)
+        except SceneError as e:
+            raise CommandError(str(e)) from None
+        if scene.background == "image" and scene.image != self.scene.image:
+            try:
+                if self.backgrounds is None:
+                    raise LookupError
+                self.backgrounds(scene.image)  # found, and decoded once (the resolver caches)
+            except LookupError:
+                raise CommandError(
+                    f'no background "{scene.image}" (see GET /api/backgrounds)'
+                ) from None
+        old, self.scene = self.scene, scene  # one assignment the render thread reads whole
+        # a new backdrop, size or side is a new picture: a keyframe. A slider's steps (x, y,
+        # scale) move the avatar as its own motion does: a keyframe each would cost the
+        # stream a burst of bits five times a second while dragging.
+        moved = {"x": 0, "y": 0, "scale": 1}
+        if old.to_json() | moved != scene.to_json() | moved:
+            self.refresh_picture()
+
+    def refresh_picture(self) -> None:
+        """The whole picture changes at once (a framing, scene or style change; any thread):
+        the first frame drawn after it is sent as a keyframe (`SharedEncoder.refresh`).
+        Coded as a change from the frame before, the new picture's flat backdrop kept
+        blotches of what was there until the next keyframe, which never came."""
+        self.picture += 1
 
     def _set_style(self, name: str) -> None:
         try:
@@ -366,6 +434,13 @@ class LiveSession:
         self.last_tick = now
         self.puppet.tick(now, dt)
         self.last_camera = self.puppet.last_face
+        self.frame_rect = self.framer.update(self.puppet.pose, self.framing, dt)
+        if self.picture != self._picture_seen:  # before this tick's frames are published
+            self._picture_seen = self.picture
+            for out in self.current_outputs():
+                refresh = getattr(out.slot, "refresh", None)
+                if refresh is not None:
+                    refresh()
 
     # --- status (event loop) ------------------------------------------------------------------
 
@@ -374,6 +449,8 @@ class LiveSession:
         error = self.error or (wk.error if wk is not None else None)
         if tr is None:
             tracking = "off"
+        elif self.tracking_source == "none":
+            tracking = "none"  # camera-less
         elif error:
             tracking = "error"
         else:
@@ -387,13 +464,31 @@ class LiveSession:
             "landmarker_ms": round(wk.last_ms, 2) if wk is not None else None,
             "tracking_source": self.tracking_source,
             "landmarks": self.landmarks.stats() if self.landmarks is not None else None,
+            "voice": self._voice_status(),
             "fps": round(self.stats.fps, 1),
             "state": self.puppet.active_state,
+            # each region's state and animation, and what is queued after them
+            # (docs/CONTROL.md "Controls"): the last tick's snapshot, read whole
+            **self.puppet.playing.as_dict(),
             "framing": self.framing,
             "style": self.style_name,
+            "scene": self.scene.to_json(),
+            "output_fps": round(self.output_fps, 1),
             "avatar": self.look.saved,
             "customizations": self.customizations(),
+            "vts": self.vts.status() if self.vts is not None else None,
         }
+
+    def _voice_status(self) -> dict[str, Any] | None:
+        """The mic lip-sync path: what its channel took, how open the voice says the
+        mouth is, and what drives the mouth now ("camera", "voice" or None)."""
+        face = self.face
+        if face is None:
+            return None
+        out: dict[str, Any] = self.voice.stats() if self.voice is not None else {}
+        out["level"] = round(face.voice.level, 3)
+        out["source"] = face.source
+        return out
 
     def _camera_fps(self) -> float:
         wk = self.worker
@@ -416,9 +511,15 @@ class LiveSession:
             "current": puppet.wearing,
             "states": puppet.states,
             "dances": puppet.variants("dance"),
+            # which region each state plays in (docs/CONTROL.md "Controls")
+            "state_regions": {
+                name: st.layer.region for name, st in sorted(self.bundle.machine.states.items())
+            },
             "framings": list(FRAMINGS),
             "styles": list(LOOK_NAMES),
             "style": self.style_name,
+            "scene": self.scene.to_json(),
+            "sizes": {name: list(wh) for name, wh in SIZES.items()},
             "avatar": self.look.saved,
             "library": self.look.library,
             "color_parts": [WHOLE, *self.look.groups],

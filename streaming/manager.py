@@ -18,6 +18,15 @@ only cheap checks (the request's shape, the SDP's, the token), and before the co
 (a generated face built for wearing, a peer connection with its sockets). The slot is
 released on every way out: a refused offer, an exception, a cancelled request, the peer's
 close, the session's end. Session ids are the server's (`streaming.idents`).
+
+One session, many tabs (issue 15): a second page resuming a session whose puppet page is
+still connected is refused (`LiveElsewhere`, 409) unless it asks to take it over
+(`"move": true`); then the session itself stays (its render, its outputs, its OBS and WHEP
+viewers never notice) and only the puppet page's peer changes: the old page is told
+`{"type": "moved"}` on its control channel and its peer is closed. A puppet page that goes
+while OBS/WHEP viewers watch (a reload) leaves its session waiting LINGER seconds for it to
+come back, so the stream on air goes on. Looks persist (`streaming.persist`): with a
+`SessionMemory`, ids and looks outlive reloads and restarts.
 """
 
 from __future__ import annotations
@@ -49,7 +58,7 @@ from engine.likeness.character import Character, CharacterError
 from engine.likeness.hair import HairstyleError
 from engine.render.looks import LOOK_NAMES
 from engine.rig.errors import FormatError
-from streaming import codec, landmarks, network
+from streaming import codec, landmarks, network, persist, voice
 from streaming.admission import Busy, Reservation, Slots
 from streaming.control import ControlChannel, sender
 from streaming.encoder import SharedEncoder, forward_keyframe_requests
@@ -65,8 +74,24 @@ DISCONNECTED_GRACE = 2.0
 MAX_WORN = 8  # rigs wearing generated faces kept built (each ~2 s of CPU to make)
 CONNECT_WITHIN = 15.0  # a peer that never connects is dropped after this
 MAX_MEDIA = 8  # m= sections an offer may have (each can cost a transport and its sockets)
+SAVE_EVERY = 2.0  # seconds between looks at live sessions' looks (saved when changed)
+MOVED_FLUSH = 1.0  # seconds the "moved" message may take to leave before its peer closes
+STATUS_EVERY = 0.5  # seconds between status messages to a puppet page
+AFTER_COMMAND = 0.05  # a status this soon after a command (its tick has run by then)
+# seconds a session whose puppet page went (a reload) stays for its OBS/WHEP viewers, waiting
+# for the page to come back; a session nobody watches ends with its page at once
+LINGER = 10.0
 
-__all__ = ["BadOffer", "Busy", "Look", "NotFound", "Resolver", "SessionManager", "local_only"]
+__all__ = [
+    "BadOffer",
+    "Busy",
+    "LiveElsewhere",
+    "Look",
+    "NotFound",
+    "Resolver",
+    "SessionManager",
+    "local_only",
+]
 
 # What the HTTP layer hands in to say what a session wears: awaited once the request's slot
 # is reserved (a saved avatar is looked up in the store then); None: the request's own
@@ -84,6 +109,11 @@ class NotFound(KeyError):
         return str(self.args[0])
 
 
+class LiveElsewhere(RuntimeError):
+    """The session asked for is live in another tab (its puppet page is connected): the
+    page asks its user whether to move it here (`"move": true`)."""
+
+
 @dataclass(eq=False)
 class Peer:
     """One peer connection and what it feeds or is fed by."""
@@ -98,6 +128,8 @@ class Peer:
     last_camera: float = 0.0
     closed: bool = False
     seat: Reservation | None = None  # a viewer's place among its session's max_viewers
+    control: Any = None  # a puppet page's control channel (told when its session moves)
+    moved: bool = False  # a puppet page whose session moved to another tab: it stays on
 
 
 @dataclass(eq=False)
@@ -125,12 +157,15 @@ class SessionManager:
         faces: Callable[[str], FaceArt] | None = None,
         characters: Callable[[str], Character | None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        memory: persist.SessionMemory | None = None,
     ) -> None:
         """`faces` finds a generated avatar's art by id (raising LookupError when there is
         none), so a session can wear it: the offer's `"avatar"`. `max_viewers`: peers that
         may watch one session besides its puppet page (WHEP and OBS viewers), or one preview
         (everyone watching it). `media_host`: the one address media (ICE/UDP) sockets bind
-        to, None for every interface (streaming/network.py)."""
+        to, None for every interface (streaming/network.py). `memory`: where session ids
+        and looks are kept across reloads and restarts (None: in this process only; it may
+        also be set before `start`)."""
         self.rig = rig
         self._faces = faces
         self._characters = characters
@@ -157,6 +192,10 @@ class SessionManager:
         self._viewer_slots: dict[LiveSession, Slots] = {}  # each session's viewer seats
         self._opening: set[str] = set()  # ids being resumed right now
         self._closing: set[asyncio.Task] = set()
+        self.memory = memory
+        self._saved: dict[str, str] = {}  # session id -> the state last handed to memory
+        self._keeper: asyncio.Task | None = None
+        self._lingering: dict[LiveSession, asyncio.Task] = {}  # pages gone, viewers on
 
     async def start(self) -> None:
         """Everything the first browser would otherwise wait for, before serving: the rig,
@@ -170,6 +209,12 @@ class SessionManager:
         await loop.run_in_executor(None, lambda: self.worker.start(warm=warm))
         if self.bundle.tracking is not None:
             await loop.run_in_executor(None, _warm_tracking)
+        if self.memory is not None:
+            memory = self.memory
+            kept = await loop.run_in_executor(None, lambda: list(memory.idents()))
+            self.idents.load(kept)
+            self.idents.saver = memory.keep_ident
+            self._keeper = asyncio.create_task(self._keep_looks())
 
     # --- opening ------------------------------------------------------------------------------
 
@@ -177,7 +222,9 @@ class SessionManager:
         self, offer: Any, resolve: Resolver | None = None
     ) -> tuple[str, LiveSession]:
         """A webcam-driven session for a browser's offer: (answer SDP, session). `resolve`:
-        what it wears (a saved avatar), awaited once its slot is reserved."""
+        what it wears (a saved avatar), awaited once its slot is reserved. An offer that
+        resumes a session live in another tab: `LiveElsewhere`, unless it says
+        `"move": true` (then the session moves to it, see the module's docstring)."""
         # cheap checks first, all before the first await: the request, the SDP, the token
         desc = _offer(offer)
         try:
@@ -185,31 +232,50 @@ class SessionManager:
         except ValueError as e:
             raise BadOffer(str(e)) from None
         _avatar_id(offer)
+        move = offer.get("move", False) if isinstance(offer, dict) else False
+        if not isinstance(move, bool):
+            raise BadOffer('"move" must be true or false')
         ident, old = self._resume(offer)
+        if old is not None and old in self._lingering:
+            # its page went (a reload) while viewers watch: the page comes back into it,
+            # and the viewers never notice
+            if old.tracking_source == tracking and _wears_same(offer, old.look):
+                return await self._move(desc, old)
+        elif old is not None and self._puppet_of(old) is not None:
+            if not move:
+                raise LiveElsewhere(
+                    "this avatar is live in another tab: move it here "
+                    '(send the offer again with "move": true) or start a separate avatar '
+                    "(without its session id)"
+                )
+            if old.tracking_source == tracking and _wears_same(offer, old.look):
+                return await self._move(desc, old)
+            # another tracking path needs another tracking worker, another avatar another
+            # rig: the session is made anew below under the same id (its viewers
+            # reconnect), and the old page is still told
         # a reload takes over its old session's slot (it ends below), else a new one
         slot = self._held.pop(old, None) if old is not None else None
         if slot is None:
             slot = self._puppet_slots.reserve()
         if old is not None and self.sessions.get(old.id) is old:
             del self.sessions[old.id]  # from here on it is on its way out
+        resumed = isinstance(offer, dict) and offer.get("session") is not None
         self._opening.add(ident[0])
         try:
             with slot:
                 if old is not None:
+                    state = persist.snapshot(old)  # newer than anything saved
+                    await self._tell_moved(self._puppet_of(old))  # none: nothing to tell
                     await self._end_session(old)
-                look = await self._look(offer, resolve)
-                bundle = await self._dressed(look)
-                try:
-                    session = LiveSession(
-                        bundle,
-                        kind="puppet",
-                        clock=self.clock,
-                        ident=ident,
-                        tracking=tracking,
-                        look=look,
-                    )
-                except CommandError as e:
-                    raise BadOffer(f"the avatar cannot be worn: {e}") from None
+                else:
+                    state = await self._recall(ident[0]) if resumed else None
+                given = await self._look(offer, resolve)
+                keep_style = isinstance(offer, dict) and offer.get("style") is not None
+                look = persist.restored_look(state, given, keep_style=keep_style)
+                session = await self._new_puppet(look, given, ident, tracking)
+                restored = persist.restore(session, state)
+                if restored:
+                    log.info("session %s: restored its %s", session.id, ", ".join(restored))
                 self._viewer_slots[session] = Slots(self.max_viewers, "viewers of this session")
                 try:
                     peer = await self._connect(desc, session, "puppet", "opaque", self.size)
@@ -224,12 +290,79 @@ class SessionManager:
             self._opening.discard(ident[0])
         return codec.camera_bitrate(peer.pc.localDescription.sdp), session
 
+    async def _new_puppet(
+        self, look: Look, fallback: Look, ident: tuple[str, str], tracking: str
+    ) -> LiveSession:
+        """A puppet session wearing `look`; when `look` (a restored one) cannot be worn,
+        `fallback` (what the request asked for) with a logged warning."""
+        for attempt in (look, fallback) if look is not fallback else (look,):
+            bundle = await self._dressed(attempt)
+            try:
+                return LiveSession(
+                    bundle,
+                    kind="puppet",
+                    clock=self.clock,
+                    ident=ident,
+                    tracking=tracking,
+                    look=attempt,
+                )
+            except CommandError as e:
+                if attempt is fallback:
+                    raise BadOffer(f"the avatar cannot be worn: {e}") from None
+                log.warning("session %s: its saved look cannot be worn (%s); not restored",
+                            ident[0], e)  # fmt: skip
+        raise AssertionError("unreachable")
+
+    async def _move(
+        self, desc: RTCSessionDescription, session: LiveSession
+    ) -> tuple[str, LiveSession]:
+        """Move a live session to a new puppet page: a peer for it joins the running
+        session (its outputs, render and viewers untouched), then the old page is told and
+        its peer closed. A failed connect leaves the old page as it was."""
+        self._opening.add(session.id)
+        try:
+            peer = await self._connect(desc, session, "puppet", "opaque", self.size, start=False)
+        finally:
+            self._opening.discard(session.id)
+        lingering = self._lingering.pop(session, None)
+        if lingering is not None:
+            lingering.cancel()
+        for old in [p for p in self.peers.values() if p.session is session and p is not peer]:
+            if old.kind == "puppet":
+                await self._tell_moved(old)
+        log.info("session %s moved to another tab", session.id)
+        return codec.camera_bitrate(peer.pc.localDescription.sdp), session
+
+    async def _tell_moved(self, peer: Peer | None) -> None:
+        """Tell a puppet page its session moved to another tab, then close its peer without
+        ending the session. The message gets a moment to leave first (SCTP sends it after
+        `send` returns; a closed connection would drop it)."""
+        if peer is None or peer.closed:
+            return
+        peer.moved = True
+        channel = peer.control
+        if channel is not None:
+            with contextlib.suppress(Exception):
+                sender(channel)({"type": "moved"})
+                end = self.clock() + MOVED_FLUSH
+                while channel.bufferedAmount > 0 and self.clock() < end:
+                    await asyncio.sleep(0.02)
+                await asyncio.sleep(0.1)  # handed to the transport: out with its next send
+        await self.close_peer(peer.id)
+
+    def _puppet_of(self, session: LiveSession) -> Peer | None:
+        """The puppet page connected to `session` now, if any."""
+        for p in self.peers.values():
+            if p.session is session and p.kind == "puppet" and not p.closed and not p.moved:
+                return p
+        return None
+
     def _resume(self, offer: Any) -> tuple[tuple[str, str], LiveSession | None]:
-        """The (id, token) a puppet session gets, and the live session it replaces. A
+        """The (id, token) a puppet session gets, and the live session of that id. A
         reloaded page asks for its old id back with its token, so the OBS source's URL keeps
-        working (its old tab's session, if still live, ends first); ids are issued by the
-        server only, and only the token they were issued with gets one back. Synchronous:
-        nothing can slip in between this check and the slot."""
+        working; ids are issued by the server only, and only the token they were issued
+        with gets one back. Synchronous: nothing can slip in between this check and the
+        slot."""
         if not isinstance(offer, dict) or offer.get("session") is None:
             return self.idents.issue(), None
         sid, token = offer.get("session"), offer.get("token")
@@ -259,10 +392,18 @@ class SessionManager:
         is reserved, for every request (a joiner is checked as the first one was)."""
         desc = _offer(offer)
         _avatar_id(options)
-        fps = _int(options, "fps", 30, 1, 60)
-        size = _int(options, "size", 384, 64, 1024)
-        if size % 2:
-            raise BadOffer('"size" must be even')
+        problems = []  # every bad value at once, not the first
+        fps = size = 0
+        try:
+            fps = _int(options, "fps", 30, 1, 60)
+        except BadOffer as e:
+            problems.append(str(e))
+        try:
+            size = _even(_int(options, "size", 384, 64, 1024), "size")
+        except BadOffer as e:
+            problems.append(str(e))
+        if problems:
+            raise BadOffer("; ".join(problems))
         key = _preview_key(options, fps, size)
         entry = self.previews.get(key)
         if entry is None:
@@ -309,18 +450,21 @@ class SessionManager:
             session = LiveSession(bundle, kind="preview", fps=fps, clock=self.clock, look=look)
         except CommandError as e:
             raise BadOffer(f"the avatar cannot be worn: {e}") from None
+        problems = []  # every bad choice at once: the form shows them all
         try:
             session.play(str(options.get("animation") or "idle"))
-            for key, category in (
-                ("outfit", "outfit"),
-                ("accessory", "accessories"),
-                ("body", "body"),
-            ):
-                label = options.get(key)
+        except CommandError as e:
+            problems.append(str(e))
+        for key, category in (("outfit", "outfit"), ("accessory", "accessories"), ("body", "body")):
+            label = options.get(key)
+            try:
                 if label is not None:
                     session.command({"type": "swap", "category": category, "label": label})
-        except CommandError as e:
-            raise BadOffer(str(e)) from None
+            except CommandError as e:
+                problems.append(str(e))
+        if problems:
+            await asyncio.get_running_loop().run_in_executor(None, session.close)
+            raise BadOffer("; ".join(problems))
         self._viewer_slots[session] = entry.viewers
         try:
             peer = await self._connect(desc, session, "preview", "opaque", size, seat=seat)
@@ -505,11 +649,23 @@ class SessionManager:
         if channel.label == landmarks.CHANNEL:
             landmarks.attach(peer.session, channel, lambda t: setattr(peer, "last_camera", t))
             return
+        if channel.label == voice.CHANNEL:  # mic lip-sync: the page's analysis, no audio
+            voice.attach(peer.session, channel)
+            return
         if channel.label != "control":
             return
         session = peer.session
+        peer.control = channel  # told {"type": "moved"} if its session moves to another tab
         send = sender(channel)
-        control = ControlChannel(session.command, send, name=peer.id, clock=self.clock)
+        # a command's effect (a queued move, a new state) shows in the status that follows
+        # it at once, not up to half a second later: a jump's queue lasts about that long
+        commanded = asyncio.Event()
+
+        def apply(msg: Any) -> None:
+            session.command(msg)
+            commanded.set()
+
+        control = ControlChannel(apply, send, name=peer.id, clock=self.clock)
         channel.on("message", control.on_message)  # never raises into aiortc (control.py)
         with contextlib.suppress(Exception):
             send(session.hello())
@@ -518,7 +674,11 @@ class SessionManager:
             while channel.readyState in ("connecting", "open") and not session.closed:
                 with contextlib.suppress(Exception):
                     send(session.status())
-                await asyncio.sleep(0.5)
+                commanded.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(commanded.wait(), STATUS_EVERY)
+                if commanded.is_set():
+                    await asyncio.sleep(AFTER_COMMAND)  # the next tick carries it out
 
         peer.tasks.append(asyncio.create_task(status()))
 
@@ -599,16 +759,59 @@ class SessionManager:
         # viewer is not special: the options, not the peer, made it)
         ending = self.sessions.get(session.id) is not session  # already on its way out
         last = not any(p.session is session for p in self.peers.values())
-        if not ending and (peer.kind == "puppet" or (peer.kind == "preview" and last)):
+        # a page whose session moved to another tab leaves it to that tab
+        puppet = peer.kind == "puppet" and not peer.moved
+        if not ending and puppet and self._puppet_of(session) is None and self._watched(session):
+            self._linger(session)
+        elif not ending and (puppet or (peer.kind == "preview" and last)):
             await self._end_session(session)
 
+    def _watched(self, session: LiveSession) -> bool:
+        return any(p.session is session and p.kind == "viewer" for p in self.peers.values())
+
+    def _linger(self, session: LiveSession) -> None:
+        """Keep a session whose puppet page went for LINGER seconds while viewers watch it:
+        a reloading page comes back into it, and OBS never shows a gap."""
+        if session in self._lingering:
+            return
+
+        async def linger() -> None:
+            await asyncio.sleep(LINGER)
+            if self._puppet_of(session) is None:
+                log.info("session %s: its page did not come back; ending", session.id)
+                self._lingering.pop(session, None)
+                await self._end_session(session)
+
+        log.info("session %s: its page went; kept %g s for its viewers", session.id, LINGER)
+        self._lingering[session] = asyncio.create_task(linger())
+
     async def close_session(
-        self, session_id: str, token: str | None, *, user_id: str | None = None
+        self,
+        session_id: str,
+        token: str | None,
+        *,
+        user_id: str | None = None,
+        linger: bool = False,
     ) -> None:
+        """End a session. `linger`: its page is leaving (a reload, perhaps): with viewers
+        watching, only its page's peer closes and the session waits LINGER seconds for the
+        page to come back."""
         session = self.authorize(session_id, token, user_id=user_id)
+        if linger and self._watched(session):
+            for p in [p for p in self.peers.values() if p.session is session]:
+                if p.kind == "puppet":
+                    await self.close_peer(p.id)  # lingers (close_peer), no viewer sees it
+            if session in self._lingering or session.closed:
+                return
         await self._end_session(session)
 
     async def _end_session(self, session: LiveSession) -> None:
+        lingering = self._lingering.pop(session, None)
+        if lingering is not None and lingering is not asyncio.current_task():
+            lingering.cancel()
+        if session.kind == "puppet" and not session.closed:
+            self._save(session)  # its last look, for the next page that resumes it
+            self._saved.pop(session.id, None)
         if self.sessions.get(session.id) is session:
             del self.sessions[session.id]
         held = self._held.pop(session, None)
@@ -631,11 +834,58 @@ class SessionManager:
         await _joined(encoders)
 
     async def shutdown(self) -> None:
+        for session in list(self.sessions.values()):
+            if session.kind == "puppet":
+                self._save(session)  # before its page's peer closes and ends it
         for pid in list(self.peers):
             await self.close_peer(pid)
         for session in list(self.sessions.values()):
             await self._end_session(session)
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+            self._keeper = None
         await asyncio.get_running_loop().run_in_executor(None, self.worker.stop)
+
+    # --- looks that survive (streaming/persist.py) -------------------------------------------
+
+    async def _keep_looks(self) -> None:
+        """Every SAVE_EVERY seconds, hand each live puppet session's look to the memory if
+        it changed: a slider dragged through fifty values is one write, and nothing is
+        written from the render thread."""
+        while True:
+            await asyncio.sleep(SAVE_EVERY)
+            for session in list(self.sessions.values()):
+                if session.kind == "puppet" and not session.closed:
+                    self._save(session)
+
+    def _save(self, session: LiveSession) -> None:
+        memory = self.memory
+        if memory is None:
+            return
+        try:
+            state = persist.snapshot(session)
+            text = json.dumps(state, sort_keys=True)
+            if self._saved.get(session.id) == text:
+                return
+            memory.remember(session.id, state, session.owner)
+            self._saved[session.id] = text
+        except Exception:  # a look not saved must never end a session
+            log.exception("session %s: saving its look failed", session.id)
+
+    async def _recall(self, sid: str) -> dict[str, Any] | None:
+        """The look saved for session `sid`, if any and usable (a bad one is logged)."""
+        if self.memory is None:
+            return None
+        try:
+            state = await self.memory.recall(sid)
+        except Exception:
+            log.warning("session %s: its saved look cannot be read", sid, exc_info=True)
+            return None
+        if state is None:
+            return None
+        return persist.usable(state)
 
     # --- helpers --------------------------------------------------------------------------------
 
@@ -848,6 +1098,16 @@ def _avatar_id(request: Any) -> str | None:
     return avatar
 
 
+def _wears_same(offer: Any, look: Look) -> bool:
+    """Whether a moving page asks for the avatar the live session wears (its `"avatar"`,
+    a saved or generated one's id, and how it is worn): then the session itself moves."""
+    avatar = offer.get("avatar") if isinstance(offer, dict) else None
+    if avatar is None:
+        return look.face is None and look.saved is None
+    wears = offer.get("wears")
+    return avatar in (look.saved, look.face) and (wears is None or wears == look.wears)
+
+
 def _same(a: str, b: str) -> bool:
     """Constant-time string comparison (compare_digest refuses non-ASCII str)."""
     return secrets.compare_digest(
@@ -894,6 +1154,12 @@ def _preview_key(options: dict[str, Any], fps: int, size: int) -> str:
     picked = {k: options.get(k) for k in ("avatar", "outfit", "accessory", "body")}
     animation = str(options.get("animation") or "idle")
     return json.dumps([animation, picked, fps, size], sort_keys=True, default=repr)
+
+
+def _even(value: int, key: str) -> int:
+    if value % 2:
+        raise BadOffer(f'"{key}" must be even')
+    return value
 
 
 def _int(options: dict[str, Any], key: str, default: int, lo: int, hi: int) -> int:

@@ -12,6 +12,12 @@ of a period (up to 16.7 ms at 60 Hz) before a tick used it.
 Renderers are shared per (bundle key, size), so GL objects do not grow with the number of
 sessions; views no session uses any more are released, except the warm ones (a worn face's
 renderer holds its own atlas, and faces come and go).
+A puppet session's scene (engine/render/scene.py) decides its outputs' size (every output,
+the OBS/WHEP views and the page's own preview alike), where the avatar stands and whether
+it is mirrored (composed into the framing's rect), and what is behind it (a colour or a
+picture, composited by the session's own video converters: two sessions sharing a renderer
+may show different backgrounds). Each size is drawn once per tick, however many layouts
+are converted from it.
 """
 
 from __future__ import annotations
@@ -22,17 +28,20 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from engine.assets import AvatarBundle
 from engine.render import AvatarRenderer, create_context
 from engine.render.looks import RenderStyle
+from engine.render.scene import SOFTWARE_FPS, Scene, cover
 from engine.render.video import VideoConverter
 from engine.session import AvatarSession
 from streaming.frames import frame_from_i420
-from streaming.live import BACKGROUND, LiveSession
+from streaming.live import BACKGROUND, LiveSession, Output
+
+Size = tuple[int, int]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +51,8 @@ LEAD_BASE = 1e-3  # seconds a tick trails an arrival at the least
 LEAD_SPREADS = 3.0  # ... plus this many times the arrivals' spread
 LOCK_GAIN = 0.5  # the share of each phase error corrected at once
 SPREAD_WEIGHT = 0.05  # the spread's moving average
+BACKDROP_RETRY_S = 2.0  # a scene's picture that could not be had is tried again after this
+FITTED_KEPT = 4  # scene pictures kept fitted to an output size
 
 
 @dataclass(eq=False)
@@ -54,6 +65,8 @@ class TickGrid:
     index: int = 0  # ticks since epoch
     last: float = -math.inf  # when the newest tick ran (its slot on the grid)
     spread: float = 2e-3  # how far input arrivals stray from where the lock expects them
+    sizes: set[tuple[int, int]] = field(default_factory=set)  # what its last tick drew
+    next_frame: int = 0  # the first tick index that draws again (a capped output rate)
 
     @property
     def next_tick(self) -> float:
@@ -86,7 +99,16 @@ class RenderWorker:
         self._thread: threading.Thread | None = None
         self.error: str | None = None  # why the GL context could not be made
         self.renderers = 0  # live GL renderers (for leak checks)
+        # a CPU rasterizer (llvmpipe): large scenes are drawn at a lower rate (SOFTWARE_FPS)
+        self.software = False
         self._warm: tuple[tuple[AvatarBundle, int, str], ...] = ()
+        # (session, layout) -> its converter, the renderer it converts, and what backdrop
+        # it was given (the scene's background fields): per session, since scenes differ
+        self._converters: dict[
+            tuple[LiveSession, str], tuple[VideoConverter, AvatarRenderer, tuple]
+        ] = {}
+        # (picture id, size) -> the picture fitted to it, the newest last
+        self._fitted: dict[tuple[str, Size], np.ndarray] = {}
         self._changed = False  # a session left: views nobody uses may be released
         self._stills: list[
             tuple[AvatarBundle, int, str, float, RenderStyle | None, Future[np.ndarray]]
@@ -162,31 +184,45 @@ class RenderWorker:
             self.error = f"no OpenGL context for rendering: {e}"
             self._ready.set()
             return
-        views: dict[tuple[str, int], tuple[AvatarRenderer, dict[str, VideoConverter]]] = {}
+        renderer_name = str(ctx.info.get("GL_RENDERER", "")).lower()
+        self.software = any(k in renderer_name for k in ("llvmpipe", "softpipe", "swrast"))
+        renderers: dict[tuple[str, Size], AvatarRenderer] = {}
+        warm_converters: list[VideoConverter] = []
 
-        def view(
-            bundle: AvatarBundle, size: int, layout: str
-        ) -> tuple[AvatarRenderer, VideoConverter]:
+        def renderer_for(bundle: AvatarBundle, size: Size) -> AvatarRenderer:
             key = (bundle.key, size)
-            if key not in views:
-                renderer = AvatarRenderer(ctx, bundle.rig, bundle.pictures(), (size, size))
-                views[key] = (renderer, {})
+            if key not in renderers:
+                renderers[key] = AvatarRenderer(ctx, bundle.rig, bundle.pictures(), size)
                 self.renderers += 1
-            renderer, converters = views[key]
-            if layout not in converters:
-                converters[layout] = VideoConverter(renderer, layout, BACKGROUND)
-            return renderer, converters[layout]
+            return renderers[key]
 
-        def release(key: tuple[str, int]) -> None:
-            renderer, converters = views.pop(key)
-            for c in converters.values():
-                c.release()
-            renderer.release()
-            self.renderers -= 1
+        def release_unused() -> None:
+            with self._lock:
+                sessions = [g.session for g in self._grids]
+            used = {(s.bundle.key, size) for s in sessions for size in _sizes(s)}
+            used |= {(b.key, (n, n)) for b, n, _ in self._warm}
+            for key, (conv, renderer, _) in list(self._converters.items()):
+                if key[0] not in sessions or renderer not in renderers.values():
+                    conv.release()
+                    del self._converters[key]
+            for key in [k for k in renderers if k not in used]:
+                renderer = renderers.pop(key)
+                for ck, (conv, r, _) in list(self._converters.items()):
+                    if r is renderer:
+                        conv.release()
+                        del self._converters[ck]
+                renderer.release()
+                self.renderers -= 1
 
         try:
             for bundle, size, layout in self._warm:
-                view(bundle, size, layout)
+                # the renderer, and the converter's shaders compiled once (the driver
+                # caches them for the sessions' own converters)
+                warm_converters.append(
+                    VideoConverter(renderer_for(bundle, (size, size)), layout, BACKGROUND)
+                )
+            for conv in warm_converters:
+                conv.release()
         except Exception as e:
             self.error = f"the renderer could not be prepared: {type(e).__name__}: {e}"
         self._ready.set()
@@ -203,11 +239,8 @@ class RenderWorker:
                     self._grids = alive
                     due = min(self._grids, key=lambda g: g.next_tick, default=None)
                     changed, self._changed = self._changed, False
-                    used = {g.session.bundle.key for g in self._grids}
                 if changed:
-                    keep = used | {b.key for b, _, _ in self._warm}
-                    for key in [k for k in views if k[0] not in keep]:
-                        release(key)
+                    release_unused()
                 if due is None:
                     self._wake.wait(0.5)
                     self._wake.clear()
@@ -217,11 +250,12 @@ class RenderWorker:
                     self._wake.wait(delay)
                     self._wake.clear()
                     continue  # something may have been added or closed meanwhile
-                self._tick(due, view)
+                self._tick(due, renderer_for)
         finally:
-            for renderer, converters in views.values():
-                for c in converters.values():
-                    c.release()
+            for conv, _, _ in self._converters.values():
+                conv.release()
+            self._converters.clear()
+            for renderer in renderers.values():
                 renderer.release()
             self.renderers = 0
             ctx.release()
@@ -245,7 +279,7 @@ class RenderWorker:
         except Exception as e:
             done.set_exception(e)
 
-    def _tick(self, grid: TickGrid, view) -> None:
+    def _tick(self, grid: TickGrid, renderer_for) -> None:
         # the tick's time is its slot on the session's grid, stamped once and passed on
         s = grid.session
         now = grid.next_tick
@@ -253,14 +287,37 @@ class RenderWorker:
         t0 = time.perf_counter()
         try:
             s.tick(now)
-            for out in s.current_outputs():
-                renderer, converter = view(s.bundle, out.size, out.layout)
+            scene = s.scene if s.kind == "puppet" else None  # one read: replaced whole
+            stride = 1
+            if scene is not None and self.software:
+                stride = max(1, round(s.fps / SOFTWARE_FPS[scene.size]))
+            s.output_fps = s.fps / stride
+            by_size: dict[Size, list[Output]] = {}
+            drawing = grid.index >= grid.next_frame
+            if drawing:  # the engine steps every tick; large outputs are drawn every stride
+                grid.next_frame = grid.index + stride
+            for out in s.current_outputs() if drawing else ():
+                size = scene.dimensions if scene is not None else (out.size, out.size)
+                by_size.setdefault(size, []).append(out)
+            for size, outs in by_size.items():
+                renderer = renderer_for(s.bundle, size)
+                # the framing as it follows the pose (LiveSession.frame_rect, set by tick)
+                rect = s.frame_rect or renderer.framing(s.framing)
+                if scene is not None:
+                    rect = scene.place(rect, *size)
                 # a look's colours and render style
-                renderer.draw(s.puppet.pose, s.framing, *s.filters, style=s.render_style)
-                frame = frame_from_i420(converter.convert_i420(), grid.index / s.fps)
-                out.frames += 1
-                out.camera_at[frame.pts] = s.last_camera
-                out.slot.publish(frame)
+                renderer.draw(s.puppet.pose, rect, *s.filters, style=s.render_style)
+                for out in outs:
+                    converter = self._converter(s, out.layout, renderer, scene)
+                    frame = frame_from_i420(converter.convert_i420(), grid.index / s.fps)
+                    frame.duration = round(stride * 90_000 / s.fps)  # the encoder's budget
+                    out.frames += 1
+                    out.camera_at[frame.pts] = s.last_camera
+                    out.slot.publish(frame)
+            if drawing and set(by_size) != grid.sizes:
+                grid.sizes = set(by_size)
+                with self._lock:
+                    self._changed = True  # a size nobody draws any more: release it
             s.error = None
         except Exception as e:  # one broken session must not stop the others
             if s.error is None:
@@ -273,3 +330,75 @@ class RenderWorker:
             missed = math.floor(behind / s.period) + 1 if behind >= 0 else 0
             grid.index += missed
         s.stats.record(now, (time.perf_counter() - t0) * 1000, missed)
+
+    def _converter(
+        self, s: LiveSession, layout: str, renderer: AvatarRenderer, scene: Scene | None
+    ) -> VideoConverter:
+        """The session's converter for `layout`, converting `renderer`'s picture over the
+        scene's backdrop (set again only when the scene's background changes)."""
+        key = (s, layout)
+        want = _backdrop_key(scene)
+        held = self._converters.get(key)
+        if held is not None and held[1] is not renderer:
+            held[0].release()
+            held = None
+        if held is None:
+            conv = VideoConverter(renderer, layout, BACKGROUND)
+            held = (conv, renderer, ("transparent",))
+        conv, _, have = held
+        retry = have[0] == "retry" and have[1] == want and self.clock() >= have[2]
+        if have != want and (have[0] != "retry" or have[1] != want or retry):
+            backdrop = self._backdrop(s, scene, renderer.size)
+            conv.set_backdrop(backdrop)
+            if (
+                scene is not None and scene.background == "image" and isinstance(backdrop, tuple)
+            ):  # the picture could not be had (yet): the colour now, another try soon
+                want = ("retry", want, self.clock() + BACKDROP_RETRY_S)
+            have = want
+        self._converters[key] = (conv, renderer, have)
+        return conv
+
+    def _backdrop(
+        self, s: LiveSession, scene: Scene | None, size: Size
+    ) -> tuple[int, int, int] | np.ndarray | None:
+        """What the converter composites behind the avatar: None (transparent), a colour,
+        or the scene's picture fitted to `size` (kept for the next converter that wants it:
+        fitting a large picture costs tens of milliseconds). A picture that cannot be had
+        (gone, not the session's to use, its resolver not attached yet) falls back to the
+        scene's colour: the stream goes on."""
+        if scene is None or scene.background == "transparent":
+            return None
+        if scene.background == "image" and scene.image:
+            key = (scene.image, size)
+            resolve = s.backgrounds
+            try:
+                if resolve is None:
+                    raise LookupError("this session has no background pictures yet")
+                # asked every time, fitted or not: whether this session may use it (the
+                # library keeps the decoded picture, so this is a lookup, not a decode)
+                picture = resolve(scene.image)
+                fitted = self._fitted.pop(key, None)
+                if fitted is None:
+                    fitted = cover(picture, *size)
+            except Exception as e:  # a picture must never stop the stream
+                log.warning("session %s: background %r unusable: %s", s.id, scene.image, e)
+                return scene.rgb
+            self._fitted[key] = fitted  # newest last
+            while len(self._fitted) > FITTED_KEPT:
+                del self._fitted[next(iter(self._fitted))]
+            return fitted
+        return scene.rgb
+
+
+def _sizes(s: LiveSession) -> set[Size]:
+    if s.kind == "puppet":
+        return {s.scene.dimensions}
+    return {(o.size, o.size) for o in s.current_outputs()}
+
+
+def _backdrop_key(scene: Scene | None) -> tuple:
+    if scene is None or scene.background == "transparent":
+        return ("transparent",)
+    if scene.background == "colour":
+        return ("colour", scene.colour)
+    return ("image", scene.image)

@@ -17,18 +17,20 @@ from typing import Any
 from aiohttp import web
 
 from engine.likeness import recolor
+from streaming.choices import preview_choices
 from streaming.jsonlimits import JSONLimitError
 from streaming.jsonlimits import parse as parse_json
-from streaming.manager import BadOffer, Busy, NotFound, SessionManager
-from webapi import generate, security
+from streaming.manager import BadOffer, Busy, LiveElsewhere, NotFound, SessionManager
+from webapi import generate, guests, security, vts
 from webapi.accounts import api_tokens
 from webapi.errors import DomainError, RateLimited
-from webapi.handlers import animations, auth, character, openapi
+from webapi.handlers import animations, auth, backgrounds, character, openapi
 from webapi.handlers import avatars as saved_avatars
 from webapi.handlers.identity import identify
 from webapi.library.files import AvatarStore
 from webapi.limits import GenerationLimits
 from webapi.store import Store
+from webapi.store.sessions import SessionLooks
 
 STATIC = Path(__file__).resolve().parent / "static"
 # The browser's face tracker (package.json; `npm ci` in .ci/setup): served from here, since
@@ -60,13 +62,17 @@ def create_app(
     allow_origins: Iterable[str] = (),
     generation: GenerationLimits | None = None,
     db: Path | str | None = None,
+    vts_port: int | None = None,
+    vts_host: str = "127.0.0.1",
 ) -> web.Application:
     """`avatar_root`: where generated avatars are stored (default: `out/avatars`, see
     webapi/library/files.py). `media_host`: the address media (UDP) sockets bind to (None: every
     interface). `allow_origins`: origins besides the server's own whose pages may use it
     (docs/SECURITY.md). `generation`: avatar generation's queue, rate and storage limits
     (webapi/limits.py; the defaults when None). `db`: the SQLite file (default
-    `$DIGIGAMI_DB` or `out/digigami.db`), created and migrated when the app starts."""
+    `$DIGIGAMI_DB` or `out/digigami.db`), created and migrated when the app starts.
+    `vts_port`: also serve VTube Studio's plugin API on this port of `vts_host` (None: only
+    at /api/vts)."""
     app = web.Application(client_max_size=MAX_BODY, middlewares=[security.guard, _errors])
     security.install(app, allow_origins=allow_origins)
     store = AvatarStore(avatar_root)
@@ -80,6 +86,8 @@ def create_app(
         max_viewers=max_viewers,
     )
     app[STORE] = Store(db)
+    if app[MANAGER].memory is None:  # session ids and looks outlive reloads and restarts
+        app[MANAGER].memory = SessionLooks(app[STORE])
     app.on_startup.append(_start)
     app.on_shutdown.append(_shutdown)
     app.on_cleanup.append(_close_store)
@@ -93,6 +101,7 @@ def create_app(
     r.add_post("/api/sessions", open_session)
     r.add_delete("/api/sessions/{session}", close_session)
     r.add_post("/api/previews", open_preview)
+    r.add_get("/api/previews/options", preview_options)
     r.add_post("/whep/{session}", whep_open)
     r.add_delete("/whep/{session}/{resource}", whep_close)
     r.add_route("PATCH", "/whep/{session}/{resource}", whep_patch)
@@ -107,7 +116,10 @@ def create_app(
     saved_avatars.setup(app)  # /api/avatars, /library
     auth.setup(app)
     animations.setup(app)
+    backgrounds.setup(app, store.root.parent / "backgrounds")  # /api/backgrounds
     openapi.setup(app)
+    # VTube Studio's plugin API: /api/vts, and its own port with --vts-port (webapi/vts.py)
+    vts.setup(app, app[MANAGER], app[STORE], port=vts_port, host=vts_host)
     return app
 
 
@@ -173,6 +185,9 @@ async def _errors(request: web.Request, handler) -> web.StreamResponse:
         status, message, level = 404, str(e), logging.INFO
     except Busy as e:
         status, message, level = 503, str(e), logging.INFO
+    except LiveElsewhere as e:  # the page asks its user: move the avatar here? (issue 15)
+        log.info("%s %s: 409 %s", request.method, request.path, e)
+        return web.json_response({"error": str(e), "live_elsewhere": True}, status=409)
     except web.RequestPayloadError as e:  # bad chunked encoding and the like
         status, message = 400, "the request body cannot be read: " + " ".join(str(e).split())
     except ConnectionResetError:  # the client went away, or was dropped as too slow
@@ -249,8 +264,10 @@ async def open_session(request: web.Request) -> web.Response:
     who = await identify(request)
     answer, session = await request.app[MANAGER].open_puppet(body, wear)
     session.owner = who.user_id  # its API tokens may open this session's OBS/WHEP views
+    # the scene's background pictures: the bundled ones and this account's or guest's own
+    guest = backgrounds.attach(request, session, who.owner)
     q = f"?token={session.token}"
-    return web.json_response(
+    response = web.json_response(
         {
             "sdp": answer,
             "type": "answer",
@@ -260,6 +277,9 @@ async def open_session(request: web.Request) -> web.Response:
             "whep_url": f"/whep/{session.id}{q}",
         }
     )
+    if guest is not None:  # a new guest: the uploads the page makes must be theirs
+        guests.remember(response, request, guest)
+    return response
 
 
 async def _account_of(request: web.Request) -> str | None:
@@ -275,9 +295,17 @@ async def _account_of(request: web.Request) -> str | None:
 
 async def close_session(request: web.Request) -> web.Response:
     await request.app[MANAGER].close_session(
-        request.match_info["session"], _token(request), user_id=await _account_of(request)
+        request.match_info["session"],
+        _token(request),
+        user_id=await _account_of(request),
+        linger=request.query.get("linger") == "1",  # the page is leaving: maybe a reload
     )
     return web.json_response({"closed": request.match_info["session"]})
+
+
+async def preview_options(request: web.Request) -> web.Response:
+    """What the preview page offers: the bundled avatar's animations and sprite labels."""
+    return web.json_response(preview_choices(request.app[MANAGER].bundle))
 
 
 async def open_preview(request: web.Request) -> web.Response:

@@ -140,6 +140,15 @@ def _main(argv: list[str] | None) -> int:
         "chatter); default $DIGIGAMI_LOG_LEVEL, else warning",
     )
     serve.add_argument(
+        "--vts-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="also serve VTube Studio's plugin API on this port (8001 is the one Stream Deck "
+        "plugins and chat bots expect); it is always at /api/vts on --port "
+        "(docs/CONTROL.md)",
+    )
+    serve.add_argument(
         "--db",
         type=Path,
         default=None,
@@ -188,6 +197,7 @@ def _main(argv: list[str] | None) -> int:
                 generation=generation,
                 db=args.db or default_path(),
                 log_level=log_level(args.log_level),
+                vts_port=args.vts_port,
             )
         except ValueError as e:
             print(f"digigami: error: {e}", file=sys.stderr)

@@ -336,7 +336,7 @@ class FairQueue:
         job.report(
             P_QUEUED,
             "queued",
-            f"Waiting for a free slot ({lim.max_running} avatars are being generated)...",
+            "Waiting in line: other avatars are being made first…",
         )
         cancel = asyncio.ensure_future(job.cancel_event.wait())
         try:
@@ -525,7 +525,7 @@ class Generator:
             )
             return saved, png_data_url(saved.pngs["full"]) if "full" in saved.pngs else None
 
-        job.report(P_DECODE, "decoding", "Reading the photo...")
+        job.report(P_DECODE, "decoding", "Reading your photo…")
         running = loop.run_in_executor(self.pool, work)
         try:
             saved, data_url = await asyncio.shield(running)
@@ -540,7 +540,7 @@ class Generator:
         meta.setdefault("style", style)
         meta.setdefault("processingTime", round((time.perf_counter() - started) * 1000))
         library_id = await self._save_to_library(job, saved.id, style)
-        job.report(P_DONE, "done", "Done")
+        job.report(P_DONE, "done", "Your avatar is ready")
         outputs = {name: info["url"] for name, info in saved.record["outputs"].items()}
         return {
             # the measured features and the character assembled from them (null when the

@@ -21,9 +21,9 @@ import copy
 import functools
 from typing import Any
 
-from webapi.handlers import animations, auth, avatars
+from webapi.handlers import animations, auth, avatars, backgrounds
 
-AREAS = (auth, avatars, animations)  # each area's OPENAPI_PATHS (and OPENAPI_SCHEMAS)
+AREAS = (auth, avatars, animations, backgrounds)  # each area's OPENAPI_PATHS (and OPENAPI_SCHEMAS)
 VERSION = "1.0.0"
 
 _ERRORS = {
@@ -89,6 +89,12 @@ SCHEMAS: dict[str, Any] = {
             "type": {"const": "offer"},
             "session": {"type": "string", "description": "resume this id (with its token)"},
             "token": {"type": "string"},
+            "move": {
+                "type": "boolean",
+                "default": False,
+                "description": "take over the session from the tab it is live in (after a "
+                '409 with "live_elsewhere"; docs/STREAMING.md, "One session, many tabs")',
+            },
             "tracking": {"enum": ["browser", "server"], "default": "server"},
             "avatar": {"type": "string", "description": "wear this saved or generated avatar"},
             "animations": {
@@ -133,6 +139,35 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["sdp", "type", "preview"],
         "properties": {"sdp": _SDP, "type": {"const": "answer"}, "preview": {"type": "string"}},
+    },
+    "PreviewOptions": {
+        "type": "object",
+        "required": ["animations", "outfit", "accessory", "body", "sizes", "fps", "defaults"],
+        "properties": {
+            "animations": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "state": {"type": "string"},
+                        "variants": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+            },
+            **{
+                field: {
+                    "type": "object",
+                    "properties": {
+                        "labels": {"type": "array", "items": {"type": "string"}},
+                        "default": {"type": ["string", "null"]},
+                    },
+                }
+                for field in ("outfit", "accessory", "body")
+            },
+            "sizes": {"type": "array", "items": {"type": "integer"}},
+            "fps": {"type": "array", "items": {"type": "integer"}},
+            "defaults": {"type": "object"},
+        },
     },
     "GenerateRequest": {
         "type": "object",
@@ -260,8 +295,28 @@ SECURITY_SCHEMES: dict[str, Any] = {
     },
 }
 
+_LIVE_ELSEWHERE = {
+    "type": "object",
+    "required": ["error", "live_elsewhere"],
+    "properties": {"error": {"type": "string"}, "live_elsewhere": {"const": True}},
+}
+
 # The routes of webapi/app.py and webapi/generate.py (docs/STREAMING.md, docs/GENERATION.md).
 CORE_PATHS: dict[str, Any] = {
+    "/api/vts": {
+        "get": {
+            "tags": ["streaming"],
+            "summary": "VTube Studio's plugin API as a WebSocket (docs/CONTROL.md, \"VTube "
+            "Studio API\"): Stream Deck plugins, chat bots and scripts drive the avatar",
+            "responses": {
+                "101": {"description": "switching protocols to a WebSocket"},
+                "403": _err("Forbidden"),
+                "400": _err("BadRequest"),
+                "429": _err("TooManyRequests"),
+                "503": _err("ServiceUnavailable"),
+            },
+        }
+    },
     "/api/health": {
         "get": {
             "tags": ["streaming"],
@@ -282,6 +337,11 @@ CORE_PATHS: dict[str, Any] = {
                 "400": _err("BadRequest"),
                 "403": _err("Forbidden"),
                 "404": _err("NotFound"),
+                "409": {
+                    "description": 'the session is live in another tab ("live_elsewhere": '
+                    'true): ask the user, then send the offer again with "move": true',
+                    "content": {"application/json": {"schema": _LIVE_ELSEWHERE}},
+                },
                 "413": _err("TooLarge"),
                 "415": _err("UnsupportedMediaType"),
                 "503": _err("ServiceUnavailable"),
@@ -293,7 +353,18 @@ CORE_PATHS: dict[str, Any] = {
         "delete": {
             "tags": ["streaming"],
             "summary": "End a puppet session now",
-            "parameters": [_TOKEN_QUERY],
+            "parameters": [
+                _TOKEN_QUERY,
+                {
+                    "name": "linger",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"enum": ["1"]},
+                    "description": "the page is leaving (maybe a reload): while OBS or WHEP "
+                    "viewers watch, only the page's peer closes and the session waits 10 s "
+                    "for the page to resume it",
+                },
+            ],
             "responses": {
                 "200": _json(
                     {"type": "object", "properties": {"closed": {"type": "string"}}}, "ended"
@@ -319,6 +390,13 @@ CORE_PATHS: dict[str, Any] = {
                 "415": _err("UnsupportedMediaType"),
                 "503": _err("ServiceUnavailable"),
             },
+        }
+    },
+    "/api/previews/options": {
+        "get": {
+            "tags": ["streaming"],
+            "summary": "What a preview can show: the avatar's animations and sprite labels",
+            "responses": {"200": _json(_ref("PreviewOptions"), "the choices")},
         }
     },
     "/whep/{session}": {

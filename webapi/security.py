@@ -45,6 +45,8 @@ BODY_TYPES: dict[str, frozenset[str]] = {
     "/api/previews": frozenset({"application/json"}),
     "/api/generate": frozenset({"application/json", "multipart/form-data"}),
     "/whep/{session}": frozenset({"application/sdp"}),
+    # a scene background's picture, as sent (webapi/handlers/backgrounds.py)
+    "/api/backgrounds": frozenset({"image/png", "image/jpeg", "image/webp"}),
 }
 # Every other /api/ route that is sent a body (POST, PUT, PATCH) takes JSON: new endpoints
 # are covered without being listed here.

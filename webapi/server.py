@@ -30,17 +30,18 @@ def run_server(
     generation: GenerationLimits | None = None,
     db: Path | str | None = None,
     log_level: str = DEFAULT_LOG_LEVEL,
+    vts_port: int | None = None,
 ) -> None:
     """Serve until stopped. `media_host`: where media sockets bind (None: every interface);
     `header_timeout`: seconds a connection has to send a request's headers
     (security.HEADER_TIMEOUT_S when None); `db`: the SQLite file (store.default_path()
     when None); `log_level`: the console's (webapi/logs.py). A database this version
-    cannot use raises SchemaError before anything else starts."""
+    cannot use raises SchemaError before anything else starts. `vts_port`: VTube Studio's
+    plugin API on this port too (webapi/vts.py)."""
     # Created and migrated here, before the rig and the GL thread load: a bad or newer
     # file is one error line at once (the app's own start-up then finds it current).
     store = Store(db).open()
     store.close()
-    configure_logging(log_level)
     security.quiet_bad_requests()
     app = create_app(
         rig=rig,
@@ -51,7 +52,11 @@ def run_server(
         allow_origins=allow_origins,
         generation=generation,
         db=db,
+        vts_port=vts_port,
+        vts_host=host,
     )
+    # after the app is made: a bad option (create_app's checks) is still one plain line
+    configure_logging(log_level)
     print(
         f"digigami: serving {rig} at http://{host}:{port}/ (database {store.path}, "
         f"schema version {store.schema_version}; Ctrl-C stops)",

@@ -993,8 +993,15 @@ def build_statemachine() -> dict:
         "initial": {"body": "idle"},
         "inputs": {"grounded": 1.0, "speed": 0.0},
         "layers": [
-            {"name": "idle", "priority": "idle", "region": "body", "rest": "idle"},
-            {"name": "movement", "priority": "movement", "region": "body"},
+            # a body state commanded while an emote plays ends the emote (docs/CONTROL.md)
+            {
+                "name": "idle",
+                "priority": "idle",
+                "region": "body",
+                "rest": "idle",
+                "stops": ["emote"],
+            },
+            {"name": "movement", "priority": "movement", "region": "body", "stops": ["emote"]},
             {
                 "mask": {
                     "fingers_r": 1,
@@ -1022,8 +1029,8 @@ def build_statemachine() -> dict:
         "states": {
             "cheer": {"animation": "cheer", "duration": 1.5, "layer": "emote", "returns": True},
             "climb": {"animation": "climb", "layer": "movement"},
-            "dance": {
-                "layer": "emote",
+            "dance": {  # a body state: Idle, Sit or walking end it, an emote plays over it
+                "layer": "movement",
                 "loop": True,
                 "variants": [
                     {"animation": "dance_1"},
@@ -1053,7 +1060,12 @@ def build_statemachine() -> dict:
                 ],
             },
             "jump": {"animation": "jump", "layer": "movement", "next": "fall"},
-            "land": {"animation": "land", "layer": "movement", "next": "idle"},
+            "land": {  # back to walking when still moving, else to idle
+                "animation": "land",
+                "layer": "movement",
+                "next": "idle",
+                "when": [{"above": 0.05, "go": "walk", "input": "speed"}],
+            },
             "laugh": {"animation": "laugh", "layer": "emote", "returns": True},
             "point": {"animation": "point", "layer": "emote", "returns": True},
             "run": {

@@ -1445,8 +1445,15 @@ def build_statemachine() -> dict:
         ],
         "inputs": {"speed": 0.0, "grounded": 1.0},
         "layers": [
-            {"name": "idle", "priority": "idle", "region": "body", "rest": "idle"},
-            {"name": "movement", "priority": "movement", "region": "body"},
+            # a body state commanded while an emote plays ends the emote (docs/CONTROL.md)
+            {
+                "name": "idle",
+                "priority": "idle",
+                "region": "body",
+                "rest": "idle",
+                "stops": ["emote"],
+            },
+            {"name": "movement", "priority": "movement", "region": "body", "stops": ["emote"]},
             {
                 "name": "tool",
                 "priority": "action",
@@ -1501,7 +1508,12 @@ def build_statemachine() -> dict:
                 "loop": True,
                 "when": [{"input": "grounded", "above": 0.5, "go": "land"}],
             },
-            "land": {"layer": "movement", "animation": "land", "next": "idle"},
+            "land": {  # back to walking when still moving, else to idle
+                "layer": "movement",
+                "animation": "land",
+                "next": "idle",
+                "when": [{"input": "speed", "above": 0.05, "go": "walk"}],
+            },
             "sit": {"layer": "movement", "animation": "sit"},
             "climb": {"layer": "movement", "animation": "climb"},
             "swim": {"layer": "movement", "animation": "swim", "loop": True},
@@ -1509,8 +1521,8 @@ def build_statemachine() -> dict:
             "point": {"layer": "emote", "animation": "point", "returns": True},
             "cheer": {"layer": "emote", "animation": "cheer", "duration": 1.5, "returns": True},
             "laugh": {"layer": "emote", "animation": "laugh", "returns": True},
-            "dance": {
-                "layer": "emote",
+            "dance": {  # a body state: Idle, Sit or walking end it, an emote plays over it
+                "layer": "movement",
                 "variants": [{"animation": f"dance_{k}"} for k in range(1, 10)],
                 "loop": True,
             },

@@ -2,7 +2,7 @@
 
 from engine.anim.blend import Blend1D
 from engine.anim.clip import Clip, EventData
-from engine.anim.controller import AnimationController, UnknownStateError
+from engine.anim.controller import AnimationController, Queued, UnknownStateError
 from engine.anim.loader import AnimationFormatError, load_clip, load_clips, parse_clip
 from engine.anim.player import AnimationPlayer
 from engine.anim.state import AnimationState, FiredEvent, MixTable, TrackEntry
@@ -23,6 +23,7 @@ __all__ = [
     "EventData",
     "FiredEvent",
     "MixTable",
+    "Queued",
     "StateMachineData",
     "StateMachineFormatError",
     "TrackEntry",

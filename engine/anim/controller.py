@@ -6,6 +6,13 @@ waves. Within a region one state is current; entering it plays it on its layer, 
 region's higher layers to their rest and keeps the lower ones on theirs, so walking covers
 idle (which keeps breathing underneath) and stopping reveals it again without a pop.
 Random picks come from a seeded generator, so a run is reproducible.
+
+Commands and automatic moves differ (docs/CONTROL.md "Controls"): `transition` is a command
+(a button, a hotkey, a control message) and also sends the regions its layer `stops` to
+rest, so Idle or Sit end a running emote; the moves the data makes by itself (`when`
+conditions, `next` after a one-shot, an emote returning) never stop another region. What a
+region does after its current state (`next`, or the state an emote interrupted) is its
+queue: `queued()` reports it and `cancel()` drops it.
 """
 
 from __future__ import annotations
@@ -33,6 +40,18 @@ class RegionState:
     time_in_state: float = 0.0
     # states interrupted by a one-shot that returns, with the variant they were playing
     interrupted: list[tuple[StateData, Clip | None]] = field(default_factory=list)
+    # the current state's `next` was cancelled: when it ends, the region goes to rest
+    cancelled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """What a region does by itself once its current state (`after`) ends: `state`, or
+    None for the region's rest."""
+
+    region: str
+    after: str
+    state: str | None
 
 
 class AnimationController:
@@ -67,9 +86,10 @@ class AnimationController:
     def transition(
         self, new_state: str, blend_time: float | None = None, variant: str | None = None
     ) -> None:
-        """Enter `new_state`, cross-fading over `blend_time` seconds (default: the state's
-        mix, else the mix table's value for the pair of animations, else 0.2 s). `variant`
-        picks one of the state's animations instead of a random roll (dance 3, say)."""
+        """Enter `new_state` on command, cross-fading over `blend_time` seconds (default: the
+        state's mix, else the mix table's value for the pair of animations, else 0.2 s).
+        `variant` picks one of the state's animations instead of a random roll (dance 3,
+        say). The regions the state's layer `stops` go back to rest first."""
         st = self._state(new_state)
         clip = None
         if variant is not None:
@@ -79,16 +99,19 @@ class AnimationController:
                 raise UnknownStateError(
                     f'state "{new_state}" has no variant "{variant}" (known: {known})'
                 )
+        for region in st.layer.stops:
+            self.stop(region, blend_time)
+        self._go(st, blend_time, clip)
+
+    def _go(self, st: StateData, blend_time: float | None = None, clip: Clip | None = None) -> None:
+        """Enter `st` (playing `clip` of its variants, if given): what a command does, and
+        what `when` and `next` do by themselves."""
         region = self.regions[st.layer.region]
         if st.returns and region.current is not None and region.current is not st:
             if not region.current.returns:
                 playing = self.anim.current(region.current.layer.track)
-                clip = (
-                    playing.source
-                    if playing is not None and isinstance(playing.source, Clip)
-                    else None
-                )
-                region.interrupted.append((region.current, clip))
+                was = playing.source if playing is not None else None
+                region.interrupted.append((region.current, was if isinstance(was, Clip) else None))
         elif not st.returns:
             region.interrupted.clear()
         self._enter(st, blend_time, clip=clip)
@@ -98,12 +121,49 @@ class AnimationController:
         r = self.regions[region]
         r.interrupted.clear()
         self._rest(r, blend_time)
+        r.cancelled = False
+
+    def cancel(self, region: str | None = None) -> None:
+        """Drop what `region` (every region: None) would do by itself after its current
+        state: the current state plays on, then the region rests."""
+        for r in self.regions.values() if region is None else [self.regions[region]]:
+            st = r.current
+            r.interrupted.clear()
+            r.cancelled = st is not None and st.next is not None
 
     # --- queries -------------------------------------------------------------------------
 
     def state(self, region: str = "body") -> str | None:
         r = self.regions[region].current
         return None if r is None else r.name
+
+    def playing(self) -> dict[str, tuple[str | None, str | None]]:
+        """Each region's current state and the animation playing it (the dance, the idle
+        roll; None for a blend), in layer order."""
+        out: dict[str, tuple[str | None, str | None]] = {}
+        for name, r in self.regions.items():
+            st = r.current
+            if st is None:
+                out[name] = (None, None)
+                continue
+            entry = self.anim.current(st.layer.track)
+            clip = entry.source if entry is not None and entry.tag is st else None
+            out[name] = (st.name, clip.name if isinstance(clip, Clip) else None)
+        return out
+
+    def queued(self) -> list[Queued]:
+        """What each region will do by itself when its current state ends: a one-shot's
+        `next`, or the state an emote interrupted. Looping states and rests queue nothing."""
+        out = []
+        for name, r in self.regions.items():
+            st = r.current
+            if st is None:
+                continue
+            if st.next is not None and not r.cancelled:
+                out.append(Queued(name, st.name, st.next))
+            elif st.returns and r.interrupted:
+                out.append(Queued(name, st.name, r.interrupted[-1][0].name))
+        return out
 
     @property
     def active_state(self) -> str | None:
@@ -124,7 +184,7 @@ class AnimationController:
             region.time_in_state += dt
             for cond in st.when:
                 if cond.go != st.name and cond.holds(self.inputs[cond.input]):
-                    self.transition(cond.go)
+                    self._go(self.machine.states[cond.go])
                     break
             else:
                 if st.duration is not None and region.time_in_state >= st.duration:
@@ -185,6 +245,7 @@ class AnimationController:
             self._play(st, mix, source=clip if clip in {c for c, _ in st.variants} else None)
         region.current = st
         region.time_in_state = 0.0
+        region.cancelled = False
         for layer in region.layers:
             if layer.track > track:
                 self._layer_to_rest(layer, mix)
@@ -229,8 +290,8 @@ class AnimationController:
     def _complete(self, region: RegionState, st: StateData) -> None:
         if region.current is not st:
             return
-        if st.next is not None:
-            self.transition(st.next)
+        if st.next is not None and not region.cancelled:
+            self._go(self.machine.states[st.next])
         elif st.returns and region.interrupted:
             back, clip = region.interrupted.pop()
             self._enter(back, clip=clip)

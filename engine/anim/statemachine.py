@@ -27,6 +27,9 @@ class LayerData:
     region: str
     rest: str | None
     mask: dict[str, float] | None
+    # regions a commanded entry into this layer's states sends to rest (a body state
+    # commanded while an emote plays ends the emote); `when` and `next` entries do not
+    stops: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +103,9 @@ def parse_state_machine(
                     raise w.fail(f'unknown bone "{b}"')
                 mask[b] = w.num(lo=0.0, hi=1.0)
         rest = ln.get("rest", None)
+        stops = ln.get("stops", []).list()
+        for n in stops:
+            n.str_()
         raw_layers.append(
             (
                 PRIORITIES.index(ln.get("priority").choice(PRIORITIES)),
@@ -108,6 +114,7 @@ def parse_state_machine(
                 None if rest.value is None else rest.str_(),
                 mask,
                 rest,
+                stops,
             )
         )
     names = [r[1] for r in raw_layers]
@@ -123,9 +130,17 @@ def parse_state_machine(
             raw_layers[i][2],
             raw_layers[i][3],
             raw_layers[i][4],
+            tuple(n.value for n in raw_layers[i][6]),
         )
         for t, i in enumerate(order)
     )
+    regions = {la.region for la in layers}
+    for r in raw_layers:
+        for n in r[6]:
+            if n.value not in regions:
+                raise n.fail(f'unknown region "{n.value}" (known: {", ".join(sorted(regions))})')
+            if n.value == r[2]:
+                raise n.fail(f'a layer cannot stop its own region "{n.value}"')
     by_name = {la.name: la for la in layers}
 
     def clip(node: Node) -> Clip:

@@ -15,6 +15,10 @@ Conventions (written once; the GLSL in shaders/yuv.frag follows them):
   - "packed": W = 2w. Left half the premultiplied colour as is (the avatar over black),
     right half the alpha as grey (R = G = B = a); the OBS page rebuilds RGBA as
     (left.rgb, right.r).
+  - A scene's backdrop (engine/render/scene.py: a colour or a picture, (h, w, 3) uint8 at
+    the render's size, top row first) replaces the background in both layouts: the avatar
+    over it, ``c = rgb + backdrop * (1 - a / 255)``; in "packed" the alpha half is then
+    255 everywhere (the backdrop covers the whole frame).
 - Colour: BT.601 (Kr = 0.299, Kb = 0.114), limited range ("studio swing", what WebRTC
   decoders assume): with R, G, B in 0..255 and ``Y' = Kr R + Kg G + Kb B``,
   ``Y = 16 + 219/255 Y'``, ``U = 128 + 224/255 (B - Y') / 1.772``,
@@ -53,8 +57,10 @@ def composite(
     rgba_premultiplied: np.ndarray,
     layout: str = "opaque",
     background: tuple[int, int, int] = DEFAULT_BACKGROUND,
+    backdrop: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The frame's RGB as float64 (H, W, 3) in 0..255, before conversion (see the layouts)."""
+    """The frame's RGB as float64 (H, W, 3) in 0..255, before conversion (see the layouts);
+    `backdrop`: a scene's (h, w, 3) uint8 picture behind the avatar, or None."""
     px = np.asarray(rgba_premultiplied)
     if px.ndim != 3 or px.shape[2] != 4 or px.dtype != np.uint8:
         raise ValueError(f"expected (h, w, 4) uint8 RGBA, got {px.shape} {px.dtype}")
@@ -62,6 +68,14 @@ def composite(
     frame_size(w, h, layout)
     rgb = px[..., :3].astype(np.float64)
     a = px[..., 3:4].astype(np.float64)
+    if backdrop is not None:
+        back = np.asarray(backdrop)
+        if back.shape != (h, w, 3) or back.dtype != np.uint8:
+            raise ValueError(f"the backdrop must be ({h}, {w}, 3) uint8, got {back.shape}")
+        over = np.clip(rgb + back.astype(np.float64) * (1.0 - a / 255.0), 0.0, 255.0)
+        if layout == "packed":
+            return np.concatenate([over, np.full_like(over, 255.0)], axis=1)
+        return over
     if layout == "packed":
         return np.concatenate([rgb, np.repeat(a, 3, axis=2)], axis=1)
     bg = np.asarray(background, np.float64).reshape(1, 1, 3)
@@ -86,10 +100,11 @@ def to_yuv420(
     rgba_premultiplied: np.ndarray,
     layout: str = "opaque",
     background: tuple[int, int, int] = DEFAULT_BACKGROUND,
+    backdrop: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The yuv420p planes Y (H, W), U (H/2, W/2), V (H/2, W/2), uint8, top row first, of a
     premultiplied (h, w, 4) uint8 render, top row first (conventions at the top)."""
-    rgb = composite(rgba_premultiplied, layout, background)
+    rgb = composite(rgba_premultiplied, layout, background, backdrop)
     big_h, big_w = rgb.shape[:2]
     y, _, _ = rgb_to_yuv(rgb)
     block = rgb.reshape(big_h // 2, 2, big_w // 2, 2, 3).mean(axis=(1, 3))

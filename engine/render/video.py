@@ -23,6 +23,7 @@ from engine.render.renderer import AvatarRenderer
 from engine.render.shaders import program
 
 _SOURCE_UNIT = 2  # the renderer binds units 0 (bones) and 1 (atlas) on every draw
+_BACKDROP_UNIT = 3
 
 
 class VideoConverter:
@@ -44,17 +45,67 @@ class VideoConverter:
         self.renderer = renderer
         self.layout = layout
         self.ctx = renderer.ctx
-        defines = ("PACKED",) if layout == "packed" else ()
-        self._prog = program(self.ctx, "fullscreen.vert", "yuv.frag", defines=defines)
-        self._vao = self.ctx.vertex_array(self._prog, [])
-        self._prog["u_src"] = _SOURCE_UNIT
-        if "u_background" in self._prog:  # the packed variant has none
-            self._prog["u_background"] = tuple(float(c) for c in self.background)
+        # shader variant (PACKED, OVER, IMAGE defines) -> program and vertex array
+        self._variants: dict[tuple[str, ...], tuple[moderngl.Program, moderngl.VertexArray]]
+        self._variants = {}
+        # a scene's backdrop: None, an RGB colour, or a picture (its texture)
+        self.backdrop: tuple[int, int, int] | np.ndarray | None = None
+        self._backdrop_tex: moderngl.Texture | None = None
         self._target: moderngl.Framebuffer | None = None
         self._src_size: tuple[int, int] = (0, 0)
+        self._use(self._defines())
         # the blocks (x0, y0, x1, y1) of the target the last conversion wrote from the
         # avatar's pixels; everywhere else the target holds converted transparent pixels
         self._written: tuple[int, int, int, int] | None = None
+
+    def _defines(self) -> tuple[str, ...]:
+        packed = ("PACKED",) if self.layout == "packed" else ()
+        if isinstance(self.backdrop, np.ndarray):
+            return (*packed, "IMAGE")
+        if self.backdrop is not None and packed:
+            return (*packed, "OVER")
+        return packed
+
+    def _use(self, defines: tuple[str, ...]) -> None:
+        if defines not in self._variants:
+            prog = program(self.ctx, "fullscreen.vert", "yuv.frag", defines=defines)
+            prog["u_src"] = _SOURCE_UNIT
+            if "u_backdrop" in prog:
+                prog["u_backdrop"] = _BACKDROP_UNIT
+            self._variants[defines] = (prog, self.ctx.vertex_array(prog, []))
+        self._prog, self._vao = self._variants[defines]
+        colour = self.backdrop if isinstance(self.backdrop, tuple) else self.background
+        if "u_background" in self._prog:  # the plain packed variant has none
+            self._prog["u_background"] = tuple(float(c) for c in colour)
+        if "u_src_size" in self._prog and self._src_size != (0, 0):
+            self._prog["u_src_size"] = self._src_size
+
+    def set_backdrop(self, backdrop: tuple[int, int, int] | np.ndarray | None) -> None:
+        """What shows behind the avatar from the next conversion on: None (the layout's
+        own: transparent when packed, `background` when opaque), an RGB colour (0..255),
+        or a picture, (h, w, 3) uint8 at the renderer's size, top row first (a scene's
+        image, fitted: engine/render/scene.py). Either covers the whole frame, so the
+        packed layout's alpha is then 255 everywhere."""
+        if isinstance(backdrop, np.ndarray):
+            w, h = self.renderer.size
+            if backdrop.shape != (h, w, 3) or backdrop.dtype != np.uint8:
+                raise ValueError(f"a backdrop picture must be ({h}, {w}, 3) uint8")
+        elif backdrop is not None:
+            backdrop = tuple(int(c) for c in backdrop)  # type: ignore[assignment]
+            if len(backdrop) != 3 or not all(0 <= c <= 255 for c in backdrop):
+                raise ValueError(f"a backdrop colour is three 0..255 values, got {backdrop}")
+        if self._backdrop_tex is not None:
+            self._backdrop_tex.release()
+            self._backdrop_tex = None
+        self.backdrop = backdrop
+        if isinstance(backdrop, np.ndarray):
+            w, h = self.renderer.size
+            # GL row order (bottom first), as the source: the shader fetches both alike
+            data = np.ascontiguousarray(backdrop[::-1]).tobytes()
+            self._backdrop_tex = self.ctx.texture((w, h), 3, data, alignment=1)
+            self._backdrop_tex.filter = (moderngl.NEAREST, moderngl.NEAREST)
+        self._use(self._defines())
+        self._written = None  # everything outside the avatar changed: convert it all once
 
     @property
     def size(self) -> tuple[int, int]:
@@ -74,6 +125,8 @@ class VideoConverter:
         )
         self._prog["u_src_size"] = self._src_size
         self._written = None  # a new target: convert it all once
+        if isinstance(self.backdrop, np.ndarray) and self.backdrop.shape[1::-1] != (w, h):
+            self.set_backdrop(None)  # a picture for another size: the owner sets a new one
         return self._target
 
     def _blocks(self) -> tuple[int, int, int, int]:
@@ -127,6 +180,8 @@ class VideoConverter:
         bx0, by0, bx1, by1 = blocks
         if bx1 > bx0 and by1 > by0:
             self.renderer.output_texture.use(_SOURCE_UNIT)
+            if self._backdrop_tex is not None:
+                self._backdrop_tex.use(_BACKDROP_UNIT)
             target.scissor = (bx0, by0, bx1 - bx0, by1 - by0)
             target.use()
             self.ctx.disable(moderngl.BLEND)
@@ -161,8 +216,13 @@ class VideoConverter:
 
     def release(self) -> None:
         self._release_target()
-        self._vao.release()
-        self._prog.release()
+        if self._backdrop_tex is not None:
+            self._backdrop_tex.release()
+            self._backdrop_tex = None
+        for prog, vao in self._variants.values():
+            vao.release()
+            prog.release()
+        self._variants.clear()
 
 
 def _planes(flat: np.ndarray, w: int, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -85,17 +85,17 @@ def generate(
         if progress is not None:
             progress(percent, stage, message)
 
-    report(5, "face", "finding the face")
+    report(5, "face", "Finding your face…")
     found = stage1.process_face(image, WORK_SIZE)
-    report(25, "segmentation", "separating the person from the background")
+    report(25, "segmentation", "Cutting you out of the background…")
     mask = post.person_mask(found.crop)
-    report(35, "style", f"painting in the {style} style")
+    report(35, "style", "Painting your portrait…")
     dev = pipeline.device()
     styled, points, mask = pipeline.stylize(
         found.crop, found.landmarks, params, mask=mask,
         preserve_expression=options.preserve_expression, dev=dev,
     )  # fmt: skip
-    report(80, "post", "finishing and sizing the outputs")
+    report(80, "post", "Finishing touches…")
     outs = post.outputs(styled, mask, enhance_details=options.enhance_details, output_size=size)
     landmarks = points * (size / WORK_SIZE)
     ms = (time.perf_counter() - t0) * 1000
@@ -108,5 +108,5 @@ def generate(
         "headPose": found.head_pose,
         "faces": found.faces,
     }
-    report(100, "done", "avatar ready")
+    report(100, "done", "Your avatar is ready")
     return GeneratedAvatar(outs, landmarks, metadata)

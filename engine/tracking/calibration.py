@@ -14,6 +14,7 @@ leans. Two small pieces correct for that, both pure numpy on signal vectors:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -203,6 +204,15 @@ class NeutralCalibration:
     @property
     def offset(self) -> np.ndarray:
         return self._offset.copy()
+
+    def restore(self, offset: Any) -> None:
+        """Use a neutral captured earlier (`offset`, e.g. saved across a page reload) as if
+        a capture had just completed. ValueError for a wrong length or a non-finite value."""
+        values = np.asarray(offset, dtype=np.float64)
+        if values.shape != (self.n,) or not np.isfinite(values).all():
+            raise ValueError(f"a neutral is {self.n} finite numbers")
+        self._offset = values.copy()
+        self._captured = True
 
     def apply(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """`x` less the neutral, for the signals where `mask` is true."""

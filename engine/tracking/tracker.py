@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import threading
+from typing import Any
 
 import numpy as np
 
@@ -108,6 +109,17 @@ class FaceTracker:
         """Take the next `duration` seconds of the face as the user's neutral."""
         with self._lock:
             self.neutral.begin(t, duration)
+
+    def neutral_pose(self) -> list[float] | None:
+        """The user's calibrated neutral (one number per signal), None before a calibration:
+        what a session saves so that a reload need not calibrate again."""
+        with self._lock:
+            return self.neutral.offset.tolist() if self.neutral.captured else None
+
+    def restore_neutral(self, values: Any) -> None:
+        """Use a neutral saved earlier (`neutral_pose`); ValueError when it does not fit."""
+        with self._lock:
+            self.neutral.restore(values)
 
     # --- engine side ----------------------------------------------------------------------
 

@@ -26,6 +26,8 @@ PASSWORD = "correct horse battery staple"
 class NoStreaming:
     """A stand-in SessionManager: these tests need no render thread or GL."""
 
+    memory: Any = None  # where session looks are kept (the app gives it the store's)
+
     async def start(self) -> None:
         return None
 

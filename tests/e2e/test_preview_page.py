@@ -43,3 +43,42 @@ def test_preview_shows_the_servers_error_for_an_unknown_animation(context, serve
     assert "moonwalk_9" in text, f"the page does not show the server's message: {text!r}"
     assert page.evaluate("digigamiPreview.state") == "error"
     assert page.evaluate("digigamiPreview.error") in text
+
+
+def test_every_bad_value_is_listed_not_only_the_first(context, server: str) -> None:
+    page = context.new_page()
+    page.goto(f"{server}/preview?animation=moonwalk_9&outfit=tuxedo&body=giant&size=333")
+    page.wait_for_function("() => window.digigamiPreview?.state === 'error'", timeout=30_000)
+    problems = page.locator("#problems li").all_inner_texts()
+    assert len(problems) >= 1
+    text = " | ".join(problems) or page.locator(".banner.error").inner_text()
+    # size is checked first (nothing costly is made for a bad request), alone
+    assert '"size" must be even' in text, text
+    page.goto(f"{server}/preview?animation=moonwalk_9&outfit=tuxedo&body=giant")
+    page.wait_for_function("() => window.digigamiPreview?.state === 'error'", timeout=30_000)
+    problems = page.locator("#problems li").all_inner_texts()
+    assert len(problems) == 3, problems
+    for word in ("moonwalk_9", "tuxedo", "giant"):
+        assert any(word in p for p in problems), (word, problems)
+
+
+def test_the_form_offers_the_avatars_own_choices(context, server: str) -> None:
+    page = context.new_page()
+    page.goto(f"{server}/preview?animation=wave")
+    form = page.locator("#form")
+    page.wait_for_function("() => !document.querySelector('#form select[name=outfit]').disabled")
+    options = page.evaluate(
+        """() => Object.fromEntries([...document.querySelectorAll('#form select')].map(
+            (s) => [s.name, [...s.options].map((o) => o.value)]))"""
+    )
+    assert "dance_3" in options["animation"] and "wave" in options["animation"], options
+    assert "armor" in options["outfit"] and "slim" in options["body"], options
+    assert page.locator("select[name=animation]").input_value() == "wave"
+    # no free text anywhere: a choice is one of the avatar's
+    assert form.locator("input[type=text]").count() == 0
+    form.locator("select[name=animation]").select_option("dance_2")
+    form.locator("select[name=outfit]").select_option("armor")
+    form.locator("button[type=submit]").click()
+    page.wait_for_url("**/preview?*animation=dance_2*")
+    assert "outfit=armor" in page.url
+    page.wait_for_function("() => window.digigamiPreview?.state === 'connected'", timeout=30_000)

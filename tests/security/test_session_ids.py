@@ -81,8 +81,10 @@ def test_the_owner_resumes_a_live_or_ended_session_with_its_token(server: Server
     status, first = _open(server)
     assert status == 200, first
     ident = {"session": first["session"], "token": first["token"]}
-    # a reload while the old tab's session is live: the old one ends, the id carries over
-    status, reloaded = _open(server, **ident)
+    # another page while the old one's session is live: asked first (issue 15), then moved
+    status, asked = _open(server, **ident)
+    assert status == 409 and asked["live_elsewhere"] is True, asked
+    status, reloaded = _open(server, **ident, move=True)
     assert status == 200, reloaded
     assert reloaded["session"] == first["session"] and reloaded["whep_url"] == first["whep_url"]
     assert server.health()["sessions"] == 1

@@ -18,6 +18,7 @@ from engine.tracking import FaceTracker
 from engine.tracking.solver import solve
 from engine.tracking.worker import TrackingWorker
 from streaming import landmarks as lm
+from streaming.intake import WARN_EVERY
 from streaming.landmarks import (
     HEADER,
     MESSAGE_SIZE,
@@ -221,7 +222,7 @@ def test_a_flood_is_cut_to_the_rate_and_logged_rarely(face: np.ndarray, caplog) 
     assert RATE_LIMIT <= intake.accepted <= 3 * RATE_LIMIT + 2, intake.stats()
     assert intake.rate_limited == 2000 - intake.accepted == intake.refused
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert 1 <= len(warnings) <= 1 + 2 / lm.WARN_EVERY, [r.message for r in warnings]
+    assert 1 <= len(warnings) <= 1 + 2 / WARN_EVERY, [r.message for r in warnings]
     assert "flooder" in warnings[0].getMessage() and "messages a second" in warnings[0].getMessage()
     assert all(r.exc_info is None for r in caplog.records)  # never a traceback
     # and once the flood stops, messages go through again
@@ -240,7 +241,7 @@ def test_bad_messages_are_counted_and_the_intake_never_raises(face: np.ndarray, 
     assert intake.refused == len(bad) and not sink.got
     assert intake.stats()["refused"] == len(bad) and intake.stats()["last_error"]
     assert len(caplog.records) == 1  # one warning for the lot (within WARN_EVERY)
-    clock.t += lm.WARN_EVERY + 0.1
+    clock.t += WARN_EVERY + 0.1
     intake.receive(b"")
     assert (
         len(caplog.records) == 2

@@ -347,14 +347,18 @@ def test_a_reloaded_page_gets_its_session_id_back(face_frames) -> None:
         assert resp.status == 403
         again = Client(PhotoCamera(face_frames))
         offer = await again.offer()
+        # the first page is still connected: a second tab is asked first (issue 15)
         resp = await http.post("/api/sessions", json={"sdp": offer, "type": "offer", **ident})
+        assert resp.status == 409 and (await resp.json())["live_elsewhere"] is True
+        moving = {"sdp": offer, "type": "offer", **ident, "move": True}
+        resp = await http.post("/api/sessions", json=moving)
         answer = await resp.json()
         assert resp.status == 200 and answer["session"] == ident["session"]
         assert answer["obs_url"] == body["obs_url"]
         await again.accept(answer["sdp"])
         await again.wait_for(lambda: again.received > 10, 20, "frames on the resumed session")
         health = await (await http.get("/api/health")).json()
-        assert health["sessions"] == 1  # the old tab's session ended
+        assert health["sessions"] == 1  # the same session, moved to the new page
         for c in (first, thief, again):
             await c.close()
 

@@ -74,10 +74,10 @@ def test_a_named_dance_plays_that_dance(digi: AvatarBundle) -> None:
     puppet.transition("dance", "dance_7")
     run(puppet, 0.5)
     playing = puppet.session.controller.anim.current(digi.machine.states["dance"].layer.track)
-    assert puppet.state("emote") == "dance" and playing.source.name == "dance_7"
-    puppet.stop("emote")
+    assert puppet.state("body") == "dance" and playing.source.name == "dance_7"
+    puppet.stop("body")
     run(puppet, 0.5, 0.5)
-    assert puppet.state("emote") != "dance"
+    assert puppet.state("body") == "idle"
 
 
 def test_play_keeps_a_one_shot_going(digi: AvatarBundle) -> None:

@@ -68,22 +68,24 @@ def test_emote_returns_to_the_state_it_interrupted(testrig: AvatarBundle) -> Non
     assert c.active_state == "walk" and c.state("emote") is None
 
 
-def test_one_shot_emote_interrupting_a_dance_goes_back_to_dancing(testrig: AvatarBundle) -> None:
+def test_one_shot_emote_over_a_dance_lets_the_same_dance_show_again(testrig: AvatarBundle) -> None:
     c = controller(testrig)
     c.transition("dance")
     advance(c, 3.0)
-    assert c.state("emote") == "dance"
+    assert c.state("body") == "dance"
     advance(c, 10.0)  # dances loop until stopped
-    assert c.state("emote") == "dance"
+    assert c.state("body") == "dance"
     track = testrig.machine.states["dance"].layer.track
     dancing = c.anim.current(track).name
     c.transition("cheer")
-    advance(c, 1.6)
-    assert c.state("emote") == "dance"
-    assert c.anim.current(track).name == dancing  # the same dance resumes, not a new roll
-    c.stop("emote")
+    advance(c, 0.5)
+    assert c.active_state == "cheer" and c.state("body") == "dance"  # danced on underneath
+    advance(c, 1.1)
+    assert c.state("emote") is None and c.active_state == "dance"
+    assert c.anim.current(track).name == dancing  # the same dance, not a new roll
+    c.stop("body")
     advance(c, 0.3)
-    assert c.state("emote") is None and c.active_state == "idle"
+    assert c.state("body") == "idle" and c.active_state == "idle"
 
 
 def test_higher_priority_wins_per_bone_while_it_plays(testrig: AvatarBundle) -> None:

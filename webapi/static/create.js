@@ -131,8 +131,8 @@ function connect() {
 }
 
 function onProgress(msg) {
-  setProgress(msg.percent, msg.message || msg.stage);
-  ui.queueHint.textContent = msg.stage === "queued" ? "waiting in line" : msg.stage;
+  setProgress(msg.percent, msg.message || "Working…");
+  ui.queueHint.textContent = msg.stage === "queued" ? "waiting in line" : "";
 }
 
 function finish() {
@@ -150,7 +150,7 @@ function onResult(msg) {
     else banner(`Could not generate the avatar: ${msg.error}`);
     return;
   }
-  setProgress(100, `Done in ${(msg.metadata?.processingTime ?? 0).toLocaleString()} ms.`);
+  setProgress(100, `Ready in ${seconds(msg.metadata?.processingTime)}.`);
   showResult(msg);
 }
 
@@ -172,11 +172,10 @@ function showResult(msg) {
   ui.savedLink.href = saved ? `/library#${encodeURIComponent(saved)}` : "/library";
   ui.resMeta.replaceChildren();
   const m = msg.metadata || {};
+  // what a creator cares about: the look and how long it took (not the model or device)
   for (const [k, v] of [
-    ["style", m.style],
-    ["time", m.processingTime !== undefined ? `${m.processingTime} ms` : undefined],
-    ["model", m.model],
-    ["device", m.device],
+    ["style", styleName(m.style)],
+    ["made in", m.processingTime !== undefined ? seconds(m.processingTime) : undefined],
   ]) {
     if (v === undefined || v === null) continue;
     const chip = document.createElement("span");
@@ -189,6 +188,18 @@ function showResult(msg) {
   showCharacter(msg.avatarId)
     .catch(() => false)
     .then((shown) => ($(shown ? "character" : "result").scrollIntoView({ behavior: "smooth", block: "nearest" })));
+}
+
+/** "2.1 seconds" from milliseconds. */
+function seconds(ms) {
+  const s = (ms ?? 0) / 1000;
+  return `${s < 10 ? s.toFixed(1) : Math.round(s)} seconds`;
+}
+
+/** A style's name as the style cards show it ("Kingdom Hearts"), not its id. */
+function styleName(id) {
+  const card = document.querySelector(`input[name="style"][value="${CSS.escape(id ?? "")}"]`);
+  return card?.closest("label")?.querySelector("b")?.textContent ?? id;
 }
 
 // ---- generate / cancel ----------------------------------------------------------------------

@@ -60,9 +60,23 @@ function makeCanvas() {
   return canvas;
 }
 
-/** The size, in device pixels, the square avatar takes in the window. */
+/** The stream's picture is as wide as its colour half: its shape follows the puppet
+ *  page's scene (square, 16:9, 9:16). The CSS sizes the view by `--aspect`. */
+let aspect = 1;
+function followAspect(v) {
+  const a = v.videoWidth / 2 / v.videoHeight;
+  if (!(a > 0) || Math.abs(a - aspect) < 1e-3) return;
+  aspect = a;
+  obs.aspect = a;
+  document.documentElement.style.setProperty("--aspect", String(a));
+}
+
+/** The size [w, h], in device pixels, the picture takes in the window (as large as it
+ *  fits, keeping its shape). */
 function displaySize() {
-  return Math.max(1, Math.round(Math.min(innerWidth, innerHeight) * (devicePixelRatio || 1)));
+  const dpr = devicePixelRatio || 1;
+  const w = Math.min(innerWidth, innerHeight * aspect);
+  return [Math.max(1, Math.round(w * dpr)), Math.max(1, Math.round((w / aspect) * dpr))];
 }
 
 const VERTEX = `
@@ -164,12 +178,12 @@ function createWebGL() {
     mode: "webgl",
     draw(v) {
       if (lost) return false;
-      const size = displaySize();
-      if (canvas.width !== size || canvas.height !== size) {
-        canvas.width = size;
-        canvas.height = size;
+      const [w, h] = displaySize();
+      if (canvas.width !== w || canvas.height !== h) {
+        canvas.width = w;
+        canvas.height = h;
       }
-      gl.viewport(0, 0, size, size);
+      gl.viewport(0, 0, w, h);
       gl.clear(gl.COLOR_BUFFER_BIT);
       gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, gl.RGBA, gl.UNSIGNED_BYTE, v);
       gl.uniform1f(uHalfTexel, 0.5 / v.videoWidth);
@@ -297,6 +311,7 @@ function fallBack(why) {
 function frameLoop() {
   const onFrame = () => {
     if (renderer && video.readyState >= 2 && video.videoWidth > 0) {
+      followAspect(video);
       try {
         if (renderer.draw(video)) {
           obs.framesDrawn++;

@@ -1,6 +1,7 @@
 // The receive-only preview: Digi playing one animation with a chosen look, no camera.
 // Reads animation/outfit/accessory/body (and optional size/fps) from the query string and
-// POSTs a recvonly offer to /api/previews; the server's 400 message is shown on the page.
+// POSTs a recvonly offer to /api/previews; every bad value the server names is listed on
+// the page. The form offers the avatar's own choices (GET /api/previews/options).
 
 import {
   completeOffer,
@@ -15,6 +16,7 @@ import {
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const FIELDS = ["animation", "outfit", "accessory", "body"];
+const NUMBERS = ["size", "fps"];
 
 const preview = {
   pc: null,
@@ -33,15 +35,33 @@ function setState(state, text, tone) {
 }
 
 function showError(text) {
-  preview.error = text;
+  // The server names every bad value, separated by "; ", each with the names it knows;
+  // the form's lists show those, so each problem is listed once, short, under the form.
+  const problems = text
+    .split("; ")
+    .filter(Boolean)
+    .map((p) => p.replace(/\s*\(known: [^)]*\)/, ""));
+  const summary =
+    problems.length > 1
+      ? `This preview cannot play: ${problems.length} of its values are not available (listed under the form).`
+      : problems[0] ?? text;
+  preview.error = summary;
+  $("problems").replaceChildren(
+    ...problems.map((p) => {
+      const li = document.createElement("li");
+      li.textContent = p;
+      return li;
+    }),
+  );
+  $("problems").hidden = problems.length < 2;
   const el = document.createElement("div");
   el.className = "banner error";
   el.setAttribute("role", "alert");
   el.innerHTML = '<span class="icon">!</span><span class="text"></span>';
-  el.querySelector(".text").textContent = text;
+  el.querySelector(".text").textContent = summary;
   $("banners").replaceChildren(el);
   $("overlay-title").textContent = "No preview";
-  $("overlay-text").textContent = text;
+  $("overlay-text").textContent = problems.length > 1 ? "Choose from the lists below." : summary;
   $("overlay-spinner").hidden = true;
   $("overlay").hidden = false;
   $("avatar").classList.remove("live"); // not the black frame of a closed track
@@ -54,7 +74,7 @@ function request() {
     const v = params.get(f);
     if (v) body[f] = v;
   }
-  for (const f of ["size", "fps"]) {
+  for (const f of NUMBERS) {
     const v = params.get(f);
     if (v !== null && v !== "") body[f] = Number.isFinite(Number(v)) ? Number(v) : v;
   }
@@ -73,8 +93,59 @@ function showChips(body) {
     return c;
   });
   $("chips").replaceChildren(...chips);
+  choices.then((c) => fillForm(c, body));
+}
+
+// ---- the form: the avatar's own choices -------------------------------------------------
+
+const choices = fetch("/api/previews/options")
+  .then((r) => (r.ok ? r.json() : null))
+  .catch(() => null);
+
+function option(value, label = value) {
+  return new Option(label, value);
+}
+
+/** Choices for each select; a value from the URL that is not among them (a custom
+ * animation's id, a typo) stays selected as it is, so the form shows what was asked. */
+function fillForm(c, body) {
   const form = $("form");
-  for (const f of FIELDS) form.elements[f].value = body[f] ?? "";
+  if (!c) {
+    $("problems").replaceChildren(Object.assign(document.createElement("li"), { textContent: "could not load the choices: reload the page" }));
+    $("problems").hidden = false;
+    return;
+  }
+  const anim = form.elements.animation;
+  anim.replaceChildren(
+    ...c.animations.map((a) => {
+      if (a.variants.length < 2) return option(a.state);
+      const group = document.createElement("optgroup");
+      group.label = a.state;
+      group.append(option(a.state, `${a.state} (any)`), ...a.variants.map((v) => option(v)));
+      return group;
+    }),
+  );
+  for (const f of ["outfit", "accessory", "body"]) {
+    const choice = c[f] ?? { labels: [] };
+    form.elements[f].replaceChildren(...choice.labels.map((l) => option(l, l === choice.default && l !== "default" ? `${l} (default)` : l)));
+  }
+  form.elements.size.replaceChildren(...c.sizes.map((n) => option(String(n), `${n} × ${n}`)));
+  form.elements.fps.replaceChildren(...c.fps.map((n) => option(String(n), `${n} fps`)));
+  const wanted = {
+    animation: body.animation ?? c.defaults.animation,
+    outfit: body.outfit ?? c.outfit?.default,
+    accessory: body.accessory ?? c.accessory?.default,
+    body: body.body ?? c.body?.default,
+    size: String(body.size ?? c.defaults.size),
+    fps: String(body.fps ?? c.defaults.fps),
+  };
+  for (const [f, v] of Object.entries(wanted)) {
+    const select = form.elements[f];
+    if (v == null || v === "") continue;
+    if (![...select.options].some((o) => o.value === v)) select.prepend(option(v, `${v} (asked for)`));
+    select.value = v;
+  }
+  for (const el of form.elements) el.disabled = false;
 }
 
 async function start() {
@@ -115,11 +186,11 @@ $("form").addEventListener("submit", (e) => {
   // a new preview is a new page: the URL stays shareable and the old stream ends cleanly
   e.preventDefault();
   const q = new URLSearchParams();
-  for (const f of FIELDS) {
-    const v = e.target.elements[f].value.trim();
+  for (const f of [...FIELDS, ...NUMBERS]) {
+    const v = e.target.elements[f].value;
     if (v) q.set(f, v);
   }
-  for (const f of ["size", "fps", "avatar"]) if (params.get(f)) q.set(f, params.get(f));
+  if (params.get("avatar")) q.set("avatar", params.get("avatar"));
   location.search = q.toString();
 });
 

@@ -19,6 +19,8 @@ import {
 } from "/static/webrtc.js";
 import { toast } from "/static/toast.js";
 import { TrackingPath } from "/static/tracking.js";
+import * as tabs from "/static/tabs.js";
+import { VoicePath } from "/static/lipsync.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -37,10 +39,6 @@ const ui = {
   obsUrl: $("obs-url"),
   obsCopy: $("obs-copy"),
   obsOpen: $("obs-open"),
-  dance: $("dance"),
-  danceGo: $("dance-go"),
-  speed: $("speed"),
-  speedOut: $("speed-out"),
   swaps: [$("outfit"), $("accessory"), $("body")],
   colorPart: $("color-part"),
   colors: { hue: $("color-hue"), saturation: $("color-saturation"), brightness: $("color-brightness") },
@@ -74,7 +72,7 @@ const digigami = {
   session: null, // {session, token, obs_url, whep_url}; the URLs absolute
   lastStatus: null,
   hello: null,
-  state: "starting", // starting | connecting | connected | disconnected | failed | busy | error
+  state: "starting", // starting | connecting | connected | disconnected | failed | busy | error | moved
   camera: null, // the webcam MediaStream
   tracking: null, // the TrackingPath: .active "browser" | "server", .tracker (FaceMesh here)
   stats: videoStats(() => avatarReceiver),
@@ -98,6 +96,12 @@ digigami.tracking = new TrackingPath(
   },
   { banner: (key, text, kind) => showBanner(key, text, kind), clearBanner: (key) => clearBanner(key), restart: () => restart() },
 );
+// mic lip-sync (lipsync.js): analysed here, only the mouth's numbers go up
+digigami.voice = new VoicePath(
+  { toggle: $("mic-toggle"), meter: $("mic-meter"), label: $("mic-label"), source: $("mouth-source") },
+  { toast },
+);
+digigami.on("status", (s) => digigami.voice.status(s.voice));
 
 function setState(state) {
   digigami.state = state;
@@ -194,15 +198,27 @@ async function start() {
   setControlsEnabled(false);
 
   let camera = digigami.camera;
-  if (!camera || camera.getVideoTracks().every((t) => t.readyState === "ended")) {
+  if (digigami.tracking.wanted === "none") {
+    // camera-less: let the webcam go (its light goes off), the avatar idles on its own
+    camera?.getTracks().forEach((t) => t.stop());
+    camera = digigami.camera = null;
+    ui.selfview.srcObject = null;
+    ui.selfview.hidden = true; // no black box where no camera is
+  } else if (!camera || camera.getVideoTracks().every((t) => t.readyState === "ended")) {
     overlay("Starting the camera…", "Allow camera access when your browser asks.");
     try {
       camera = await openCamera();
     } catch (e) {
       fail("error", `camera: ${e.message}`, "camera");
+      // no camera, or not allowed: the avatar can still go live, idling and talking
+      showBanner("camera", `camera: ${e.message}. Or go on without a camera: the avatar idles and talks with your voice.`, "error", {
+        label: "Go on without a camera",
+        run: () => digigami.tracking.choose("none"),
+      });
       return;
     }
     digigami.camera = camera;
+    ui.selfview.hidden = false;
     playTrack(ui.selfview, camera.getVideoTracks()[0]);
   }
   clearBanner("camera");
@@ -217,6 +233,7 @@ async function start() {
   const pc = localPeerConnection();
   digigami.pc = pc;
   digigami.tracking.addSections(pc, camera); // the webcam's video, or the landmarks channel
+  digigami.voice.attach(pc, digigami.tracking.active === "none"); // mic lip-sync (camera-less: on)
   avatarTransceiver = pc.addTransceiver("video", { direction: "recvonly" });
   avatarReceiver = avatarTransceiver.receiver;
   // The receiver's track exists before negotiation; frames flow into it once connected.
@@ -270,19 +287,11 @@ async function start() {
   await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
 }
 
-// The session id and token this browser had last time: sent back with the next offer, so
-// the server gives the same id again and the OBS URL pasted into OBS keeps working across
-// reloads (docs/STREAMING.md, POST /api/sessions).
-const IDENT_KEY = "digigami.session";
-
-function savedIdent() {
-  try {
-    const v = JSON.parse(localStorage.getItem(IDENT_KEY) ?? "null");
-    return v && typeof v.session === "string" && typeof v.token === "string" ? v : null;
-  } catch {
-    return null;
-  }
-}
+// The session id and token this browser (or this tab) had last time are sent back with
+// the next offer, so the server gives the same id again and the OBS URL pasted into OBS
+// keeps working across reloads (docs/STREAMING.md, POST /api/sessions); tabs.js keeps them
+// and asks before taking over a session live in another tab.
+let moveNext = false; // the user chose "Move it back here": the next offer takes it over
 
 // An avatar to wear: a saved one from My avatars (/?avatar=<32 hex digits>: its face and
 // customizations) or a generated one (the create page's "Puppet it live": 16 hex digits).
@@ -304,7 +313,11 @@ const customAnimations = fetch("/api/animations?limit=200")
   .catch(() => []);
 
 async function postOffer(sdp) {
-  const ident = savedIdent();
+  let ident = tabs.savedIdent();
+  let separate = tabs.isSeparate();
+  // this tab's own reload, or a deliberate "move it back": no question
+  const move = moveNext || tabs.ownsLiveSession();
+  moveNext = false;
   const animations = await customAnimations;
   const wear = {
     ...(AVATAR ? { avatar: AVATAR } : {}),
@@ -313,14 +326,31 @@ async function postOffer(sdp) {
     ...(animations.length ? { animations } : {}),
     tracking: digigami.tracking.active,
   };
-  let res = await sendOffer({ sdp, type: "offer", ...wear, ...(ident ?? {}) });
+  const identOf = (i) => (i ? { session: i.session, token: i.token } : {});
+  let res = await sendOffer({ sdp, type: "offer", ...wear, ...identOf(ident), ...(move ? { move } : {}) });
   if (res.status === 403 && ident) {
-    localStorage.removeItem(IDENT_KEY); // not ours any more: start under a new id
+    tabs.forgetIdent(ident); // not ours any more: start under a new id
+    ident = null;
     res = await sendOffer({ sdp, type: "offer", ...wear });
+  }
+  if (res.status === 409 && ident) {
+    const refusal = await res.clone().json().catch(() => ({}));
+    if (refusal.live_elsewhere) {
+      overlay("Live in another tab", "Choose where this avatar should be live.", false);
+      const choice = await tabs.askToMove();
+      if (choice === "move") {
+        res = await sendOffer({ sdp, type: "offer", ...wear, ...identOf(ident), move: true });
+      } else if (choice === "separate") {
+        separate = true;
+        res = await sendOffer({ sdp, type: "offer", ...wear });
+      } else {
+        throw new Error("this avatar is live in another tab: Retry to move it here, or to start a separate avatar");
+      }
+    }
   }
   if (res.ok) {
     const answer = await res.json();
-    localStorage.setItem(IDENT_KEY, JSON.stringify({ session: answer.session, token: answer.token }));
+    tabs.keepIdent(answer, { separate });
     return answer;
   }
   return failed(res);
@@ -386,8 +416,10 @@ function restart() {
 function endSession() {
   const { pc, session } = digigami;
   if (session) {
-    // keepalive: this also runs on pagehide, when a normal fetch would be cancelled
-    const url = `/api/sessions/${encodeURIComponent(session.session)}?token=${encodeURIComponent(session.token)}`;
+    // keepalive: this also runs on pagehide, when a normal fetch would be cancelled.
+    // linger: while OBS watches, the session waits a few seconds for this page to come
+    // back (a reload), so the stream on air never stops (docs/STREAMING.md)
+    const url = `/api/sessions/${encodeURIComponent(session.session)}?token=${encodeURIComponent(session.token)}&linger=1`;
     fetch(url, { method: "DELETE", keepalive: true }).catch(() => {});
   }
   pc?.close();
@@ -427,6 +459,42 @@ ui.obsCopy.addEventListener("click", async () => {
 
 window.addEventListener("pagehide", endSession);
 
+// This tab's avatar was moved to another tab (docs/STREAMING.md, "One session, many tabs"):
+// the session goes on there, its OBS source never noticed. This tab lets go of it (no
+// DELETE on leaving, no retry that would take it back) until asked to move it back.
+function onMoved() {
+  const pc = digigami.pc;
+  tabs.markMoved();
+  digigami.pc = null; // its closing is no "connection lost"
+  digigami.channel = null;
+  digigami.session = null; // leaving this page must not end the session
+  pc?.close();
+  digigami.tracking.stopTracker?.();
+  for (const t of digigami.camera?.getTracks() ?? []) t.stop(); // the camera is the other tab's
+  if (digigami.voice?.on) digigami.voice.stop(false); // so is the mic (back with "Move it back")
+  digigami.camera = null;
+  ui.selfview.dataset.off = ""; // no black box where the camera was
+  setPill(ui.trackingPill, "tracking: —", "");
+  setPill(ui.trackingState, "—", "");
+  setState("moved");
+  setPill(ui.conn, "moved to another tab", "warn");
+  const text = "Moved to another tab: this avatar is live there now, and your OBS source still shows it.";
+  showBanner("connection", text, "info", { label: "Move it back here", run: moveBack });
+  overlay("Moved to another tab", "This avatar is live in another tab now. This tab is idle.", false);
+  ui.avatar.classList.remove("live");
+  ui.hudState.hidden = true;
+  showObsUrl(null);
+  setControlsEnabled(false);
+}
+
+function moveBack() {
+  moveNext = true;
+  setSelfview(ui.selfviewOn.checked);
+  start();
+}
+
+digigami.on("moved", onMoved);
+
 // ---- the control channel ------------------------------------------------------------
 
 function send(message) {
@@ -458,6 +526,7 @@ function onMessage(data) {
 const TRACKING = {
   tracking: ["tracking", "ok"],
   lost: ["no face", "warn"],
+  none: ["no camera", ""],
   error: ["error", "bad"],
 };
 
@@ -479,13 +548,7 @@ function onStatus(s) {
   setStat(ui.st.cameraFps, num(face.rate, 0), "fps", grade(face.rate, 25, 12));
   setStat(ui.st.landmarker, num(face.ms, 1), "ms", face.ms == null ? "" : face.ms < 20 ? "good" : face.ms < 33 ? "meh" : "bad");
 
-  if (s.state) {
-    ui.hudState.textContent = s.state;
-    ui.hudState.hidden = false;
-    for (const b of document.querySelectorAll("[data-state]")) {
-      b.classList.toggle("active", b.dataset.state === s.state);
-    }
-  }
+  // what plays on each layer (the HUD, the controls card): controls.js
   if (s.framing && document.activeElement !== ui.framing) ui.framing.value = s.framing;
   if (s.style && document.activeElement !== ui.look) ui.look.value = s.style;
   if (!Object.values(ui.colors).includes(document.activeElement)) showColors();
@@ -513,10 +576,6 @@ function onHello(h) {
     }
     select.disabled = list.length === 0;
   }
-  const dances = h.dances ?? [];
-  ui.dance.replaceChildren(new Option("dance variant…", ""), ...dances.map((d, i) => new Option(i < 9 ? `${d}  (${i + 1})` : d, d)));
-  ui.dance.disabled = dances.length === 0;
-  ui.danceGo.disabled = dances.length === 0;
   const parts = h.color_parts ?? [];
   const part = ui.colorPart.value;
   ui.colorPart.replaceChildren(...parts.map((p) => new Option(p === "avatar" ? "whole avatar" : p, p)));
@@ -535,90 +594,20 @@ function onHello(h) {
     }),
   );
   ui.saveAvatar.disabled = false;
-  // a rig without some state: its button does nothing, so say so
-  if (Array.isArray(h.states)) {
-    for (const b of document.querySelectorAll("[data-state]")) {
-      b.disabled = !h.states.includes(b.dataset.state);
-      b.title = b.disabled ? `this avatar has no "${b.dataset.state}" state` : "";
-    }
-  }
+  // the dances and the buttons of states this avatar lacks: controls.js
 }
 
 function setControlsEnabled(on) {
   for (const el of document.querySelectorAll(".panel button, .panel select, .panel input[type=range]")) {
     if (el === ui.framing || el === ui.selfviewOn || el.id === "tracking-path") continue;
-    el.disabled = !on;
+    el.disabled = !on || "missing" in el.dataset; // a state this avatar lacks (controls.js)
   }
   ui.framing.disabled = !on;
   if (on && digigami.hello) onHello(digigami.hello); // re-apply what the avatar lacks
 }
 
-// ---- controls -------------------------------------------------------------------------
-
-function flash(el) {
-  if (!el) return;
-  el.classList.remove("flash");
-  void el.offsetWidth; // restart the animation
-  el.classList.add("flash");
-}
-
-function transition(state) {
-  if (state === "idle" && speed > 0) setSpeed(0, false); // idle means standing still
-  send({ type: "transition", state });
-  flash(document.querySelector(`[data-state="${state}"]`));
-}
-
-function stop(region) {
-  send({ type: "stop", region });
-  flash(document.querySelector(`[data-stop="${region}"]`));
-}
-
-function dance(variant) {
-  if (variant) send({ type: "dance", variant });
-  else send({ type: "transition", state: "dance" });
-  flash(document.querySelector('[data-state="dance"]'));
-}
-
-for (const b of document.querySelectorAll("[data-state]")) {
-  b.addEventListener("click", () => {
-    if (b.dataset.state === "dance") dance(ui.dance.value);
-    else transition(b.dataset.state);
-  });
-}
-for (const b of document.querySelectorAll("[data-stop]")) {
-  b.addEventListener("click", () => stop(b.dataset.stop));
-}
-ui.dance.addEventListener("change", () => ui.dance.value && dance(ui.dance.value));
-ui.danceGo.addEventListener("click", () => dance(ui.dance.value));
-
-// Speed: the state machine's `speed` input; walking starts when it leaves 0 and stops when
-// it comes back (the server's state machine blends walk/run by speed on its own).
-let speed = 0;
-let speedPending = false;
-
-function setSpeed(value, withTransition = true) {
-  const v = Math.max(0, Math.min(3, Math.round(value * 10) / 10));
-  ui.speed.value = String(v);
-  ui.speedOut.textContent = v.toFixed(1);
-  const was = speed;
-  speed = v;
-  send({ type: "controls", values: { speed: v } });
-  if (!withTransition) return;
-  if (was === 0 && v > 0) send({ type: "transition", state: "walk" });
-  else if (was > 0 && v === 0) send({ type: "transition", state: "idle" });
-}
-
-ui.speed.addEventListener("input", () => {
-  ui.speedOut.textContent = Number(ui.speed.value).toFixed(1);
-  // a dragged slider fires far more often than the server needs: its newest value at most
-  // every 100 ms (the server drops control messages over 30 a second: docs/STREAMING.md)
-  if (speedPending) return;
-  speedPending = true;
-  setTimeout(() => {
-    speedPending = false;
-    setSpeed(Number(ui.speed.value));
-  }, 100);
-});
+// ---- the look ------------------------------------------------------------------------
+// (emotes, body states, dances, the tool, speed and their keys: controls.js)
 
 for (const select of ui.swaps) {
   select.addEventListener("change", () => {
@@ -734,41 +723,21 @@ try {
   setSelfview(true);
 }
 
-// Keyboard: the desktop preview's keys, so a VTuber can drive Digi without looking.
+// Keyboard: the desktop preview's keys for the look and the camera (the emote, body, tool,
+// dance and speed keys are controls.js's), so a VTuber can drive Digi without looking.
 const KEYS = {
-  w: () => transition("wave"),
-  p: () => transition("point"),
-  c: () => transition("cheer"),
-  l: () => transition("laugh"),
-  e: () => stop("emote"),
-  d: () => dance(ui.dance.value),
-  " ": () => transition("jump"),
-  s: () => transition("sit"),
-  k: () => transition("climb"),
-  m: () => transition("swim"),
-  i: () => transition("idle"),
-  t: () => transition("toolnone"),
-  x: () => transition("toolslash"),
-  z: () => transition("toollunge"),
-  q: () => stop("tool"),
   o: () => cycle(ui.swaps[0]),
   a: () => cycle(ui.swaps[1]),
   b: () => cycle(ui.swaps[2]),
   f: () => cycle(ui.framing),
   n: () => calibrate(),
-  arrowup: () => setSpeed(speed + 0.5),
-  arrowdown: () => setSpeed(speed - 0.5),
 };
 
 document.addEventListener("keydown", (e) => {
   if (e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
   if (e.target.closest?.("input, select, textarea")) return; // typing, or a focused control
   const key = e.key.toLowerCase();
-  let action = KEYS[key];
-  if (!action && /^[1-9]$/.test(key)) {
-    const d = digigami.hello?.dances?.[Number(key) - 1];
-    if (d) action = () => { ui.dance.value = d; dance(d); };
-  }
+  const action = KEYS[key];
   if (!action || !digigami.channel || digigami.channel.readyState !== "open") return;
   e.preventDefault();
   action();

@@ -226,10 +226,13 @@ class FaceTracker {
 const PATH_KEY = "digigami.tracking";
 const PRIVATE = "Your camera stays in this browser: only face points are sent.";
 const SENT = "Your camera's video is sent to the server, which tracks your face.";
+const NO_CAMERA = "No camera: the avatar idles, blinks and looks around on its own, and talks with your voice (the mic in the Voice card).";
 const LABELS = {
   browser: ["tracking in this browser", "ok"],
   server: ["tracking on the server", ""],
+  none: ["no camera", ""],
 };
+const PATHS = ["browser", "server", "none"];
 
 /**
  * Where the puppet page tracks the face: "browser" (the default: FaceMesh here, landmarks
@@ -251,7 +254,7 @@ export class TrackingPath {
     this.failed = null; // why FaceMesh could not run here, once it could not
     this.active = null; // the path of the current session
     const asked = new URLSearchParams(location.search).get("tracking");
-    this.wanted = asked === "server" || asked === "browser" ? asked : (safeGet(PATH_KEY) ?? "browser");
+    this.wanted = PATHS.includes(asked) ? asked : (safeGet(PATH_KEY) ?? "browser");
     ui.select.value = this.wanted;
     ui.select.addEventListener("change", () => this.choose(ui.select.value));
   }
@@ -268,8 +271,9 @@ export class TrackingPath {
         this.fallBack(e);
       }
     }
-    if (this.wanted === "server" || this.failed) this.stopTracker();
-    this.active = this.tracker ? "browser" : "server";
+    if (this.wanted !== "browser" || this.failed) this.stopTracker();
+    // camera-less ("none"): no video and no landmarks go up; the avatar idles on its own
+    this.active = this.wanted === "none" ? "none" : this.tracker ? "browser" : "server";
     this.show();
     return this.active;
   }
@@ -278,6 +282,7 @@ export class TrackingPath {
    * and never retransmitted (a lost or late message is worth less than the next one), and
    * no video; on the server path the webcam's video. */
   addSections(pc, camera) {
+    if (this.active === "none") return;
     if (this.active !== "browser" || !this.tracker) {
       addWebcam(pc, camera);
       return;
@@ -297,6 +302,7 @@ export class TrackingPath {
       this.clearBanner("landmarks");
     }
     this.refused = refused;
+    if (this.active === "none") return { rate: null, ms: null };
     if (this.active === "browser") {
       return { rate: status.landmarks?.per_s ?? null, ms: this.tracker?.stats.ms ?? null };
     }
@@ -341,10 +347,11 @@ export class TrackingPath {
     const [text, tone] = LABELS[path];
     this.ui.pill.textContent = text;
     this.ui.pill.dataset.tone = tone;
-    this.ui.pill.title = `${path === "browser" ? PRIVATE : SENT} (change it in the Camera card)`;
+    const words = path === "none" ? NO_CAMERA : path === "browser" ? PRIVATE : SENT;
+    this.ui.pill.title = `${words} (change it in the Camera card)`;
     this.ui.select.value = path === "browser" || !this.failed ? this.wanted : "server";
     this.ui.privacy.dataset.path = path;
-    this.ui.privacy.textContent = path === "browser" ? PRIVATE : SENT;
+    this.ui.privacy.textContent = words;
     this.ui.rateLabel.textContent = path === "browser" ? "face points at server" : "camera at server";
     this.ui.msLabel.textContent = path === "browser" ? "FaceMesh (browser)" : "landmarker";
     if (path === "browser") this.clearBanner("tracking-path");
@@ -384,7 +391,7 @@ async function keepResolution(sender) {
 function safeGet(key) {
   try {
     const v = localStorage.getItem(key);
-    return v === "browser" || v === "server" ? v : null;
+    return PATHS.includes(v) ? v : null;
   } catch {
     return null;
   }

@@ -102,10 +102,51 @@ def _v1(db: sqlite_utils.Database) -> None:
     db["animations"].create_index(["owner_id", "rig"])
 
 
+def _v2(db: sqlite_utils.Database) -> None:
+    """Live puppet sessions kept across reloads and restarts (webapi/store/sessions.py):
+    the hash of each id's token, when it expires (wall-clock seconds), and its look."""
+    db["live_sessions"].create(
+        {
+            "id": str,  # the session id (streaming/idents.py)
+            "token_hash": str,  # sha256 of its token, hex; the token is never stored
+            "expires_at": float,  # unix seconds
+            "state": str,  # JSON: streaming/persist.py `snapshot`
+            "updated_at": str,
+        },
+        pk="id",
+        not_null={"token_hash", "expires_at"},
+    )
+    db["live_sessions"].create_index(["expires_at"])
+
+
+def _v3(db: sqlite_utils.Database) -> None:
+    """VTube Studio API plugins the streamer allowed (webapi/vts_tokens.py): the hash of
+    each plugin's token, the session it was allowed on and the account signed in there."""
+    db["vts_plugins"].create(
+        {
+            "id": str,
+            "token_hash": str,  # sha256 of the plugin's token, hex; the token is never stored
+            "plugin_name": str,
+            "plugin_developer": str,
+            "session_id": str,  # the live session (streaming/idents.py) it drives
+            "user_id": str,  # the account signed in on that page, if any
+            "created_at": str,
+            "last_used_at": str,
+        },
+        pk="id",
+        not_null={"token_hash", "plugin_name", "plugin_developer", "session_id"},
+    )
+    db["vts_plugins"].create_index(["token_hash"], unique=True)
+    db["vts_plugins"].create_index(["session_id"])
+    db["vts_plugins"].create_index(["user_id"])
+
+
 Migration = tuple[int, str, Callable[[sqlite_utils.Database], None]]
 
 MIGRATIONS: list[Migration] = [
     (1, "users, sessions, API tokens, avatars, animations", _v1),
+    (2, "live sessions' ids and looks", _v2),
+    (3, "VTube Studio API plugins", _v3),
 ]
 
 
