@@ -203,6 +203,9 @@ class LiveSession:
         # the scene's background pictures this session may use (injected by webapi:
         # id -> (h, w, 3) uint8 pixels, LookupError for an unknown or another's id)
         self.backgrounds: Callable[[str], Any] | None = None
+        # id -> name of the backgrounds its opener may use (set with `backgrounds`): a
+        # remote plugin's scene hotkeys (streaming/vts)
+        self.background_names: dict[str, str] = {}
         # the outputs' frame rate: below `fps` for a large scene on a CPU renderer (set by
         # the render worker, engine/render/scene.py SOFTWARE_FPS)
         self.output_fps: float = fps

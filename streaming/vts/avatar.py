@@ -149,7 +149,17 @@ class AvatarView:
         }
         self.presence = bundle.tracking.presence_parameter if bundle.tracking is not None else None
         self.expressions = self._expressions(session)
-        self.hotkeys = self._hotkeys(session)
+        self._hotkeys_for: tuple | None = None  # the background names they were made with
+        self._hotkey_list: list[Hotkey] = []
+
+    @property
+    def hotkeys(self) -> list[Hotkey]:
+        """The session's hotkeys, made again when its backgrounds change (webapi attaches
+        them after the session opens)."""
+        key = tuple(getattr(self.session, "background_names", {}).items())
+        if key != self._hotkeys_for:
+            self._hotkey_list, self._hotkeys_for = self._hotkeys(self.session), key
+        return self._hotkey_list
 
     # --- hotkeys ------------------------------------------------------------------------------
 
@@ -218,6 +228,14 @@ class AvatarView:
         for framing in FRAMINGS:
             add(f"framing:{framing}", f"Framing: {framing}", "MoveModel",
                 f"Frames the avatar {framing}", "", {"type": "framing", "value": framing})  # fmt: skip
+        # scenes: VTube Studio's background hotkeys change our scene's background
+        add("scene:transparent", "Scene: transparent", "ChangeBackground",
+            "No background (OBS composites the avatar)", "",
+            {"type": "scene", "background": "transparent"})  # fmt: skip
+        for bid, name in getattr(session, "background_names", {}).items():
+            add(f"scene:{bid}", f"Scene: {name}", "ChangeBackground",
+                f"The {name} background behind the avatar", bid,
+                {"type": "scene", "background": "image", "image": bid})  # fmt: skip
         for style in LOOK_NAMES:
             add(f"style:{style}", f"Style: {title(style).lower()}", "LoadEffectPreset",
                 "Draws the avatar in this style", style, {"type": "style", "value": style})  # fmt: skip

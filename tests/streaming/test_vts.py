@@ -24,6 +24,7 @@ from engine.assets import AvatarBundle, load_bundle
 from streaming.live import CommandError, LiveSession
 from streaming.vts import plugins
 from webapi import vts
+from webapi.library.backgrounds import Backgrounds
 from webapi.store import Store
 
 
@@ -357,6 +358,10 @@ def test_deny_bad_names_bad_icons_and_a_second_request_are_refused(bundle, tmp_p
 def test_hotkeys_list_our_controls_and_trigger_them_with_an_event(bundle, tmp_path) -> None:
     async def test(w: World) -> None:
         s = w.session()
+        # the scene's backgrounds, as webapi attaches them to a session it opens
+        pictures = Backgrounds(tmp_path / "backgrounds")
+        s.backgrounds = pictures.resolver(None)
+        s.background_names = {b["id"]: b["name"] for b in pictures.list(None)}
         p = await w.plugin()
         await w.approved(p, s)
         listed = await p.ok("HotkeysInCurrentModel")
@@ -371,7 +376,12 @@ def test_hotkeys_list_our_controls_and_trigger_them_with_an_event(bundle, tmp_pa
             "Outfit: armor",
             "Smile",
             "Framing: bust",
+            "Scene: transparent",
+            "Scene: Sunset",
         } <= set(by_name)
+        assert by_name["Scene: Sunset"]["type"] == "ChangeBackground"
+        await p.ok("HotkeyTrigger", {"hotkeyID": by_name["Scene: Sunset"]["hotkeyID"]})
+        assert (s.scene.background, s.scene.image) == ("image", "sunset")
         assert by_name["Wave"]["type"] == "TriggerAnimation"
         assert by_name["Outfit: armor"]["type"] == "ToggleExpression"
         assert len({h["hotkeyID"] for h in listed["availableHotkeys"]}) == len(

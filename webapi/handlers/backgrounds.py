@@ -104,6 +104,7 @@ def attach(request: web.Request, session: Any, owner: str | None) -> guests.Clie
         minted = guests.identify(request)
         owner = minted.owner
     session.backgrounds = request.app[BACKGROUNDS].resolver(owner)
+    session.background_names = {b["id"]: b["name"] for b in request.app[BACKGROUNDS].list(owner)}
     return minted
 
 
