@@ -73,7 +73,11 @@ def test_obs_page_shows_the_scenes_colour_position_and_picture(
     _set(puppet, "scene-x", 0.5)
     _set(puppet, "scene-scale", 0.6)
     _scene_is(puppet, "s.background === 'colour' && s.x === 0.5 && s.scale === 0.6", "the scene")
-    assert puppet.locator("[data-bg='colour']").get_attribute("aria-pressed") == "true"
+    # the card shows the server's scene once the user's hands are off the controls
+    puppet.wait_for_function(
+        "() => document.querySelector(\"[data-bg='colour']\").getAttribute('aria-pressed') === 'true'",
+        timeout=10_000,
+    )
     obs = _obs(context, puppet.evaluate("window.digigami.session.obs_url"), 512, 512)
     _wait_drawn(obs)
     shot = screenshot_rgba(obs, look / "obs_colour_right.png", opaque=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import health
+from tests.e2e.conftest import health, wait_until_idle
 from tests.e2e.test_puppet_stream import open_puppet
 
 pytestmark = pytest.mark.slow
@@ -95,6 +95,7 @@ def test_a_second_tab_asks_moves_and_the_obs_page_never_notices(context, server:
 
 
 def test_a_separate_avatar_gets_its_own_session(context, server: str) -> None:
+    wait_until_idle(server)  # earlier tests' sessions gone (a closed page's may linger 10 s)
     first = open_puppet(context, server)
     sid = first.evaluate("window.digigami.session.session")
     second = context.new_page()
