@@ -96,7 +96,7 @@ class AvatarSession:
     def step(self, dt: float, inputs: Inputs | None = None) -> Frame:
         """One tick with CPU skinning and the draw list (exports, tests, wireframes)."""
         events = self.advance(dt, inputs)
-        return Frame(self.time, events, self._draw_list())
+        return Frame(self.time, events, self.draw_list())
 
     def advance(self, dt: float, inputs: Inputs | None = None) -> list[FiredEvent]:
         """One tick up to the posed skeleton (`pose`), without CPU skinning: for callers
@@ -113,7 +113,8 @@ class AvatarSession:
         self.springs.step(pose, dt)
         return events
 
-    def _draw_list(self) -> list[DrawItem]:
+    def draw_list(self) -> list[DrawItem]:
+        """The current pose skinned on the CPU, as a draw list (what `step` returns)."""
         rig = self.bundle.rig
         pose = self.pose
         visible = [(slot, pose.slot_attachment[slot.index]) for slot in rig.slots]

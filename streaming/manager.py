@@ -296,7 +296,7 @@ class SessionManager:
         """A puppet session wearing `look`; when `look` (a restored one) cannot be worn,
         `fallback` (what the request asked for) with a logged warning."""
         for attempt in (look, fallback) if look is not fallback else (look,):
-            bundle = await self._dressed(attempt)
+            bundle = await self.dressed(attempt)
             try:
                 return LiveSession(
                     bundle,
@@ -445,7 +445,7 @@ class SessionManager:
         seat: Reservation,
         look: Look,
     ) -> tuple[LiveSession, str]:
-        bundle = await self._dressed(look)
+        bundle = await self.dressed(look)
         try:
             session = LiveSession(bundle, kind="preview", fps=fps, clock=self.clock, look=look)
         except CommandError as e:
@@ -914,7 +914,7 @@ class SessionManager:
         for key in [k for k in self._worn if k.split("|", 1)[0] == face]:
             del self._worn[key]
 
-    async def _dressed(self, look: Look) -> AvatarBundle:
+    async def dressed(self, look: Look) -> AvatarBundle:
         """The bundle a look needs: the rig (wearing a generated face, with another sprite
         library: built off the event loop once, then kept), plus its custom animations."""
         if look.face is None and look.library == "base":
@@ -955,20 +955,8 @@ class SessionManager:
             done.exception()  # retrieved here too: its waiters may all have been cancelled
 
     async def _build(self, key: str, face: str | None, library: str, wears: str) -> AvatarBundle:
-        faces, characters = self._faces, self._characters
-
         def build() -> AvatarBundle:
-            if face is None:
-                return load_bundle(self.rig, sprites=library)
-            assert faces is not None
-            if wears == "character" and characters is not None and self.rig == "digi":
-                character = characters(face)
-                if character is not None:
-                    # named by its look too: renderers are shared per name, and an edited
-                    # character must not be drawn with the pictures of its last version
-                    name = f"{face}-{character.digest}"
-                    return assemble(character, name=name, sprites=library)
-            return wear_face(faces(face), self.rig, sprites=library)
+            return build_bundle(self.rig, face, library, wears, self._faces, self._characters)
 
         try:
             bundle = await asyncio.get_running_loop().run_in_executor(None, build)
@@ -1113,6 +1101,32 @@ def _same(a: str, b: str) -> bool:
     return secrets.compare_digest(
         a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
     )
+
+
+def build_bundle(
+    rig: str,
+    face: str | None,
+    library: str = "base",
+    wears: str = "character",
+    faces: Callable[[str], FaceArt] | None = None,
+    characters: Callable[[str], Character | None] | None = None,
+) -> AvatarBundle:
+    """The rig wearing generated avatar `face` (its Digi-style character, or its styled photo
+    as the face: `wears`) and sprite library `library`; blocking (about 2 s for a face).
+    `faces`/`characters` find a generated avatar's art and character by id (LookupError
+    when there is none). Used by live sessions and by exports."""
+    if face is None:
+        return load_bundle(rig, sprites=library)
+    if faces is None:
+        raise LookupError("this server keeps no generated avatars")
+    if wears == "character" and characters is not None and rig == "digi":
+        character = characters(face)
+        if character is not None:
+            # named by its look too: renderers are shared per name, and an edited
+            # character must not be drawn with the pictures of its last version
+            name = f"{face}-{character.digest}"
+            return assemble(character, name=name, sprites=library)
+    return wear_face(faces(face), rig, sprites=library)
 
 
 def _with_clips(bundle: AvatarBundle, clips: Any) -> AvatarBundle:

@@ -71,7 +71,7 @@ def slot_box(bundle: AvatarBundle, rect: tuple, slot_name: str, size: int = 512,
     from engine.session import AvatarSession
 
     slot = bundle.rig.slot_index[slot_name]
-    v = next(i for i in AvatarSession(bundle)._draw_list() if i.slot == slot).vertices
+    v = next(i for i in AvatarSession(bundle).draw_list() if i.slot == slot).vertices
     x0, y0, x1, y1 = rect
     xs, ys = (v[:, 0] - x0) / (x1 - x0) * size, (y1 - v[:, 1]) / (y1 - y0) * size
     return (slice(max(int(ys.min()) - pad, 0), int(ys.max()) + pad),

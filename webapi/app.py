@@ -24,7 +24,7 @@ from streaming.manager import BadOffer, Busy, LiveElsewhere, NotFound, SessionMa
 from webapi import generate, guests, security, vts
 from webapi.accounts import api_tokens
 from webapi.errors import DomainError, RateLimited
-from webapi.handlers import animations, auth, backgrounds, character, openapi
+from webapi.handlers import animations, auth, backgrounds, character, exports, openapi
 from webapi.handlers import avatars as saved_avatars
 from webapi.handlers.identity import identify
 from webapi.library.files import AvatarStore
@@ -117,6 +117,7 @@ def create_app(
     auth.setup(app)
     animations.setup(app)
     backgrounds.setup(app, store.root.parent / "backgrounds")  # /api/backgrounds
+    exports.setup(app, store.root.parent / "exports")  # /api/avatars/{id}/export, /api/exports
     openapi.setup(app)
     # VTube Studio's plugin API: /api/vts, and its own port with --vts-port (webapi/vts.py)
     vts.setup(app, app[MANAGER], app[STORE], port=vts_port, host=vts_host)

@@ -156,6 +156,9 @@ def _main(argv: list[str] | None) -> int:
         help="the SQLite database (accounts, avatars, animations), created and migrated at "
         "start (default: $DIGIGAMI_DB, else out/digigami.db)",
     )
+    from webapi.export_cli import add_parser as add_export
+
+    add_export(sub)
     backup = sub.add_parser(
         "backup", help="a consistent copy of the database, safe while the server runs"
     )
@@ -171,6 +174,10 @@ def _main(argv: list[str] | None) -> int:
 
     if args.command == "backup":
         return backup_command(args.db, args.path)
+    if args.command == "export":
+        from webapi.export_cli import command
+
+        return command(args)
 
     if args.command == "serve":
         from webapi.limits import GenerationLimits, StorageQuota

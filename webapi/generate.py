@@ -421,6 +421,11 @@ class Generator:
         self.jobs: set[Job] = set()
         self.sockets: set[web.WebSocketResponse] = set()
         self.janitor: asyncio.Task | None = None
+        # other areas' message types on this socket (exports: "export:watch"): type ->
+        # handler(message, send, owner), where owner is "account:<id>" or "guest:<id>"
+        self.handlers: dict[str, Callable[[dict[str, Any], Callable, str], None]] = {}
+        # each socket's goodbye to those areas (its watchers are dropped): called with send
+        self.farewells: list[Callable[[Callable], None]] = []
 
     def default_quota(self, owner: str) -> StorageQuota | None:
         return self.limits.guest_quota if owner.startswith("guest:") else None
@@ -683,7 +688,7 @@ async def _serve_socket(
                 )
                 continue
             try:
-                _dispatch(m.data, outbox, jobs, tasks, one, client, lim, user_id)
+                _dispatch(m.data, outbox, jobs, tasks, one, client, lim, user_id, gen.handlers)
             except Exception:  # our bug, in one message: answer it, keep the socket
                 log.exception("a generation message failed")
                 outbox.put_nowait(
@@ -691,6 +696,8 @@ async def _serve_socket(
                 )
             m = None  # a 13 MB data URL must not live on while its job waits
     finally:
+        for farewell in gen.farewells:
+            farewell(outbox.put_nowait)
         for job in jobs.values():  # nobody is listening: stop at the next stage
             job.cancel()
         if tasks:
@@ -710,6 +717,7 @@ def _dispatch(
     client: Client,
     lim: GenerationLimits,
     user_id: str | None = None,
+    handlers: dict[str, Callable[[dict[str, Any], Callable, str], None]] | None = None,
 ) -> None:
     def error(message: str, **extra: Any) -> None:
         if outbox.qsize() < OUTBOX_ERRORS:  # a client that never reads cannot grow it for good
@@ -756,9 +764,13 @@ def _dispatch(
             )
         job.cancel()
         return None
-    return error(
-        f'unknown message type {json.dumps(kind)[:60]} (expected "generate_avatar" or "generate:cancel")'
+    if handlers and isinstance(kind, str) and kind in handlers:
+        owner = f"account:{user_id}" if user_id else client.key
+        return handlers[kind](msg, outbox.put_nowait, owner)
+    expected = ", ".join(
+        f'"{k}"' for k in ("generate_avatar", "generate:cancel", *(handlers or {}))
     )
+    return error(f"unknown message type {json.dumps(kind)[:60]} (expected one of {expected})")
 
 
 async def _write(ws: web.WebSocketResponse, outbox: asyncio.Queue) -> None:

@@ -21,9 +21,9 @@ import copy
 import functools
 from typing import Any
 
-from webapi.handlers import animations, auth, avatars, backgrounds
+from webapi.handlers import animations, auth, avatars, backgrounds, exports
 
-AREAS = (auth, avatars, animations, backgrounds)  # each area's OPENAPI_PATHS (and OPENAPI_SCHEMAS)
+AREAS = (auth, avatars, animations, backgrounds, exports)  # each area's OPENAPI_PATHS (and OPENAPI_SCHEMAS)
 VERSION = "1.0.0"
 
 _ERRORS = {

@@ -84,12 +84,18 @@ class AnimationController:
         self.inputs[name] = float(value)
 
     def transition(
-        self, new_state: str, blend_time: float | None = None, variant: str | None = None
+        self,
+        new_state: str,
+        blend_time: float | None = None,
+        variant: str | None = None,
+        hold: bool = False,
     ) -> None:
         """Enter `new_state` on command, cross-fading over `blend_time` seconds (default: the
         state's mix, else the mix table's value for the pair of animations, else 0.2 s).
         `variant` picks one of the state's animations instead of a random roll (dance 3,
-        say). The regions the state's layer `stops` go back to rest first."""
+        say); `hold` keeps playing that one on every loop instead of rolling again (an
+        export loops one animation). The regions the state's layer `stops` go back to rest
+        first."""
         st = self._state(new_state)
         clip = None
         if variant is not None:
@@ -102,6 +108,18 @@ class AnimationController:
         for region in st.layer.stops:
             self.stop(region, blend_time)
         self._go(st, blend_time, clip)
+        entry = self.anim.current(st.layer.track)
+        if hold and entry is not None and entry.tag is st:
+            entry.on_loop = None
+
+    def solo(self, state: str) -> None:
+        """From now on only `state`'s layer plays: every other layer is emptied at once.
+        An export loops one animation alone: the layers under it (the idle layer under a
+        dance) have periods and variant rolls of their own, and no loop would close."""
+        st = self._state(state)
+        for layer in self.machine.layers:
+            if layer.track != st.layer.track:
+                self.anim.set_empty(layer.track, 0.0)
 
     def _go(self, st: StateData, blend_time: float | None = None, clip: Clip | None = None) -> None:
         """Enter `st` (playing `clip` of its variants, if given): what a command does, and

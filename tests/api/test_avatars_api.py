@@ -295,21 +295,6 @@ def test_bad_fields_and_bodies(tmp_path: Path) -> None:
     serve(tmp_path, test)
 
 
-def test_export_is_not_there_yet(tmp_path: Path) -> None:
-    async def test(http: TestClient) -> None:
-        alice = await sign_up(http, "alice")
-        mine = await created(http, alice, name="ok")
-        status, answer = await call(http, "POST", f"/api/avatars/{mine['id']}/export", alice, {})
-        assert status == 501
-        assert answer == {
-            "error": "exports arrive with the export issue: this avatar cannot be exported yet"
-        }
-        status, answer = await call(http, "POST", f"/api/avatars/{'0' * 32}/export", alice, {})
-        assert status == 404
-
-    serve(tmp_path, test)
-
-
 # ---- generation -> library ------------------------------------------------------------------
 
 

@@ -34,7 +34,7 @@ def test_another_users_private_avatar_is_answered_as_a_missing_one(tmp_path: Pat
             ("GET", "", None),
             ("PATCH", "", {"name": "Stolen", "is_public": True}),
             ("DELETE", "", None),
-            ("POST", "/export", {}),
+            ("POST", "/export", {"formats": ["png"], "size": 32}),
         ]
         for who in (bob, None):  # another user, and nobody at all
             for method, tail, body in requests:
@@ -46,9 +46,10 @@ def test_another_users_private_avatar_is_answered_as_a_missing_one(tmp_path: Pat
         assert status == 200 and got == secret
         status, page = await call(http, "GET", "/api/avatars", bob)
         assert page["avatars"] == []
-        # its owner still gets the real answers (export: 501, after the same check)
-        status, _ = await call(http, "POST", f"/api/avatars/{aid}/export", alice, {})
-        assert status == 501
+        # its owner still gets the real answers (an export job)
+        body = {"formats": ["png"], "size": 32}
+        status, job = await call(http, "POST", f"/api/avatars/{aid}/export", alice, body)
+        assert status == 202, job
 
     serve(tmp_path, test)
 

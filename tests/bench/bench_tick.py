@@ -89,7 +89,7 @@ def _stages(bundle, ticks: int) -> None:
         t4 = time.perf_counter_ns()
         s.springs.step(s.pose, DT)
         t5 = time.perf_counter_ns()
-        s._draw_list()
+        s.draw_list()
         t6 = time.perf_counter_ns()
         if k >= 300:
             for key, dt in zip(

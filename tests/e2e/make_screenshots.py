@@ -43,6 +43,22 @@ def serve(folder: Path) -> tuple[subprocess.Popen, str]:
     raise SystemExit(f"the server did not start: {(folder / 'serve.log').read_text()[-2000:]}")
 
 
+def export_dialog(page, url: str, out: Path) -> Path:
+    """The library's export dialog, a small PNG + GIF export of Digi done, its link shown."""
+    page.goto(f"{url}/library")
+    page.get_by_role("button", name="Export Digi…").click()
+    dialog = page.locator("dialog#export-dialog")
+    dialog.locator('input[name="format"][value="gif"]').check()
+    dialog.locator('.export-chip[data-name="wave"]').click()
+    dialog.locator("#export-size").fill("256")
+    dialog.get_by_role("button", name="Start export").click()
+    dialog.locator("#export-download").wait_for(state="visible", timeout=120_000)
+    dialog.locator(".export-body").evaluate("body => body.scrollTo(0, 0)")  # the formats
+    path = out / "export.png"
+    page.screenshot(path=str(path))
+    return path
+
+
 def shoot(out: Path) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
@@ -85,6 +101,7 @@ def shoot(out: Path) -> list[Path]:
             page.goto(f"{url}/library")
             page.wait_for_timeout(2500)
             snap("library")
+            written.append(export_dialog(page, url, out))
             browser.close()
     finally:
         proc.terminate()

@@ -154,7 +154,7 @@ def test_gpu_skinning_matches_the_cpu_kernel_on_every_vertex(
     )
     s = posed(digi, inputs, 0.9, seed=5)
     gpu = digi_renderer.skin_on_gpu(s.pose)
-    for item in s._draw_list():
+    for item in s.draw_list():
         m = digi_renderer.geometry.meshes[(item.slot, item.attachment)]
         got = gpu[m.first_vertex : m.first_vertex + m.vertex_count]
         assert np.abs(got - item.vertices).max() < 0.5, (item.slot, item.attachment)

@@ -55,7 +55,7 @@ def test_gpu_skinning_matches_the_cpu_kernel(
     )
     assert np.abs(gpu - cpu).max() < 0.5
     # and the packed buffer is the engine's mesh data: CPU kernel output for the meshes agrees
-    frame_meshes = {(it.slot, it.attachment): it.vertices for it in s._draw_list()}
+    frame_meshes = {(it.slot, it.attachment): it.vertices for it in s.draw_list()}
     for (slot, name), verts in frame_meshes.items():
         m = g.meshes[(slot, name)]
         assert np.abs(gpu[m.first_vertex : m.first_vertex + m.vertex_count] - verts).max() < 0.5

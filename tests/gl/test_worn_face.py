@@ -40,7 +40,7 @@ def posed(bundle: AvatarBundle, **params: float) -> AvatarSession:
 def face_pixels(renderer: AvatarRenderer, session: AvatarSession) -> np.ndarray:
     """The face mesh's vertices as (x, y) pixels of the "face" framing."""
     face = session.bundle.rig.slot_index["face"]
-    item = next(i for i in session._draw_list() if i.slot == face)
+    item = next(i for i in session.draw_list() if i.slot == face)
     x0, y0, x1, y1 = renderer.framing("face")
     v = item.vertices
     return np.stack([(v[:, 0] - x0) / (x1 - x0) * SIZE, (y1 - v[:, 1]) / (y1 - y0) * SIZE], axis=1)
@@ -130,7 +130,7 @@ def test_the_gpu_skins_the_face_as_the_cpu_does(bundle, renderer) -> None:
     gpu = renderer.skin_on_gpu(s.pose)
     for name in ("face", "face_mouth", "face_back"):
         slot = bundle.rig.slot_index[name]
-        item = next(i for i in s._draw_list() if i.slot == slot)
+        item = next(i for i in s.draw_list() if i.slot == slot)
         m = renderer.geometry.meshes[(slot, name)]
         got = gpu[m.first_vertex : m.first_vertex + m.vertex_count]
         assert np.abs(got - item.vertices).max() < 1e-3, name

@@ -189,7 +189,7 @@ def _hair_vertices(session: AvatarSession) -> np.ndarray:
     """The hair slots' skinned vertices, in the head bone's frame."""
     rig = session.bundle.rig
     slots = {rig.slot_index[s] for s in HAIR_SLOTS}
-    v = np.concatenate([i.vertices for i in session._draw_list() if i.slot in slots])
+    v = np.concatenate([i.vertices for i in session.draw_list() if i.slot in slots])
     w = session.pose.world[rig.bone_index["head"]]
     from engine.kernels.layout import WA, WB, WC, WD, WX, WY
 
@@ -242,7 +242,7 @@ def test_the_worn_rig_keeps_the_sprite_library_working() -> None:
     s.step(0.0, Inputs(swaps={"accessories": "hat"}))
     slot = bundle.rig.slot_index["hair_top"]
     assert s.pose.slot_attachment[slot] == "hair_top_hat"
-    item = next(i for i in s._draw_list() if i.slot == slot)
+    item = next(i for i in s.draw_list() if i.slot == slot)
     att = bundle.rig.attachments[slot]["hair_top_hat"]
     assert isinstance(att, MeshAttachment) and att.path == "hair/long/top_hat"
     assert np.isfinite(item.vertices).all()

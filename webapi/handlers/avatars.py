@@ -1,4 +1,4 @@
-"""HTTP for saved avatars: `/api/avatars` and `/api/avatars/{id}` (and its export), and the
+"""HTTP for saved avatars: `/api/avatars` and `/api/avatars/{id}`, and the
 "My avatars" page at `/library`. Parsing and answering only: ownership, fields and the
 customizations format are webapi/library's (avatars.py, customizations.py)."""
 
@@ -105,11 +105,6 @@ async def delete_avatar(request: web.Request) -> web.Response:
     return web.json_response({"deleted": aid})
 
 
-async def export_avatar(request: web.Request) -> web.Response:
-    who = await identify(request)
-    return web.json_response(await avatars.export(store_of(request), request.match_info["id"], who))
-
-
 def resolver(request: web.Request, body: Any, *, preview: bool = False) -> Resolver:
     """What a puppet session or preview wears, for `SessionManager` (which awaits it once
     the request's slot is reserved: issue 12's order). `"avatar"`: a saved avatar's id (the
@@ -165,7 +160,6 @@ def setup(app: web.Application) -> None:
     r.add_get("/api/avatars/{id}", get_avatar)
     r.add_route("PATCH", "/api/avatars/{id}", patch_avatar)
     r.add_delete("/api/avatars/{id}", delete_avatar)
-    r.add_post("/api/avatars/{id}/export", export_avatar)
     r.add_get("/library", library_page)
 
 
@@ -377,18 +371,6 @@ OPENAPI_PATHS: dict[str, Any] = {
                     },
                 },
                 **errors(401, 403, 404),
-            },
-        },
-    },
-    "/api/avatars/{id}/export": {
-        "parameters": [_ID],
-        "post": {
-            "tags": ["avatars"],
-            "summary": "Export it (not yet: 501 until the export issue lands)",
-            "description": _NOT_YOURS + " (before the 501)",
-            "security": _CALLER,
-            "responses": {
-                **errors(401, 404, 501),
             },
         },
     },

@@ -1,0 +1,132 @@
+"""Issue 16, exports through the API: `POST /api/avatars/{id}/export` checks the whole
+request first (a bad one is a 400 naming what is wrong, and no job), runs a job whose
+progress is pushed over `/ws`, and hands over the file; a saved avatar is exported with its
+customizations, someone else's private one is a 404, and a job is its owner's only."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from aiohttp.test_utils import TestClient
+from PIL import Image
+
+from tests.api.test_avatars_api import call, created, serve, sign_up
+from webapi.handlers.exports import EXPORTS
+
+
+async def _watch(http: TestClient, job: str, who: dict[str, str] | None) -> list[dict[str, Any]]:
+    """Every message about `job` on /ws until it ends."""
+    seen = []
+    async with http.ws_connect("/ws", headers=who or {}) as ws:
+        await ws.send_json({"type": "export:watch", "job": job})
+        while True:
+            msg = await asyncio.wait_for(ws.receive_json(), 120)
+            seen.append(msg)
+            if msg["type"] in ("export:done", "export:failed", "error"):
+                return seen
+
+
+async def _download(http: TestClient, url: str, who: dict[str, str] | None) -> bytes:
+    async with http.get(url, headers=who or {}) as r:
+        assert r.status == 200, await r.text()
+        assert r.headers["Content-Disposition"].startswith("attachment; filename=")
+        return await r.read()
+
+
+def test_an_export_is_a_job_watched_over_the_socket_then_downloaded(tmp_path: Path) -> None:
+    async def test(http: TestClient) -> None:
+        alice, bob = await sign_up(http, "alice"), await sign_up(http, "bob")
+        body = {"formats": ["png", "gif"], "animations": ["wave"], "size": 48, "fps": 6,
+                "pose": {"state": "idle", "parameters": {"ParamMouthOpenY": 1}}}  # fmt: skip
+        status, job = await call(http, "POST", "/api/avatars/digi/export", alice, body)
+        assert status == 202, job
+        assert job["state"] in ("queued", "running") and job["formats"] == ["png", "gif"]
+        seen = await _watch(http, job["job"], alice)
+        assert seen[-1]["type"] == "export:done", seen
+        steps = [m["progress"] for m in seen if m["type"] == "export:progress"]
+        assert steps == sorted(steps) and steps, seen  # it only moves forward
+        status, state = await call(http, "GET", job["url"], alice)
+        assert state["state"] == "done" and state["progress"] == 100
+        data = await _download(http, state["download"], alice)
+        assert len(data) == state["bytes"]
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            assert sorted(z.namelist()) == ["gif/wave.gif", "png/digi.png"]
+            png = Image.open(io.BytesIO(z.read("png/digi.png")))
+            assert png.size == (48, 48)
+        # the job is alice's: bob, and nobody, get a 404 as for a job that never was
+        for who in (bob, None):
+            status, answer = await call(http, "GET", job["url"], who)
+            assert status == 404 and answer == {"error": f'no export "{job["job"]}"'}
+            async with http.get(state["download"], headers=who or {}) as r:
+                assert r.status == 404
+        watched = await _watch(http, job["job"], bob)
+        assert watched == [{"type": "export:failed", "job": job["job"],
+                            "error": f'no export "{job["job"]}"'}]  # fmt: skip
+
+    serve(tmp_path, test)
+
+
+def test_bad_requests_name_what_is_wrong_and_start_nothing(tmp_path: Path) -> None:
+    async def test(http: TestClient) -> None:
+        alice = await sign_up(http, "alice")
+        url = "/api/avatars/digi/export"
+        cases = [
+            ({}, "name at least one format"),
+            ({"formats": ["bmp"]}, 'unknown format "bmp"'),
+            ({"formats": "png"}, '"formats" must be a list'),
+            ({"formats": ["png"], "size": 4096}, "size must be a whole number of pixels from 16 to 2048"),
+            ({"formats": ["png"], "size": 64.5}, '"size" must be a whole number'),
+            ({"formats": ["gif"], "animations": ["moonwalk"]}, 'unknown animation "moonwalk"'),
+            ({"formats": ["gif"], "fps": "fast"}, '"fps" must be a number'),
+            ({"formats": ["png"], "colour": "red"}, 'unknown field "colour"'),
+            ({"formats": ["png"], "pose": {"parameters": {"ParamNose": 1}}}, 'unknown parameter "ParamNose"'),
+            ({"formats": ["png"], "pose": {"state": "../x"}}, '"pose.state" must be'),
+        ]  # fmt: skip
+        for body, message in cases:
+            status, answer = await call(http, "POST", url, alice, body)
+            assert status == 400 and message in answer["error"], (body, answer)
+        status, answer = await call(
+            http, "POST", "/api/avatars/nobody/export", alice, {"formats": ["png"]}
+        )
+        assert status == 404 and answer == {"error": 'no avatar "nobody"'}
+        async with http.post(
+            url, data=b"x" * 9000, headers={"Content-Type": "application/json"}
+        ) as r:
+            assert r.status == 413
+        assert http.app[EXPORTS].jobs == {}
+
+    serve(tmp_path, test)
+
+
+def test_a_saved_avatar_is_exported_with_its_customizations(tmp_path: Path) -> None:
+    async def test(http: TestClient) -> None:
+        alice, bob = await sign_up(http, "alice"), await sign_up(http, "bob")
+        blue = {"colors": {"avatar": {"hue": 180}}}
+        mine = await created(http, alice, name="Blue", customizations=blue)
+        body = {"formats": ["png"], "size": 64}
+        # bob cannot export alice's private avatar: a 404 exactly as for a missing one
+        status, answer = await call(http, "POST", f"/api/avatars/{mine['id']}/export", bob, body)
+        assert status == 404 and answer == {"error": f'no avatar "{mine["id"]}"'}
+        pictures = []
+        for aid in ("digi", mine["id"]):
+            status, job = await call(http, "POST", f"/api/avatars/{aid}/export", alice, body)
+            assert status == 202, job
+            seen = await _watch(http, job["job"], alice)
+            assert seen[-1]["type"] == "export:done", seen
+            data = await _download(http, seen[-1]["download"], alice)
+            pictures.append(np.asarray(Image.open(io.BytesIO(data)).convert("RGBA")).astype(int))
+        plain, blue_px = pictures
+        assert seen[-1]["filename"] == f"avatar-{mine['id'][:8]}.png" or seen[-1][
+            "filename"
+        ].endswith(".png")
+        # the same shape, other colours: the hue filter went into the export
+        assert (plain[..., 3] == blue_px[..., 3]).mean() > 0.99
+        opaque = (plain[..., 3] == 255) & (blue_px[..., 3] == 255)
+        assert np.abs(plain[..., :3] - blue_px[..., :3])[opaque].mean() > 20
+
+    serve(tmp_path, test)
