@@ -176,6 +176,20 @@ def _bounds(frames: tuple[BakedFrame, ...]) -> Rect:
     return float(x0), float(y0), float(x1), float(y1)
 
 
+def _span(period: float, loops: bool, fps: float, seconds: float | None) -> tuple[float, int]:
+    """(seconds, frames) a take covers."""
+    # a loop covers whole periods; a one-shot its own length
+    length = period * max(1, round((seconds or period) / period)) if loops else seconds or period
+    length = min(length, MAX_SECONDS)
+    return length, max(1, round(length * fps))
+
+
+def frame_count(bundle: AvatarBundle, animation: str, fps: float) -> int:
+    """How many frames `bake` makes of `animation` at `fps` (without baking it)."""
+    state, variant = resolve(bundle, animation)
+    return _span(*_period(bundle, state, variant), fps, None)[1]
+
+
 def bake(
     subject: Subject,
     animation: str,
@@ -191,13 +205,7 @@ def bake(
     bundle = subject.bundle
     state, variant = resolve(bundle, animation)
     period, loops = _period(bundle, state, variant)
-    if loops:
-        periods = max(1, round((seconds or period) / period))
-        length = period * periods
-    else:
-        length = seconds or period
-    length = min(length, MAX_SECONDS)
-    count = max(1, round(length * fps))
+    length, count = _span(period, loops, fps, seconds)
     frame_time = length / count
     s = _session(subject, parameters, seed)
     s.advance(TICK, Inputs(controls=_controls(state)))

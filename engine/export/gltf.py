@@ -27,6 +27,16 @@ What is written, and how our 2D rig maps onto glTF:
   a target "fade" (COLOR_0 alpha -1, weight 1 - alpha). The mesh's morph weights are keyed
   STEP at every frame. A viewer without COLOR_0 morphs still hides by collapsing (Digi's
   collapsed parts measure under 1e-4 px) and shows fades as on/off.
+- parameter mesh deforms (a generated face's expressions and head turns): morph targets
+  "deform k" on the deformed mesh (POSITION only). Each distinct deform state of a mesh over
+  the exported frames (rest and takes, shown frames only, states equal within
+  DEFORM_QUANTUM) is one target, weight 1 on the frames showing it (STEP; the rest frame's
+  state is the mesh's default weights). A mesh with more than MAX_DEFORM_STATES states (a
+  parameter swept continuously) gets an orthonormal basis of its states instead (their SVD;
+  the states are blends of a few binding keys, so the basis is small and exact), weights the
+  state's coordinates. Our offset d lies in the anchor (slot) bone's frame and is added
+  after skinning; the target is A_bind d in bind space, exact where the vertices follow the
+  anchor rigidly (a generated face's meshes: weighted to the head alone).
 - animations: per take, every joint's T, R (about z), S keyed LINEAR at the take's frames,
   plus a closing key at `duration` (the first frame for a loop, the last held for a one-shot).
   A joint's local matrix is inverse(parent world, as glTF rebuilds it) x world of the baked
@@ -37,8 +47,8 @@ What is written, and how our 2D rig maps onto glTF:
 - camera: an orthographic camera framing every take (`camera_for`) at the job's size.
 
 Not carried: render styles (outline, bands), additive/multiply/screen blend modes (drawn as
-normal), animated slot RGB (the first shown colour is kept), parameter mesh deforms (none of
-Digi's animations use them; an export with one fails loudly rather than silently)."""
+normal), animated slot RGB (the first shown colour is kept). Deforms between frames are held
+(STEP), not blended as our parameters would blend them."""
 
 from __future__ import annotations
 
@@ -56,7 +66,7 @@ from engine.export.frames import camera_for
 from engine.export.job import ExportError, Job, Output
 from engine.export.pictures import part_picture, picture_key
 from engine.export.subject import Subject
-from engine.rig.data import MeshAttachment, RegionAttachment
+from engine.rig.data import MeshAttachment, RegionAttachment, RigData
 from engine.rig.loader import setup_world_transforms
 
 METRES_PER_UNIT = 1.0 / 300.0  # Digi (~530 units) stands ~1.75 m
@@ -70,6 +80,13 @@ CAMERA_DISTANCE = 10.0  # metres in front of the art
 # along a 100-unit bone): all far below a pixel, and they keep out the crumbs that the
 # dropped-shear compensation leaves on joints that do not really move.
 EPS = {"translation": 1e-5, "rotation": 1e-5, "scale": 1e-4}
+# Parameter mesh deforms: two states closer than DEFORM_QUANTUM units in every vertex are one
+# (0.01 units is ~0.01 px at 512: invisible, and it keeps float noise from making new
+# targets); a mesh with more than MAX_DEFORM_STATES states gets a basis of them instead, of
+# the directions whose singular value is at least BASIS_TOL of the largest.
+DEFORM_QUANTUM = 0.01
+MAX_DEFORM_STATES = 32
+BASIS_TOL = 1e-6
 
 # glTF enums
 FLOAT, UBYTE, USHORT, UINT = 5126, 5121, 5123, 5125
@@ -176,6 +193,36 @@ def _num(v: float) -> float | int:
 
 
 @dataclass
+class _Deform:
+    """A mesh's parameter deforms as morph targets: `shapes[k]` is target k's offsets in the
+    anchor bone's frame (units, what `BakedFrame.deform` holds). Either one target per
+    distinct state (`states`: quantized state -> target; weights 0/1), or, for a mesh with
+    more states than MAX_DEFORM_STATES, an orthonormal basis of them (`states` None;
+    weights: the state's coordinates in it)."""
+
+    rows: slice  # the mesh's rows in the skin buffers (and in `BakedFrame.deform`)
+    shapes: np.ndarray  # (targets, vertices, 2)
+    states: dict[bytes, int] | None
+    residual: float = 0.0  # the largest state's distance from the basis (units)
+
+    def weights(self, d: np.ndarray) -> np.ndarray:
+        """The target weights showing deform offsets `d` (vertices, 2)."""
+        w = np.zeros(len(self.shapes))
+        if self.states is None:
+            flat = self.shapes.reshape(len(self.shapes), -1)
+            return flat @ d.reshape(-1) / np.einsum("ij,ij->i", flat, flat)
+        k = self.states.get(_quantized(d))
+        if k is not None:
+            w[k] = 1.0
+        return w
+
+
+def _quantized(d: np.ndarray) -> bytes:
+    """A deform state's identity: its offsets rounded to DEFORM_QUANTUM."""
+    return np.round(np.asarray(d) / DEFORM_QUANTUM).astype(np.int64).tobytes()
+
+
+@dataclass
 class _Part:
     """One attachment that some exported frame shows."""
 
@@ -186,6 +233,8 @@ class _Part:
     hides: bool = False  # some frame does not show it
     fades: bool = False  # some frame shows it with 0 < alpha < 1
     targets: list[int] = field(default_factory=list)  # [hide, fade] target indices
+    deform: _Deform | None = None  # its parameter deforms, when a shown frame has one
+    deform_targets: list[int] = field(default_factory=list)  # one per `deform.shapes`
 
 
 def _parts(subject: Subject, frames: list[BakedFrame]) -> list[_Part]:
@@ -193,10 +242,6 @@ def _parts(subject: Subject, frames: list[BakedFrame]) -> list[_Part]:
     rig = subject.rig
     found: dict[tuple[int, str], _Part] = {}
     for f in frames:
-        if f.deformed:
-            raise ExportError(
-                "glTF export cannot carry parameter mesh deforms (a pose or animation uses one)"
-            )
         for si, name in enumerate(f.attachments):
             if name is None or f.colors[si, 3] <= 0:
                 continue
@@ -208,10 +253,43 @@ def _parts(subject: Subject, frames: list[BakedFrame]) -> list[_Part]:
                 found[key].fades = True
     for part in found.values():
         part.hides = any(_alpha(f, part) <= 0 for f in frames)
+        part.deform = _deforms(part, frames)
     return [
         found[k]
         for k in sorted(found, key=lambda k: (k[0], list(rig.attachments[k[0]]).index(k[1])))
     ]
+
+
+def _deforms(part: _Part, frames: list[BakedFrame]) -> _Deform | None:
+    """The part's distinct deform states over the frames that show it (None: never deformed
+    while shown): one target each, or a basis of them when there are too many."""
+    att = part.attachment
+    if not isinstance(att, MeshAttachment):
+        return None
+    rows = slice(att.offset, att.offset + att.count)
+    states: dict[bytes, np.ndarray] = {}
+    for f in frames:
+        if att.offset not in f.deformed or _alpha(f, part) <= 0:
+            continue
+        d = f.deform[rows]
+        key = _quantized(d)
+        if key not in states and np.abs(d).max() >= DEFORM_QUANTUM / 2:  # zero: no target
+            states[key] = d.copy()
+    if not states:
+        return None
+    shapes = np.stack(list(states.values()))
+    if len(shapes) <= MAX_DEFORM_STATES:
+        return _Deform(rows, shapes, {k: i for i, k in enumerate(states)})
+    # Continuous deforms (a parameter swept through many values): the states span a small
+    # space (each is a piecewise-linear blend of the bindings' keys), so an orthonormal
+    # basis of it, scaled to the largest state, carries every state with few targets.
+    flat = shapes.reshape(len(shapes), -1)
+    _, sv, vt = np.linalg.svd(flat, full_matrices=False)
+    keep = min(int((sv > sv[0] * BASIS_TOL).sum()), MAX_DEFORM_STATES)
+    basis = vt[:keep] * sv[0] / np.sqrt(len(shapes))
+    residual = flat - (flat @ vt[:keep].T) @ vt[:keep]
+    worst = float(np.sqrt((residual.reshape(len(shapes), -1, 2) ** 2).sum(-1)).max())
+    return _Deform(rows, basis.reshape(keep, -1, 2), None, worst)
 
 
 def _alpha(frame: BakedFrame, part: _Part) -> float:
@@ -223,7 +301,8 @@ def _alpha(frame: BakedFrame, part: _Part) -> float:
 
 def _morph_weights(parts: list[_Part], frame: BakedFrame, count: int) -> np.ndarray:
     """The mesh's morph weights showing `frame`: hide = 1 for a part not shown, fade =
-    1 - alpha for one shown partly."""
+    1 - alpha for one shown partly, and a shown part's deform weights (none while hidden,
+    so a hidden part collapses onto its pivot undisturbed)."""
     w = np.zeros(count)
     for p in parts:
         a = _alpha(frame, p)
@@ -231,6 +310,8 @@ def _morph_weights(parts: list[_Part], frame: BakedFrame, count: int) -> np.ndar
             w[p.targets[0]] = 1.0
         elif p.fades and a > 0:
             w[p.targets[-1]] = 1.0 - min(a, 1.0)
+        if p.deform is not None and a > 0 and p.attachment.offset in frame.deformed:
+            w[p.deform_targets] = p.deform.weights(frame.deform[p.deform.rows])
     return w
 
 
@@ -382,19 +463,30 @@ def _primitive(doc: _Doc, g: _Geometry, material: int, joint_type: type) -> dict
 
 
 def _targets(
-    doc: _Doc, g: _Geometry, mine: dict[int, str], count: int, pivot: np.ndarray
+    doc: _Doc, g: _Geometry, mine: dict[int, str | np.ndarray], count: int, pivot: np.ndarray
 ) -> list[dict]:
     """Morph targets of a primitive: `mine` maps this primitive's own targets to their kind
-    ("hide" or "fade"); every other target leaves it alone (shared zero accessors). A hide
-    collapses the part onto `pivot` (metres, bind pose): its slot bone's origin, which the
-    bone's own turns leave in place, so the collapsed part stays nearly a point even where
-    its vertices weigh that bone and its parent differently."""
+    ("hide" or "fade") or, for a deform, to its bind-space displacement (n, 2 metres); every
+    other target leaves it alone (shared zero accessors). A hide collapses the part onto
+    `pivot` (metres, bind pose): its slot bone's origin, which the bone's own turns leave in
+    place, so the collapsed part stays nearly a point even where its vertices weigh that bone
+    and its parent differently."""
     n = g.positions.shape[0]
     out = []
     for t in range(count):
         kind = mine.get(t)
         if kind is None:
             out.append({"POSITION": doc.zeros(n, "VEC3"), "COLOR_0": doc.zeros(n, "VEC4")})
+            continue
+        if not isinstance(kind, str):  # a deform moves the vertices, colour untouched
+            pos = np.zeros((n, 3))
+            pos[:, :2] = kind
+            out.append(
+                {
+                    "POSITION": doc.accessor(pos, "VEC3", ARRAY_BUFFER, bounds=True),
+                    "COLOR_0": doc.zeros(n, "VEC4"),
+                }
+            )
             continue
         pos = np.zeros((n, 3))
         if kind == "hide":  # collapse onto the pivot (in the part's own z plane)
@@ -539,11 +631,29 @@ def _pivot(g: _Geometry, bind: np.ndarray, worlds: np.ndarray) -> np.ndarray:
     return best * METRES_PER_UNIT
 
 
+def _deform_shapes(rig: RigData, part: _Part, bind: np.ndarray) -> list[np.ndarray]:
+    """The part's deform targets as bind-space displacements (n, 2 metres). Our offset d is
+    added after skinning as A(frame) d, A the anchor bone's world linear part; a glTF target
+    is added before skinning, so it becomes sum_i w_i J_i(frame) Delta. With Delta = A(bind) d
+    the two agree exactly where the vertex follows its anchor rigidly (J_i = A(frame)
+    A(bind)^-1 for all its bones); elsewhere the error is that of the bones' differing turns
+    applied to d (measured by tests/export/test_gltf.py)."""
+    assert part.deform is not None
+    anchor = bind[rig.skin_anchor[part.deform.rows]]  # (n, 6)
+    out = []
+    for d in part.deform.shapes:
+        x = anchor[:, 0] * d[:, 0] + anchor[:, 1] * d[:, 1]
+        y = anchor[:, 2] * d[:, 0] + anchor[:, 3] * d[:, 1]
+        out.append(np.stack([x, y], 1) * METRES_PER_UNIT)
+    return out
+
+
 def _groups(parts: list[_Part]) -> list[list[_Part]]:
     """Primitives: a part with morph targets alone, runs of parts without them merged."""
     out: list[list[_Part]] = []
     for p in parts:
-        if not p.targets and out and not out[-1][0].targets:
+        alone = p.targets or p.deform_targets
+        if not alone and out and not (out[-1][0].targets or out[-1][0].deform_targets):
             out[-1].append(p)
         else:
             out.append([p])
@@ -574,6 +684,10 @@ def build_glb(
         if p.fades:
             p.targets.append(n_targets)
             n_targets += 1
+        if p.deform is not None:
+            k = len(p.deform.shapes)
+            p.deform_targets = list(range(n_targets, n_targets + k))
+            n_targets += k
 
     doc = _Doc()
     texture, places = _pack(subject, parts)
@@ -624,18 +738,23 @@ def build_glb(
             ]
         }
         if n_targets:
-            mine = {}
-            if group[0].targets:
-                p = group[0]
+            mine: dict[int, str | np.ndarray] = {}
+            p = group[0]
+            if p.targets:
                 kinds = (["hide"] if p.hides else []) + (["fade"] if p.fades else [])
-                mine = dict(zip(p.targets, kinds, strict=True))
+                mine.update(zip(p.targets, kinds, strict=True))
+            if p.deform_targets:
+                shapes = _deform_shapes(rig, p, bind)
+                mine.update(zip(p.deform_targets, shapes, strict=True))
             pivot = _pivot(g, bind, worlds)
             prim["targets"] = _targets(doc, g, mine, n_targets, pivot)
         primitives.append(prim)
     target_names = [
         f"{kind} {rig.slots[p.slot].name}/{p.name}"
         for p in parts
-        for kind in (["hide"] if p.hides else []) + (["fade"] if p.fades else [])
+        for kind in (["hide"] if p.hides else [])
+        + (["fade"] if p.fades else [])
+        + [f"deform {k}" for k in range(len(p.deform_targets))]
     ]
     mesh: dict = {"name": subject.name, "primitives": primitives}
     if n_targets:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.anim.controller import UnknownStateError
-from engine.export.bake import animation_names
+from engine.export.bake import animation_names, frame_count
 from engine.export.job import (
     FPS_MAX,
     FPS_MIN,
@@ -40,6 +40,9 @@ class Format:
     module: str  # engine.export.<module>
     function: str
     description: str
+    # renders every frame of an animation at the job's size and holds a take's frames at
+    # once (what `check`'s memory limit counts)
+    frames: bool = False
 
     def exporter(self) -> Callable[[Job], list[Output]]:
         return getattr(importlib.import_module(f"engine.export.{self.module}"), self.function)
@@ -49,12 +52,12 @@ FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
         Format("png", "raster", "export_png", "one pose or expression as a transparent PNG"),
-        Format("sequence", "raster", "export_sequence", "each animation as numbered PNG frames"),
+        Format("sequence", "raster", "export_sequence", "each animation as numbered PNG frames", True),
         Format("spritesheet", "spritesheet", "export_spritesheet",
-               "trimmed frames packed into atlas pages + TexturePacker JSON Hash (PixiJS, Phaser)"),
-        Format("gif", "raster", "export_gif", "each animation as a looping animated GIF"),
-        Format("apng", "raster", "export_apng", "each animation as a looping animated PNG"),
-        Format("webm", "webm", "export_webm", "each animation as WebM video (VP9 with alpha)"),
+               "trimmed frames packed into atlas pages + TexturePacker JSON Hash (PixiJS, Phaser)", True),
+        Format("gif", "raster", "export_gif", "each animation as a looping animated GIF", True),
+        Format("apng", "raster", "export_apng", "each animation as a looping animated PNG", True),
+        Format("webm", "webm", "export_webm", "each animation as WebM video (VP9 with alpha)", True),
         Format("svg", "svg", "export_svg", "one pose as vector art"),
         Format("spine", "spine", "export_spine", "Spine 4.2 JSON + .atlas + PNG pages"),
         Format("lottie", "lottie", "export_lottie", "each animation as Lottie JSON (bodymovin 5)"),
@@ -83,9 +86,11 @@ def check(
     state: str | None = None,
     time_s: float = 0.0,
     parameters: Mapping[str, float] | None = None,
+    max_take_bytes: int | None = None,
 ) -> list[Format]:
     """The formats to run, once every part of the request is known good; ExportError naming
-    the first thing that is wrong otherwise."""
+    the first thing that is wrong otherwise. `max_take_bytes`: the most memory one
+    animation's rendered frames may take (a server's limit; None: no limit)."""
     known = known_formats()
     if not formats:
         raise ExportError(f"name at least one format (known: {', '.join(known)}, or {ALL})")
@@ -110,6 +115,15 @@ def check(
             raise ExportError(f'unknown animation "{a}" (known: {", ".join(names)})')
     if not 0.0 <= time_s <= 20.0:
         raise ExportError("time must be from 0 to 20 seconds")
+    if max_take_bytes is not None and any(f.frames for f in chosen):
+        for a in animations or ["idle"]:
+            n = frame_count(subject.bundle, a, fps)
+            if n * size * size * 4 > max_take_bytes:
+                raise ExportError(
+                    f'"{a}" would be {n} frames of {size}x{size} px, over this server\'s limit of '
+                    f"{max_take_bytes // 2**20} MB of frames an animation: ask for a smaller size "
+                    "or fewer frames a second"
+                )
     rig = subject.rig
     for pid, value in (parameters or {}).items():
         if pid not in rig.parameter_index:

@@ -59,6 +59,7 @@ HREF = f"{{{XLINK_NS}}}href"
 # A mesh triangle joins a group when the group's affine map puts its three corners within
 # this many output pixels of their skinned positions: below what anti-aliasing shows, and
 # it lets a rigid or nearly rigid stretch of a mesh be one clip group instead of many.
+MIN_AREA = 2e-3  # px² (twice a triangle's area): smaller draws nothing anyone sees
 GROUP_TOL = 0.25
 # Clip triangles are grown by this many output pixels (every edge moved out) so that two
 # groups meeting along an edge overlap instead of leaving an anti-aliased seam.
@@ -384,14 +385,18 @@ def _png(px: np.ndarray) -> bytes:
 
 def _affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
     """The (2, 3) map taking the triangle `src` (3, 2) onto `dst`; None when `src` or `dst`
-    has no area (the renderer draws nothing for such a triangle)."""
+    has no visible area (a collapsed triangle: a closed eyelid's, a shut mouth's). Such a
+    map is nearly singular, and cairo refuses a whole document over one it cannot invert."""
     s = np.hstack([src, np.ones((3, 1))])
     if abs(np.linalg.det(s)) < 1e-12:
         return None
     d = dst[1:] - dst[0]
-    if abs(d[0, 0] * d[1, 1] - d[0, 1] * d[1, 0]) < 1e-9:
+    if abs(d[0, 0] * d[1, 1] - d[0, 1] * d[1, 0]) < MIN_AREA:
         return None
-    return np.linalg.solve(s, dst).T
+    m = np.linalg.solve(s, dst).T
+    if abs(np.linalg.det(m[:, :2])) < 1e-6:
+        return None
+    return m
 
 
 def _group_triangles(

@@ -86,6 +86,8 @@ def test_bad_requests_name_what_is_wrong_and_start_nothing(tmp_path: Path) -> No
             ({"formats": ["png"], "colour": "red"}, 'unknown field "colour"'),
             ({"formats": ["png"], "pose": {"parameters": {"ParamNose": 1}}}, 'unknown parameter "ParamNose"'),
             ({"formats": ["png"], "pose": {"state": "../x"}}, '"pose.state" must be'),
+            # 90 frames of idle at 2048 px would hold 1.5 GB: refused before anything renders
+            ({"formats": ["gif"], "size": 2048}, '"idle" would be 90 frames of 2048x2048 px, over this server\'s limit of 512 MB'),
         ]  # fmt: skip
         for body, message in cases:
             status, answer = await call(http, "POST", url, alice, body)

@@ -30,13 +30,14 @@ from PIL import Image
 from scipy.ndimage import binary_erosion
 
 from engine.assets import load_bundle
-from engine.export.bake import bake
+from engine.export.bake import Take, _bounds, bake, still
 from engine.export.frames import FrameRenderer, camera_for
-from engine.export.gltf import METRES_PER_UNIT, export_gltf
+from engine.export.gltf import MAX_DEFORM_STATES, METRES_PER_UNIT, build_glb, export_gltf
 from engine.export.job import Job
 from engine.export.subject import WHOLE, Subject, digi
 from tests.export import compare
 from tests.export.conftest import ROOT, need_node_package
+from tests.worn import worn
 
 TAKES = ("walk", "laugh", "land")  # land: the most shear of Digi's animations
 SIZE = 256  # runtime comparison size (common rules: 128-256 px)
@@ -164,8 +165,9 @@ def _trs_matrix(t, r, s) -> np.ndarray:
     return m
 
 
-def _evaluate(doc: dict, binary: bytes, anim: dict, key: int):
-    """glTF's node hierarchy and morph weights at key `key` of an animation."""
+def _evaluate(doc: dict, binary: bytes, anim: dict | None, key: int):
+    """glTF's node hierarchy and morph weights at key `key` of an animation (None: the
+    nodes' own pose and the mesh's default weights)."""
     nodes = doc["nodes"]
     trs = [
         [
@@ -176,7 +178,7 @@ def _evaluate(doc: dict, binary: bytes, anim: dict, key: int):
         for n in nodes
     ]
     weights = np.array(doc["meshes"][0].get("weights", []), np.float64)
-    for ch in anim["channels"]:
+    for ch in anim["channels"] if anim else []:
         out = accessor(doc, binary, anim["samplers"][ch["sampler"]]["output"])
         node, path = ch["target"]["node"], ch["target"]["path"]
         if path == "weights":
@@ -199,16 +201,30 @@ def test_gltf_maths_reproduces_our_frames(export) -> None:
     """Skin every primitive the way the glTF spec says, at every key of each take, and
     compare with the engine's baked draw list (vertices, visibility, alpha)."""
     subject, takes, data, _ = export
+    doc, _ = read_glb(data)
+    names = doc["meshes"][0]["extras"]["targetNames"]
+    px_per_metre = camera_for(list(takes.values()), 512).scale / METRES_PER_UNIT
+    worst = gltf_maths_error(subject, data, takes, px_per_metre)
+    print(f"glTF maths vs our frames: worst vertex {worst:.3f} px at 512; targets {names}")
+    assert worst <= MAX_VERTEX_PX
+
+
+def gltf_maths_error(
+    subject: Subject, data: bytes, takes: dict, px_per_metre: float, rest=None
+) -> float:
+    """The worst vertex distance (pixels) between glTF's maths and our frames over every key
+    of each animation (and `rest`, a frame, against the nodes' own pose and default
+    weights); asserts visibility and alpha on the way."""
     doc, binary = read_glb(data)
     rig = subject.rig
     (skin,) = doc["skins"]
     ibm = accessor(doc, binary, skin["inverseBindMatrices"]).reshape(-1, 4, 4).transpose(0, 2, 1)
-    names = doc["meshes"][0]["extras"]["targetNames"]
-    px_per_metre = camera_for(list(takes.values()), 512).scale / METRES_PER_UNIT
     worst = 0.0
-    for a in doc["animations"]:
-        take = takes[a["name"]]
-        for f in take.frames:
+    runs = [(a, takes[a["name"]].frames) for a in doc.get("animations", [])]
+    if rest is not None:
+        runs.append((None, [rest]))
+    for a, frames in runs:
+        for f in frames:
             world, weights = _evaluate(doc, binary, a, f.index)
             joint_m = np.stack([world(j) @ ibm[k] for k, j in enumerate(skin["joints"])])
             drawn = {(rig.slots[d.slot].name, d.attachment): d for d in f.draw}
@@ -227,7 +243,7 @@ def test_gltf_maths_reproduces_our_frames(export) -> None:
                     mine = slice(start, start + count)
                     d = drawn.get((slot, att))
                     shown = d is not None and d.color[3] > 0
-                    where = f"{a['name']} frame {f.index}: {slot}/{att}"
+                    where = f"{a['name'] if a else 'rest'} frame {f.index}: {slot}/{att}"
                     if not shown:
                         assert alpha[mine].max() <= 1e-6, f"{where} should be hidden"
                         size = np.ptp(skinned[mine], axis=0).max() * px_per_metre
@@ -236,8 +252,7 @@ def test_gltf_maths_reproduces_our_frames(export) -> None:
                     assert alpha[mine] == pytest.approx(d.color[3], abs=1e-6), where
                     err = np.abs(skinned[mine] - d.vertices * METRES_PER_UNIT).max()
                     worst = max(worst, err * px_per_metre)
-    print(f"glTF maths vs our frames: worst vertex {worst:.3f} px at 512; targets {names}")
-    assert worst <= MAX_VERTEX_PX
+    return worst
 
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8">
@@ -261,10 +276,12 @@ const [x0, y0, x1, y1] = RECT;
 const camera = new THREE.OrthographicCamera(x0, x1, y1, y0, 0.01, 100);
 camera.position.set(0, 0, 10);
 const mixer = new THREE.AnimationMixer(gltf.scene);
-window.show = (name, t) => {
+window.show = (name, t) => {  // name null: the nodes' own (rest) pose and weights
   mixer.stopAllAction();
-  mixer.clipAction(THREE.AnimationClip.findByName(gltf.animations, name)).play();
-  mixer.setTime(t);
+  if (name) {
+    mixer.clipAction(THREE.AnimationClip.findByName(gltf.animations, name)).play();
+    mixer.setTime(t);
+  }
   renderer.render(scene, camera);
   return canvas.toDataURL("image/png");
 };
@@ -361,3 +378,61 @@ def test_walk_at_512_timing_and_size() -> None:
     seconds = time.perf_counter() - t0
     print(f"walk at 512: {seconds:.2f} s, {len(out.data) / 1e6:.2f} MB")
     assert seconds < 30
+
+
+# --- parameter mesh deforms (a generated face) ----------------------------------------------
+
+# The worn face's expression: the mouth opened and the left eye closed, both mesh deforms of
+# the face (and the mouth's) mesh, in the frame of the head bone.
+EXPRESSION = {"ParamMouthOpenY": 1.0, "ParamEyeLOpen": 0.0}
+# glTF's maths vs our skinned face at 512 px with its deforms as morph targets: the face's
+# meshes follow the head bone alone, so the mapping into bind space is exact and what is left
+# is float32 and the 0.01-unit state quantum (~0.01 px). A target mapped through the wrong
+# frame (the frame's own head instead of the bind pose's, or no rotation) lands the mouth
+# several pixels off; a missing target, its full deform (~20 px).
+MAX_DEFORM_PX = 0.1
+
+
+def _sweep(subject: Subject, count: int) -> Take:
+    """A made-up take of `count` stills sweeping the head turn and the mouth together:
+    continuous deforms, more distinct states than one target each."""
+    frames = []
+    for i in range(count):
+        u = i / (count - 1)
+        params = {"ParamAngleX": -30.0 + 60.0 * u, "ParamMouthOpenY": u, "ParamBrowLY": u - 0.5}
+        (f,) = still(subject, parameters=params).frames
+        frames.append(replace(f, index=i, time=i / 30))
+    out = tuple(frames)
+    return Take("sweep", "idle", None, False, 30.0, 1 / 30, out, _bounds(out))
+
+
+def test_deforms_become_morph_targets_that_match_our_frames() -> None:
+    """The worn face with an expression (the rest pose: one target per deform state, default
+    weights 1) and a sweep of head turns and mouth openings (44 states: the basis path),
+    skinned by glTF's maths against our draw lists, vertex by vertex."""
+    subject = Subject(worn(), "astro")
+    rest = still(subject, parameters=EXPRESSION).frames[0]
+    assert rest.deformed, "the expression should deform the face"
+    sweep = _sweep(subject, 44)
+    camera = camera_for([sweep], 512)
+    data = build_glb(subject, [sweep], rest, camera.rect, 512, 512)
+    doc, _ = read_glb(data)
+    names = doc["meshes"][0]["extras"]["targetNames"]
+    face = [n for n in names if n.startswith("deform") and n.endswith(" face/face")]
+    # the face shows 45 states (44 sweep + the expression): more than MAX_DEFORM_STATES,
+    # so a basis; head turn, mouth and brow keys span at most 3 keys each side + the eye
+    assert 0 < len(face) <= MAX_DEFORM_STATES, names
+    px_per_metre = camera.scale / METRES_PER_UNIT
+    worst = gltf_maths_error(subject, data, {"sweep": sweep}, px_per_metre, rest=rest)
+    print(f"deforms: {len(face)} face targets for 45 states; worst vertex {worst:.4f} px at 512")
+    assert worst <= MAX_DEFORM_PX
+    # the expression alone: one target per deformed mesh, weight 1 at rest
+    data = build_glb(subject, [], rest, camera.rect, 512, 512)
+    doc, _ = read_glb(data)
+    mesh = doc["meshes"][0]
+    named = dict(zip(mesh["extras"]["targetNames"], mesh["weights"], strict=True))
+    deforms = {n: w for n, w in named.items() if n.startswith("deform")}
+    assert deforms == {"deform 0 face_mouth/face_mouth": 1.0, "deform 0 face/face": 1.0}
+    worst = gltf_maths_error(subject, data, {}, px_per_metre, rest=rest)
+    print(f"expression at rest: worst vertex {worst:.4f} px at 512")
+    assert worst <= MAX_DEFORM_PX

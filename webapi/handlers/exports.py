@@ -50,6 +50,9 @@ EXPORTS = web.AppKey("exports", ExportJobs)
 MAX_BODY = 8 * 1024
 MAX_DEPTH = 4  # body > pose > parameters > value
 MAX_NAMES = 40  # formats or animations in one request
+# an animated picture format holds one animation's rendered frames at once: the server's
+# memory for it (idle, 3 s at 30 fps, is 90 frames: 1024 px fits, 2048 px does not)
+MAX_TAKE_BYTES = 512 * 2**20
 FIELDS = ("formats", "animations", "size", "fps", "pose")
 POSE_FIELDS = ("state", "time", "parameters")
 BUNDLED = "digi"
@@ -159,7 +162,8 @@ async def start_export(request: web.Request) -> web.Response:
     pose: Still = body["pose"]
     try:
         formats = check(subject_of(base, look, name), body["formats"], body["animations"],
-                        body["size"], body["fps"], pose.state, pose.time, pose.parameters)  # fmt: skip
+                        body["size"], body["fps"], pose.state, pose.time, pose.parameters,
+                        max_take_bytes=MAX_TAKE_BYTES)  # fmt: skip
     except (ExportError, ValueError) as e:
         raise Invalid(str(e)) from None
     files = request.app[FILES]
