@@ -924,7 +924,7 @@ class SessionManager:
         if look.clips:
             clips = look.clips
             loop = asyncio.get_running_loop()
-            bundle = await loop.run_in_executor(None, lambda: _with_clips(bundle, clips))
+            bundle = await loop.run_in_executor(None, lambda: with_clips(bundle, clips))
         return bundle
 
     async def _avatar(
@@ -1129,7 +1129,7 @@ def build_bundle(
     return wear_face(faces(face), rig, sprites=library)
 
 
-def _with_clips(bundle: AvatarBundle, clips: Any) -> AvatarBundle:
+def with_clips(bundle: AvatarBundle, clips: Any) -> AvatarBundle:
     """`bundle` with custom animations (state name -> clip definition) added as states of
     its emote layer, each played once and then back to rest (a wave is one): the engine's
     own clip loader checks each against the rig. Renderers stay shared: the rig and its

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -103,41 +104,52 @@ def _params(items: list[str]) -> dict[str, float]:
     return out
 
 
-def subject_for(avatar: str, db: Path | None) -> Subject:
-    if avatar == BUNDLED:
-        return digi()
-    from webapi.handlers.exports import dress
+def subject_for(avatar: str, db: Path | None, animations: Sequence[str] = ()) -> Subject:
+    """The avatar, with the custom animations among `animations` (ids of the database's
+    animations) added."""
+    from webapi.handlers.exports import CLIP_ID, dress, with_animations
+    from webapi.library import animations as clips_library
     from webapi.library import avatars
     from webapi.library.files import AvatarStore
     from webapi.store import Store, default_path
 
-    if not avatars.is_saved_id(avatar):
+    custom = [a for a in animations if CLIP_ID.match(a)]
+    if avatar != BUNDLED and not avatars.is_saved_id(avatar):
         raise ExportError(f'no avatar "{avatar[:64]}": use digi or a saved avatar\'s id')
+    if avatar == BUNDLED and not custom:
+        return digi()
     path = db or default_path()
     if not path.exists():
-        raise ExportError(f'no avatar "{avatar}": there is no database at {path}')
+        missing = f'avatar "{avatar}"' if avatar != BUNDLED else f'animation "{custom[0]}"'
+        raise ExportError(f"no {missing}: there is no database at {path}")
 
-    async def look():
+    async def read():
         store = Store(path)
         await store.start()
         try:
-            return await avatars.avatar_for_operator(store, avatar)
+            look = None if avatar == BUNDLED else await avatars.avatar_for_operator(store, avatar)
+            found = {cid: await clips_library.clip_for_operator(store, cid) for cid in custom}
+            return look, found
         finally:
             await store.aclose()
 
     from webapi.errors import NotFound
 
     try:
-        found = asyncio.run(look())
+        look, found = asyncio.run(read())
     except NotFound as e:
         raise ExportError(str(e)) from None
-    return dress(AvatarStore(), found, f"avatar-{avatar[:8]}")
+    for cid, clip in found.items():
+        if clip is None or clip.rig != avatars.DEFAULT_RIG:
+            raise ExportError(f'no animation "{cid}"')
+    subject = digi() if look is None else dress(AvatarStore(), look, f"avatar-{avatar[:8]}")
+    return with_animations(subject, found)  # type: ignore[arg-type]
 
 
 def command(args: argparse.Namespace, say: TextIO | None = None) -> int:
     say = say or sys.stdout
     try:
-        subject = subject_for(args.avatar, args.db)
+        subject = subject_for(args.avatar, args.db, args.animations)
         if args.list:
             from engine.export.bake import animation_names
 

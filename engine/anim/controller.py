@@ -113,13 +113,19 @@ class AnimationController:
             entry.on_loop = None
 
     def solo(self, state: str) -> None:
-        """From now on only `state`'s layer plays: every other layer is emptied at once.
-        An export loops one animation alone: the layers under it (the idle layer under a
-        dance) have periods and variant rolls of their own, and no loop would close."""
+        """From now on only `state`'s layer moves: the layers under it hold their current
+        pose (what they show stays put: an emote still stands on the idle pose) and the
+        layers above are emptied. An export loops one animation alone: the layers under it
+        (the idle layer under a dance) have periods and variant rolls of their own, and no
+        loop would close."""
         st = self._state(state)
         for layer in self.machine.layers:
-            if layer.track != st.layer.track:
+            entry = self.anim.current(layer.track)
+            if layer.track > st.layer.track:
                 self.anim.set_empty(layer.track, 0.0)
+            elif layer.track < st.layer.track and entry is not None:
+                entry.speed = 0.0
+                entry.on_loop = None
 
     def _go(self, st: StateData, blend_time: float | None = None, clip: Clip | None = None) -> None:
         """Enter `st` (playing `clip` of its variants, if given): what a command does, and

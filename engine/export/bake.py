@@ -67,7 +67,7 @@ class BakedFrame:
 class Take:
     """One animation (or one still pose) baked at a frame rate."""
 
-    name: str  # what the user asked for: a state, a state's variant, or "pose"
+    name: str  # what the user asked for (a state, a variant, "pose"), or its label
     state: str
     variant: str | None
     loop: bool
@@ -221,7 +221,7 @@ def bake(
     if loops:
         frames = _close_loop(s, frames, _sample(s, count, count * frame_time))
     out = tuple(frames)
-    return Take(animation, state, variant, loops, fps, frame_time, out, _bounds(out))
+    return Take(subject.label(animation), state, variant, loops, fps, frame_time, out, _bounds(out))
 
 
 def _close_loop(s: AvatarSession, frames: list[BakedFrame], after: BakedFrame) -> list[BakedFrame]:

@@ -66,7 +66,8 @@ def export_spine(job: Job) -> list[Output]:
     anims: dict[str, dict] = {}
     for i, anim in enumerate(names):
         job.report(0.1 + 0.8 * i / len(names), f"baking {anim} ({i + 1}/{len(names)})")
-        anims[anim] = animation_json(subject.rig, rest, job.take(anim), atlas.mesh_order)
+        take = job.take(anim)
+        anims[take.name] = animation_json(subject.rig, rest, take, atlas.mesh_order)
     doc["animations"] = anims
     job.report(0.95, "writing the files")
     outputs = [Output(f"{name}.json", dump(doc)), Output(f"{name}.atlas", atlas.text.encode())]

@@ -31,6 +31,9 @@ class Subject:
     colors: Mapping[str, ColorFilter] = field(default_factory=dict)
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     style: str = NONE
+    # animation (state) -> the name its files and clips get: a custom animation's state is
+    # its id, its files are named for what its creator called it
+    labels: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.style not in LOOK_NAMES:
@@ -73,6 +76,10 @@ class Subject:
         """(part filter, avatar filter) applied to slot `slot`'s pictures, in that order
         (the shader's order: the part's, then the whole avatar's)."""
         return self.part_filters.get(slot, NEUTRAL), self.avatar_filter
+
+    def label(self, animation: str) -> str:
+        """The name `animation`'s files and clips get."""
+        return self.labels.get(animation, animation)
 
     @property
     def filtered(self) -> bool:

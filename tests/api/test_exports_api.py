@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -132,3 +133,54 @@ def test_a_saved_avatar_is_exported_with_its_customizations(tmp_path: Path) -> N
         assert np.abs(plain[..., :3] - blue_px[..., :3])[opaque].mean() > 20
 
     serve(tmp_path, test)
+
+
+def test_a_custom_animation_is_exported_by_id_and_named_for_its_name(tmp_path: Path) -> None:
+    """The animation a creator made (POST /api/animations) exports like a built-in one, its
+    files named for it; someone else's is a 404 as a missing one; the `digigami export`
+    command reads it from the database too."""
+    from tests.api.test_animations_api import flap
+    from webapi.cli import main
+
+    made: dict[str, Any] = {}
+
+    async def test(http: TestClient) -> None:
+        ann, bob = await sign_up(http, "ann"), await sign_up(http, "bob")
+        body = {"rig": "digi", "name": "Big Flap!", "definition": flap()}
+        status, clip = await call(http, "POST", "/api/animations", ann, body)
+        assert status == 201, clip
+        made["id"] = clip["id"]
+        # the export dialog offers it to its maker only
+        for who, offered in ((ann, [{"id": clip["id"], "name": "Big Flap!"}]), (bob, [])):
+            status, opts = await call(http, "GET", "/api/exports/options", who)
+            assert status == 200 and opts["custom_animations"] == offered, opts
+        req = {
+            "formats": ["gif", "spine"],
+            "animations": [clip["id"], "wave"],
+            "size": 48,
+            "fps": 10,
+        }
+        status, answer = await call(http, "POST", "/api/avatars/digi/export", bob, req)
+        assert status == 404 and answer == {"error": f'no animation "{clip["id"]}"'}
+        status, job = await call(http, "POST", "/api/avatars/digi/export", ann, req)
+        assert status == 202, job
+        seen = await _watch(http, job["job"], ann)
+        assert seen[-1]["type"] == "export:done", seen
+        data = await _download(http, seen[-1]["download"], ann)
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            names = set(z.namelist())
+            assert {"gif/big-flap.gif", "gif/wave.gif", "spine/digi.json"} <= names, names
+            gif = Image.open(io.BytesIO(z.read("gif/big-flap.gif")))
+            assert gif.n_frames == 10  # the flap lasts 1 s: 10 frames at 10 fps
+            spine = json.loads(z.read("spine/digi.json"))
+            assert set(spine["animations"]) == {"big-flap", "wave"}
+
+    serve(tmp_path, test)
+    out = tmp_path / "flap.gif"
+    args = ["export", "--db", str(tmp_path / "t.db"), "--format", "gif", "--size", "40",
+            "--fps", "5", "--animation", made["id"], "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    assert Image.open(out).n_frames == 5
+    missing = "0" * 32
+    assert main([*args[:-3], missing, "--out", str(tmp_path / "x.gif")]) == 2
+    assert not (tmp_path / "x.gif").exists()

@@ -85,7 +85,7 @@ def test_export_digi_from_the_library(server: str, context, tmp_path: Path) -> N
     body = sent.value.post_data_json
     assert body["formats"] == ["png", "gif"] and body["animations"] == ["wave"], body
     assert body["size"] == 64 and body["fps"] == 8 and body["pose"]["state"] == "idle", body
-    assert dialog.locator("#export-progress").is_visible()
+    dialog.locator("#export-progress").wait_for(state="visible")  # once the 202 is in
 
     link = dialog.locator("#export-download")
     link.wait_for(state="visible", timeout=EXPORT_TIMEOUT_MS)

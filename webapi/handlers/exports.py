@@ -10,6 +10,7 @@ nothing (docs/EXPORT.md, docs/API.md)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import re
 from pathlib import Path
@@ -36,14 +37,15 @@ from engine.likeness.character import CharacterError
 from engine.likeness.hair import HairstyleError
 from engine.rig.errors import FormatError
 from streaming.live import Look
-from streaming.manager import build_bundle
-from webapi.errors import Invalid
+from streaming.manager import BadOffer, build_bundle, with_clips
+from webapi.errors import Invalid, NotFound
 from webapi.exportjobs import ExportJobs
 from webapi.handlers.avatars import FILES
 from webapi.handlers.identity import identify
 from webapi.handlers.request import json_body, store_of
 from webapi.handlers.spec import OPTIONAL, body_of, errors, json_answer
 from webapi.library import avatars, customizations
+from webapi.library.animations import CustomClip, builtin_clips, custom_clip, list_clips
 from webapi.library.files import AvatarStore
 
 EXPORTS = web.AppKey("exports", ExportJobs)
@@ -57,6 +59,7 @@ FIELDS = ("formats", "animations", "size", "fps", "pose")
 POSE_FIELDS = ("state", "time", "parameters")
 BUNDLED = "digi"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+CLIP_ID = re.compile(r"^[0-9a-f]{32}$")  # a custom animation's id (webapi/library/animations.py)
 
 
 def _names(body: dict[str, Any], key: str) -> list[str]:
@@ -153,24 +156,69 @@ def dress(files: AvatarStore, look: Look, name: str) -> Subject:
     return subject_of(bundle, look, name)
 
 
+def labels_of(clips: dict[str, CustomClip], taken: set[str]) -> dict[str, str]:
+    """Each custom animation's file name: its name, made safe ("Big Wave!" -> "big-wave"),
+    with its id's start added where two would collide or it is a built-in's name."""
+    out: dict[str, str] = {}
+    for cid, clip in clips.items():
+        slug = re.sub(r"[^a-z0-9]+", "-", clip.name.lower()).strip("-")[:40] or "animation"
+        if slug in taken or slug in out.values():
+            slug = f"{slug}-{cid[:6]}"
+        out[cid] = slug
+    return out
+
+
+async def _clips(request: web.Request, names: list[str]) -> dict[str, CustomClip]:
+    """The caller's own custom animations among `names` (32-hex ids); someone else's or a
+    missing one is a 404, as on /api/animations."""
+    ids = [n for n in names if CLIP_ID.match(n)]
+    if not ids:
+        return {}
+    who = await identify(request)
+    out = {}
+    for cid in ids:
+        clip = await custom_clip(store_of(request), cid, who.user_id)
+        if clip is None or clip.rig != avatars.DEFAULT_RIG:
+            raise NotFound(f'no animation "{cid}"')
+        out[cid] = clip
+    return out
+
+
+def with_animations(subject: Subject, clips: dict[str, CustomClip]) -> Subject:
+    """`subject` with custom animations added as states (named by their ids, labelled by
+    their names)."""
+    if not clips:
+        return subject
+    try:
+        bundle = with_clips(subject.bundle, {cid: c.definition for cid, c in clips.items()})
+    except BadOffer as e:
+        raise ExportError(str(e)) from None
+    labels = labels_of(clips, set(animation_names(subject.bundle)))
+    return dataclasses.replace(subject, bundle=bundle, labels=labels)
+
+
 async def start_export(request: web.Request) -> web.Response:
     avatar_id = request.match_info["id"]
     body = parse(await json_body(request, max_bytes=MAX_BODY, max_depth=MAX_DEPTH))
     look, name = await _look(request, avatar_id)
+    clips = await _clips(request, body["animations"])
     loop = asyncio.get_running_loop()
     base = await loop.run_in_executor(None, _base, avatars.DEFAULT_RIG)
     pose: Still = body["pose"]
     try:
-        formats = check(subject_of(base, look, name), body["formats"], body["animations"],
-                        body["size"], body["fps"], pose.state, pose.time, pose.parameters,
+        checked = with_animations(subject_of(base, look, name), clips)
+        formats = check(checked, body["formats"], body["animations"], body["size"], body["fps"],
+                        pose.state, pose.time, pose.parameters,
                         max_take_bytes=MAX_TAKE_BYTES)  # fmt: skip
     except (ExportError, ValueError) as e:
         raise Invalid(str(e)) from None
     files = request.app[FILES]
 
     def make(progress: Progress) -> Job:
-        subject = base if look.face is None and look.library == "base" else None
-        subject = subject_of(subject, look, name) if subject else dress(files, look, name)
+        if look.face is None and look.library == "base":
+            subject = checked
+        else:
+            subject = with_animations(dress(files, look, name), clips)
         return Job(subject, body["animations"], body["size"], body["fps"], pose, progress)
 
     owner = (await identify(request)).owner
@@ -183,7 +231,14 @@ async def export_options(request: web.Request) -> web.Response:
     size and fps ranges (the export dialog builds its form from this)."""
     base = await asyncio.get_running_loop().run_in_executor(None, _base, avatars.DEFAULT_RIG)
     rig = base.rig
+    who = await identify(request)
+    custom = []
+    if who.user_id is not None:  # the caller's own custom animations (the first 200)
+        skip = len(await builtin_clips())  # the list starts with the built-in ones
+        page = await list_clips(store_of(request), user_id=who.user_id, limit=200, offset=skip)
+        custom = [{"id": c["id"], "name": c["name"]} for c in page["animations"]]
     return web.json_response({
+        "custom_animations": custom,
         "formats": [{"name": f.name, "description": f.description, "kind": kind_of(f.name)}
                     for f in known_formats().values()],
         "animations": animation_names(base),

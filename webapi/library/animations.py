@@ -245,15 +245,30 @@ async def custom_clip(store: Store, animation_id: str, user_id: str | None) -> C
     """The custom clip `animation_id` if `user_id` owns it; None when it is missing, is
     someone else's, or the caller is not signed in (the three look the same). Built-in ids
     (`digi:wave`) are not custom clips: None."""
-    if user_id is None or not isinstance(animation_id, str) or not _CUSTOM_ID.match(animation_id):
+    if user_id is None:
+        return None
+    return await _custom(store, animation_id, user_id)
+
+
+async def clip_for_operator(store: Store, animation_id: str) -> CustomClip | None:
+    """Any user's custom clip, for whoever runs this server (the `digigami export` command
+    on the database's own machine); None when there is none."""
+    return await _custom(store, animation_id, None)
+
+
+async def _custom(store: Store, animation_id: str, owner: str | None) -> CustomClip | None:
+    if not isinstance(animation_id, str) or not _CUSTOM_ID.match(animation_id):
         return None
 
     def read(db: Any) -> dict[str, Any] | None:
-        cur = db.execute(
+        sql = (
             "SELECT id, owner_id, rig, name, definition, size_bytes, created_at, updated_at "
-            "FROM animations WHERE id = ? AND owner_id = ?",
-            [animation_id, user_id],
+            "FROM animations WHERE id = ?"
         )
+        args = [animation_id]
+        if owner is not None:
+            sql, args = sql + " AND owner_id = ?", [animation_id, owner]
+        cur = db.execute(sql, args)
         row = cur.fetchone()
         return None if row is None else _rows(cur, [row])[0]
 

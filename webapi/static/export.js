@@ -190,6 +190,14 @@ function populate(opts) {
     chips.append(chip);
     state.append(el("option", { value: name, textContent: label(name), selected: name === "idle" }));
   }
+  // the signed-in caller's own animations: sent by id, named as they named them
+  for (const { id, name } of opts.custom_animations ?? []) {
+    const chip = el("button", { type: "button", className: "export-chip custom", textContent: name });
+    chip.dataset.name = id;
+    chip.title = "your own animation";
+    chip.setAttribute("aria-pressed", "false");
+    chips.append(chip);
+  }
   for (const [key, range] of [["size", opts.size], ["fps", opts.fps]]) {
     const input = $(`export-${key}`);
     input.min = range.min;
