@@ -42,6 +42,26 @@ def skin_reference(
     return out
 
 
+@njit(cache=True, fastmath=True, inline="always")
+def skin_vertex(
+    world: np.ndarray, bones: np.ndarray, weights: np.ndarray, local: np.ndarray, v: int
+) -> tuple[float, float]:
+    """Vertex `v` of the packed buffers skinned (no deform): the one place the weighted sum
+    is written for the numba paths (`skin_ranges`, the live framing's extent)."""
+    x = 0.0
+    y = 0.0
+    for i in range(4):
+        w = weights[v, i]
+        if w == 0.0:
+            continue
+        b = bones[v, i]
+        lx = local[v, i, 0]
+        ly = local[v, i, 1]
+        x += w * (world[b, WA] * lx + world[b, WB] * ly + world[b, WX])
+        y += w * (world[b, WC] * lx + world[b, WD] * ly + world[b, WY])
+    return x, y
+
+
 @njit(cache=True, fastmath=True)
 def skin_ranges(
     world: np.ndarray,
@@ -59,17 +79,7 @@ def skin_ranges(
     ranges with deformed[k] also get their deform offsets."""
     for k in range(starts.shape[0]):
         for v in range(starts[k], ends[k]):
-            x = 0.0
-            y = 0.0
-            for i in range(4):
-                w = weights[v, i]
-                if w == 0.0:
-                    continue
-                b = bones[v, i]
-                lx = local[v, i, 0]
-                ly = local[v, i, 1]
-                x += w * (world[b, WA] * lx + world[b, WB] * ly + world[b, WX])
-                y += w * (world[b, WC] * lx + world[b, WD] * ly + world[b, WY])
+            x, y = skin_vertex(world, bones, weights, local, v)
             if deformed[k]:
                 a = anchor[v]
                 dx = deform[v, 0]

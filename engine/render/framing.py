@@ -9,6 +9,7 @@ import numpy as np
 from numba import njit
 
 from engine.kernels.layout import WA, WB, WC, WD, WX, WY
+from engine.kernels.skinning import skin_vertex
 from engine.pose.pose import Pose
 from engine.rig.data import MeshAttachment, RigData
 from engine.rig.loader import setup_world_transforms
@@ -268,17 +269,7 @@ def _extent(
     millisecond of numpy temporaries."""
     out = np.array([np.inf, np.inf, -np.inf, -np.inf])
     for v in range(bones.shape[0]):
-        x = 0.0
-        y = 0.0
-        for i in range(4):
-            w = weights[v, i]
-            if w == 0.0:
-                continue
-            b = bones[v, i]
-            lx = local[v, i, 0]
-            ly = local[v, i, 1]
-            x += w * (world[b, WA] * lx + world[b, WB] * ly + world[b, WX])
-            y += w * (world[b, WC] * lx + world[b, WD] * ly + world[b, WY])
+        x, y = skin_vertex(world, bones, weights, local, v)
         out[0] = min(out[0], x)
         out[1] = min(out[1], y)
         out[2] = max(out[2], x)

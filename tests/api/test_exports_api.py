@@ -184,3 +184,60 @@ def test_a_custom_animation_is_exported_by_id_and_named_for_its_name(tmp_path: P
     missing = "0" * 32
     assert main([*args[:-3], missing, "--out", str(tmp_path / "x.gif")]) == 2
     assert not (tmp_path / "x.gif").exists()
+
+
+def test_hostile_requests_are_refused_and_the_server_keeps_serving(tmp_path: Path) -> None:
+    """Too many names, too deep, not JSON, a flood of exports, and junk on the socket: each
+    refused in words; nothing is queued by a refused request and other callers are served."""
+
+    async def test(http: TestClient) -> None:
+        ann, bob = await sign_up(http, "ann"), await sign_up(http, "bob")
+        url = "/api/avatars/digi/export"
+        cases = [
+            ({"formats": ["png"] * 41}, '"formats" must be a list of at most 40 names'),
+            ({"formats": ["png"], "animations": ["x" * 65]}, "animations[0] must be a name"),
+            ({"formats": ["png"], "pose": {"parameters": {"a": {"b": {"c": 1}}}}}, "nested"),
+            ({"formats": ["png"], "pose": {"parameters": {f"P{i}": 0 for i in range(65)}}},
+             '"pose.parameters" must be an object of at most 64 values'),
+            ({"formats": ["png"], "pose": {"time": "soon"}}, '"pose.time" must be a number'),
+            (["png"], "must be a JSON object"),
+        ]  # fmt: skip
+        for body, message in cases:
+            status, answer = await call(http, "POST", url, ann, body)
+            assert status == 400 and message in answer["error"], (body, answer)
+        async with http.post(
+            url, data=b"{not json", headers={"Content-Type": "application/json"}
+        ) as r:
+            assert r.status == 400
+        assert http.app[EXPORTS].jobs == {}
+
+        # a flood: two of one caller's exports wait or run at once, the third is a 429
+        heavy = {"formats": ["webm"], "animations": ["idle"], "size": 512}
+        answers = [await call(http, "POST", url, ann, heavy) for _ in range(3)]
+        assert [s for s, _ in answers] == [202, 202, 429], answers
+        assert "at most 2 exports of yours at a time" in answers[2][1]["error"]
+        status, job = await call(http, "POST", url, bob, {"formats": ["png"], "size": 32})
+        assert status == 202  # someone else is still served
+
+        async with http.ws_connect("/ws", headers=bob) as ws:
+            await ws.send_json({"type": "export:watch", "job": 123})
+            msg = await asyncio.wait_for(ws.receive_json(), 10)
+            assert msg["type"] == "error" and '"job"' in msg["message"], msg
+            await ws.send_json({"type": "export:watch", "job": "x" * 100_000})
+            msg = await asyncio.wait_for(ws.receive_json(), 10)
+            assert msg == {
+                "type": "export:failed",
+                "job": "x" * 64,
+                "error": f'no export "{"x" * 64}"',
+            }
+            await ws.send_json({"type": "export:watch", "job": answers[0][1]["job"]})
+            msg = await asyncio.wait_for(ws.receive_json(), 10)
+            assert msg["type"] == "export:failed" and "no export" in msg["error"]  # ann's job
+            await ws.send_json({"type": "export:watch", "job": job["job"]})
+            while (msg := await asyncio.wait_for(ws.receive_json(), 120))[
+                "type"
+            ] == "export:progress":
+                pass
+            assert msg["type"] == "export:done", msg
+
+    serve(tmp_path, test, timeout=240)

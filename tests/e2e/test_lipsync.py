@@ -28,6 +28,7 @@ import pytest
 from PIL import Image
 
 from tests.e2e.conftest import CHROMIUM, chromium_args, wait_until_idle
+from tests.e2e.grab import grab_avatar
 from tests.e2e.test_puppet_stream import iris_centres, open_puppet
 
 pytestmark = pytest.mark.slow
@@ -41,24 +42,8 @@ SENTENCE = (
     "and today we play a long game. Ah, oh, look at that, amazing!"
 )
 
-GRAB_JS = """
-async ({ seconds, every }) => {
-  const avatar = document.getElementById("avatar");
-  const canvas = document.createElement("canvas");
-  canvas.width = avatar.videoWidth;
-  canvas.height = avatar.videoHeight;
-  const ctx = canvas.getContext("2d");
-  const grabs = [];
-  const t0 = performance.now();
-  while (performance.now() - t0 < seconds * 1000) {
-    ctx.drawImage(avatar, 0, 0);
-    const voice = window.digigami.lastStatus?.voice;
-    grabs.push({ png: canvas.toDataURL("image/png"), source: voice?.source ?? null, level: voice?.level ?? 0 });
-    await new Promise((r) => setTimeout(r, every));
-  }
-  return grabs;
-}
-"""
+# what the status says of the voice with each grab (tests/e2e/grab.py)
+VOICE_JS = "(s) => ({ source: s.voice?.source ?? null, level: s.voice?.level ?? 0 })"
 
 
 def speech_wav(path: Path) -> Path:
@@ -142,7 +127,7 @@ def run_page(pw, server: str, wav: Path, camera: Path, name: str) -> tuple[list[
             "() => window.digigami.lastStatus?.framing === 'face'", timeout=10_000
         )
         page.wait_for_timeout(1500)  # the framing's glide and a keyframe
-        grabs = page.evaluate(GRAB_JS, {"seconds": SAMPLE_S, "every": GRAB_EVERY_MS})
+        grabs = grab_avatar(page, SAMPLE_S, GRAB_EVERY_MS, VOICE_JS)
         status = page.evaluate("window.digigami.lastStatus")
         page.screenshot(path=str(SHOTS / f"{name}-page.png"), full_page=True)
         shots = frames(grabs)

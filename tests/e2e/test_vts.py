@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
+from tests.e2e.grab import grab_avatar
 from tests.e2e.test_puppet_stream import decode_png, open_puppet
 
 pytestmark = pytest.mark.slow
@@ -29,28 +30,9 @@ CLIENT = Path(__file__).with_name("vts_client.mjs")
 SHOTS = Path("/tmp/issue15/h5")
 LAG_MS = 2000  # frames this soon after a phase starts may still show the one before
 
-# In the page: grab the avatar video every `every` ms for `seconds`, each with the wall
-# clock (Date.now, the node plugin prints the same clock) and what the status says plays.
-CAPTURE_JS = """
-async ({ seconds, every }) => {
-  const d = window.digigami;
-  const avatar = document.getElementById("avatar");
-  const canvas = document.createElement("canvas");
-  canvas.width = avatar.videoWidth;
-  canvas.height = avatar.videoHeight;
-  const ctx = canvas.getContext("2d");
-  const grabs = [];
-  const t0 = performance.now();
-  while (performance.now() - t0 < seconds * 1000) {
-    ctx.drawImage(avatar, 0, 0);
-    const s = d.lastStatus || {};
-    grabs.push({ at: Date.now(), state: s.state, layers: s.layers || null,
-                 png: canvas.toDataURL("image/png") });
-    await new Promise((r) => setTimeout(r, every));
-  }
-  return grabs;
-}
-"""
+# with each grab of the avatar video (tests/e2e/grab.py): the wall clock (Date.now; the node
+# plugin prints the same clock) and what the status says plays
+PLAYING_JS = "(s) => ({ at: Date.now(), state: s.state, layers: s.layers || null })"
 
 
 def _node() -> str:
@@ -103,7 +85,7 @@ def test_a_vtube_studio_plugin_waves_and_opens_the_mouth(context, server: str) -
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / "vts-prompt.png"))
         page.locator("#vts-allow").click()
-        grabs = page.evaluate(CAPTURE_JS, {"seconds": 18, "every": 150})
+        grabs = grab_avatar(page, 18, 150, PLAYING_JS)
         proc.wait(timeout=60)
         reader.join(timeout=5)
     finally:

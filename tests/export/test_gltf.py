@@ -369,17 +369,6 @@ def test_three_js_shows_colour_filters_baked(page, runtime_server) -> None:
     assert diff <= MAX_COLOR_DIFF
 
 
-def test_walk_at_512_timing_and_size() -> None:
-    """Digi's walk as .glb at 512 (bake included): the figures for docs/EXPORT.md."""
-    subject = digi()
-    bake(subject, "walk", 30)  # numba and the bundle warm
-    t0 = time.perf_counter()
-    (out,) = export_gltf(Job(subject, ["walk"], size=512))
-    seconds = time.perf_counter() - t0
-    print(f"walk at 512: {seconds:.2f} s, {len(out.data) / 1e6:.2f} MB")
-    assert seconds < 30
-
-
 # --- parameter mesh deforms (a generated face) ----------------------------------------------
 
 # The worn face's expression: the mouth opened and the left eye closed, both mesh deforms of

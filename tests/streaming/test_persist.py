@@ -10,23 +10,13 @@ import json
 import sqlite3
 from pathlib import Path
 
-import numpy as np
 import pytest
 from aiohttp.test_utils import TestClient
 
 from engine.render.scene import Scene
 from streaming.idents import IdentRegistry, _digest
-from tests.photos import astronaut
 from tests.streaming.peers import Client, PhotoCamera, connect, serve
 from webapi.app import MANAGER
-
-
-@pytest.fixture(scope="module")
-def face_frames() -> list[np.ndarray]:
-    photo = astronaut()
-    canvas = np.full((480, 640, 3), 80, np.uint8)
-    canvas[:, 64:576] = photo[16:496]
-    return [canvas]
 
 
 async def _resume(http: TestClient, client: Client, ident: dict[str, str]) -> dict:

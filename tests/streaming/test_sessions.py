@@ -12,19 +12,10 @@ import numpy as np
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.photos import astronaut
 from tests.streaming.peers import Client, PhotoCamera, connect, serve
 from webapi.app import MANAGER
 
 VALID_OFFER_HEAD = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
-
-
-@pytest.fixture(scope="module")
-def face_frames() -> list[np.ndarray]:
-    photo = astronaut()
-    canvas = np.full((480, 640, 3), 80, np.uint8)
-    canvas[:, 64:576] = photo[16:496]
-    return [canvas]
 
 
 def test_a_puppet_session_streams_60_fps_and_follows_the_face(face_frames) -> None:

@@ -8,24 +8,14 @@ from __future__ import annotations
 import asyncio
 import threading
 
-import numpy as np
-import pytest
 from aiohttp.test_utils import TestClient
 
 from streaming.encoder import SharedEncoder
 from streaming.manager import SessionManager
-from tests.photos import astronaut
 from tests.streaming.peers import Client, PhotoCamera, connect, serve
 from webapi.app import MANAGER
 
 SDP = {"Content-Type": "application/sdp"}
-
-
-@pytest.fixture(scope="module")
-def face_frames() -> list[np.ndarray]:
-    canvas = np.full((480, 640, 3), 80, np.uint8)
-    canvas[:, 64:576] = astronaut()[16:496]
-    return [canvas]
 
 
 async def _whep(http: TestClient, body: dict, layout: str) -> tuple[Client, str]:

@@ -7,21 +7,11 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
-import pytest
 from aiohttp.test_utils import TestClient
 
 from streaming import manager as manager_module
-from tests.photos import astronaut
 from tests.streaming.peers import Client, PhotoCamera, bare_offer, connect, serve
 from webapi.app import MANAGER
-
-
-@pytest.fixture(scope="module")
-def face_frames() -> list[np.ndarray]:
-    photo = astronaut()
-    canvas = np.full((480, 640, 3), 80, np.uint8)
-    canvas[:, 64:576] = photo[16:496]
-    return [canvas]
 
 
 async def _viewer(http: TestClient, sid: str, token: str) -> Client:

@@ -9,22 +9,12 @@ import asyncio
 import json
 from pathlib import Path
 
-import numpy as np
-import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.photos import astronaut
 from tests.streaming.peers import Client, PhotoCamera, serve
 from tests.worn import colour_overlap, generated, render_at_rest, slot_box, worn
 from webapi.app import MANAGER
 from webapi.library.files import AvatarStore
-
-
-@pytest.fixture(scope="module")
-def face_frames() -> list[np.ndarray]:
-    canvas = np.full((480, 640, 3), 80, np.uint8)
-    canvas[:, 64:576] = astronaut()[16:496]
-    return [canvas]
 
 
 def test_a_session_wears_a_generated_avatar(tmp_path: Path, face_frames, digi) -> None:

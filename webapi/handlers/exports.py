@@ -284,7 +284,7 @@ def watcher(exports: ExportJobs, owner: str | None, msg: dict[str, Any], send) -
         return
     try:
         job = exports.find(job_id, owner)
-    except Exception as e:
+    except NotFound as e:
         send({"type": "export:failed", "job": job_id[:64], "error": str(e)})
         return
     exports.watch(job, send)
