@@ -141,12 +141,168 @@ def _v3(db: sqlite_utils.Database) -> None:
     db["vts_plugins"].create_index(["user_id"])
 
 
+def _v4(db: sqlite_utils.Database) -> None:
+    """The marketplace (webapi/market): listings and their full-text index, ratings,
+    purchases, entitlements, the ledger (integer cents; balances are sums over it), Stripe
+    events seen (each processed once), payouts, creators' Stripe Connect accounts and
+    downloads. Money is never a float: amounts are integer cents (USD) or whole credits
+    (DIGI, 1 credit = 1 US cent)."""
+    db["creators"].create(
+        {
+            "user_id": str,
+            "display_name": str,
+            "connect_account_id": str,  # Stripe Connect account payouts go to (NULL: none yet)
+            "created_at": str,
+        },
+        pk="user_id",
+        not_null={"display_name"},
+        foreign_keys=[("user_id", "users", "id")],
+    )
+    db["listings"].create(
+        {
+            "id": str,  # "m" + 20 hex digits (also a scene background's id when a background)
+            "creator_id": str,
+            "type": str,  # outfit accessory animation avatar style_pack background effect
+            "name": str,
+            "description": str,
+            "tags": str,  # space-separated, lower case (what FTS indexes); JSON list in answers
+            "price_cents": int,  # in `currency`'s smallest unit; 0 = free
+            "currency": str,  # "usd" | "digi"
+            "compatibility": str,  # JSON list of rig ids
+            "status": str,  # "draft" | "published" | "unpublished"
+            "manifest": str,  # JSON: the uploaded manifest as checked
+            "content": str,  # JSON: what the engine needs (market/assets.py per type)
+            "size_bytes": int,  # the stored files
+            "builtin": int,  # 1: Digi's own items, listed by the Digigami creator at start
+            "rating_count": int,
+            "rating_sum": int,
+            "rating_avg": float,  # rating_sum / rating_count, 0 without ratings
+            "sales": int,  # paid purchases not refunded (popularity)
+            "downloads": int,
+            "created_at": str,
+            "updated_at": str,
+            "published_at": str,
+        },
+        pk="id",
+        not_null={"creator_id", "type", "name", "price_cents", "currency", "status"},
+        defaults={
+            "description": "", "tags": "", "compatibility": "[]", "status": "draft",
+            "manifest": "{}", "content": "{}", "size_bytes": 0, "builtin": 0,
+            "rating_count": 0, "rating_sum": 0, "rating_avg": 0.0, "sales": 0, "downloads": 0,
+        },
+        foreign_keys=[("creator_id", "users", "id")],
+    )  # fmt: skip
+    db["listings"].create_index(["status", "published_at", "id"])
+    db["listings"].create_index(["status", "price_cents", "id"])
+    db["listings"].create_index(["status", "sales", "id"])
+    db["listings"].create_index(["status", "rating_avg", "id"])
+    db["listings"].create_index(["creator_id", "created_at"])
+    # external content: the index follows the table through sqlite-utils' triggers
+    db["listings"].enable_fts(
+        ["name", "description", "tags"], create_triggers=True, tokenize="porter unicode61"
+    )
+    db["ratings"].create(
+        {"listing_id": str, "user_id": str, "stars": int, "created_at": str, "updated_at": str},
+        pk=("listing_id", "user_id"),
+        not_null={"stars"},
+        foreign_keys=[("listing_id", "listings", "id"), ("user_id", "users", "id")],
+    )
+    db["purchases"].create(
+        {
+            "id": str,
+            "buyer_id": str,
+            "kind": str,  # "asset" | "credits" (a pack of DIGI credits bought with USD)
+            "listing_id": str,  # the asset bought (kind "asset")
+            "credits": int,  # the credits a pack adds (kind "credits")
+            "amount_cents": int,  # from our database, never from the client
+            "currency": str,  # "usd" | "digi"
+            "method": str,  # "free" | "card" | "credits"
+            "status": str,  # "pending" | "paid" | "refunded" | "failed"
+            "payment_intent_id": str,  # Stripe's, for card purchases
+            "created_at": str,
+            "paid_at": str,
+            "refunded_at": str,
+        },
+        pk="id",
+        not_null={"buyer_id", "kind", "amount_cents", "currency", "method", "status"},
+        foreign_keys=[("buyer_id", "users", "id"), ("listing_id", "listings", "id")],
+    )
+    db["purchases"].create_index(["payment_intent_id"], unique=True)
+    db["purchases"].create_index(["buyer_id", "created_at"])
+    db["purchases"].create_index(["listing_id", "status"])
+    db["entitlements"].create(
+        {
+            "user_id": str,
+            "listing_id": str,
+            "purchase_id": str,
+            "granted_at": str,
+            "revoked_at": str,  # a refund revokes; NULL while it is held
+        },
+        pk=("user_id", "listing_id"),
+        not_null={"purchase_id", "granted_at"},
+        foreign_keys=[
+            ("user_id", "users", "id"), ("listing_id", "listings", "id"),
+            ("purchase_id", "purchases", "id"),
+        ],
+    )  # fmt: skip
+    db["ledger"].create(
+        {
+            "id": int,
+            # "creator:<user id>", "platform", "tax_reserve", "credits:<user id>" (DIGI),
+            # "payouts:<user id>" (paid out to a creator's Connect account)
+            "account": str,
+            "amount": int,  # signed: cents for "usd", credits for "digi"
+            "currency": str,
+            "kind": str,  # sale, refund, credit_pack, credit_spend, payout, payout_reversal
+            "purchase_id": str,
+            "payout_id": str,
+            "listing_id": str,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"account", "amount", "currency", "kind", "created_at"},
+    )
+    db["ledger"].create_index(["account", "currency"])
+    db["ledger"].create_index(["purchase_id"])
+    db["ledger"].create_index(["listing_id", "created_at"])
+    db["stripe_events"].create(
+        {"id": str, "type": str, "received_at": str, "outcome": str},
+        pk="id",
+        not_null={"type", "received_at"},
+    )
+    db["payouts"].create(
+        {
+            "id": str,  # also the Stripe Transfer's idempotency key
+            "creator_id": str,
+            "request_key": str,  # the client's key for this request: one payout per key
+            "amount_cents": int,
+            "currency": str,
+            "status": str,  # "pending" | "paid" | "failed"
+            "transfer_id": str,
+            "error": str,
+            "created_at": str,
+            "completed_at": str,
+        },
+        pk="id",
+        not_null={"creator_id", "request_key", "amount_cents", "currency", "status"},
+        foreign_keys=[("creator_id", "users", "id")],
+    )
+    db["payouts"].create_index(["creator_id", "request_key"], unique=True)
+    db["downloads"].create(
+        {"id": int, "listing_id": str, "user_id": str, "created_at": str},
+        pk="id",
+        not_null={"listing_id", "user_id", "created_at"},
+    )
+    db["downloads"].create_index(["listing_id", "created_at"])
+
+
 Migration = tuple[int, str, Callable[[sqlite_utils.Database], None]]
 
 MIGRATIONS: list[Migration] = [
     (1, "users, sessions, API tokens, avatars, animations", _v1),
     (2, "live sessions' ids and looks", _v2),
     (3, "VTube Studio API plugins", _v3),
+    (4, "the marketplace: listings, search, purchases, ledger, payouts", _v4),
 ]
 
 
