@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from engine.assets import AvatarBundle
+from engine.effects import EffectData, combined_filter
 from engine.puppet import Puppet, PuppetError, check_label
 from engine.render.framing import FRAMINGS, Framer, Rect
 from engine.render.looks import LOOK_NAMES, NONE, RenderStyle, UnknownLookError, render_style
@@ -224,6 +225,16 @@ class LiveSession:
         self.colors: dict[str, tuple[float, float, float, float]] = {}
         # (avatar filter, part filters by slot): replaced whole, read by the render thread
         self.filters: tuple[tuple[float, ...], dict[str, tuple[float, ...]]] = (NEUTRAL, {})
+        # marketplace items (streaming/market_items.py), set by the manager before it starts:
+        # the effects this session may apply (listing id -> effect), the one applied (its
+        # filter joins `filters`, its overlay is drawn by the render thread), the pictures
+        # its scene may show besides `backgrounds` (id -> loader), a preview's backdrop
+        # (a try-on background; a puppet's is its scene's) and what the page lists (hello)
+        self.effects: dict[str, EffectData] = {}
+        self.effect: EffectData | None = None
+        self.market_backgrounds: dict[str, Callable[[], Any]] = {}
+        self.backdrop: Scene | None = None
+        self.market: dict[str, Any] = {}
         try:
             for category, label in self.look.sprites.items():
                 check_label(bundle, category, label)
@@ -319,6 +330,8 @@ class LiveSession:
                 self.refresh_picture()
             elif kind == "scene":
                 self.set_scene(msg)
+            elif kind == "effect":
+                self.set_effect(msg.get("id"))
             elif kind.startswith("vts_") and self.vts is not None:
                 self.vts.command(msg)  # the page answering a plugin (streaming/vts)
             else:
@@ -337,9 +350,7 @@ class LiveSession:
             raise CommandError(str(e)) from None
         if scene.background == "image" and scene.image != self.scene.image:
             try:
-                if self.backgrounds is None:
-                    raise LookupError
-                self.backgrounds(scene.image)  # found, and decoded once (the resolver caches)
+                self.background(scene.image)  # found, and decoded once (the resolver caches)
             except LookupError:
                 raise CommandError(
                     f'no background "{scene.image}" (see GET /api/backgrounds)'
@@ -351,6 +362,30 @@ class LiveSession:
         moved = {"x": 0, "y": 0, "scale": 1}
         if old.to_json() | moved != scene.to_json() | moved:
             self.refresh_picture()
+
+    def background(self, bid: str) -> Any:
+        """A scene picture this session may show: (h, w, 3) uint8; LookupError if none.
+        Owned marketplace backgrounds first, then the opener's library (`backgrounds`)."""
+        loader = self.market_backgrounds.get(bid)
+        if loader is not None:
+            return loader()
+        if self.backgrounds is None:
+            raise LookupError(f'no background "{bid}"')
+        return self.backgrounds(bid)
+
+    def set_effect(self, effect_id: Any) -> None:
+        """`{"type": "effect", "id": <an owned effect's listing id> | null}`: apply that
+        effect (its filter and overlay) from the next frame on; null takes it off."""
+        if effect_id is None:
+            effect = None
+        elif not isinstance(effect_id, str) or effect_id not in self.effects:
+            known = ", ".join(self.effects) or "none"
+            raise CommandError(f'no effect "{effect_id!s:.64}" to apply (yours: {known})')
+        else:
+            effect = self.effects[effect_id]
+        self.effect = effect  # one assignment the render thread reads whole
+        self._set_filters()
+        self.refresh_picture()
 
     def refresh_picture(self) -> None:
         """The whole picture changes at once (a framing, scene or style change; any thread):
@@ -397,6 +432,10 @@ class LiveSession:
             self.colors.pop(part, None)
         else:
             self.colors[part] = value  # type: ignore[assignment]
+        self._set_filters()
+
+    def _set_filters(self) -> None:
+        """The renderer's filters: the look's colours, the applied effect's after them."""
         known = self.bundle.rig.slot_index  # a group names slots of the rig it was made for
         parts = {
             slot: self.colors[group]
@@ -405,7 +444,8 @@ class LiveSession:
             for slot in slots
             if slot in known
         }
-        self.filters = (self.colors.get(WHOLE, NEUTRAL), parts)
+        effect = self.effect.filter if self.effect is not None else None
+        self.filters = (combined_filter(self.colors.get(WHOLE, NEUTRAL), effect), parts)
 
     def customizations(self) -> dict[str, Any]:
         """What the session wears now, in a saved avatar's customizations format
@@ -476,6 +516,7 @@ class LiveSession:
             "framing": self.framing,
             "style": self.style_name,
             "scene": self.scene.to_json(),
+            "effect": self.effect.name if self.effect is not None else None,
             "output_fps": round(self.output_fps, 1),
             "avatar": self.look.saved,
             "customizations": self.customizations(),
@@ -529,6 +570,10 @@ class LiveSession:
             "customizations": self.customizations(),
             # custom animations this session can play (`transition` with the id as state)
             "custom": [{"id": k, "name": v} for k, v in self.look.names.items()],
+            # owned marketplace items (streaming/market_items.py): labels, emotes,
+            # backgrounds and effects by listing id, and the effect applied now
+            "market": self.market,
+            "effect": self.effect.name if self.effect is not None else None,
         }
 
 

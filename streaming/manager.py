@@ -35,13 +35,14 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime
+import hashlib
 import json
 import logging
 import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +58,7 @@ from engine.likeness.assemble import assemble
 from engine.likeness.character import Character, CharacterError
 from engine.likeness.hair import HairstyleError
 from engine.render.looks import LOOK_NAMES
+from engine.render.scene import Scene
 from engine.rig.errors import FormatError
 from streaming import codec, landmarks, network, persist, voice
 from streaming.admission import Busy, Reservation, Slots
@@ -64,6 +66,7 @@ from streaming.control import ControlChannel, sender
 from streaming.encoder import SharedEncoder, forward_keyframe_requests
 from streaming.idents import IdentRegistry
 from streaming.live import WEARS, CommandError, LiveSession, Look, Output
+from streaming.market_items import ItemError, MarketItem, Wardrobe, dress
 from streaming.render_worker import RenderWorker
 from streaming.tracks import AvatarTrack, PacketSlot, consume_camera
 
@@ -72,6 +75,7 @@ log = logging.getLogger(__name__)
 SILENT_AFTER = 3.0  # seconds without webcam frames, landmarks or RTCP from a connected peer
 DISCONNECTED_GRACE = 2.0
 MAX_WORN = 8  # rigs wearing generated faces kept built (each ~2 s of CPU to make)
+MAX_DRESSED = 8  # bundles dressed in marketplace items kept built (pictures decoded, atlas)
 CONNECT_WITHIN = 15.0  # a peer that never connects is dropped after this
 MAX_MEDIA = 8  # m= sections an offer may have (each can cost a transport and its sockets)
 SAVE_EVERY = 2.0  # seconds between looks at live sessions' looks (saved when changed)
@@ -196,6 +200,9 @@ class SessionManager:
         self._saved: dict[str, str] = {}  # session id -> the state last handed to memory
         self._keeper: asyncio.Task | None = None
         self._lingering: dict[LiveSession, asyncio.Task] = {}  # pages gone, viewers on
+        # (bundle key, items) -> (the bundle dressed, it dressed, what the items bring)
+        self._dressed: OrderedDict[tuple, tuple[AvatarBundle, AvatarBundle, Wardrobe]]
+        self._dressed = OrderedDict()
 
     async def start(self) -> None:
         """Everything the first browser would otherwise wait for, before serving: the rig,
@@ -219,10 +226,13 @@ class SessionManager:
     # --- opening ------------------------------------------------------------------------------
 
     async def open_puppet(
-        self, offer: Any, resolve: Resolver | None = None
+        self, offer: Any, resolve: Resolver | None = None, owned: Sequence[MarketItem] = ()
     ) -> tuple[str, LiveSession]:
         """A webcam-driven session for a browser's offer: (answer SDP, session). `resolve`:
-        what it wears (a saved avatar), awaited once its slot is reserved. An offer that
+        what it wears (a saved avatar), awaited once its slot is reserved. `owned`: the
+        marketplace items its account holds (outfits and accessories as sprite labels,
+        animations as emote states, backgrounds for its scene, effects for the `effect`
+        message; streaming/market_items.py). An offer that
         resumes a session live in another tab: `LiveElsewhere`, unless it says
         `"move": true` (then the session moves to it, see the module's docstring)."""
         # cheap checks first, all before the first await: the request, the SDP, the token
@@ -272,7 +282,7 @@ class SessionManager:
                 given = await self._look(offer, resolve)
                 keep_style = isinstance(offer, dict) and offer.get("style") is not None
                 look = persist.restored_look(state, given, keep_style=keep_style)
-                session = await self._new_puppet(look, given, ident, tracking)
+                session = await self._new_puppet(look, given, ident, tracking, owned)
                 restored = persist.restore(session, state)
                 if restored:
                     log.info("session %s: restored its %s", session.id, ", ".join(restored))
@@ -291,14 +301,21 @@ class SessionManager:
         return codec.camera_bitrate(peer.pc.localDescription.sdp), session
 
     async def _new_puppet(
-        self, look: Look, fallback: Look, ident: tuple[str, str], tracking: str
+        self,
+        look: Look,
+        fallback: Look,
+        ident: tuple[str, str],
+        tracking: str,
+        owned: Sequence[MarketItem] = (),
     ) -> LiveSession:
         """A puppet session wearing `look`; when `look` (a restored one) cannot be worn,
         `fallback` (what the request asked for) with a logged warning."""
         for attempt in (look, fallback) if look is not fallback else (look,):
             bundle = await self.dressed(attempt)
+            # owned items never keep a session off the air: a broken one is left out
+            bundle, wardrobe = await self._market(bundle, owned, strict=False)
             try:
-                return LiveSession(
+                session = LiveSession(
                     bundle,
                     kind="puppet",
                     clock=self.clock,
@@ -306,6 +323,8 @@ class SessionManager:
                     tracking=tracking,
                     look=attempt,
                 )
+                _equip(session, wardrobe, owned)
+                return session
             except CommandError as e:
                 if attempt is fallback:
                     raise BadOffer(f"the avatar cannot be worn: {e}") from None
@@ -383,13 +402,19 @@ class SessionManager:
         return (sid, token), old if old is not None and not old.closed else None
 
     async def open_preview(
-        self, offer: Any, options: dict[str, Any], resolve: Resolver | None = None
+        self,
+        offer: Any,
+        options: dict[str, Any],
+        resolve: Resolver | None = None,
+        try_on: MarketItem | None = None,
     ) -> tuple[str, LiveSession]:
         """A receive-only preview playing a named animation with chosen sprites. The same
         options asked for again (another viewer of one shop item) join the running preview:
         one session, one render and one encode for all of them, at most `max_viewers`.
         `resolve`: what it wears and the custom animation it may play, awaited once a seat
-        is reserved, for every request (a joiner is checked as the first one was)."""
+        is reserved, for every request (a joiner is checked as the first one was).
+        `try_on`: a marketplace item shown without owning it (an outfit or accessory worn,
+        an animation played in a loop, a background behind, an effect applied)."""
         desc = _offer(offer)
         _avatar_id(options)
         problems = []  # every bad value at once, not the first
@@ -405,6 +430,8 @@ class SessionManager:
         if problems:
             raise BadOffer("; ".join(problems))
         key = _preview_key(options, fps, size)
+        if try_on is not None:  # another item, another stream
+            key += f"|try:{try_on.id}:{_content_key(try_on)}"
         entry = self.previews.get(key)
         if entry is None:
             entry = self.previews[key] = PreviewEntry(
@@ -422,7 +449,7 @@ class SessionManager:
                         return peer.pc.localDescription.sdp, shared
                     with self._preview_slots.reserve() as slot:
                         session, sdp = await self._new_preview(
-                            desc, options, fps, size, entry, seat, look
+                            desc, options, fps, size, entry, seat, look, try_on
                         )
                         self._held[session] = slot.hand_over()
                         return sdp, session
@@ -444,8 +471,11 @@ class SessionManager:
         entry: PreviewEntry,
         seat: Reservation,
         look: Look,
+        try_on: MarketItem | None = None,
     ) -> tuple[LiveSession, str]:
         bundle = await self.dressed(look)
+        items = (try_on,) if try_on is not None else ()
+        bundle, wardrobe = await self._market(bundle, items, strict=True)
         try:
             session = LiveSession(bundle, kind="preview", fps=fps, clock=self.clock, look=look)
         except CommandError as e:
@@ -462,6 +492,11 @@ class SessionManager:
                     session.command({"type": "swap", "category": category, "label": label})
             except CommandError as e:
                 problems.append(str(e))
+        if try_on is not None and not problems:
+            try:
+                _try_on(session, wardrobe, try_on)
+            except CommandError as e:
+                problems.append(f'item "{try_on.id}" cannot be tried on: {e}')
         if problems:
             await asyncio.get_running_loop().run_in_executor(None, session.close)
             raise BadOffer("; ".join(problems))
@@ -908,6 +943,33 @@ class SessionManager:
             look = dataclasses.replace(look, style=style)
         return look
 
+    async def _market(
+        self, bundle: AvatarBundle, items: Sequence[MarketItem], strict: bool
+    ) -> tuple[AvatarBundle, Wardrobe]:
+        """`bundle` dressed in marketplace `items` (streaming/market_items.py `dress`), built
+        off the event loop once and kept (MAX_DRESSED). ItemError -> BadOffer."""
+        if not items:
+            return bundle, Wardrobe()
+        key = (bundle.key, strict, tuple((i.id, _content_key(i)) for i in items))
+        held = self._dressed.get(key)
+        if held is not None and held[0] is bundle:
+            self._dressed.move_to_end(key)
+            return held[1], held[2]
+        loop = asyncio.get_running_loop()
+        try:
+            dressed, wardrobe = await loop.run_in_executor(
+                None, lambda: dress(bundle, items, strict=strict)
+            )
+            if wardrobe.clips:  # packaged animations: emote states named by listing id
+                clips = wardrobe.clips
+                dressed = await loop.run_in_executor(None, lambda: with_clips(dressed, clips))
+        except ItemError as e:
+            raise BadOffer(str(e)) from None
+        self._dressed[key] = (bundle, dressed, wardrobe)
+        while len(self._dressed) > MAX_DRESSED:
+            self._dressed.popitem(last=False)
+        return dressed, wardrobe
+
     def forget(self, face: str) -> None:
         """Drop the built bundles of generated avatar `face` (its character was edited):
         the next session builds it afresh. Sessions wearing it now keep theirs."""
@@ -1159,6 +1221,54 @@ def with_clips(bundle: AvatarBundle, clips: Any) -> AvatarBundle:
         )
     machine = dataclasses.replace(machine, states=added_states)
     return dataclasses.replace(bundle, clips=added_clips, machine=machine)
+
+
+def _content_key(item: MarketItem) -> str:
+    """What an item's content is, in short: a draft edited is another item to build."""
+    text = json.dumps(item.content, sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _equip(session: LiveSession, wardrobe: Wardrobe, items: Sequence[MarketItem]) -> None:
+    """Hand a session what its owned items bring, and tell its page (hello `market`)."""
+    session.effects = dict(wardrobe.effects)
+    session.market_backgrounds = dict(wardrobe.backgrounds)
+    names = {i.id: i.name or i.id for i in items}
+    session.market = {
+        "labels": [
+            {"id": iid, "category": c, "label": lab, "name": names.get(iid, iid)}
+            for iid, (c, lab) in wardrobe.labels.items()
+        ],
+        "emotes": [
+            {"id": iid, "state": st, "name": wardrobe.names.get(iid) or names.get(iid, iid)}
+            for iid, st in wardrobe.animations.items()
+        ],
+        "backgrounds": [{"id": iid, "name": names.get(iid, iid)} for iid in wardrobe.backgrounds],
+        "effects": [{"id": iid, "name": names.get(iid, iid)} for iid in wardrobe.effects],
+    }
+
+
+def _try_on(session: LiveSession, wardrobe: Wardrobe, item: MarketItem) -> None:
+    """Show `item` on a preview session: worn, played in a loop, behind, or applied."""
+    _equip(session, wardrobe, (item,))
+    if item.id in wardrobe.labels:
+        category, label = wardrobe.labels[item.id]
+        session.command({"type": "swap", "category": category, "label": label})
+    elif item.id in wardrobe.animations:
+        session.play(wardrobe.animations[item.id])
+    elif item.id in wardrobe.backgrounds:
+        session.backdrop = Scene(background="image", image=item.id)
+    elif item.id in wardrobe.effects:
+        session.set_effect(item.id)
+    elif item.type == "avatar":  # its customizations' sprites and colours
+        cust = item.content.get("customizations")
+        cust = cust if isinstance(cust, dict) else {}
+        for category, label in (cust.get("sprites") or {}).items():
+            session.command({"type": "swap", "category": category, "label": label})
+        for part, values in (cust.get("colors") or {}).items():
+            # a saved avatar's colour groups need its look's groups: the whole avatar's only
+            if isinstance(values, dict) and part == "avatar":
+                session.command({"type": "color", **values, "part": part})
 
 
 def _preview_key(options: dict[str, Any], fps: int, size: int) -> str:

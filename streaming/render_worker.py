@@ -33,8 +33,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.assets import AvatarBundle
+from engine.effects import EffectData
 from engine.render import AvatarRenderer, create_context
 from engine.render.looks import RenderStyle
+from engine.render.overlay import OverlayPass
 from engine.render.scene import SOFTWARE_FPS, Scene, cover
 from engine.render.video import VideoConverter
 from engine.session import AvatarSession
@@ -110,6 +112,8 @@ class RenderWorker:
         # (picture id, size) -> the picture fitted to it, the newest last
         self._fitted: dict[tuple[str, Size], np.ndarray] = {}
         self._changed = False  # a session left: views nobody uses may be released
+        # effects' overlays on the GPU (their frames' textures), by (name, overlay object)
+        self._overlays: dict[tuple[str, int], OverlayPass] = {}
         self._stills: list[
             tuple[AvatarBundle, int, str, float, RenderStyle | None, Future[np.ndarray]]
         ] = []
@@ -205,6 +209,9 @@ class RenderWorker:
                 if key[0] not in sessions or renderer not in renderers.values():
                     conv.release()
                     del self._converters[key]
+            effects = {_overlay_key(s.effect) for s in sessions if s.effect is not None}
+            for key in [k for k in self._overlays if k not in effects]:
+                self._overlays.pop(key).release()
             for key in [k for k in renderers if k not in used]:
                 renderer = renderers.pop(key)
                 for ck, (conv, r, _) in list(self._converters.items()):
@@ -252,6 +259,9 @@ class RenderWorker:
                     continue  # something may have been added or closed meanwhile
                 self._tick(due, renderer_for)
         finally:
+            for overlay in self._overlays.values():
+                overlay.release()
+            self._overlays.clear()
             for conv, _, _ in self._converters.values():
                 conv.release()
             self._converters.clear()
@@ -307,8 +317,15 @@ class RenderWorker:
                     rect = scene.place(rect, *size)
                 # a look's colours and render style
                 renderer.draw(s.puppet.pose, rect, *s.filters, style=s.render_style)
+                effect = s.effect  # one read: replaced whole
+                if effect is not None and effect.overlay is not None:
+                    # over the avatar, under the scene's backdrop (the converter's), at the
+                    # frame's own time on the session's grid
+                    self._overlay(renderer, effect).draw(renderer, grid.index / s.fps)
                 for out in outs:
-                    converter = self._converter(s, out.layout, renderer, scene)
+                    # a preview's backdrop is its try-on background, a puppet's its scene's
+                    behind = scene if scene is not None else s.backdrop
+                    converter = self._converter(s, out.layout, renderer, behind)
                     frame = frame_from_i420(converter.convert_i420(), grid.index / s.fps)
                     frame.duration = round(stride * 90_000 / s.fps)  # the encoder's budget
                     out.frames += 1
@@ -330,6 +347,16 @@ class RenderWorker:
             missed = math.floor(behind / s.period) + 1 if behind >= 0 else 0
             grid.index += missed
         s.stats.record(now, (time.perf_counter() - t0) * 1000, missed)
+
+    def _overlay(self, renderer: AvatarRenderer, effect: EffectData) -> OverlayPass:
+        """The effect's overlay on the GPU, uploaded on first use (render thread only)."""
+        key = _overlay_key(effect)
+        overlay = self._overlays.get(key)
+        if overlay is None:
+            overlay = self._overlays[key] = OverlayPass(renderer.ctx, effect)
+            with self._lock:
+                self._changed = True  # another may be unused now: release it
+        return overlay
 
     def _converter(
         self, s: LiveSession, layout: str, renderer: AvatarRenderer, scene: Scene | None
@@ -370,13 +397,10 @@ class RenderWorker:
             return None
         if scene.background == "image" and scene.image:
             key = (scene.image, size)
-            resolve = s.backgrounds
             try:
-                if resolve is None:
-                    raise LookupError("this session has no background pictures yet")
                 # asked every time, fitted or not: whether this session may use it (the
                 # library keeps the decoded picture, so this is a lookup, not a decode)
-                picture = resolve(scene.image)
+                picture = s.background(scene.image)
                 fitted = self._fitted.pop(key, None)
                 if fitted is None:
                     fitted = cover(picture, *size)
@@ -388,6 +412,10 @@ class RenderWorker:
                 del self._fitted[next(iter(self._fitted))]
             return fitted
         return scene.rgb
+
+
+def _overlay_key(effect: EffectData) -> tuple[str, int]:
+    return effect.name, id(effect.overlay)
 
 
 def _sizes(s: LiveSession) -> set[Size]:

@@ -24,11 +24,12 @@ from streaming.manager import BadOffer, Busy, LiveElsewhere, NotFound, SessionMa
 from webapi import generate, guests, security, vts
 from webapi.accounts import api_tokens
 from webapi.errors import DomainError, RateLimited
-from webapi.handlers import animations, auth, backgrounds, character, exports, openapi
+from webapi.handlers import animations, auth, backgrounds, character, exports, market, openapi
 from webapi.handlers import avatars as saved_avatars
 from webapi.handlers.identity import identify
 from webapi.library.files import AvatarStore
 from webapi.limits import GenerationLimits
+from webapi.market.payments import Payments
 from webapi.store import Store
 from webapi.store.sessions import SessionLooks
 
@@ -64,6 +65,7 @@ def create_app(
     db: Path | str | None = None,
     vts_port: int | None = None,
     vts_host: str = "127.0.0.1",
+    payments: Payments | None = None,
 ) -> web.Application:
     """`avatar_root`: where generated avatars are stored (default: `out/avatars`, see
     webapi/library/files.py). `media_host`: the address media (UDP) sockets bind to (None: every
@@ -72,7 +74,8 @@ def create_app(
     (webapi/limits.py; the defaults when None). `db`: the SQLite file (default
     `$DIGIGAMI_DB` or `out/digigami.db`), created and migrated when the app starts.
     `vts_port`: also serve VTube Studio's plugin API on this port of `vts_host` (None: only
-    at /api/vts)."""
+    at /api/vts). `payments`: Stripe for the marketplace (default: the STRIPE_* environment
+    variables; without them paid purchases answer 503, docs/MARKETPLACE.md)."""
     app = web.Application(client_max_size=MAX_BODY, middlewares=[security.guard, _errors])
     security.install(app, allow_origins=allow_origins)
     store = AvatarStore(avatar_root)
@@ -95,6 +98,9 @@ def create_app(
     r.add_get("/", _page("puppet.html"))
     r.add_get("/obs/{session}", _page("obs.html"))
     r.add_get("/preview", _page("preview.html"))
+    r.add_get("/market", _page("market.html"))  # the marketplace's pages (docs/MARKETPLACE.md)
+    r.add_get("/market/dashboard", _page("market-dashboard.html"))
+    r.add_get("/market/{id:m[0-9a-f]{20}}", _page("market-item.html"))
     r.add_static("/static", STATIC, show_index=False)
     r.add_get("/vendor/face_mesh/{name}", face_mesh_file)
     r.add_get("/api/health", health)
@@ -118,6 +124,8 @@ def create_app(
     animations.setup(app)
     backgrounds.setup(app, store.root.parent / "backgrounds")  # /api/backgrounds
     exports.setup(app, store.root.parent / "exports")  # /api/avatars/{id}/export, /api/exports
+    # /api/marketplace: after the store's start (its seeding runs on startup, in order)
+    market.setup(app, store.root.parent / "market", payments or Payments.from_env())
     openapi.setup(app)
     # VTube Studio's plugin API: /api/vts, and its own port with --vts-port (webapi/vts.py)
     vts.setup(app, app[MANAGER], app[STORE], port=vts_port, host=vts_host)
@@ -263,7 +271,9 @@ async def open_session(request: web.Request) -> web.Response:
     body = await _json(request)
     wear = saved_avatars.resolver(request, body)  # a saved avatar, custom emotes
     who = await identify(request)
-    answer, session = await request.app[MANAGER].open_puppet(body, wear)
+    manager = request.app[MANAGER]
+    owned = await market.owned_items(request, who.user_id)  # the marketplace items it holds
+    answer, session = await manager.open_puppet(body, wear, **market.puppet_kwargs(owned))
     session.owner = who.user_id  # its API tokens may open this session's OBS/WHEP views
     # the scene's background pictures: the bundled ones and this account's or guest's own
     guest = backgrounds.attach(request, session, who.owner)
@@ -312,7 +322,9 @@ async def preview_options(request: web.Request) -> web.Response:
 async def open_preview(request: web.Request) -> web.Response:
     body = await _json(request)
     wear = saved_avatars.resolver(request, body, preview=True)
-    answer, session = await request.app[MANAGER].open_preview(body, body, wear)
+    manager = request.app[MANAGER]
+    item = await market.try_on_item(request, body)  # "try": a marketplace listing, worn live
+    answer, session = await manager.open_preview(body, body, wear, **market.preview_kwargs(item))
     return web.json_response({"sdp": answer, "type": "answer", "preview": session.id})
 
 

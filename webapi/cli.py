@@ -8,6 +8,7 @@ import ipaddress
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 from webapi.logs import LOG_LEVELS, log_level
 
@@ -156,6 +157,14 @@ def _main(argv: list[str] | None) -> int:
         help="the SQLite database (accounts, avatars, animations), created and migrated at "
         "start (default: $DIGIGAMI_DB, else out/digigami.db)",
     )
+    serve.add_argument(
+        "--stripe-test",
+        action="store_true",
+        help="TEST MODE: purchases are paid to a local fake Stripe started with the server "
+        "(localstripe, from the test extra; no real money): pay with the card 4242 4242 4242 "
+        "4242 (docs/MARKETPLACE.md). Without it, Stripe's keys come from STRIPE_SECRET_KEY, "
+        "STRIPE_PUBLISHABLE_KEY and STRIPE_WEBHOOK_SECRET",
+    )
     from webapi.export_cli import add_parser as add_export
 
     add_export(sub)
@@ -184,6 +193,7 @@ def _main(argv: list[str] | None) -> int:
         from webapi.server import run_server
         from webapi.store import default_path
 
+        fake_stripe = None  # --stripe-test's fake Stripe, stopped with the server
         try:
             generation = GenerationLimits(
                 max_running=args.max_generations,
@@ -191,6 +201,7 @@ def _main(argv: list[str] | None) -> int:
                 guest_quota=StorageQuota(avatars=args.guest_avatars),
                 guest_max_age_s=args.guest_avatar_days * 86400.0,
             )
+            payments, fake_stripe = stripe_for(args.stripe_test, args.host, args.port)
             run_server(
                 args.host,
                 args.port,
@@ -205,10 +216,14 @@ def _main(argv: list[str] | None) -> int:
                 db=args.db or default_path(),
                 log_level=log_level(args.log_level),
                 vts_port=args.vts_port,
+                payments=payments,
             )
         except ValueError as e:
             print(f"digigami: error: {e}", file=sys.stderr)
             return 2
+        finally:
+            if fake_stripe is not None:
+                fake_stripe.stop()
         return 0
 
     if args.command == "preview":
@@ -266,6 +281,31 @@ def backup_command(source: Path | None, target: Path) -> int:
     size = written.stat().st_size
     print(f"digigami: backed up {source} to {written} ({size:,} bytes)")
     return 0
+
+
+def stripe_for(test_mode: bool, host: str, port: int) -> tuple[Any, Any]:
+    """(Payments, the fake Stripe or None) for `serve`: the keys from the environment, or
+    with `--stripe-test` a fake Stripe (webapi/market/stripe_test.py) started now, sending
+    its signed webhooks to this server's /api/marketplace/webhook."""
+    from webapi.market.payments import Payments
+
+    if not test_mode:
+        return Payments.from_env(), None
+    from webapi.market.stripe_test import start_fake_stripe
+
+    local = "127.0.0.1" if host in ("0.0.0.0", "::", "", "localhost") else host
+    if ":" in local:
+        local = f"[{local}]"
+    try:
+        fake = start_fake_stripe(f"http://{local}:{port}/api/marketplace/webhook", log=True)
+    except RuntimeError as e:
+        raise ValueError(str(e)) from None
+    print(
+        f"digigami: Stripe TEST MODE: payments go to a local fake Stripe at {fake.api_base} "
+        "(no real money); pay with the card 4242 4242 4242 4242, any future expiry, any CVC",
+        flush=True,
+    )
+    return fake.payments(), fake
 
 
 def origin_arg(value: str) -> str:

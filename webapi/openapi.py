@@ -21,9 +21,10 @@ import copy
 import functools
 from typing import Any
 
-from webapi.handlers import animations, auth, avatars, backgrounds, exports
+from webapi.handlers import animations, auth, avatars, backgrounds, exports, market
 
-AREAS = (auth, avatars, animations, backgrounds, exports)  # each area's OPENAPI_PATHS (and OPENAPI_SCHEMAS)
+# each area's OPENAPI_PATHS (and OPENAPI_SCHEMAS)
+AREAS = (auth, avatars, animations, backgrounds, exports, market)
 VERSION = "1.0.0"
 
 _ERRORS = {

@@ -47,6 +47,11 @@ BODY_TYPES: dict[str, frozenset[str]] = {
     "/whep/{session}": frozenset({"application/sdp"}),
     # a scene background's picture, as sent (webapi/handlers/backgrounds.py)
     "/api/backgrounds": frozenset({"image/png", "image/jpeg", "image/webp"}),
+    # a marketplace package, the zip as sent (webapi/handlers/market_sell.py)
+    "/api/marketplace/assets": frozenset({"application/zip"}),
+    # Stripe's events. Stripe sends no Origin, so the Origin check never stops it, and the
+    # handler asks for no identity: its Stripe-Signature is its only credential
+    "/api/marketplace/webhook": frozenset({"application/json"}),
 }
 # Every other /api/ route that is sent a body (POST, PUT, PATCH) takes JSON: new endpoints
 # are covered without being listed here.
@@ -66,6 +71,10 @@ WHEP_PREFLIGHT = {
     "Access-Control-Max-Age": "86400",
 }
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Sources a page may use besides our own, by route pattern and directive ("script-src":
+# "https://js.stripe.com"): the marketplace's pages load Stripe.js and its frames from
+# Stripe (webapi/handlers/market.py sets them from the app's Payments). Nothing else.
+PAGE_SOURCES = web.AppKey("page_sources", dict)
 
 # Content-Security-Policy of the pages (docs/SECURITY.md says why each source is there).
 # No inline script anywhere, no inline style: every page's code and style are files of ours.
@@ -282,8 +291,19 @@ def _watch_body(request: web.Request) -> _BodyWatch | None:
     return _BodyWatch(request)
 
 
-def page_csp(route: str | None, host: str, allow_origins: Iterable[str]) -> str:
-    """The Content-Security-Policy of the page at `route`, served as `host`."""
+def page_csp(
+    route: str | None,
+    host: str,
+    allow_origins: Iterable[str],
+    extra: dict[str, str] | None = None,
+) -> str:
+    """The Content-Security-Policy of the page at `route`, served as `host`; `extra`: more
+    sources for script-src, frame-src and connect-src (PAGE_SOURCES)."""
+    extra = extra or {}
+
+    def more(directive: str) -> str:
+        return f" {extra[directive]}" if extra.get(directive) else ""
+
     # 'self' covers ws: and wss: to our own host in CSP 3; older engines (Safari < 15.4)
     # need them named, which only a well-formed Host may do (no header injection).
     sockets = f" ws://{host} wss://{host}" if _HOST.match(host) else ""
@@ -291,12 +311,13 @@ def page_csp(route: str | None, host: str, allow_origins: Iterable[str]) -> str:
     return "; ".join(
         [
             "default-src 'self'",
-            f"script-src {PAGE_SCRIPT_SRC.get(route or '', SCRIPT_SRC)}",
+            f"script-src {PAGE_SCRIPT_SRC.get(route or '', SCRIPT_SRC)}{more('script-src')}",
+            *([f"frame-src 'self'{more('frame-src')}"] if more("frame-src") else []),
             "style-src 'self'",
             # data: for the favicon placeholder and the create page's photo and result
             "img-src 'self' data:",
             "media-src 'self'",
-            f"connect-src 'self'{sockets}",
+            f"connect-src 'self'{sockets}{more('connect-src')}",
             "object-src 'none'",
             "base-uri 'none'",
             "form-action 'self'",
@@ -317,7 +338,8 @@ async def _on_prepare(request: web.Request, response: web.StreamResponse) -> Non
         return
     if response.content_type == "text/html":
         policy = request.app[POLICY]
-        csp = page_csp(route, request.headers.get("Host", ""), policy.allow_origins)
+        extra = request.app.get(PAGE_SOURCES, {}).get(route)
+        csp = page_csp(route, request.headers.get("Host", ""), policy.allow_origins, extra)
         headers.setdefault("Content-Security-Policy", csp)
         # for browsers without frame-ancestors; those with it ignore this header
         headers.setdefault("X-Frame-Options", "SAMEORIGIN" if route in FRAMEABLE else "DENY")

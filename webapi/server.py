@@ -13,6 +13,7 @@ from webapi.app import MAX_VIEWERS, create_app
 from webapi.limits import GenerationLimits
 from webapi.logs import DEFAULT as DEFAULT_LOG_LEVEL
 from webapi.logs import configure_logging
+from webapi.market.payments import Payments
 from webapi.store import Store
 
 
@@ -31,13 +32,15 @@ def run_server(
     db: Path | str | None = None,
     log_level: str = DEFAULT_LOG_LEVEL,
     vts_port: int | None = None,
+    payments: Payments | None = None,
 ) -> None:
     """Serve until stopped. `media_host`: where media sockets bind (None: every interface);
     `header_timeout`: seconds a connection has to send a request's headers
     (security.HEADER_TIMEOUT_S when None); `db`: the SQLite file (store.default_path()
     when None); `log_level`: the console's (webapi/logs.py). A database this version
     cannot use raises SchemaError before anything else starts. `vts_port`: VTube Studio's
-    plugin API on this port too (webapi/vts.py)."""
+    plugin API on this port too (webapi/vts.py). `payments`: Stripe for the marketplace
+    (webapi/market/payments.py; None: the keys in the environment)."""
     # Created and migrated here, before the rig and the GL thread load: a bad or newer
     # file is one error line at once (the app's own start-up then finds it current).
     store = Store(db).open()
@@ -54,6 +57,7 @@ def run_server(
         db=db,
         vts_port=vts_port,
         vts_host=host,
+        payments=payments,
     )
     # after the app is made: a bad option (create_app's checks) is still one plain line
     configure_logging(log_level)

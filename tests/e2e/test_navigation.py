@@ -7,7 +7,13 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-PAGES = {"/": "Puppet", "/create": "Create", "/preview": "Preview", "/library": "My avatars"}
+PAGES = {
+    "/": "Puppet",
+    "/create": "Create",
+    "/preview": "Preview",
+    "/library": "My avatars",
+    "/market": "Market",
+}
 
 
 @pytest.mark.parametrize("path", [*PAGES, "/account"])

@@ -50,10 +50,10 @@ ENGINE_LAYERS: tuple[tuple[str, ...], ...] = (
     ("kernels", "images", "landmarks", "hulls"),  # numeric kernels and fixed facts
     ("rig",),  # frozen rig data and its loader
     ("pose", "atlas"),  # a pose of a rig; pictures of its parts
-    ("params", "anim", "sprites", "tracking"),  # what moves a pose
+    ("params", "anim", "sprites", "tracking", "effects"),  # what moves a pose; effects as data
     ("assets",),  # the bundle: rig + clips + machine + sprites + tracking + pictures
     ("session",),  # one tick
-    ("puppet", "face", "style"),  # live puppeting; a generated face; photo styling
+    ("puppet", "face", "style", "wardrobe"),  # puppeting; a worn face; styling; outfits
     ("likeness",),  # a photo's person measured, a character assembled from Digi's parts
     ("render",),  # the GL boundary
     ("export",),  # pictures and files out, through the renderer

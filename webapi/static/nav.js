@@ -7,6 +7,7 @@ const PAGES = [
   { href: "/create", label: "Create", title: "make an avatar from a photo", match: /^\/create/ },
   { href: "/preview", label: "Preview", title: "watch an animation with any outfit, no camera", match: /^\/preview/ },
   { href: "/library", label: "My avatars", title: "the avatars you saved", match: /^\/library/ },
+  { href: "/market", label: "Market", title: "outfits, dances, backgrounds and effects: try them on live", match: /^\/market/ },
 ];
 
 const nav = document.getElementById("site-nav");

@@ -41,6 +41,8 @@ const ui = {
   obsOpen: $("obs-open"),
   swaps: [$("outfit"), $("accessory"), $("body")],
   colorPart: $("color-part"),
+  effect: $("effect"), // effects owned from the market (hello.market.effects)
+  effectField: $("effect-field"),
   colors: { hue: $("color-hue"), saturation: $("color-saturation"), brightness: $("color-brightness") },
   customEmotes: $("custom-emotes"),
   saveAvatar: $("save-avatar"),
@@ -576,20 +578,26 @@ function onHello(h) {
     }
     select.disabled = list.length === 0;
   }
+  showEffects(h);
   const parts = h.color_parts ?? [];
   const part = ui.colorPart.value;
   ui.colorPart.replaceChildren(...parts.map((p) => new Option(p === "avatar" ? "whole avatar" : p, p)));
   if (parts.includes(part)) ui.colorPart.value = part;
   ui.colorPart.disabled = parts.length === 0;
   showColors();
-  // the user's own animations: one button each, named as they named them (text only)
+  // the user's own animations, and those they own from the market: one button each, named
+  // as they were named (text only)
+  const emotes = [
+    ...(h.custom ?? []).map((c) => ({ state: c.id, name: c.name, title: "your custom animation" })),
+    ...(h.market?.emotes ?? []).map((e) => ({ state: e.state, name: e.name, title: "yours from the market" })),
+  ];
   ui.customEmotes.replaceChildren(
-    ...(h.custom ?? []).map((c) => {
+    ...emotes.map((c) => {
       const b = document.createElement("button");
       b.className = "btn";
       b.textContent = c.name;
-      b.title = "your custom animation";
-      b.addEventListener("click", () => send({ type: "transition", state: c.id }));
+      b.title = c.title;
+      b.addEventListener("click", () => send({ type: "transition", state: c.state }));
       return b;
     }),
   );
@@ -625,6 +633,19 @@ function cycle(select) {
 
 ui.framing.addEventListener("change", () => send({ type: "framing", value: ui.framing.value }));
 ui.look.addEventListener("change", () => send({ type: "style", value: ui.look.value }));
+
+// Effects the user owns (bought or got free in the market): the hello lists them
+// (`market.effects`: [{id, name}]), `{"type": "effect", "id"}` applies one, null takes it off.
+function showEffects(h) {
+  const effects = h.market?.effects ?? [];
+  const keep = ui.effect.value;
+  ui.effect.replaceChildren(new Option("none", ""), ...effects.map((e) => new Option(e.name ?? e.id, e.id)));
+  const current = h.effect ?? keep;
+  if (current && effects.some((e) => e.id === current)) ui.effect.value = current;
+  ui.effectField.hidden = effects.length === 0;
+  ui.effect.disabled = effects.length === 0;
+}
+ui.effect.addEventListener("change", () => send({ type: "effect", id: ui.effect.value || null }));
 
 // Colours: the renderer's filter for the whole avatar or one part (docs/API.md); the
 // session reports what it wears in every status (`customizations`).

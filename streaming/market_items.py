@@ -1,0 +1,252 @@
+"""Marketplace items in live sessions: what a session does with one (docs/MARKETPLACE.md).
+
+The HTTP layer hands items in as plain data (`MarketItem`: the listing's id, type and
+`content`, and its stored files' folder), as it hands in a `Look`; streaming never reads
+the store. Per type:
+
+- outfit / accessory: a sprite label. A built-in one is already a label of the rig; one
+  from pictures is added by engine/wardrobe.py (`dress`), under its own label (made unique
+  when it would shadow one the avatar has);
+- animation: a built-in one names a state (and variant) of the rig; one from a package adds
+  its clip as an emote state named by the listing id (streaming/manager.py `with_clips`);
+- background: a picture behind the avatar (the scene's `image`, by the listing id; a
+  built-in one is a bundled background's id);
+- effect: a colour filter and/or an animated overlay (engine/effects.py), applied by the
+  `effect` control message (a puppet) or at once (a try-on preview).
+
+Pictures are read from `files` (the listing's folder; paths in `content` are relative to it,
+"files/shirt.png", or to its `files/` folder), never outside it. Everything that reads
+files or builds bundles is blocking: the manager runs it in an executor.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from engine.assets import ROOT, AvatarBundle
+from engine.effects import EffectData, builtin_effect, builtin_picture, parse_effect
+from engine.rig.errors import FormatError
+from engine.wardrobe import Outfit, WardrobeError, with_items
+
+TYPES = ("outfit", "accessory", "animation", "avatar", "style_pack", "background", "effect")
+SPRITE_TYPES = {"outfit": "outfit", "accessory": "accessories"}  # type -> sprite category
+log = logging.getLogger(__name__)
+
+BUNDLED_BACKGROUNDS = ROOT / "content" / "backgrounds"
+MAX_PIXELS = 16_000_000  # a picture's pixels at most (the upload limit's, checked again)
+
+
+class ItemError(ValueError):
+    """An item that cannot be used in a session; the message names the item and why."""
+
+
+@dataclass(frozen=True)
+class MarketItem:
+    """A listing as a session uses it: `files` is its stored folder (None for built-ins)."""
+
+    id: str
+    type: str
+    content: dict[str, Any]
+    files: Path | None = None
+    name: str = field(default="", compare=False)
+
+    @property
+    def builtin(self) -> bool:
+        return bool(self.content.get("builtin"))
+
+
+@dataclass(frozen=True)
+class Wardrobe:
+    """What a set of items adds to a session: sprite labels by item id ((category, label)),
+    emote clips (state -> clip definition) and their names, backgrounds (id -> a loader of
+    its (h, w, 3) pixels), effects (id -> EffectData), and the built-in animations."""
+
+    labels: dict[str, tuple[str, str]] = field(default_factory=dict)
+    clips: dict[str, dict[str, Any]] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+    backgrounds: dict[str, Callable[[], np.ndarray]] = field(default_factory=dict)
+    effects: dict[str, EffectData] = field(default_factory=dict)
+    animations: dict[str, str] = field(default_factory=dict)  # id -> state or variant
+
+
+# --- files ----------------------------------------------------------------------------------
+
+
+def file_of(item: MarketItem, rel: Any) -> Path:
+    """The stored file `rel` names ("files/x.png" or "x.png"), inside the item's folder."""
+    if item.files is None:
+        raise ItemError(f'item "{item.id}" has no stored files')
+    if not isinstance(rel, str) or not rel or "\\" in rel or rel.startswith("/"):
+        raise ItemError(f'item "{item.id}": bad file name {rel!r}')
+    root = item.files.resolve()
+    for base in (root, root / "files"):
+        path = (base / rel).resolve()
+        if not path.is_relative_to(root):
+            raise ItemError(f'item "{item.id}": file name {rel!r} leaves its folder')
+        if path.is_file():
+            return path
+    raise ItemError(f'item "{item.id}": no file "{rel}"')
+
+
+def read_picture(item: MarketItem, rel: Any, mode: str = "RGBA") -> np.ndarray:
+    path = file_of(item, rel)
+    try:
+        with Image.open(path) as im:
+            if im.width * im.height > MAX_PIXELS:
+                raise ItemError(f'item "{item.id}": picture "{rel}" has too many pixels')
+            return np.asarray(im.convert(mode)).copy()
+    except OSError as e:
+        raise ItemError(f'item "{item.id}": picture "{rel}" cannot be read: {e}') from None
+
+
+# --- per type ---------------------------------------------------------------------------------
+
+
+def outfit_of(item: MarketItem, label: str | None = None) -> Outfit:
+    """An outfit or accessory from pictures as the wardrobe wears it."""
+    category = SPRITE_TYPES[item.type]
+    parts = item.content.get("parts")
+    if not isinstance(parts, dict) or not parts:
+        raise ItemError(f'item "{item.id}": "parts" must name the slots it dresses')
+    out: dict[str, tuple[str, np.ndarray]] = {}
+    for slot, part in parts.items():
+        if not isinstance(part, dict) or not isinstance(part.get("attachment"), str):
+            raise ItemError(f'item "{item.id}": part "{slot}" needs an "attachment"')
+        out[slot] = (part["attachment"], read_picture(item, part.get("picture")))
+    return Outfit(category, label or str(item.content.get("label") or item.id), out)
+
+
+def effect_of(item: MarketItem) -> EffectData:
+    """The item's effect: a built-in by name, or the engine's format with its frames."""
+    content = item.content
+    if item.builtin and "effect" in content:
+        try:
+            base = builtin_effect(str(content["effect"]))
+        except KeyError:
+            raise ItemError(f'item "{item.id}": no built-in effect "{content["effect"]}"') from None
+        return EffectData(item.id, base.filter, base.overlay)
+    spec = {k: v for k, v in content.items() if k != "builtin"}
+
+    def pictures(path: str) -> np.ndarray:
+        if path.startswith("builtin:"):
+            return builtin_picture(path)
+        try:
+            return read_picture(item, path)
+        except ItemError as e:
+            raise LookupError(str(e)) from None
+
+    try:
+        return parse_effect(spec, pictures, name=item.id, source=f"effect {item.id}")
+    except FormatError as e:
+        raise ItemError(str(e)) from None
+
+
+def background_of(item: MarketItem) -> Callable[[], np.ndarray]:
+    """A loader of the item's picture, (h, w, 3) uint8 (read once, when first shown)."""
+    content = item.content
+    if item.builtin and isinstance(content.get("background"), str):
+        bid = content["background"]
+        path = BUNDLED_BACKGROUNDS / f"{bid}.png"
+        if not bid.replace("-", "").isalnum() or not path.is_file():
+            raise ItemError(f'item "{item.id}": no bundled background "{bid}"')
+        return lru_cache(maxsize=1)(lambda: _rgb(path))
+    file_of(item, content.get("picture"))  # there, and inside its folder
+    return lru_cache(maxsize=1)(lambda: read_picture(item, content.get("picture"), "RGB"))
+
+
+def _rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB")).copy()
+
+
+def clips_of(item: MarketItem) -> dict[str, Any]:
+    """An animation package's first clip definition (the engine checks it when added)."""
+    clips = item.content.get("clips")
+    if not isinstance(clips, dict) or not clips:
+        raise ItemError(f'item "{item.id}": "clips" must hold at least one clip')
+    definition = next(iter(clips.values()))
+    if isinstance(definition, str):  # a file of the package
+        try:
+            definition = json.loads(file_of(item, definition).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise ItemError(f'item "{item.id}": clip file cannot be read: {e}') from None
+    if not isinstance(definition, dict):
+        raise ItemError(f'item "{item.id}": a clip is a JSON object')
+    return definition
+
+
+# --- a set of items -------------------------------------------------------------------------
+
+
+def dress(
+    bundle: AvatarBundle, items: Sequence[MarketItem], strict: bool = True
+) -> tuple[AvatarBundle, Wardrobe]:
+    """`bundle` with the items' outfits and accessories from pictures added as labels, and
+    what else the items bring (clips, backgrounds, effects). Items of types a session does
+    not use (avatars, style packs) and built-in outfits need nothing. An item that cannot
+    be used raises ItemError, or (`strict=False`: a puppet's owned items, where one broken
+    item must not keep the others off the stream) is left out with a warning. Blocking."""
+    taken = {c: set(v) for c, v in (bundle.sprites.categories if bundle.sprites else {}).items()}
+    found = Wardrobe({}, {}, {}, {}, {}, {})
+    outfits: list[tuple[str, Outfit]] = []
+    for item in items:
+        try:
+            _take(item, found, outfits, taken)
+        except ItemError as e:
+            if strict:
+                raise
+            log.warning("marketplace item %s left out: %s", item.id, e)
+    if outfits:
+        try:
+            bundle = with_items(bundle, [o for _, o in outfits])
+        except WardrobeError as e:
+            if strict:
+                raise ItemError(str(e)) from None
+            log.warning("marketplace outfits left out: %s", e)
+            for iid, _ in outfits:
+                del found.labels[iid]
+    return bundle, found
+
+
+def _take(
+    item: MarketItem,
+    found: Wardrobe,
+    outfits: list[tuple[str, Outfit]],
+    taken: dict[str, set[str]],
+) -> None:
+    """One item's share of `dress` (its dicts are filled here, before anyone sees them)."""
+    c = item.content
+    labels, clips, names = found.labels, found.clips, found.names
+    if item.type not in TYPES:
+        raise ItemError(f'item "{item.id}": unknown type "{item.type}"')
+    if item.type in SPRITE_TYPES:
+        category = SPRITE_TYPES[item.type]
+        if item.builtin:
+            labels[item.id] = (str(c.get("category") or category), str(c.get("label")))
+            return
+        wanted = str(c.get("label") or item.id)
+        # never shadow a label the avatar (or another item) has
+        label = wanted if wanted not in taken.get(category, ()) else f"{wanted}-{item.id[1:7]}"
+        taken.setdefault(category, set()).add(label)
+        outfits.append((item.id, outfit_of(item, label)))
+        labels[item.id] = (category, label)
+    elif item.type == "animation":
+        if item.builtin:
+            found.animations[item.id] = str(c.get("variant") or c.get("state"))
+        else:
+            clips[item.id] = clips_of(item)
+            names[item.id] = item.name or str(next(iter(c.get("clips") or {item.id: 0})))
+            found.animations[item.id] = item.id
+    elif item.type == "background":
+        found.backgrounds[item.id] = background_of(item)
+    elif item.type == "effect":
+        found.effects[item.id] = effect_of(item)
