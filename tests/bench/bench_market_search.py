@@ -2,17 +2,18 @@
 at 50 concurrent clients on this machine).
 
     .venv/bin/python -m tests.bench.bench_market_search [--listings 10000] [--clients 50]
-                                                         [--seconds 5]
+                                                         [--seconds 5] [--think-ms 0]
 
 Builds a temporary database with N listings of varied words (deterministic), then, for
 each of two paths, runs `--clients` concurrent clients for `--seconds` over a mix of
 searches (no text, one word, a prefix, two words, relevance order, a filter, price order,
 the second page of a cursor walk):
-- domain: `Store.read(lambda db: listings.search(db, query))` (the reader threads, no HTTP);
+- domain: `Store.read(lambda db: search.search(db, query))` (the reader threads, no HTTP);
 - HTTP: `GET /api/marketplace/assets?...` on an in-process aiohttp server
   (`webapi.app.create_app(db=...)`) with 50 keep-alive connections, when the route exists.
 Prints requests/s, latency p50/p95/p99 per path and per query kind, errors and the machine.
-The clients share the cores with the server. Asserts nothing.
+`--think-ms`: each client pauses about that long between searches (0: saturation, where
+latency is only queueing). The clients share the cores with the server. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from urllib.parse import urlencode
 import aiohttp
 import numpy as np
 
-from webapi.market import listings
+from webapi.market import listings, search
 from webapi.store import Store, new_id, now_iso
 
 WORDS = [
@@ -258,11 +259,11 @@ def summary(name: str, lat: dict[str, list[float]], errors: int, seconds: float)
               f"p95 {np.percentile(k, 95):6.1f} ms")  # fmt: skip
 
 
-async def domain(path: Path, clients: int, seconds: float) -> None:
+async def domain(path: Path, clients: int, seconds: float, think: float = 0.0) -> None:
     store = Store(path)
     await store.start()
     try:
-        first = await store.read(lambda db: listings.search(db, listings.Query(sort="popular")))
+        first = await store.read(lambda db: search.search(db, search.Query(sort="popular")))
         cursors = {"popular": first["next_cursor"]}
         lat: dict[str, list[float]] = {}
         errors = 0
@@ -271,16 +272,18 @@ async def domain(path: Path, clients: int, seconds: float) -> None:
         async def client(n: int) -> None:
             nonlocal errors
             rng = random.Random(n)
+            await asyncio.sleep(think * rng.random())  # arrivals spread, not one burst
             while time.perf_counter() < end:
                 kind, params = queries(rng, cursors)
-                q = listings.parse_query(params)
+                q = search.parse_query(params)
                 t = time.perf_counter()
                 try:
-                    await store.read(lambda db, q=q: listings.search(db, q))
+                    await store.read(lambda db, q=q: search.search(db, q))
                 except Exception:  # a benchmark counts failures, it does not stop on one
                     errors += 1
                     continue
                 lat.setdefault(kind, []).append(time.perf_counter() - t)
+                await asyncio.sleep(think * rng.uniform(0.5, 1.5))
 
         await asyncio.gather(*(client(n) for n in range(clients)))
         summary(f"domain (Store.read(search)), {clients} clients", lat, errors, seconds)
@@ -288,7 +291,7 @@ async def domain(path: Path, clients: int, seconds: float) -> None:
         await store.aclose()
 
 
-async def http(path: Path, clients: int, seconds: float) -> None:
+async def http(path: Path, clients: int, seconds: float, think: float = 0.0) -> None:
     from aiohttp import web
 
     from webapi.app import create_app
@@ -317,6 +320,7 @@ async def http(path: Path, clients: int, seconds: float) -> None:
                 async def client(n: int) -> None:
                     nonlocal errors
                     rng = random.Random(1000 + n)
+                    await asyncio.sleep(think * rng.random())  # spread, not one burst
                     while time.perf_counter() < end:
                         kind, params = queries(rng, cursors)
                         t = time.perf_counter()
@@ -330,6 +334,7 @@ async def http(path: Path, clients: int, seconds: float) -> None:
                             errors += 1
                             continue
                         lat.setdefault(kind, []).append(time.perf_counter() - t)
+                        await asyncio.sleep(think * rng.uniform(0.5, 1.5))
 
                 await asyncio.gather(*(client(n) for n in range(clients)))
                 summary(
@@ -356,6 +361,9 @@ def main() -> None:
     ap.add_argument("--listings", type=int, default=10_000)
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=5.0)
+    # 0: each client searches again as soon as answered (saturation: latency is queueing);
+    # people typing in a search box pause between searches (~0.5 s with the page's debounce)
+    ap.add_argument("--think-ms", type=float, default=0.0)
     args = ap.parse_args()
     print(f"machine: {machine()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -363,8 +371,8 @@ def main() -> None:
         t = time.perf_counter()
         build(path, args.listings)
         print(f"built {args.listings} listings in {time.perf_counter() - t:.1f} s", flush=True)
-        asyncio.run(domain(path, args.clients, args.seconds))
-        asyncio.run(http(path, args.clients, args.seconds))
+        asyncio.run(domain(path, args.clients, args.seconds, args.think_ms / 1000))
+        asyncio.run(http(path, args.clients, args.seconds, args.think_ms / 1000))
 
 
 if __name__ == "__main__":

@@ -332,3 +332,24 @@ def test_paid_purchase_without_stripe_keys_is_a_clear_503_and_grants_nothing(
         assert status == 200 and owned["items"] == []
 
     server.run(test())
+
+
+def test_builtin_items_show_their_shipped_thumbnail_at_once(server: Server) -> None:
+    """A fresh market: Digi's own items answer their thumbnail before anything is rendered
+    (content/market, made by content/build/market_thumbs.py); their preview picture is still
+    rendered on demand (404 until then)."""
+
+    async def test() -> None:
+        status, page = await call(server.http, "GET", "/api/marketplace/assets?type=outfit")
+        assert status == 200
+        armor = next(i for i in page["items"] if i["builtin"] and "armor" in i["tags"])
+        assert not (server.root / armor["id"] / "thumb.png").exists()  # nothing rendered
+        async with server.http.get(armor["thumbnail_url"]) as r:
+            assert r.status == 200 and r.content_type == "image/png"
+            shipped = await r.read()
+        own = Path(__file__).resolve().parents[2] / "content" / "market" / f"{armor['id']}.png"
+        assert shipped == own.read_bytes()
+        async with server.http.get(armor["preview_url"]) as r:
+            assert r.status == 404
+
+    server.run(test())

@@ -102,6 +102,13 @@ def test_a_card_purchase_is_fulfilled_by_the_webhook_and_pays_the_creator(
         assert intent["metadata"]["purchase_id"] == started["purchase_id"]
         path = f"/api/marketplace/assets/{item['id']}"
         assert (await call(http, "GET", path, buyer))[1]["owned"] is False  # not before paying
+        # Buy again before paying (another tab, a reload): the same purchase and payment,
+        # never a second charge
+        _, again = await call(
+            http, "POST", "/api/marketplace/purchase", buyer, {"asset_id": item["id"]}
+        )
+        assert again["purchase_id"] == started["purchase_id"]
+        assert again["client_secret"] == started["client_secret"]
         await pay(fake_stripe, started["client_secret"])
         done = await paid(http, buyer, started["purchase_id"])
         assert done["status"] == "paid" and done["owned"] is True

@@ -1,4 +1,4 @@
-"""Search (webapi/market/listings.py `search`, `parse_query`) on a real SQLite FTS5 index:
+"""Search (webapi/market/search.py `search`, `parse_query`) on a real SQLite FTS5 index:
 any text is a valid search, filters, every sort order, and keyset pages that never repeat
 or skip a row, also while listings are added between pages."""
 
@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from tests.market.test_listings import add_user, draft, grant
 from webapi.errors import Invalid
 from webapi.market import listings
-from webapi.market.listings import Query, parse_query, search
+from webapi.market import search as market_search
+from webapi.market.search import Query, parse_query, search
 from webapi.store import Store
 
 # (name, description, tags, type, price, currency, compatibility, published)
@@ -121,9 +122,9 @@ def test_operators_do_not_act_as_operators(catalog: Any) -> None:
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    text=st.text(max_size=listings.SEARCH_TEXT_MAX)
+    text=st.text(max_size=market_search.SEARCH_TEXT_MAX)
     # every code point, lone surrogates too (a URL's %ED%A0%80 can decode to one)
-    | st.text(st.characters(exclude_categories=()), max_size=listings.SEARCH_TEXT_MAX)
+    | st.text(st.characters(exclude_categories=()), max_size=market_search.SEARCH_TEXT_MAX)
 )
 def test_any_text_is_a_valid_search(catalog: Any, text: str) -> None:
     store, _ = catalog
@@ -202,13 +203,13 @@ def walk(store: Store, q: Query, between: Any = None) -> list[str]:
 
 
 @pytest.mark.parametrize("few_hits", [400, 0], ids=["words-drive", "index-drives"])
-@pytest.mark.parametrize("sort", listings.SORTS)
+@pytest.mark.parametrize("sort", market_search.SORTS)
 def test_pages_cover_everything_once_in_order(
     catalog: Any, sort: str, few_hits: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Both plans (a rare word's matches drive the query; a common word's are only a
     membership test while the sort's index is walked) page alike."""
-    monkeypatch.setattr(listings, "_FEW_HITS", few_hits)
+    monkeypatch.setattr(market_search, "_FEW_HITS", few_hits)
     store, _ = catalog
     text = "neon" if sort == "relevance" or few_hits == 0 else ""
     whole = store.read_now(lambda db: search(db, Query(text=text, sort=sort, limit=100)))
@@ -313,15 +314,15 @@ def test_parse_query_names_the_bad_parameter(params: dict[str, str], message: st
 
 
 def test_fts_query_quotes_every_token() -> None:
-    assert listings.fts_query("") is None and listings.fts_query('" * ( -') is None
-    assert listings.fts_query("neon") == '"neon"*'
-    assert listings.fts_query('a"b OR c') == '"a""b" "OR" "c"*'
-    assert listings.fts_query("NEAR(x y)") == '"NEAR(x" "y)"*'
+    assert market_search.fts_query("") is None and market_search.fts_query('" * ( -') is None
+    assert market_search.fts_query("neon") == '"neon"*'
+    assert market_search.fts_query('a"b OR c') == '"a""b" "OR" "c"*'
+    assert market_search.fts_query("NEAR(x y)") == '"NEAR(x" "y)"*'
 
 
 def test_control_characters_and_lone_surrogates_split_words(catalog: Any) -> None:
     store, _ = catalog
     # a NUL would end SQLite's copy of the query inside a quoted string
     assert names(store, text="neon\x00jacket") == ["Neon casual"]
-    assert listings.fts_query("neon\ud800jacket") == '"neon" "jacket"*'
+    assert market_search.fts_query("neon\ud800jacket") == '"neon" "jacket"*'
     assert set(names(store, text="\ud800neon\udfff")) == {"Neon casual", "Sparkle aura"}

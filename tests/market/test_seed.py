@@ -14,7 +14,7 @@ import pytest
 from tests.market.test_listings import add_user
 from webapi.errors import Conflict, Forbidden
 from webapi.market import listings, seed
-from webapi.market.listings import Query
+from webapi.market.search import Query, search
 from webapi.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,13 +98,13 @@ def test_seed_lists_every_item_free_and_published_by_digigami(
     assert len(user) == 1
     uid, username, email, password_hash = user[0]
     assert (username, email, password_hash) == ("digigami", "market@digigami.invalid", "!")
-    found = store.read_now(lambda db: listings.search(db, Query(limit=100)))["items"]
+    found = store.read_now(lambda db: search(db, Query(limit=100)))["items"]
     assert {i["id"] for i in found} == {i["id"] for i in items}
     for listing in found:
         assert listing["free"] and listing["builtin"] and listing["status"] == "published"
         assert listing["creator"] == {"id": uid, "name": "Digigami"}
     assert [i["name"] for i in store.read_now(
-        lambda db: listings.search(db, Query(text="robot")))["items"]] == ["Dance 3: Robot"]  # fmt: skip
+        lambda db: search(db, Query(text="robot")))["items"]] == ["Dance 3: Robot"]  # fmt: skip
     row = store.read_now(lambda db: listings.row_for_use(db, seed.builtin_id("outfit:armor"), None))
     assert row["content"]["label"] == "armor" and row["builtin"] == 1
 
@@ -162,3 +162,18 @@ def test_builtin_listings_cannot_be_rated_without_getting_them(
     bob = store.write_now(lambda db: add_user(db, "bob", creator=False))
     with pytest.raises(Forbidden):
         store.write_now(lambda db: listings.rate(db, items[0]["id"], bob, 5))
+
+
+def test_every_builtin_item_ships_its_thumbnail(items: list[dict[str, Any]]) -> None:
+    """content/build/market_thumbs.py made one per built-in item (a fresh market shows them
+    at once); a new built-in item without one fails here until the script is run again."""
+    from PIL import Image
+
+    folder = ROOT / "content" / "market"
+    for item in items:
+        path = folder / f"{item['id']}.png"
+        assert path.is_file(), f"{item['key']}: no {path.name}: run content/build/market_thumbs.py"
+        with Image.open(path) as im:
+            assert im.size == (256, 256), item["key"]
+    shipped = {p.stem for p in folder.glob("*.png")}
+    assert shipped == {item["id"] for item in items}  # none left of a removed item

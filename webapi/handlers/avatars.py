@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from streaming.live import COLOR_RANGES, Look
 from streaming.manager import Resolver
 from webapi.errors import Invalid, NotFound
 from webapi.handlers.identity import identify
+from webapi.handlers.pagecache import PageCache
 from webapi.handlers.request import json_body, store_of
 from webapi.handlers.spec import body_of, errors, json_answer
 from webapi.library import avatars, customizations
@@ -41,31 +41,6 @@ async def create_avatar(request: web.Request) -> web.Response:
     body = await _body(request)
     view = await avatars.create(store_of(request), request.app[FILES], who, body)
     return web.json_response(view, status=201, headers={"Location": f"/api/avatars/{view['id']}"})
-
-
-class PageCache:
-    """Encoded list pages, each valid while the store has committed nothing since it was
-    read. Building a page (a JSON parse of every row's customizations, the answer's
-    encoding) is most of a list request's cost, and lists are read far more often than
-    anything is saved (docs/PERFORMANCE.md, "REST API"). Any commit makes every page stale:
-    coarse, but never wrong."""
-
-    def __init__(self, size: int = 1024) -> None:
-        self.size = size
-        self._pages: OrderedDict[tuple[Any, ...], tuple[int, bytes]] = OrderedDict()
-
-    def get(self, key: tuple[Any, ...], commits: int) -> bytes | None:
-        hit = self._pages.get(key)
-        if hit is None or hit[0] != commits:
-            return None
-        self._pages.move_to_end(key)
-        return hit[1]
-
-    def put(self, key: tuple[Any, ...], commits: int, body: bytes) -> None:
-        self._pages[key] = (commits, body)
-        self._pages.move_to_end(key)
-        while len(self._pages) > self.size:
-            self._pages.popitem(last=False)
 
 
 PAGES = web.AppKey("avatar_pages", PageCache)

@@ -34,6 +34,7 @@ from webapi.handlers.market_base import (
     raw_listing,
 )
 from webapi.handlers.market_spec import OPENAPI_PATHS, OPENAPI_SCHEMAS
+from webapi.handlers.pagecache import PageCache
 from webapi.handlers.request import store_of
 from webapi.market import listings, purchases, seed
 from webapi.market.payments import Payments
@@ -59,12 +60,13 @@ def setup(
     app[SIGNING_KEY] = load_signing_key(root)
     app[PREVIEWS] = Previews(root, enabled=render_previews)
     app[INFLIGHT_PAYOUTS] = set()
+    app[catalog.SEARCHES] = PageCache(512)  # the front page and popular searches, encoded
     pages = {route: stripe_sources(payments) for route in PAGES}
     app[security.PAGE_SOURCES] = {**app.get(security.PAGE_SOURCES, {}), **pages}
     app.on_startup.append(_seed)
     app.on_cleanup.append(_stop_previews)
     r, p = app.router, PREFIX
-    r.add_get(f"{p}/assets", catalog.search)
+    r.add_get(f"{p}/assets", catalog.search_listings)
     r.add_post(f"{p}/assets", sell.upload)
     r.add_get(f"{p}/assets/{{id}}", catalog.get_listing)
     r.add_patch(f"{p}/assets/{{id}}", sell.edit)

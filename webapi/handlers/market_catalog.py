@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from engine.assets import ROOT
 from webapi.errors import Forbidden, Invalid, NotFound
 from webapi.handlers.identity import identify, require_user
 from webapi.handlers.market_base import (
@@ -26,10 +27,13 @@ from webapi.handlers.market_base import (
     root_of,
     sign_download,
 )
+from webapi.handlers.pagecache import PageCache
 from webapi.handlers.request import json_body, store_of
-from webapi.market import assets, listings, purchases
+from webapi.market import assets, listings, purchases, search
 from webapi.store import now_iso
 
+# the thumbnails of Digi's own items, shipped so a fresh market shows them at once
+BUNDLED_THUMBS = ROOT / "content" / "market"
 # the preview files a listing may have, by the name they are served as
 FILES = {
     "thumbnail.png": ("thumb.png", "image/png"),
@@ -43,10 +47,21 @@ def with_preview_state(request: web.Request, listing: dict[str, Any]) -> dict[st
     return {**listing, "preview_ready": request.app[PREVIEWS].ready(listing["id"])}
 
 
-async def search(request: web.Request) -> web.Response:
-    query = listings.parse_query(request.query)
-    found = await store_of(request).read(lambda db: listings.search(db, query))
-    return web.json_response(found, headers={"Cache-Control": "no-cache"})
+SEARCHES = web.AppKey("market_searches", PageCache)
+
+
+async def search_listings(request: web.Request) -> web.Response:
+    query = search.parse_query(request.query)  # parsed: equal searches share one entry
+    store = store_of(request)
+    commits = store.commits  # read before the rows: a write meanwhile makes the page stale
+    body = request.app[SEARCHES].get((query,), commits)
+    if body is None:
+        found = await store.read(lambda db: search.search(db, query))
+        body = json.dumps(found, separators=(",", ":")).encode()
+        request.app[SEARCHES].put((query,), commits, body)
+    return web.Response(
+        body=body, content_type="application/json", headers={"Cache-Control": "no-cache"}
+    )
 
 
 async def get_listing(request: web.Request) -> web.Response:
@@ -67,9 +82,13 @@ async def listing_file(request: web.Request, name: str) -> web.StreamResponse:
     path = root_of(request) / lid / stored
     if not path.is_file():
         row = await store.read(lambda db: raw_listing(db, lid))
-        if row is not None and name != "preview.webm":
-            request.app[PREVIEWS].schedule(lid, row["type"], row["content"])
-        raise NotFound(f"the {name} of this listing is not rendered (yet)")
+        bundled = BUNDLED_THUMBS / f"{lid}.png"
+        if name == "thumbnail.png" and row is not None and row["builtin"] and bundled.is_file():
+            path = bundled  # Digi's own items (content/build/market_thumbs.py): no render
+        else:
+            if row is not None and name != "preview.webm":
+                request.app[PREVIEWS].schedule(lid, row["type"], row["content"])
+            raise NotFound(f"the {name} of this listing is not rendered (yet)")
     return web.FileResponse(
         path, headers={"Content-Type": media, "Cache-Control": "private, max-age=300"}
     )

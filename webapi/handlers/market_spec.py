@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from webapi.handlers.spec import OPTIONAL, SIGNED_IN, body_of, errors, json_answer, ref
-from webapi.market import listings, purchases
+from webapi.market import listings, purchases, search
 from webapi.market.packages import LIMITS
 
 P = "/api/marketplace"
@@ -235,9 +235,9 @@ _SEARCH_PARAMS = [
     {"name": "currency", "in": "query", "schema": {"enum": list(listings.CURRENCIES)}},
     {"name": "free", "in": "query", "schema": {"type": "boolean"}},
     {"name": "rig", "in": "query", "schema": {"type": "string"}},
-    {"name": "sort", "in": "query", "schema": {"enum": list(listings.SORTS), "default": "newest"}},
+    {"name": "sort", "in": "query", "schema": {"enum": list(search.SORTS), "default": "newest"}},
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
-     "maximum": listings.LIMIT_MAX, "default": listings.DEFAULT_LIMIT}},
+     "maximum": search.LIMIT_MAX, "default": search.DEFAULT_LIMIT}},
     {"name": "cursor", "in": "query", "schema": {"type": "string"}},
 ]  # fmt: skip
 

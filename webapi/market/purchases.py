@@ -26,6 +26,7 @@ platform never issues them; one made by hand in Stripe's dashboard is settled by
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from webapi.errors import Conflict, Invalid, NotFound
@@ -43,6 +44,7 @@ CREDIT_PACKS: dict[str, tuple[int, int]] = {
 assert all(credits == cents for credits, cents in CREDIT_PACKS.values())
 
 PAY_WITH = ("card", "credits")
+REUSE_PENDING_S = 23 * 3600  # under Stripe's 24 h life of an idempotency key
 OUTCOMES = ("fulfilled", "duplicate", "refunded", "unknown", "ignored", "mismatch", "failed")
 
 
@@ -178,11 +180,29 @@ def start(db: Any, *, listing_id: str, buyer_id: str, pay_with: str = "card") ->
         raise Conflict(f"this asset's currency ({currency}) cannot be paid for")
     if pay_with != "card":
         raise Invalid("pay_with: this asset is priced in US dollars: pay by card", field="pay_with")
-    p = _new_purchase(
+    p = _open_card_purchase(db, buyer_id, listing_id, price) or _new_purchase(
         db, buyer_id=buyer_id, kind="asset", listing_id=listing_id, amount_cents=price,
         currency="usd", method="card", status="pending",
     )  # fmt: skip
     return {"status": "pending", "purchase_id": p["id"], "amount_cents": price, "currency": "usd"}
+
+
+def _open_card_purchase(
+    db: Any, buyer_id: str, listing_id: str, price: int
+) -> dict[str, Any] | None:
+    """The buyer's pending card purchase of this listing at this price, started within
+    REUSE_PENDING_S: a second Buy (another tab, a reload) continues it instead of opening a
+    second payment that could charge them twice. The handler's PaymentIntent is made with
+    the purchase id as its idempotency key, so Stripe answers the same intent again (its
+    keys last 24 hours: older pending purchases are left to lapse)."""
+    since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - REUSE_PENDING_S))
+    row = db.execute(
+        "SELECT id FROM purchases WHERE buyer_id = ? AND listing_id = ? AND kind = 'asset' "
+        "AND method = 'card' AND status = 'pending' AND amount_cents = ? AND currency = 'usd' "
+        "AND created_at >= ? ORDER BY created_at DESC LIMIT 1",
+        [buyer_id, listing_id, price, since],
+    ).fetchone()
+    return None if row is None else _purchase(db, row[0])
 
 
 def start_credit_pack(db: Any, *, buyer_id: str, pack: str) -> dict:
