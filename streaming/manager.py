@@ -66,7 +66,14 @@ from streaming.control import ControlChannel, sender
 from streaming.encoder import SharedEncoder, forward_keyframe_requests
 from streaming.idents import IdentRegistry
 from streaming.live import WEARS, CommandError, LiveSession, Look, Output
-from streaming.market_items import ItemError, MarketItem, Wardrobe, dress
+from streaming.market_items import (
+    ItemError,
+    MarketItem,
+    Wardrobe,
+    avatar_look,
+    dress,
+    with_colour_groups,
+)
 from streaming.render_worker import RenderWorker
 from streaming.tracks import AvatarTrack, PacketSlot, consume_camera
 
@@ -473,7 +480,15 @@ class SessionManager:
         look: Look,
         try_on: MarketItem | None = None,
     ) -> tuple[LiveSession, str]:
+        whole = try_on is not None and try_on.type == "avatar"
+        if whole:  # an avatar listing replaces the avatar: worn as its saved copy will be
+            try:
+                look = avatar_look(try_on, look, self.rig)
+            except ItemError as e:
+                raise BadOffer(str(e)) from None
         bundle = await self.dressed(look)
+        if whole:
+            look = with_colour_groups(look, bundle)
         items = (try_on,) if try_on is not None else ()
         bundle, wardrobe = await self._market(bundle, items, strict=True)
         try:
@@ -1260,15 +1275,7 @@ def _try_on(session: LiveSession, wardrobe: Wardrobe, item: MarketItem) -> None:
         session.backdrop = Scene(background="image", image=item.id)
     elif item.id in wardrobe.effects:
         session.set_effect(item.id)
-    elif item.type == "avatar":  # its customizations' sprites and colours
-        cust = item.content.get("customizations")
-        cust = cust if isinstance(cust, dict) else {}
-        for category, label in (cust.get("sprites") or {}).items():
-            session.command({"type": "swap", "category": category, "label": label})
-        for part, values in (cust.get("colors") or {}).items():
-            # a saved avatar's colour groups need its look's groups: the whole avatar's only
-            if isinstance(values, dict) and part == "avatar":
-                session.command({"type": "color", **values, "part": part})
+    # an avatar listing: nothing more, the session was made wearing it (`avatar_look`)
 
 
 def _preview_key(options: dict[str, Any], fps: int, size: int) -> str:

@@ -12,7 +12,11 @@ the store. Per type:
 - background: a picture behind the avatar (the scene's `image`, by the listing id; a
   built-in one is a bundled background's id);
 - effect: a colour filter and/or an animated overlay (engine/effects.py), applied by the
-  `effect` control message (a puppet) or at once (a try-on preview).
+  `effect` control message (a puppet) or at once (a try-on preview);
+- avatar: the listing is a whole avatar (its customizations on the bare rig): a try-on
+  preview wears it as its saved copy will be worn (`avatar_look`, `with_colour_groups`),
+  instead of the viewer's own avatar. Bought, it is a saved avatar (webapi/market/purchases.py
+  `_save_avatar`), worn like any other.
 
 Pictures are read from `files` (the listing's folder; paths in `content` are relative to it,
 "files/shirt.png", or to its `files/` folder), never outside it. Everything that reads
@@ -21,8 +25,10 @@ files or builds bundles is blocking: the manager runs it in an executor.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -36,6 +42,7 @@ from engine.assets import ROOT, AvatarBundle
 from engine.effects import EffectData, builtin_effect, builtin_picture, parse_effect
 from engine.rig.errors import FormatError
 from engine.wardrobe import Outfit, WardrobeError, with_items
+from streaming.live import COLOR_RANGES, Look
 
 TYPES = ("outfit", "accessory", "animation", "avatar", "style_pack", "background", "effect")
 SPRITE_TYPES = {"outfit": "outfit", "accessory": "accessories"}  # type -> sprite category
@@ -250,3 +257,65 @@ def _take(
         found.backgrounds[item.id] = background_of(item)
     elif item.type == "effect":
         found.effects[item.id] = effect_of(item)
+
+
+# --- an avatar listing ----------------------------------------------------------------------
+
+
+def avatar_look(item: MarketItem, look: Look, rig: str) -> Look:
+    """What trying on avatar listing `item` wears: its customizations (sprite library,
+    sprites, colours, render style: webapi/library/customizations.py's format, validated on
+    upload) on the bare rig, as the saved avatar buying it makes is worn. Not the viewer's
+    face or saved avatar: the listing replaces the avatar. The colour groups come from the
+    bundle once built (`with_colour_groups`). ItemError names what cannot be worn."""
+    content = item.content
+    if content.get("rig") != rig:
+        raise ItemError(f'item "{item.id}": made for rig {content.get("rig")!r}, not "{rig}"')
+    cust = content.get("customizations")
+    cust = {} if cust is None else cust
+    if not isinstance(cust, dict):
+        raise ItemError(f'item "{item.id}": "customizations" must be an object')
+    library, style = cust.get("library", "base"), cust.get("style", "none")
+    sprites, colors = cust.get("sprites") or {}, cust.get("colors") or {}
+    if not isinstance(library, str) or not isinstance(style, str):
+        raise ItemError(f'item "{item.id}": "library" and "style" are names')
+    if not isinstance(sprites, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in sprites.items()
+    ):
+        raise ItemError(f'item "{item.id}": "sprites" maps sprite categories to labels')
+    if not isinstance(colors, dict):
+        raise ItemError(f'item "{item.id}": "colors" maps colour parts to filters')
+    filters = {str(part): _filter(item, part, values) for part, values in colors.items()}
+    return dataclasses.replace(
+        look, face=None, saved=None, library=library, sprites=dict(sprites), colors=filters,
+        style=style, groups={},
+    )  # fmt: skip
+
+
+def _filter(item: MarketItem, part: Any, values: Any) -> tuple[float, float, float, float]:
+    """One part's {"hue", "saturation", "brightness", "contrast"} as the renderer's tuple
+    (webapi/library/customizations.py `filter_of`; streaming does not import webapi)."""
+    if not isinstance(values, dict) or any(k not in COLOR_RANGES for k in values):
+        raise ItemError(f'item "{item.id}": colours of "{part}" name {", ".join(COLOR_RANGES)}')
+    out = []
+    for key, (lo, hi) in COLOR_RANGES.items():
+        v = values.get(key, 0.0 if key == "hue" else 1.0)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise ItemError(f'item "{item.id}": colour "{part}.{key}" is not a number')
+        if not lo <= v <= hi:
+            raise ItemError(f'item "{item.id}": colour "{part}.{key}" is outside {lo:g}..{hi:g}')
+        out.append(float(v))
+    return (out[0], out[1], out[2], out[3])
+
+
+def with_colour_groups(look: Look, bundle: AvatarBundle) -> Look:
+    """`look` with the colour groups of `bundle`'s sprite library: each category's slots,
+    as webapi/library/customizations.py `rig_options` makes them for a saved avatar, so an
+    avatar listing's part colours (its outfit's hue...) are drawn."""
+    lib = bundle.sprites
+    if lib is None:
+        return look
+    groups = {
+        c: tuple(sorted({lib.rig.slots[s].name for s in lib.slots_of(c)})) for c in lib.categories
+    }
+    return dataclasses.replace(look, groups={**groups, **look.groups})

@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -103,6 +103,20 @@ def _engine():
         return importlib.import_module("engine.style")
     except ImportError as e:
         raise Unavailable(f"avatar generation is not available on this server ({e})") from None
+
+
+def _register_pack(engine: Any, pack: StylePack) -> None:
+    """Load `pack`'s file and make it the engine's style `pack.key` (on a worker thread: it
+    reads a file). The file was checked on upload; one that no longer loads is our fault,
+    logged with its path and answered without it."""
+    from engine.style.packs import load_pack
+
+    try:
+        _, params = load_pack(pack.file)
+    except engine.StylePackError:
+        log.exception("the style pack of listing %s does not load", pack.key)
+        raise Unavailable(f'the style pack "{pack.name}" cannot be loaded on this server') from None
+    engine.register_style(pack.key, params)
 
 
 def measure_likeness(pixels: Any) -> dict[str, Any]:
@@ -215,6 +229,23 @@ def session_id_of(msg: dict[str, Any]) -> str:
     if not isinstance(sid, str) or len(sid) > MAX_SESSION_ID:
         raise BadRequest(f'"sessionId" must be a string of at most {MAX_SESSION_ID} characters')
     return sid
+
+
+@dataclasses.dataclass(frozen=True)
+class StylePack:
+    """A style besides the built-ins that one caller may generate with: a marketplace style
+    pack they own or made (webapi/handlers/market_styles.py). A request names it by `key`
+    (its listing id) or by `style`; the engine knows an uploaded one by `key`, since two
+    creators may choose the same style name."""
+
+    key: str
+    style: str  # the pack's own style name (a built-in style's, for a built-in listing)
+    name: str  # for people: the listing's name
+    file: Path | None  # its safetensors; None: a built-in style's listing (`style` is it)
+
+
+# a caller's (user id or None) extra styles; set by the marketplace, none without it
+StyleSource = Callable[[str | None], Awaitable[list[StylePack]]]
 
 
 class Job:
@@ -426,6 +457,7 @@ class Generator:
         self.handlers: dict[str, Callable[[dict[str, Any], Callable, str], None]] = {}
         # each socket's goodbye to those areas (its watchers are dropped): called with send
         self.farewells: list[Callable[[Callable], None]] = []
+        self.style_packs: StyleSource | None = None  # the market's (market_styles.install)
 
     def default_quota(self, owner: str) -> StorageQuota | None:
         return self.limits.guest_quota if owner.startswith("guest:") else None
@@ -458,18 +490,37 @@ class Generator:
             )
         width, height = await loop.run_in_executor(self.decoders, check_header, data)
         engine = await loop.run_in_executor(self.decoders, _engine)
-        if style not in engine.STYLES:
-            raise engine.UnknownStyleError(
-                f'unknown style "{style}": the styles are {", ".join(engine.STYLES)}'
-            )
+        style, label = await self._style(job, engine, style)
         await loop.run_in_executor(self.decoders, self._check_quota, job.owner)  # disk
         job.data = data
         del data
         await self.queue.acquire(job)
         try:
-            return await self._generate(job, engine, style, options, width * height)
+            return await self._generate(job, engine, style, options, width * height, label)
         finally:
             self.queue.release(job)
+
+    async def _style(self, job: Job, engine: Any, requested: str) -> tuple[str, str]:
+        """(the engine's name for the requested style, its name for people): a built-in
+        style, or a style pack the caller owns or made, loaded from its file (validated by
+        the engine's pack loader, never unpickled) and registered with the engine under its
+        listing id. Anyone else's pack is unknown, as a misspelt style is."""
+        if requested in engine.STYLES:
+            return requested, requested
+        packs = await self.style_packs(job.user_id) if self.style_packs is not None else []
+        pack = next((p for p in packs if p.key == requested), None) or next(
+            (p for p in packs if p.style == requested and p.file is not None), None
+        )
+        if pack is None:
+            names = dict.fromkeys([*engine.STYLES, *(p.style for p in packs)])
+            raise engine.UnknownStyleError(
+                f'unknown style "{requested[:60]}": the styles are {", ".join(names)}'
+            )
+        if pack.file is None:  # a built-in style's listing
+            return pack.style, pack.style
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self.decoders, _register_pack, engine, pack)
+        return pack.key, pack.name
 
     def _check_quota(self, owner: str) -> None:
         quota = self.quota(owner)
@@ -486,7 +537,13 @@ class Generator:
             )
 
     async def _generate(
-        self, job: Job, engine, style: str, options: dict[str, Any], pixel_count: int
+        self,
+        job: Job,
+        engine,
+        style: str,
+        options: dict[str, Any],
+        pixel_count: int,
+        label: str | None = None,
     ) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
@@ -544,7 +601,7 @@ class Generator:
         meta = dict(saved.record["metadata"])
         meta.setdefault("style", style)
         meta.setdefault("processingTime", round((time.perf_counter() - started) * 1000))
-        library_id = await self._save_to_library(job, saved.id, style)
+        library_id = await self._save_to_library(job, saved.id, label or style)
         job.report(P_DONE, "done", "Your avatar is ready")
         outputs = {name: info["url"] for name, info in saved.record["outputs"].items()}
         return {

@@ -202,3 +202,22 @@ def test_the_layer_walker_sees_a_violation(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("def f():\n    from engine.render import AvatarRenderer\n")
     assert "engine.render" in _engine_imports(bad)
+
+
+def test_the_market_knows_no_http_and_one_module_knows_stripe() -> None:
+    """webapi/market is domain code (the HTTP is webapi/handlers/market*.py), and
+    payments.py is the only module of the whole product that talks to Stripe. The one
+    exemption: stripe_test.py's `_serve`, the test mode's fake Stripe, an aiohttp server that
+    only ever runs in a process of its own (`python -m webapi.market.stripe_test`)."""
+    bad = []
+    for path in _sources("webapi/market"):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel != "webapi/market/stripe_test.py":
+            bad += [f"{rel} imports {n}" for n in sorted(_imports(path) & {"aiohttp", "aiortc"})]
+    for package in ("engine", "streaming", "webapi"):
+        for path in _sources(package):
+            rel = path.relative_to(ROOT).as_posix()
+            if "stripe" in _imports(path) and rel != "webapi/market/payments.py":
+                bad.append(f"{rel} imports stripe (only webapi/market/payments.py may)")
+    assert not bad, "\n".join(bad)
+    assert "stripe" in _imports(ROOT / "webapi" / "market" / "payments.py")  # the walker sees it

@@ -20,6 +20,7 @@ from webapi.errors import Invalid
 from webapi.handlers import market_catalog as catalog
 from webapi.handlers import market_pay as pay
 from webapi.handlers import market_sell as sell
+from webapi.handlers import market_styles as styles
 from webapi.handlers.identity import identify
 from webapi.handlers.market_base import (
     INFLIGHT_PAYOUTS,
@@ -87,6 +88,8 @@ def setup(
     r.add_post(f"{p}/creator/connect", sell.connect)
     r.add_get(f"{p}/dashboard", sell.dashboard)
     r.add_post(f"{p}/payouts", sell.request_payout)
+    r.add_get(f"{p}/styles", styles.list_styles)  # what /create offers: built-in + owned packs
+    styles.install(app)  # generation accepts the style packs a caller owns or made
 
 
 def stripe_sources(payments: Payments) -> dict[str, str]:

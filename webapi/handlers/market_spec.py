@@ -403,6 +403,37 @@ OPENAPI_PATHS: dict[str, Any] = {
             "responses": {"200": json_answer("Owned", "owned listings"), **errors(401)},
         }
     },
+    f"{P}/styles": {
+        "get": {
+            "tags": _TAGS,
+            "summary": "The styles the caller may generate avatars with (/create): the "
+            "built-in ones, then the style packs they own or made; a generation request "
+            "names one by its id",
+            "security": OPTIONAL,
+            "responses": {
+                "200": _json(
+                    _object(
+                        ["styles"],
+                        styles={
+                            "type": "array",
+                            "items": _object(
+                                ["id", "style", "name", "builtin", "listing_id", "mine"],
+                                id=_STR,
+                                style=_STR,
+                                name=_STR,
+                                description=_STR,
+                                builtin={"type": "boolean"},
+                                listing_id={"type": ["string", "null"]},
+                                mine={"type": "boolean"},
+                            ),
+                        },
+                    ),
+                    "the styles",
+                ),
+                **errors(401),
+            },
+        }
+    },
     f"{P}/creator": {
         "post": {
             "tags": _TAGS,

@@ -22,10 +22,17 @@ Ledger entries (accounts: see `ledger`):
   was paid to creators and comes out of the platform.
 Partial refunds (a Charge refunded only in part) are not acted on ("ignored"): the
 platform never issues them; one made by hand in Stripe's dashboard is settled by hand.
+
+An avatar listing, once granted, is also a saved avatar in the buyer's library (`_save_avatar`,
+in the grant's transaction). A refund revokes the entitlement but keeps that saved copy: the
+buyer may have edited it since, and it is only customizations of the free bundled rig (no
+files of the creator's), so deleting it would destroy the buyer's own work for nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from typing import Any
 
@@ -113,6 +120,53 @@ def _grant(db: Any, user_id: str, listing_id: str, purchase_id: str) -> None:
         [user_id, listing_id, purchase_id, now_iso()],
     )
     db.execute("UPDATE listings SET sales = sales + 1 WHERE id = ?", [listing_id])
+    _save_avatar(db, user_id, listing_id)
+
+
+AVATAR_RIGS = ("digi",)  # webapi/library/avatars.py RIGS (not imported: it loads the engine)
+AVATAR_NAME_MAX = 80  # avatars.MAX_NAME; a listing's name is at most as long
+
+
+def saved_avatar_id(user_id: str, listing_id: str) -> str:
+    """The id of the saved avatar that buying avatar listing `listing_id` gives `user_id`:
+    derived from both, so a grant made twice (bought again after a refund) finds the copy it
+    made before instead of adding another. Knowing it reveals nothing: another user's
+    private avatar answers exactly as a missing id (webapi/library/avatars.py)."""
+    return hashlib.sha256(f"market-avatar:{user_id}:{listing_id}".encode()).hexdigest()[:32]
+
+
+def _save_avatar(db: Any, user_id: str, listing_id: str) -> None:
+    """An avatar listing becomes the buyer's own saved avatar (the `avatars` table: the
+    listing's name, its rig, source "rig", its customizations, private), once per buyer and
+    listing: a copy already there (perhaps renamed or edited since) is kept as it is. The
+    customizations were validated against the rig when the package was uploaded
+    (webapi/market/validators.py `check_avatar`, normalized); they are not checked again
+    here, on the writer thread, and a session checks them again when it wears them
+    (webapi/library/avatars.py `_look_of`). Other types: nothing."""
+    row = db.execute(
+        "SELECT type, name, content FROM listings WHERE id = ?", [listing_id]
+    ).fetchone()
+    if row is None or row[0] != "avatar":
+        return
+    try:
+        content = json.loads(row[2] or "{}")
+    except ValueError:
+        content = None
+    rig = content.get("rig") if isinstance(content, dict) else None
+    values = content.get("customizations") if isinstance(content, dict) else None
+    if rig not in AVATAR_RIGS or not isinstance(values, dict):
+        return  # not what check_avatar stores: grant the entitlement, save nothing half-made
+    now = now_iso()
+    db.execute(
+        "INSERT OR IGNORE INTO avatars (id, owner_id, guest_id, name, rig, source, "
+        "generation_id, customizations, is_public, created_at, updated_at) "
+        "VALUES (?, ?, NULL, ?, ?, 'rig', NULL, ?, 0, ?, ?)",
+        [
+            saved_avatar_id(user_id, listing_id), user_id,
+            " ".join(str(row[1] or "").split())[:AVATAR_NAME_MAX] or "My Digi", rig,
+            json.dumps(values, separators=(",", ":")), now, now,
+        ],
+    )  # fmt: skip
 
 
 def _sale_entries(purchase: dict[str, Any], creator_id: str, price: int) -> list[dict]:

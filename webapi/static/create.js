@@ -361,5 +361,35 @@ document.addEventListener("drop", (e) => {
 
 window.addEventListener("error", (e) => toast(`page error: ${e.message}`, "error"));
 
+// ---- the caller's style packs from the marketplace --------------------------------------------
+
+/** Adds the style packs the visitor owns or made (GET /api/marketplace/styles) after the
+ * built-in cards; a generation names one by its listing id. Built by DOM nodes, never HTML:
+ * a pack's name is a stranger's text. Without it (offline, an error) the built-ins remain. */
+async function addOwnedStyles() {
+  let styles;
+  try {
+    const r = await fetch("/api/marketplace/styles", { credentials: "same-origin" });
+    if (!r.ok) return;
+    ({ styles } = await r.json());
+  } catch {
+    return;
+  }
+  const box = $("styles");
+  for (const s of styles ?? []) {
+    if (s.builtin || box.querySelector(`input[value="${CSS.escape(s.id)}"]`)) continue;
+    const label = document.createElement("label");
+    label.className = "style-opt";
+    const input = Object.assign(document.createElement("input"), { type: "radio", name: "style", value: s.id });
+    const name = document.createElement("b");
+    name.textContent = s.name;
+    const about = document.createElement("span");
+    about.textContent = s.mine ? "Your style pack (marketplace)." : "Your style pack from the marketplace.";
+    label.append(input, name, about);
+    box.append(label);
+  }
+}
+
 refresh();
 connect();
+addOwnedStyles();
