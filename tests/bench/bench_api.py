@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import pstats
 import sys
 import tempfile
@@ -29,6 +28,7 @@ import aiohttp
 import numpy as np
 
 import tests.security.server as server_module
+from tests.bench.machine import machine as cpu_machine
 from tests.security.server import Server
 from tests.store import http
 
@@ -38,18 +38,7 @@ DEFAULT_PATHS = ("/api/avatars", "/api/avatars?limit=200", "/api/animations")
 
 
 def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{model}, {os.cpu_count()} CPUs ({platform.machine()}), Python "
-        f"{platform.python_version()}, aiohttp {aiohttp.__version__}"
-    )
+    return f"{cpu_machine()}, aiohttp {aiohttp.__version__}"
 
 
 def cpu_s(pid: int | None = None) -> float:

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
 import random
 import tempfile
 import time
@@ -32,6 +30,7 @@ from urllib.parse import urlencode
 import aiohttp
 import numpy as np
 
+from tests.bench.machine import machine
 from webapi.market import listings, search
 from webapi.store import Store, new_id, now_iso
 
@@ -343,17 +342,6 @@ async def http(path: Path, clients: int, seconds: float, think: float = 0.0) -> 
         finally:
             await runner.cleanup()
 
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
 
 
 def main() -> None:

@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import os
-import platform
 import secrets
 import sys
 import tempfile
@@ -32,6 +30,7 @@ import aiohttp
 import numpy as np
 from aiohttp import web
 
+from tests.bench.machine import machine
 from tests.market.conftest import event, signed_event
 from webapi.accounts import users
 from webapi.app import STORE, create_app
@@ -40,19 +39,6 @@ from webapi.market.payments import Payments
 
 PRICE = 499  # cents: creator 399, tax 24, platform 76
 
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{model}, {os.cpu_count()} CPUs ({platform.machine()}), Python {platform.python_version()}"
-    )
 
 
 async def set_up(app: web.Application, n: int) -> tuple[str, list[dict[str, Any]]]:

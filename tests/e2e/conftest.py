@@ -7,6 +7,7 @@ Playwright never downloads a browser here: the tests launch /usr/bin/chromium, w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -76,28 +77,35 @@ def face_video(tmp_path_factory: pytest.TempPathFactory) -> FaceVideo:
     return write_face_video(tmp_path_factory.mktemp("camera") / "face.y4m")
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`digigami serve` on a free port; yields its base URL (http://127.0.0.1:N)."""
+@contextlib.contextmanager
+def serving(
+    run: Path, *args: str, env: dict[str, str | None] | None = None, what: str = "digigami serve"
+) -> Iterator[str]:
+    """`digigami serve --host 127.0.0.1 --port N --log-level info *args` with `env` over this
+    environment (a None value removes the variable), its log at `run`/serve.log (shown by the
+    report hook when a test fails); yields its base URL once /api/health answers, stops it
+    after."""
     global _server_log
     port = free_port()
-    log = tmp_path_factory.mktemp("server") / "serve.log"
+    log = run / "serve.log"
     _server_log = log
+    environ = dict(os.environ)
+    for key, value in (env or {}).items():
+        if value is None:
+            environ.pop(key, None)
+        else:
+            environ[key] = value
     with open(log, "wb") as out:
-        # generated avatars go to the run's own folder, not the checkout's out/avatars
-        avatars = tmp_path_factory.mktemp("avatars")
         proc = subprocess.Popen(
-            [*digigami(), "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "info"],
-            stdout=out, stderr=subprocess.STDOUT,
-            env={**os.environ, "DIGIGAMI_AVATAR_DIR": str(avatars)},
+            [*digigami(), "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--log-level", "info", *args],
+            stdout=out, stderr=subprocess.STDOUT, env=environ,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + SERVER_START_S
     while True:
         if proc.poll() is not None:
-            pytest.fail(
-                f"digigami serve exited ({proc.returncode}) before answering:\n{log_tail(log)}"
-            )
+            pytest.fail(f"{what} exited ({proc.returncode}) before answering:\n{log_tail(log)}")
         try:
             with urllib.request.urlopen(f"{url}/api/health", timeout=2) as r:
                 if r.status == 200:
@@ -107,16 +115,39 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         if time.monotonic() > deadline:
             proc.kill()
             pytest.fail(
-                f"digigami serve did not answer /api/health in {SERVER_START_S:.0f} s:\n{log_tail(log)}"
+                f"{what} did not answer /api/health in {SERVER_START_S:.0f} s:\n{log_tail(log)}"
             )
         time.sleep(0.2)
-    yield url
-    proc.terminate()
     try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`digigami serve` on a free port; yields its base URL (http://127.0.0.1:N)."""
+    # generated avatars go to the run's own folder, not the checkout's out/avatars
+    avatars = tmp_path_factory.mktemp("avatars")
+    with serving(tmp_path_factory.mktemp("server"), env={"DIGIGAMI_AVATAR_DIR": str(avatars)}) as url:
+        yield url
+
+
+def sign_up(page, server: str, username: str) -> None:
+    """Sign up on the account page as a person does (the page's own form)."""
+    page.goto(f"{server}/account")
+    page.wait_for_selector("#signed-out:not([hidden])", timeout=15_000)
+    form = page.locator("#signup-form")
+    form.locator("input[name=email]").fill(f"{username}@example.com")
+    form.locator("input[name=username]").fill(username)
+    form.locator("input[name=password]").fill("a long enough passphrase")
+    form.get_by_role("button", name="Sign up").click()
+    page.wait_for_selector("#signed-in:not([hidden])", timeout=30_000)
 
 
 def chromium_args(camera: Path) -> list[str]:

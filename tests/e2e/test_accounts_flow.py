@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from tests.e2e.conftest import sign_up
 from tests.photos import astronaut
 
 pytestmark = pytest.mark.slow
@@ -39,14 +40,7 @@ def test_sign_up_generate_find_rename_and_puppet(context, server: str, tmp_path:
     page = context.new_page()
 
     # sign up
-    page.goto(f"{server}/account")
-    page.wait_for_selector("#signed-out:not([hidden])", timeout=15_000)
-    form = page.locator("#signup-form")
-    form.locator("input[name=email]").fill(f"{username}@example.com")
-    form.locator("input[name=username]").fill(username)
-    form.locator("input[name=password]").fill("a long enough passphrase")
-    form.get_by_role("button", name="Sign up").click()
-    page.wait_for_selector("#signed-in:not([hidden])", timeout=30_000)
+    sign_up(page, server, username)
     assert page.locator("#me-name").inner_text() == username
     me = page.request.get(f"{server}/api/me")
     assert me.ok and me.json()["user"]["username"] == username, me.text()

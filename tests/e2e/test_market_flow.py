@@ -15,9 +15,6 @@ import base64
 import io
 import os
 import secrets
-import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,60 +38,17 @@ LABEL = "neon"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """This module's own `digigami serve --stripe-test` with a fresh database (the market is
-    seeded on it) and its own avatar and market folders; the conftest's report hook shows its
-    log when the test fails."""
-    port = e2e.free_port()
+    seeded on it) and its own avatar and market folders; it stops its fake Stripe on the way
+    out."""
     run = tmp_path_factory.mktemp("market-server")
-    log = run / "serve.log"
-    e2e._server_log = log
-    env = {
-        **os.environ,
+    env: dict[str, str | None] = {
         "DIGIGAMI_AVATAR_DIR": str(run / "avatars"),
         "DIGIGAMI_DB": str(run / "digigami.db"),
+        # test mode, whatever this machine's environment says
+        **dict.fromkeys(("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET")),
     }
-    for key in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET"):
-        env.pop(key, None)  # test mode, whatever this machine's environment says
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [*e2e.digigami(), "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--log-level", "info", "--stripe-test"],
-            stdout=out, stderr=subprocess.STDOUT, env=env,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + e2e.SERVER_START_S
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(
-                f"digigami serve --stripe-test exited ({proc.returncode}):\n{e2e.log_tail(log)}"
-            )
-        try:
-            with urllib.request.urlopen(f"{url}/api/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"digigami serve --stripe-test did not answer:\n{e2e.log_tail(log)}")
-        time.sleep(0.2)
-    yield url
-    proc.terminate()  # it stops its fake Stripe on the way out
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
-
-
-def sign_up(page, server: str, username: str) -> None:
-    page.goto(f"{server}/account")
-    page.wait_for_selector("#signed-out:not([hidden])", timeout=15_000)
-    form = page.locator("#signup-form")
-    form.locator("input[name=email]").fill(f"{username}@example.com")
-    form.locator("input[name=username]").fill(username)
-    form.locator("input[name=password]").fill("a long enough passphrase")
-    form.get_by_role("button", name="Sign up").click()
-    page.wait_for_selector("#signed-in:not([hidden])", timeout=30_000)
+    with e2e.serving(run, "--stripe-test", env=env, what="digigami serve --stripe-test") as url:
+        yield url
 
 
 def neon_share(png_data_url: str) -> float:
@@ -140,7 +94,7 @@ def test_sell_find_try_buy_wear_and_get_paid(browser, context, server: str, tmp_
         # ---- the creator: sign up, become a creator, upload, publish -------------------------
         creator = context.new_page()  # the conftest's context: its console is in the report
         creator.set_viewport_size({"width": 1280, "height": 720})
-        sign_up(creator, server, f"maker_{tag}")
+        e2e.sign_up(creator, server, f"maker_{tag}")
         creator.goto(f"{server}/market/dashboard")
         creator.wait_for_selector("#become:not([hidden])", timeout=15_000)
         creator.locator("#display-name").fill(f"Neon Studio {tag}")
@@ -170,7 +124,7 @@ def test_sell_find_try_buy_wear_and_get_paid(browser, context, server: str, tmp_
 
         # ---- the buyer: sign up, search, open the listing --------------------------------------
         buyer = buyer_ctx.new_page()
-        sign_up(buyer, server, f"buyer_{tag}")
+        e2e.sign_up(buyer, server, f"buyer_{tag}")
         buyer.goto(f"{server}/market")
         buyer.locator(".market-card").first.wait_for(timeout=15_000)  # the seeded market
         buyer.locator("#q").fill(f"neon {tag}")

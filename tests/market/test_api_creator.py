@@ -242,3 +242,18 @@ def test_a_try_on_preview_may_use_a_published_listing_or_ones_own_draft(server: 
         assert status == 400 and '"try"' in error
 
     server.run(test())
+
+
+def test_a_draft_deleted_while_its_previews_render_leaves_no_folder(tmp_path) -> None:
+    """Rendering makes the listing's folder when it is missing (built-in items have none):
+    a draft deleted before or while its previews rendered must not get one back."""
+    from webapi.handlers.market_base import Previews
+    from webapi.market import listings
+
+    previews = Previews(tmp_path)
+    gone = listings.new_listing_id()  # its files were removed with the draft
+    previews._render(gone, "background", {"picture": "files/bg.png"})
+    assert not (tmp_path / gone).exists()
+    builtin = listings.new_listing_id()  # a built-in background keeps its rendered pictures
+    previews._render(builtin, "background", {"background": "sunset", "builtin": True})
+    assert (tmp_path / builtin / "thumb.png").is_file()

@@ -74,6 +74,10 @@ class Previews:
         except Exception:  # the listing stays usable; its pictures say "not ready"
             log.exception("rendering the previews of listing %s failed", listing_id)
         finally:
+            # a draft deleted before or while it rendered: rendering made its folder again
+            # (built-in items have no files and keep theirs)
+            if not content.get("builtin") and not (self.root / listing_id / "files").is_dir():
+                assets.remove_listing_files(self.root, listing_id)
             with self._lock:
                 self._pending.discard(listing_id)
 

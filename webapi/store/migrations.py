@@ -197,7 +197,9 @@ def _v4(db: sqlite_utils.Database) -> None:
     db["listings"].create_index(["status", "sales", "id"])
     db["listings"].create_index(["status", "rating_avg", "id"])
     db["listings"].create_index(["creator_id", "created_at"])
-    # external content: the index follows the table through sqlite-utils' triggers
+    # external content: the index follows the table through sqlite-utils' triggers, keyed by
+    # the listings' implicit rowids. VACUUM may renumber those: anyone who adds one must
+    # rebuild the index after it (INSERT INTO listings_fts(listings_fts) VALUES('rebuild'))
     db["listings"].enable_fts(
         ["name", "description", "tags"], create_triggers=True, tokenize="porter unicode61"
     )
