@@ -10,7 +10,8 @@ the store. Per type:
 - animation: a built-in one names a state (and variant) of the rig; one from a package adds
   its clip as an emote state named by the listing id (streaming/manager.py `with_clips`);
 - background: a picture behind the avatar (the scene's `image`, by the listing id; a
-  built-in one is a bundled background's id);
+  built-in one is a bundled background's id), or a looping video (`VideoBackdrop`: our
+  stored frames, the one shown picked by the session's time);
 - effect: a colour filter and/or an animated overlay (engine/effects.py), applied by the
   `effect` control message (a puppet) or at once (a try-on preview);
 - avatar: the listing is a whole avatar (its customizations on the bare rig): a try-on
@@ -71,6 +72,65 @@ class MarketItem:
         return bool(self.content.get("builtin"))
 
 
+@dataclass(frozen=True, eq=False)
+class VideoBackdrop:
+    """A looping video background: `frames` (n, h, w, 3) uint8 shown at `fps`, frame
+    floor(t * fps) % n at a session's time t (webapi/market/videos.py stores them)."""
+
+    frames: np.ndarray
+    fps: int
+
+    def index(self, t: float) -> int:
+        return math.floor(max(0.0, t) * self.fps) % len(self.frames)
+
+    def frame(self, t: float) -> np.ndarray:
+        return self.frames[self.index(t)]
+
+    def fitted(self, index: int, width: int, height: int) -> np.ndarray:
+        """Frame `index` covering a `width` x `height` output, centred (as the scene's
+        `cover`, but bilinear from the crop: a frame changes up to 15 times a second)."""
+        px = self.frames[index]
+        h, w = px.shape[:2]
+        k = max(width / w, height / h)
+        cw, ch = width / k, height / k
+        x0, y0 = (w - cw) / 2, (h - ch) / 2
+        image = Image.fromarray(px).resize(
+            (width, height), Image.Resampling.BILINEAR, box=(x0, y0, x0 + cw, y0 + ch)
+        )
+        return np.asarray(image, np.uint8)
+
+
+MAX_VIDEO_FRAMES = 120  # what the upload checks keep (webapi/market/videos.py), checked again
+MAX_VIDEO_SIDE = 640
+
+
+def read_video(item: MarketItem, rel: Any) -> VideoBackdrop:
+    """The item's stored frames (.npz: `frames`, `fps`), never pickles, within the limits;
+    decoded once for every session showing it (up to 83 MB each: a few are kept)."""
+    path = file_of(item, rel)
+    try:
+        return _decoded_video(str(path), path.stat().st_mtime_ns, item.id, str(rel))
+    except OSError as e:
+        raise ItemError(f'item "{item.id}": video "{rel}" cannot be read: {e}') from None
+
+
+@lru_cache(maxsize=3)
+def _decoded_video(path_text: str, mtime_ns: int, item_id: str, rel: str) -> VideoBackdrop:
+    path = Path(path_text)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            frames, fps = z["frames"], int(z["fps"])
+    except (OSError, ValueError, KeyError) as e:
+        raise ItemError(f'item "{item_id}": video "{rel}" cannot be read: {e}') from None
+    if (
+        frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[3] != 3
+        or not 1 <= len(frames) <= MAX_VIDEO_FRAMES or max(frames.shape[1:3]) > MAX_VIDEO_SIDE
+        or not 1 <= fps <= 60
+    ):  # fmt: skip
+        raise ItemError(f'item "{item_id}": video "{rel}" is not our stored frames')
+    return VideoBackdrop(frames, fps)
+
+
 @dataclass(frozen=True)
 class Wardrobe:
     """What a set of items adds to a session: sprite labels by item id ((category, label)),
@@ -80,7 +140,7 @@ class Wardrobe:
     labels: dict[str, tuple[str, str]] = field(default_factory=dict)
     clips: dict[str, dict[str, Any]] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
-    backgrounds: dict[str, Callable[[], np.ndarray]] = field(default_factory=dict)
+    backgrounds: dict[str, Callable[[], np.ndarray | VideoBackdrop]] = field(default_factory=dict)
     effects: dict[str, EffectData] = field(default_factory=dict)
     animations: dict[str, str] = field(default_factory=dict)  # id -> state or variant
 
@@ -157,8 +217,9 @@ def effect_of(item: MarketItem) -> EffectData:
         raise ItemError(str(e)) from None
 
 
-def background_of(item: MarketItem) -> Callable[[], np.ndarray]:
-    """A loader of the item's picture, (h, w, 3) uint8 (read once, when first shown)."""
+def background_of(item: MarketItem) -> Callable[[], np.ndarray | VideoBackdrop]:
+    """A loader of the item's picture, (h, w, 3) uint8, or of its video's frames (read
+    once, when first shown)."""
     content = item.content
     if item.builtin and isinstance(content.get("background"), str):
         bid = content["background"]
@@ -166,6 +227,9 @@ def background_of(item: MarketItem) -> Callable[[], np.ndarray]:
         if not bid.replace("-", "").isalnum() or not path.is_file():
             raise ItemError(f'item "{item.id}": no bundled background "{bid}"')
         return lru_cache(maxsize=1)(lambda: _rgb(path))
+    if "video" in content:
+        file_of(item, content.get("video"))  # there, and inside its folder
+        return lru_cache(maxsize=1)(lambda: read_video(item, content.get("video")))
     file_of(item, content.get("picture"))  # there, and inside its folder
     return lru_cache(maxsize=1)(lambda: read_picture(item, content.get("picture"), "RGB"))
 

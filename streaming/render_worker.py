@@ -27,7 +27,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,6 +42,7 @@ from engine.render.video import VideoConverter
 from engine.session import AvatarSession
 from streaming.frames import frame_from_i420
 from streaming.live import BACKGROUND, LiveSession, Output
+from streaming.market_items import VideoBackdrop
 
 Size = tuple[int, int]
 
@@ -110,7 +111,7 @@ class RenderWorker:
             tuple[LiveSession, str], tuple[VideoConverter, AvatarRenderer, tuple]
         ] = {}
         # (picture id, size) -> the picture fitted to it, the newest last
-        self._fitted: dict[tuple[str, Size], np.ndarray] = {}
+        self._fitted: dict[tuple, np.ndarray | Future] = {}  # a video's next frame: a Future
         self._changed = False  # a session left: views nobody uses may be released
         # effects' overlays on the GPU (their frames' textures), by (name, overlay object)
         self._overlays: dict[tuple[str, int], OverlayPass] = {}
@@ -325,7 +326,7 @@ class RenderWorker:
                 for out in outs:
                     # a preview's backdrop is its try-on background, a puppet's its scene's
                     behind = scene if scene is not None else s.backdrop
-                    converter = self._converter(s, out.layout, renderer, behind)
+                    converter = self._converter(s, out.layout, renderer, behind, grid.index / s.fps)
                     frame = frame_from_i420(converter.convert_i420(), grid.index / s.fps)
                     frame.duration = round(stride * 90_000 / s.fps)  # the encoder's budget
                     out.frames += 1
@@ -359,10 +360,16 @@ class RenderWorker:
         return overlay
 
     def _converter(
-        self, s: LiveSession, layout: str, renderer: AvatarRenderer, scene: Scene | None
+        self,
+        s: LiveSession,
+        layout: str,
+        renderer: AvatarRenderer,
+        scene: Scene | None,
+        t: float = 0.0,
     ) -> VideoConverter:
         """The session's converter for `layout`, converting `renderer`'s picture over the
-        scene's backdrop (set again only when the scene's background changes)."""
+        scene's backdrop (set again only when the scene's background changes, or a video
+        backdrop's frame at the session's time `t` does: uploaded on a frame change only)."""
         key = (s, layout)
         want = _backdrop_key(scene)
         held = self._converters.get(key)
@@ -373,9 +380,14 @@ class RenderWorker:
             conv = VideoConverter(renderer, layout, BACKGROUND)
             held = (conv, renderer, ("transparent",))
         conv, _, have = held
+        if len(have) == 4 and have[:2] == want:  # a video playing: ("image", id, video, frame)
+            want = (*want, have[2], have[2].index(t))
         retry = have[0] == "retry" and have[1] == want and self.clock() >= have[2]
         if have != want and (have[0] != "retry" or have[1] != want or retry):
-            backdrop = self._backdrop(s, scene, renderer.size)
+            backdrop = self._backdrop(s, scene, renderer.size, t)
+            if isinstance(backdrop, Playing):
+                want = ("image", want[1], backdrop.video, backdrop.index)
+                backdrop = backdrop.picture
             conv.set_backdrop(backdrop)
             if (
                 scene is not None and scene.background == "image" and isinstance(backdrop, tuple)
@@ -386,13 +398,15 @@ class RenderWorker:
         return conv
 
     def _backdrop(
-        self, s: LiveSession, scene: Scene | None, size: Size
-    ) -> tuple[int, int, int] | np.ndarray | None:
+        self, s: LiveSession, scene: Scene | None, size: Size, t: float = 0.0
+    ) -> tuple[int, int, int] | np.ndarray | Playing | None:
         """What the converter composites behind the avatar: None (transparent), a colour,
         or the scene's picture fitted to `size` (kept for the next converter that wants it:
         fitting a large picture costs tens of milliseconds). A picture that cannot be had
         (gone, not the session's to use, its resolver not attached yet) falls back to the
-        scene's colour: the stream goes on."""
+        scene's colour: the stream goes on. A video's frame at time `t` is its frame
+        fitted (bilinear, its next frame fitted ahead on another thread: tens of ms at
+        1080p, up to 15 times a second, must not stall the ticks)."""
         if scene is None or scene.background == "transparent":
             return None
         if scene.background == "image" and scene.image:
@@ -401,17 +415,50 @@ class RenderWorker:
                 # asked every time, fitted or not: whether this session may use it (the
                 # library keeps the decoded picture, so this is a lookup, not a decode)
                 picture = s.background(scene.image)
+                video = picture if isinstance(picture, VideoBackdrop) else None
+                if video is not None:
+                    key = (scene.image, size, video.index(t))
                 fitted = self._fitted.pop(key, None)
-                if fitted is None:
+                if isinstance(fitted, Future):  # fitted ahead (started a frame ago)
+                    fitted = fitted.result()
+                if fitted is None and video is not None:
+                    fitted = video.fitted(key[2], *size)
+                elif fitted is None:
                     fitted = cover(picture, *size)
+                if video is not None:  # the next frame fitted off this thread meanwhile
+                    after = (scene.image, size, (key[2] + 1) % len(video.frames))
+                    if after not in self._fitted and after != key:
+                        self._fitted[after] = _fit_pool().submit(video.fitted, after[2], *size)
             except Exception as e:  # a picture must never stop the stream
                 log.warning("session %s: background %r unusable: %s", s.id, scene.image, e)
                 return scene.rgb
             self._fitted[key] = fitted  # newest last
             while len(self._fitted) > FITTED_KEPT:
                 del self._fitted[next(iter(self._fitted))]
+            if video is not None:
+                return Playing(video, video.index(t), fitted)
             return fitted
         return scene.rgb
+
+
+@dataclass(frozen=True, eq=False)
+class Playing:
+    """A video backdrop's frame `index`, fitted to an output (`picture`)."""
+
+    video: VideoBackdrop
+    index: int
+    picture: np.ndarray
+
+
+_POOL: list[ThreadPoolExecutor] = []
+
+
+def _fit_pool() -> ThreadPoolExecutor:
+    """One thread fitting video backdrop frames ahead (PIL's resize releases the GIL), so a
+    1080p output's frame change does not cost the render thread its fit."""
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(1, thread_name_prefix="backdrop-fit"))
+    return _POOL[0]
 
 
 def _overlay_key(effect: EffectData) -> tuple[str, int]:

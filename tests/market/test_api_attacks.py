@@ -29,6 +29,7 @@ from tests.market.test_api_catalog import (
     user,
     word,
 )
+from tests.market.test_onboarding import onboard
 from webapi.handlers.market_base import SIGNING_KEY, sign_download
 
 WEBHOOK = "/api/marketplace/webhook"
@@ -246,7 +247,7 @@ def test_payouts_never_exceed_the_balance_even_at_once(server: Server, fake_stri
         seller, _, started = await pending(http, price=1000)
         body, header = signed_event(succeeded(started), fake_stripe.webhook_secret)
         assert (await deliver(http, body, header))[1]["outcome"] == "fulfilled"
-        assert (await call(http, "POST", "/api/marketplace/creator/connect", seller))[0] == 200
+        await onboard(http, seller)
         status, answer = await call(
             http,
             "POST",

@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 
 from tests.market.conftest import event, sign, signed_event
+from tests.market.test_onboarding import finish_account
 from webapi.market.payments import BadWebhook, PaymentFailed, Payments, PaymentsNotConfigured
 from webapi.market.stripe_test import FakeStripe, FakeStripeError
 
@@ -182,7 +183,7 @@ def test_connect_account(fake_stripe: FakeStripe) -> None:
     stored = fake_stripe.get(f"/v1/accounts/{acct}")
     assert stored["email"] == f"{creator}@example.com"
     assert stored["metadata"] == {"creator_id": creator}
-    assert stored["capabilities"] == {"transfers": "active"}
+    assert stored["capabilities"] == {"transfers": "inactive"}  # until onboarding is done
     # asking again for the same creator (a retry) answers the same account
     assert payments.connect_account(email=f"{creator}@example.com", creator_id=creator) == acct
 
@@ -190,6 +191,7 @@ def test_connect_account(fake_stripe: FakeStripe) -> None:
 def test_transfer_is_made_once_per_payout(fake_stripe: FakeStripe) -> None:
     payments = fake_stripe.payments()
     acct = payments.connect_account(email="t@example.com", creator_id=pid())
+    finish_account(payments, acct)  # Stripe's onboarding, finished on the fake
     payout = pid()
     first = payments.transfer(amount=2400, currency="usd", destination=acct, payout_id=payout)
     second = payments.transfer(amount=2400, currency="usd", destination=acct, payout_id=payout)

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from webapi.errors import DomainError, Invalid
+from webapi.errors import Conflict, DomainError, Invalid
 from webapi.handlers.identity import require_user
 from webapi.handlers.market_base import (
     INFLIGHT_PAYOUTS,
@@ -139,21 +139,37 @@ async def delete(request: web.Request) -> web.Response:
 
 
 async def connect(request: web.Request) -> web.Response:
-    """The creator's Stripe Connect account, made on the first call (payouts go there)."""
+    """The creator's Stripe Connect account, made on the first call (payouts go there), and
+    whether it can receive transfers yet: until its owner finishes Stripe's onboarding it
+    cannot, and the answer carries a fresh onboarding link (links are single-use and expire
+    within minutes, so one is made per call, never stored)."""
     from webapi.accounts.users import get_user
 
     who = await require_user(request)
-    store = store_of(request)
+    store, payments = store_of(request), payments_of(request)
     creator = await store.read(lambda db: require_creator(db, who.user_id))
-    if creator["connect_account_id"]:
-        return web.json_response({"connect_account_id": creator["connect_account_id"]})
-    user = await get_user(store, who.user_id)
-    email = user.email if user is not None else ""
-    account = await blocking(
-        lambda: payments_of(request).connect_account(email=email, creator_id=who.user_id)
-    )
-    kept = await store.write(lambda db: _keep_account(db, who.user_id, account))
-    return web.json_response({"connect_account_id": kept})
+    account = creator["connect_account_id"]
+    if not account:
+        user = await get_user(store, who.user_id)
+        email = user.email if user is not None else ""
+        made = await blocking(lambda: payments.connect_account(email=email, creator_id=who.user_id))
+        account = await store.write(lambda db: _keep_account(db, who.user_id, made))
+    ready = await blocking(lambda: payments.account_ready(account))
+    url = None
+    if not ready:
+        back = f"{_origin(request)}/market/dashboard"
+        url = await blocking(
+            lambda: payments.onboarding_link(
+                account, f"{back}?payouts=ready", f"{back}?payouts=refresh"
+            )
+        )
+    return web.json_response({"connect_account_id": account, "ready": ready, "onboarding_url": url})
+
+
+def _origin(request: web.Request) -> str:
+    """Where Stripe sends the creator back to: the page's own origin (the security
+    middleware has refused a POST from any origin not ours), else this server's URL."""
+    return request.headers.get("Origin") or str(request.url.origin())
 
 
 def _keep_account(db: Any, user_id: str, account: str) -> str:
@@ -185,6 +201,7 @@ async def request_payout(request: web.Request) -> web.Response:
     who = await require_user(request)
     body = fields(await json_body(request, max_bytes=MAX_JSON), {"amount_cents", "request_key"})
     store = store_of(request)
+    await _require_ready(request, who.user_id, body.get("request_key"))
     payout = await store.write(
         lambda db: payouts.request(db, creator_id=who.user_id,
                                    amount_cents=body.get("amount_cents"),
@@ -197,6 +214,30 @@ async def request_payout(request: web.Request) -> web.Response:
     sending = asyncio.ensure_future(_send(request, payout, payout["destination"]))
     sending.add_done_callback(lambda _: inflight.discard(payout["id"]))
     return web.json_response(await asyncio.shield(sending))
+
+
+async def _require_ready(request: web.Request, user_id: str, request_key: Any) -> None:
+    """Refuse (409, before any ledger entry) a new payout to a Connect account that cannot
+    receive transfers yet: Stripe would refuse the transfer anyway, after we had reserved the
+    amount. A request_key already used answers its payout as before (no check); no account
+    or not a creator is left to `payouts.request`, which names those."""
+
+    def read(db: Any) -> str | None:
+        creator = creator_row(db, user_id)
+        if creator is None or not creator["connect_account_id"]:
+            return None
+        seen = db.execute(
+            "SELECT 1 FROM payouts WHERE creator_id = ? AND request_key = ?",
+            [user_id, request_key if isinstance(request_key, str) else ""],
+        ).fetchone()
+        return None if seen else creator["connect_account_id"]
+
+    account = await store_of(request).read(read)
+    if account and not await blocking(lambda: payments_of(request).account_ready(account)):
+        raise Conflict(
+            'finish setting up payouts with Stripe first: open "Set up payouts with Stripe" '
+            "on your dashboard (POST /api/marketplace/creator/connect answers the link)"
+        )
 
 
 async def _send(request: web.Request, payout: dict[str, Any], account: str) -> dict[str, Any]:

@@ -449,12 +449,19 @@ OPENAPI_PATHS: dict[str, Any] = {
     f"{P}/creator/connect": {
         "post": {
             "tags": _TAGS,
-            "summary": "The creator's Stripe Connect account (made on the first call)",
+            "summary": "The creator's Stripe Connect account (made on the first call) and "
+            "whether it can receive payouts; until it can, a fresh link to Stripe's onboarding",
             "security": SIGNED_IN,
             "responses": {
                 "200": _json(
-                    _object(["connect_account_id"], connect_account_id=_STR),
-                    "the account payouts go to",
+                    _object(
+                        ["connect_account_id", "ready", "onboarding_url"],
+                        connect_account_id=_STR,
+                        ready={"type": "boolean"},
+                        onboarding_url={"type": ["string", "null"]},
+                    ),
+                    "the account payouts go to; ready: it can receive transfers; "
+                    "onboarding_url (null when ready): where its owner finishes Stripe's setup",
                 ),
                 **errors(401, 403, 503),
                 **_BAD_GATEWAY,
@@ -487,7 +494,7 @@ OPENAPI_PATHS: dict[str, Any] = {
         "post": {
             "tags": _TAGS,
             "summary": "Pay out to the creator's Stripe account (at most the available "
-            "balance; one payout per request_key)",
+            "balance; one payout per request_key; 409 until Stripe's onboarding is finished)",
             "security": SIGNED_IN,
             "requestBody": _body(
                 _object(["amount_cents", "request_key"], amount_cents=_INT, request_key=_STR)

@@ -113,8 +113,8 @@ def _referenced(pkg: Package, kind: str, content: dict[str, Any]) -> set[str]:
         names = set(raw["clips"].values())
     elif kind == "style_pack":
         names = {raw["file"]}
-    elif kind == "background":
-        names = {raw["picture"]}
+    elif kind == "background":  # a picture or a video (webapi/market/videos.py)
+        names = {raw.get("picture"), raw.get("video")}
     elif kind == "effect":
         overlay = raw.get("overlay")
         names = set(overlay["frames"]) if isinstance(overlay, dict) else set()

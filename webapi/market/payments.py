@@ -1,8 +1,9 @@
 """Stripe, and nothing else: the only module of the repository that imports `stripe`.
 
-What the marketplace asks of Stripe is four things: a PaymentIntent for a pending purchase
+What the marketplace asks of Stripe is five things: a PaymentIntent for a pending purchase
 (the page confirms it with Stripe.js), the verification of a webhook's signature, a
-connected (Connect) account per creator and a Transfer per payout. Every call that changes
+connected (Connect) account per creator, its onboarding (an Account Link; transfers reach it
+once its `transfers` capability is active) and a Transfer per payout. Every call that changes
 something carries an idempotency key derived from OUR id (the purchase, the creator, the
 payout), so a retry after a timeout or a crash can never charge or pay twice. Calls are
 BLOCKING HTTP (with timeouts): handlers run them in an executor, never inside a store
@@ -151,6 +152,30 @@ class Payments:
             )
         )
         return str(account["id"])
+
+    def onboarding_link(self, account_id: str, return_url: str, refresh_url: str) -> str:
+        """Where the creator finishes Stripe's onboarding of their account (identity, bank):
+        an Account Link (type account_onboarding). Stripe's page sends them to `return_url`
+        when they leave it and to `refresh_url` when the link was used or expired (links are
+        single-use and short-lived, so ask for a fresh one each time; no idempotency key)."""
+        link = self._call(
+            lambda c: c.v1.account_links.create(
+                params={
+                    "account": account_id,
+                    "type": "account_onboarding",
+                    "return_url": return_url,
+                    "refresh_url": refresh_url,
+                }
+            )
+        )
+        return str(link["url"])
+
+    def account_ready(self, account_id: str) -> bool:
+        """The account can receive our transfers: its `transfers` capability is "active"
+        (Stripe's condition for a transfer's destination; `payouts_enabled` is about the
+        account's own payouts to its bank, `details_submitted` says nothing of review)."""
+        account = self._call(lambda c: c.v1.accounts.retrieve(account_id)).to_dict()
+        return (account.get("capabilities") or {}).get("transfers") == "active"
 
     def transfer(self, *, amount: int, currency: str, destination: str, payout_id: str) -> str:
         """Move `amount` from the platform to a creator's connected account (tr_...). The

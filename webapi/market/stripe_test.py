@@ -14,7 +14,14 @@ reference (https://docs.stripe.com/api):
 
 - Connect: `POST /v1/accounts`, `GET /v1/accounts/{id}`; `POST /v1/transfers` (to an
   existing account), `GET /v1/transfers/{id}`. Transfers are not checked against a platform
-  balance (localstripe keeps none).
+  balance (localstripe keeps none). A new account's requested capabilities are "inactive"
+  until its owner finishes onboarding, and a transfer to it is refused as Stripe refuses
+  it (`insufficient_capabilities_for_transfer`).
+- Onboarding: `POST /v1/account_links` (type account_onboarding) answers a single-use URL on
+  this fake, `/connect/onboard/{token}`, whose page has a "Finish" button (a form POST to the
+  same URL): it makes the account's capabilities active (charges_enabled, payouts_enabled,
+  details_submitted) and redirects (303) to the link's return_url. A used or expired link
+  redirects to its refresh_url, as Stripe's does.
 - Idempotency for every `POST /v1/...` (localstripe ignores `Idempotency-Key`): the same
   key and parameters answer the first answer again (the same transfer, the same intent),
   other parameters a 400 `idempotency_error`, as Stripe does.
@@ -40,6 +47,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import html
 import json
 import os
 import secrets
@@ -264,6 +272,7 @@ def _serve(port: int) -> None:
 
     accounts: dict[str, dict[str, Any]] = {}
     transfers: dict[str, dict[str, Any]] = {}
+    links: dict[str, dict[str, Any]] = {}  # token -> {account, return_url, refresh_url, ...}
     idem: dict[tuple[str, str, str], tuple[bytes, int, Any]] = {}
 
     def err(
@@ -331,10 +340,11 @@ def _serve(port: int) -> None:
             "country": data.get("country", "US"),
             "default_currency": "usd",
             "business_type": data.get("business_type"),
-            "capabilities": {name: "active" for name in caps} if isinstance(caps, dict) else {},
-            "charges_enabled": True,
-            "payouts_enabled": True,
-            "details_submitted": True,
+            # inactive until onboarding is finished (see `onboard`)
+            "capabilities": {name: "inactive" for name in caps} if isinstance(caps, dict) else {},
+            "charges_enabled": False,
+            "payouts_enabled": False,
+            "details_submitted": False,
             "metadata": meta(data),
             "created": int(time.time()),
             "livemode": False,
@@ -358,6 +368,14 @@ def _serve(port: int) -> None:
         if dest not in accounts:
             return err(
                 400, f"No such destination: '{dest}'", param="destination", code="resource_missing"
+            )
+        if accounts[dest]["capabilities"].get("transfers") != "active":
+            return err(
+                400,
+                "Your destination account needs to have at least one of the following "
+                "capabilities enabled: transfers, crypto_transfers, legacy_payments",
+                param="destination",
+                code="insufficient_capabilities_for_transfer",
             )
         tr_id = "tr_" + secrets.token_hex(12)
         tr = {
@@ -387,6 +405,63 @@ def _serve(port: int) -> None:
         }
         transfers[tr_id] = tr
         return tr
+
+    def create_link(data: dict[str, Any], base: str) -> dict[str, Any] | web.Response:
+        acct = data.get("account")
+        if not acct:
+            return err(400, "Missing required param: account.", param="account")
+        if acct not in accounts:
+            return err(400, f"No such account: '{acct}'", param="account", code="resource_missing")
+        kind = data.get("type")
+        if kind not in ("account_onboarding", "account_update"):
+            return err(
+                400, "Invalid type: must be one of account_onboarding, account_update",
+                param="type",
+            )  # fmt: skip
+        for name in ("return_url", "refresh_url"):
+            url = str(data.get(name) or "")
+            if not url.startswith(("http://", "https://")):
+                return err(400, f"Invalid URL: {name} must be an http(s) URL", param=name)
+        token = secrets.token_hex(12)
+        now = int(time.time())
+        links[token] = {
+            "account": acct,
+            "return_url": data["return_url"],
+            "refresh_url": data["refresh_url"],
+            "expires_at": now + 300,
+        }
+        return {
+            "object": "account_link",
+            "created": now,
+            "expires_at": now + 300,
+            "url": f"{base}/connect/onboard/{token}",
+        }
+
+    async def post_account_links(request: web.Request) -> web.Response:
+        base = f"{request.scheme}://{request.host}"
+        return await handled(request, lambda data: create_link(data, base))
+
+    async def onboard(request: web.Request, token: str) -> web.Response:
+        """Stripe's hosted onboarding, reduced to one button. Single-use: a link that was
+        used or has expired sends the browser to its refresh_url."""
+        link = links.get(token)
+        if link is None:
+            return web.Response(status=404, text="This onboarding link does not exist.")
+        if link.get("used") or link["expires_at"] < time.time():
+            raise web.HTTPSeeOther(link["refresh_url"])
+        if request.method == "POST":
+            link["used"] = True
+            acct = accounts[link["account"]]
+            acct["capabilities"] = {name: "active" for name in acct["capabilities"]}
+            acct.update(charges_enabled=True, payouts_enabled=True, details_submitted=True)
+            raise web.HTTPSeeOther(link["return_url"])
+        page = (
+            "<!doctype html><meta charset=utf-8><title>Fake Stripe: payouts onboarding</title>"
+            f"<h1>Set up payouts (test mode)</h1><p>Account {html.escape(link['account'])}: no "
+            "identity or bank details are asked in the test mode.</p>"
+            '<form method="post"><button type="submit" id="finish">Finish</button></form>'
+        )
+        return web.Response(text=page, content_type="text/html")
 
     async def post_accounts(request: web.Request) -> web.Response:
         return await handled(request, create_account)
@@ -454,9 +529,12 @@ def _serve(port: int) -> None:
             return web.Response(text=text + _SHIM, content_type="application/javascript")
         if path.startswith("/js.stripe.com/v3/_confirm/") and request.method == "POST":
             return await confirm_with_card(request, path.rsplit("/", 1)[1])
+        if path.startswith("/connect/onboard/") and request.method in ("GET", "POST"):
+            return await onboard(request, path.rsplit("/", 1)[1])
         if path == "/_config/data" and request.method == "DELETE":
             accounts.clear()
             transfers.clear()
+            links.clear()
             idem.clear()
         if request.method == "POST" and path.startswith("/v1/"):
             return await idempotent(request, handler)
@@ -480,6 +558,7 @@ def _serve(port: int) -> None:
     app.middlewares.insert(0, extension)
     app.router.add_post("/v1/accounts", post_accounts)
     app.router.add_get("/v1/accounts/{id}", getter(accounts, "account"))
+    app.router.add_post("/v1/account_links", post_account_links)
     app.router.add_post("/v1/transfers", post_transfers)
     app.router.add_get("/v1/transfers/{id}", getter(transfers, "transfer"))
 

@@ -293,6 +293,8 @@ def check_background(pkg: Package, content: Any, compatibility: list[str], out: 
     the header first, full decode), then only our own JPEG re-encoding is kept."""
     from webapi.library.backgrounds import LIMITS, _decode
 
+    if isinstance(content, dict) and "video" in content:
+        return check_video_background(pkg, content, out)
     c = _keys(content, "content", ("picture",))
     name = _file(pkg, c["picture"], "content.picture", (".png", ".jpg", ".jpeg", ".webp"))
     data = pkg.files[name]
@@ -307,6 +309,26 @@ def check_background(pkg: Package, content: Any, compatibility: list[str], out: 
     image.save(buf, "JPEG", quality=90, optimize=True)
     out[f"{FILES}background.jpg"] = buf.getvalue()
     return {"picture": f"{FILES}background.jpg", "width": image.width, "height": image.height}
+
+
+def check_video_background(pkg: Package, content: Any, out: Out) -> dict:
+    """A looping video behind the avatar (webapi/market/videos.py): stored as our own small
+    frames (.npz) and their first frame as the picture previews and thumbnails show."""
+    from webapi.market.videos import decode_loop
+
+    c = _keys(content, "content", ("video",))
+    name = _file(pkg, c["video"], "content.video", (".webm", ".mp4"))
+    try:  # its bytes are within the package's per-file limit already (packages.py)
+        loop = decode_loop(pkg.files[name], shown(name))
+    except (Invalid, TooLarge) as e:
+        raise type(e)(e.message, field="content.video") from None
+    buf = io.BytesIO()
+    Image.fromarray(loop.frames[0]).save(buf, "JPEG", quality=90, optimize=True)
+    out[f"{FILES}background.jpg"] = buf.getvalue()
+    out[f"{FILES}background.npz"] = loop.npz()
+    n, h, w = loop.frames.shape[:3]
+    return {"video": f"{FILES}background.npz", "picture": f"{FILES}background.jpg",
+            "fps": loop.fps, "frames": n, "width": w, "height": h}  # fmt: skip
 
 
 # --- effect --------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 // with its progress; a refusal is shown in the server's own words), the creator's listings
 // (status, publish / unpublish, price, delete a draft), sales analytics for a time range
 // (GET /api/marketplace/dashboard), the balance and "Request payout" (a fresh request_key
-// per click: the server never pays one request twice). Listing names are the creator's
+// per click: the server never pays one request twice), with "Set up payouts with Stripe"
+// (Stripe's onboarding of the creator's Connect account) until that account can be paid. Listing names are the creator's
 // text: set with textContent only.
 
 import { ApiError, api, el, money, parseDollars, price, thumbnail, typeName, uuid } from "/static/market-common.js";
@@ -12,7 +13,7 @@ import { whoami } from "/static/whoami.js";
 const $ = (id) => document.getElementById(id);
 const DAY_MS = 86_400_000;
 
-const dash = { data: null, user: null, uploaded: null };
+const dash = { data: null, user: null, uploaded: null, payouts: null };
 window.digigamiDashboard = dash;
 
 function show(which) {
@@ -49,7 +50,31 @@ async function refresh() {
   show("creator");
   renderFigures(data);
   renderListings(data.listings ?? []);
+  await payoutSetup();
   document.body.dataset.dashboard = String(Date.now());
+}
+
+/** The creator's Connect account and, until it can receive transfers, a link to Stripe's
+ * onboarding (a fresh one per ask: links are single-use). Asked again on each refresh until
+ * ready; without Stripe on the server (503) nothing is shown and payouts say why. */
+async function payoutSetup() {
+  if (!dash.payouts?.ready) {
+    try {
+      dash.payouts = await api("POST", "/api/marketplace/creator/connect");
+    } catch (e) {
+      dash.payouts = null;
+      if (!(e instanceof ApiError && e.status === 503)) toast(`payouts: ${e.message}`, "error");
+    }
+  }
+  let box = $("payout-setup");
+  if (!box) {
+    box = el("p", { id: "payout-setup" });
+    $("balance").after(box);
+  }
+  const url = dash.payouts && !dash.payouts.ready ? dash.payouts.onboarding_url : null;
+  box.hidden = !url;
+  box.replaceChildren(...(url ? [el("a", { href: url, className: "btn primary", id: "payout-setup-link" }, "Set up payouts with Stripe"), el("div", { className: "hint" }, "Stripe asks who you are and where to send the money; payouts open once it is done.")] : []));
+  $("payout-btn").disabled = Boolean(url);
 }
 
 function figure(term, value, id) {
@@ -243,7 +268,6 @@ $("payout").addEventListener("submit", async (e) => {
   button.disabled = true;
   const requestKey = uuid(); // one per click: a retried request is never paid twice
   try {
-    await api("POST", "/api/marketplace/creator/connect"); // made once; payouts go there
     const payout = await api("POST", "/api/marketplace/payouts", { amount_cents: cents, request_key: requestKey });
     $("payout-ok").textContent = `${money(payout.amount_cents ?? cents)} ${payout.status === "paid" ? "paid out" : `payout ${payout.status}`}.`;
     $("payout-amount").value = "";
