@@ -978,6 +978,9 @@ class SessionManager:
             if wardrobe.clips:  # packaged animations: emote states named by listing id
                 clips = wardrobe.clips
                 dressed = await loop.run_in_executor(None, lambda: with_clips(dressed, clips))
+            if wardrobe.dances:  # packaged dances: variants of `dance` named by listing id
+                dances, d0 = wardrobe.dances, dressed
+                dressed = await loop.run_in_executor(None, lambda: with_dances(d0, dances))
         except ItemError as e:
             raise BadOffer(str(e)) from None
         self._dressed[key] = (bundle, dressed, wardrobe)
@@ -1238,6 +1241,31 @@ def with_clips(bundle: AvatarBundle, clips: Any) -> AvatarBundle:
     return dataclasses.replace(bundle, clips=added_clips, machine=machine)
 
 
+def with_dances(bundle: AvatarBundle, dances: dict[str, Any]) -> AvatarBundle:
+    """`bundle` with packaged dances (variant name -> clip definition) added as variants of
+    its looping `dance` state, weighted as one of its own: `{"type": "dance", "variant"}`
+    picks one, and hello's `dances` (Puppet.variants) lists it. Only its owners' bundles
+    hold it, so no one else's random dance roll can pick it. The clip is named by its
+    variant (the listing id), so two packages' clips never share a name."""
+    machine = bundle.machine
+    dance = machine.states.get("dance")
+    if dance is None:
+        raise BadOffer("this avatar has no dances: a dance from the market cannot be added")
+    added_clips, variants = dict(bundle.clips), list(dance.variants)
+    weight = sum(w for _, w in variants) / max(len(variants), 1) or 1.0
+    for variant, definition in dances.items():
+        named = {**definition, "name": variant} if isinstance(definition, dict) else definition
+        try:
+            clip = parse_clip(named, bundle.rig, f"dance {variant}")
+        except FormatError as e:
+            raise BadOffer(f'dance "{variant}" cannot be played on this avatar: {e}') from None
+        added_clips[variant] = clip
+        variants = [v for v in variants if v[0].name != variant] + [(clip, weight)]
+    states = {**machine.states, "dance": dataclasses.replace(dance, variants=tuple(variants))}
+    machine = dataclasses.replace(machine, states=states)
+    return dataclasses.replace(bundle, clips=added_clips, machine=machine)
+
+
 def _content_key(item: MarketItem) -> str:
     """What an item's content is, in short: a draft edited is another item to build."""
     text = json.dumps(item.content, sort_keys=True, default=repr)
@@ -1257,6 +1285,12 @@ def _equip(session: LiveSession, wardrobe: Wardrobe, items: Sequence[MarketItem]
         "emotes": [
             {"id": iid, "state": st, "name": wardrobe.names.get(iid) or names.get(iid, iid)}
             for iid, st in wardrobe.animations.items()
+            if iid not in wardrobe.dances
+        ],
+        # owned dances: variants of `dance` (hello `dances` lists them too), named here
+        "dances": [
+            {"id": iid, "variant": iid, "name": wardrobe.names.get(iid) or names.get(iid, iid)}
+            for iid in wardrobe.dances
         ],
         "backgrounds": [{"id": iid, "name": names.get(iid, iid)} for iid in wardrobe.backgrounds],
         "effects": [{"id": iid, "name": names.get(iid, iid)} for iid in wardrobe.effects],

@@ -8,7 +8,9 @@ the store. Per type:
   from pictures is added by engine/wardrobe.py (`dress`), under its own label (made unique
   when it would shadow one the avatar has);
 - animation: a built-in one names a state (and variant) of the rig; one from a package adds
-  its clip as an emote state named by the listing id (streaming/manager.py `with_clips`);
+  its clip as an emote state named by the listing id (streaming/manager.py `with_clips`),
+  or (content `"state": {"as": "dance"}`) as one more variant of the rig's `dance` state,
+  named by the listing id (`with_dances`): only in its owners' bundles, so only they roll it;
 - background: a picture behind the avatar (the scene's `image`, by the listing id; a
   built-in one is a bundled background's id), or a looping video (`VideoBackdrop`: our
   stored frames, the one shown picked by the session's time);
@@ -143,6 +145,7 @@ class Wardrobe:
     backgrounds: dict[str, Callable[[], np.ndarray | VideoBackdrop]] = field(default_factory=dict)
     effects: dict[str, EffectData] = field(default_factory=dict)
     animations: dict[str, str] = field(default_factory=dict)  # id -> state or variant
+    dances: dict[str, dict[str, Any]] = field(default_factory=dict)  # variant -> clip definition
 
 
 # --- files ----------------------------------------------------------------------------------
@@ -314,7 +317,10 @@ def _take(
         if item.builtin:
             found.animations[item.id] = str(c.get("variant") or c.get("state"))
         else:
-            clips[item.id] = clips_of(item)
+            state = c.get("state") if isinstance(c.get("state"), dict) else {}
+            # a dance: a variant of `dance` named by the listing id (unique among the
+            # owner's items, never one of the rig's own dances)
+            (found.dances if state.get("as") == "dance" else clips)[item.id] = clips_of(item)
             names[item.id] = item.name or str(next(iter(c.get("clips") or {item.id: 0})))
             found.animations[item.id] = item.id
     elif item.type == "background":

@@ -194,10 +194,14 @@ def wave_clip(name: str = "big_wave", length: float = 1.0) -> dict[str, Any]:
 
 
 def animation_zip(
-    name: str = "Big wave", clip: dict[str, Any] | None = None, **fields: Any
+    name: str = "Big wave", clip: dict[str, Any] | None = None, state: Any = None, **fields: Any
 ) -> bytes:
+    """An animation package of one clip; `state` ("emote", "dance" or any odd value) is its
+    content's `"state": {"as": state}`, left out when None."""
     c = clip if clip is not None else wave_clip()
     content = {"rig": "digi", "clips": {c.get("name", "clip"): "big_wave.json"}, "loop": True}
+    if state is not None:
+        content["state"] = {"as": state}
     m = manifest("animation", content, name=name, **fields)
     return package(m, {"big_wave.json": json.dumps(c).encode()})
 

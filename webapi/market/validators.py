@@ -206,11 +206,16 @@ def check_animation(pkg: Package, content: Any, compatibility: list[str], out: O
     against the rig with the library's clip limits (webapi/library/animations.py)."""
     from webapi.library.animations import check_definition
 
-    c = _keys(content, "content", ("rig", "clips"), ("loop",))
+    c = _keys(content, "content", ("rig", "clips"), ("loop", "state"))
     rig = _rig(c["rig"], compatibility)
     loop = c.get("loop", True)
     if not isinstance(loop, bool):
         raise _at("content.loop", "must be true or false")
+    # where the clip goes in the rig's state machine: an emote state of its own (default),
+    # or one more variant of the rig's looping `dance` state
+    state = _keys(c.get("state", {"as": "emote"}), "content.state", ("as",))
+    if state["as"] not in ("emote", "dance"):
+        raise _at("content.state.as", 'must be "emote" or "dance"')
     clips = c["clips"]
     if not isinstance(clips, dict) or not clips:
         raise _at("content.clips", "must be an object of clip name -> its JSON file")
@@ -232,8 +237,35 @@ def check_animation(pkg: Package, content: Any, compatibility: list[str], out: O
         except (Invalid, TooLarge) as e:
             # the library's path starts "definition"; here the clip is the file
             raise type(e)(f"{shown(f)} (clip {name}): {e.message}", field=where) from None
+        if state["as"] == "dance":
+            _check_dance(checked, b, where)
         definitions[name] = checked
-    return {"rig": rig, "clips": definitions, "loop": loop}
+    out = {"rig": rig, "clips": definitions, "loop": loop}
+    return {**out, "state": {"as": state["as"]}} if "state" in c else out
+
+
+def _check_dance(definition: dict, b: AvatarBundle, where: str) -> None:
+    """A dance is played as the rig's own dances are: looping on the body, so the clip must
+    loop and key only bones the `dance` state's layer moves (its mask, when it has one)."""
+    from engine.anim.loader import parse_clip
+    from engine.rig.errors import FormatError
+
+    dance = b.machine.states.get("dance")
+    if dance is None:
+        raise _at(where, "this rig has no dances: publish it as an emote")
+    if definition.get("looping") is not True:
+        raise _at(where, 'a dance must loop: set "looping": true in the clip')
+    try:
+        clip = parse_clip(definition, b.rig, where)
+    except FormatError as e:  # checked just before: not expected
+        raise _at(where, str(e)) from None
+    keyed = {b.rig.bones[int(i)].name for i in clip.chan_bone}
+    if not keyed:
+        raise _at(where, "a dance must move the body: the clip keys no bones")
+    mask = dance.layer.mask
+    outside = sorted(n for n in keyed if mask is not None and mask.get(n, 0.0) <= 0.0)
+    if outside:
+        raise _at(where, f"a dance moves the body's bones only, not {', '.join(outside[:5])}")
 
 
 # --- avatar ------------------------------------------------------------------------------------

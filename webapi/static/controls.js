@@ -52,6 +52,9 @@ function label(state) {
 
 /** "Dance 3" for dance_3: which dance plays (which idle roll plays is no one's business). */
 function animationLabel(state, animation) {
+  // a dance bought on the market is a variant named by its listing id: show its name
+  const bought = digigami.hello?.market?.dances?.find((d) => d.variant === animation);
+  if (state === "dance" && bought) return `${label(state)}: ${bought.name}`;
   const m = animation?.match(/^(.*)_(\d+)$/);
   if (state !== "dance" || !m || m[1] !== state) return label(state);
   return `${label(state)} ${m[2]}`;
