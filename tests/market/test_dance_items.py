@@ -6,7 +6,6 @@ only to its owners' bundles, offered in a puppet's hello `dances`, played by
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from streaming.manager import BadOffer, SessionManager, with_dances
 from streaming.market_items import MarketItem, dress
 from tests.market import zips
 from tests.streaming.peers import Client
+from tests.streaming.test_market_items import run_with_manager
 from webapi.errors import Invalid
 from webapi.market.assets import validate
 from webapi.market.packages import LIMITS, read_package
@@ -97,19 +97,6 @@ def test_an_owned_dance_is_a_variant_of_dance(digi: AvatarBundle) -> None:
         with_dances(bare, found.dances)
 
 
-def _run(test, timeout: float = 120) -> None:
-    async def main() -> None:
-        manager = SessionManager("digi", max_previews=2)
-        await manager.start()
-        try:
-            await test(manager)
-        finally:
-            await manager.shutdown()
-            manager.worker.stop()
-
-    asyncio.run(asyncio.wait_for(main(), timeout))
-
-
 @pytest.mark.slow
 def test_a_dance_in_a_puppet_session_and_its_try_on(tmp_path: Path) -> None:
     item = dance_item()
@@ -146,4 +133,4 @@ def test_a_dance_in_a_puppet_session_and_its_try_on(tmp_path: Path) -> None:
         assert session.puppet.state("body") == "dance"
         await viewer.close()
 
-    _run(test)
+    run_with_manager(test, timeout=120)

@@ -71,7 +71,10 @@ def items(tmp_path_factory) -> dict[str, MarketItem]:
     }
 
 
-def _run(test: Callable[[SessionManager], Awaitable[None]], timeout: float = 90) -> None:
+def run_with_manager(
+    test: Callable[[SessionManager], Awaitable[None]], timeout: float = 90
+) -> None:
+    """`test(manager)` on a started SessionManager for Digi, shut down after."""
     async def main() -> None:
         manager = SessionManager("digi", max_previews=4)
         await manager.start()
@@ -133,7 +136,7 @@ def test_try_on_previews_show_the_item(items) -> None:
                                        try_on=broken)  # fmt: skip
         await client.close()
 
-    _run(test, timeout=120)
+    run_with_manager(test, timeout=120)
 
 
 @pytest.mark.slow
@@ -186,7 +189,7 @@ def test_owned_items_in_a_puppet_session(items) -> None:
         assert session.effect is None
         await client.close()
 
-    _run(test, timeout=120)
+    run_with_manager(test, timeout=120)
 
 
 def test_dress_keeps_labels_apart_and_leaves_out_broken_items(items, digi) -> None:
