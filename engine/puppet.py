@@ -30,6 +30,7 @@ from typing import Any
 
 from engine.anim.state import FiredEvent
 from engine.assets import AvatarBundle
+from engine.params.expressions import ExpressionLayer
 from engine.pose.pose import Pose
 from engine.session import AvatarSession, Inputs
 from engine.tracking.tracker import FaceTracker
@@ -75,6 +76,8 @@ class Puppet:
         self._cancel: list[str | None] = []  # cancel(): regions (None: every region)
         # a last word on the tick's parameters (a remote-control plugin's injected values)
         self.overlay: Callable[[float, Mapping[str, float]], Mapping[str, float]] | None = None
+        # hotkeyed expressions and the editor's held sliders, over tracking, under `overlay`
+        self.expressions = ExpressionLayer(bundle.rig)
         self.playing = self._snapshot()
 
     # --- what the avatar offers -------------------------------------------------------------
@@ -185,6 +188,15 @@ class Puppet:
         with self._lock:
             self._repeat = found
 
+    def play_once(self, animation: str) -> None:
+        """Play a state or one of a state's animations once, ending an earlier `play`'s
+        loop (the studio's animation preview without its loop flag)."""
+        self.play(animation)  # validates, and names the known animations
+        with self._lock:
+            state, variant = self._repeat  # type: ignore[misc]
+            self._repeat = None
+            _push(self._pending.transitions, state if variant is None else (state, variant))
+
     # --- the tick (the owner's thread) --------------------------------------------------------
 
     def tick(self, now: float, dt: float) -> list[FiredEvent]:
@@ -206,6 +218,8 @@ class Puppet:
                 self.tracker.calibrate(now)
             inputs.parameters = {**self.tracker.parameters(now, dt), **inputs.parameters}
             self.last_face = self.tracker.last_face
+        if self.expressions.busy:
+            inputs.parameters = self.expressions.merge(now, inputs.parameters)
         if self.overlay is not None:  # values from outside, over all (engine/params/injection.py)
             inputs.parameters = self.overlay(now, inputs.parameters)
         # requests first, then cancels: a cancel sent right after a command applies to it

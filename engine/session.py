@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine.anim.clip import Clip, ParamFrame
 from engine.anim.controller import AnimationController
 from engine.anim.state import FiredEvent
 from engine.assets import AvatarBundle
 from engine.kernels.skinning import skin_ranges
 from engine.params.parameters import ParameterSet
+from engine.pose.edits import PoseEdits, apply_edits, pose_offsets
 from engine.pose.pose import Pose
 from engine.pose.springs import SpringSystem
 from engine.rig.data import BlendMode, MeshAttachment, RegionAttachment
@@ -61,6 +63,15 @@ class Inputs:
     swaps: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Solo:
+    """One clip shown at one time instead of the state machine (the studio's timeline):
+    the caller scrubs or plays by replacing it."""
+
+    clip: Clip
+    time: float
+
+
 _REGION_TRIANGLES = np.array([[0, 1, 2], [0, 2, 3]], dtype=np.int32)
 
 
@@ -75,6 +86,12 @@ class AvatarSession:
         self.sprites = SpriteSelection(bundle.sprites, self.pose) if bundle.sprites else None
         self.skinned = np.zeros((rig.vertex_count, 2))
         self.time = 0.0
+        # replaced whole by other threads, read once per tick (None: nothing to do)
+        self.edits: PoseEdits | None = None
+        self.solo: Solo | None = None
+        self._solo_alpha = np.ones((len(rig.bones), 4))
+        self._solo_slots = np.ones(len(rig.slots))
+        self._pframe = ParamFrame(len(rig.parameters))  # clips' parameter timelines
 
     def apply_inputs(self, inputs: Inputs) -> None:
         self.params.update(inputs.parameters)
@@ -104,14 +121,47 @@ class AvatarSession:
         if inputs is not None:
             self.apply_inputs(inputs)
         self.time += dt
-        events = self.controller.update(dt)
         pose = self.pose
-        pose.reset()
-        self.controller.apply(pose)
-        self.params.apply(pose)
+        solo = self.solo
+        params, frame = self.params, self._pframe
+        frame.base, frame.mixed = params.values, False  # (ParamFrame.begin, inlined)
+        if solo is None:
+            events = self.controller.update(dt)
+            pose.reset()
+            self.controller.apply(pose, frame)
+        else:  # the controller holds still: no update, no events
+            events = []
+            pose.reset()
+            self._apply_solo(solo)
+        if frame.mixed:  # a clip keyed parameters: bind this tick's mixed values, not the session's
+            values = params.values
+            params.values = frame.values
+            try:
+                params.apply(pose)
+            finally:
+                params.values = values
+        else:
+            params.apply(pose)
+        edits = self.edits
+        if edits is not None:
+            apply_edits(edits, pose)
         pose.update_world()
         self.springs.step(pose, dt)
         return events
+
+    def _apply_solo(self, solo: Solo) -> None:
+        clip, pose = solo.clip, self.pose
+        t = min(max(solo.time, 0.0), clip.length)
+        clip.apply_bones(t, self.bundle.rig.setup_local, pose.local, self._solo_alpha, False)
+        if clip.slot_keyed.any():
+            clip.apply_slots(t, pose.slot_attachment, pose.slot_color, self._solo_slots)
+        if clip.param_index.shape[0]:
+            self._pframe.mix(clip, t, 1.0)
+
+    def pose_offsets(self) -> dict[str, float]:
+        """Each bone's solved local rotation as an offset from setup, for bones more than
+        0.01 degrees from it (a pose turned into keyframes)."""
+        return pose_offsets(self.pose)
 
     def draw_list(self) -> list[DrawItem]:
         """The current pose skinned on the CPU, as a draw list (what `step` returns)."""

@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 
 MAX_BYTES = 4096  # our largest command (a "controls" object) is under 200 bytes
 MAX_DEPTH = 4  # {"type": "controls", "values": {...}} is 2 deep
+# a studio page's (streaming/studio.py): a pose or a list of expressions is larger and deeper
+# ({"type": "pose", "edits": {"offsets": {"hat": {"x": 1}}}} is 4 deep)
+STUDIO_MAX_BYTES = 16 * 1024
+STUDIO_MAX_DEPTH = 6
 RATE = 30.0  # messages a second, sustained; the page sends one per click or slider step
 BURST = 60.0  # what a burst may hold (two seconds' worth)
 WARN_EVERY = 5.0  # seconds between log lines about one peer's bad messages
@@ -44,8 +48,14 @@ class ControlChannel:
         send: Callable[[dict[str, Any]], None],
         name: str = "?",
         clock: Callable[[], float] = time.monotonic,
+        *,
+        max_bytes: int = MAX_BYTES,
+        max_depth: int = MAX_DEPTH,
     ) -> None:
+        """`max_bytes`, `max_depth`: what one message may be (a studio's are larger)."""
         self.apply = apply
+        self.max_bytes = max_bytes
+        self.max_depth = max_depth
         self.send = send
         self.name = name
         self.clock = clock
@@ -81,7 +91,9 @@ class ControlChannel:
         try:
             if not isinstance(raw, str):
                 raise CommandError("control messages are JSON text, not binary")
-            msg = parse(raw, max_bytes=MAX_BYTES, max_depth=MAX_DEPTH, what="a control message")
+            msg = parse(
+                raw, max_bytes=self.max_bytes, max_depth=self.max_depth, what="a control message"
+            )
             self.apply(msg)
         except (JSONLimitError, CommandError) as e:
             self.refused += 1

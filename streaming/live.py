@@ -19,6 +19,8 @@ from typing import Any, Protocol
 
 from engine.assets import AvatarBundle
 from engine.effects import EffectData, combined_filter
+from engine.params.expressions import Expression
+from engine.pose.edits import BoneOffset, offsets_edits
 from engine.puppet import Puppet, PuppetError, check_label
 from engine.render.framing import FRAMINGS, Framer, Rect
 from engine.render.looks import LOOK_NAMES, NONE, RenderStyle, UnknownLookError, render_style
@@ -26,6 +28,7 @@ from engine.render.scene import SIZES, Scene, SceneError
 from engine.tracking import FaceTracker
 from engine.tracking.voice import VoicedFace
 from engine.tracking.worker import TrackingWorker
+from streaming import studio
 
 LAYOUTS = ("opaque", "packed")
 WEARS = ("character", "photo")  # how a generated avatar is worn (Look.wears)
@@ -68,6 +71,10 @@ class Look:
     wears: str = "character"
     # the render style it is drawn in (engine/render/looks.py LOOK_NAMES); "none": as drawn
     style: str = "none"
+    # accessories placed on their bones (customizations' `accessories`), worn by every
+    # session of the look as pose edits, and its named expressions (hotkeys, fades)
+    offsets: Mapping[str, BoneOffset] = field(default_factory=dict)
+    expressions: tuple[Expression, ...] = ()
 
     @property
     def bundle_key(self) -> tuple[str | None, str, str]:
@@ -135,7 +142,8 @@ class Stats:
 
 
 class LiveSession:
-    """`kind` is "puppet" (webcam-driven, 60 Hz) or "preview" (a named animation, no camera)."""
+    """`kind` is "puppet" (webcam-driven, 60 Hz), "preview" (a named animation, no camera)
+    or "studio" (the creator's viewport: no camera, steered by `studio`'s messages)."""
 
     def __init__(
         self,
@@ -245,6 +253,14 @@ class LiveSession:
         for part, value in self.look.colors.items():
             self._set_color(part, value)
         self._set_style(self.look.style)
+        self.puppet.expressions.replace(self.look.expressions)
+        # the studio's own state (streaming/studio.py): its pose and timeline over the look
+        self.studio: studio.StudioState | None = None
+        if kind == "studio":
+            self.studio = studio.StudioState(self.puppet, self.look.offsets)
+            self.frame_rect = self.studio.frame_rect
+        elif self.look.offsets:
+            self.puppet.session.edits = offsets_edits(self.look.offsets)
 
     # --- lifecycle (event loop) -------------------------------------------------------------
 
@@ -332,11 +348,15 @@ class LiveSession:
                 self.set_scene(msg)
             elif kind == "effect":
                 self.set_effect(msg.get("id"))
+            elif kind == "expression":  # a saved expression's hotkey (the puppet page's too)
+                studio.expression(puppet, msg)
+            elif self.studio is not None and kind in studio.TYPES:
+                self.studio.command(msg)
             elif kind.startswith("vts_") and self.vts is not None:
                 self.vts.command(msg)  # the page answering a plugin (streaming/vts)
             else:
                 raise CommandError(f'unknown message type "{kind}"')
-        except PuppetError as e:
+        except (PuppetError, studio.StudioError) as e:
             raise CommandError(str(e)) from None
         if self.vts is not None:  # plugins hear of hotkeys pressed on the page too
             self.vts.observed(msg)
@@ -460,6 +480,14 @@ class LiveSession:
         }
         if self.style_name != NONE:
             out["style"] = self.style_name
+        # accessories placed on their bones (a studio's as placed now) and the expressions,
+        # when there are any: a look saved from here keeps them
+        offsets = self.studio.offsets.offsets if self.studio is not None else self.look.offsets
+        if offsets:
+            out["accessories"] = {bone: o.to_json() for bone, o in offsets.items()}
+        expressions = self.puppet.expressions.expressions
+        if expressions:
+            out["expressions"] = [e.to_json() for e in expressions]
         return out
 
     def play(self, animation: str) -> None:
@@ -475,9 +503,14 @@ class LiveSession:
         """One engine step at time `now` (the session's tick grid): the puppet's tick."""
         dt = self.period if self.last_tick is None else min(now - self.last_tick, 0.1)
         self.last_tick = now
-        self.puppet.tick(now, dt)
+        st = self.studio
+        if st is not None:  # paused: dt 0, so the frame is the same tick after tick
+            self.puppet.tick(now, st.before_tick(dt))
+            st.after_tick(now)  # fixed framing (StudioState.frame_rect), set once
+        else:
+            self.puppet.tick(now, dt)
+            self.frame_rect = self.framer.update(self.puppet.pose, self.framing, dt)
         self.last_camera = self.puppet.last_face
-        self.frame_rect = self.framer.update(self.puppet.pose, self.framing, dt)
         if self.picture != self._picture_seen:  # before this tick's frames are published
             self._picture_seen = self.picture
             for out in self.current_outputs():
@@ -521,6 +554,8 @@ class LiveSession:
             "avatar": self.look.saved,
             "customizations": self.customizations(),
             "vts": self.vts.status() if self.vts is not None else None,
+            "expressions": self.puppet.expressions.active,
+            **({"studio": self.studio.status()} if self.studio is not None else {}),
         }
 
     def _voice_status(self) -> dict[str, Any] | None:
@@ -574,6 +609,25 @@ class LiveSession:
             # backgrounds and effects by listing id, and the effect applied now
             "market": self.market,
             "effect": self.effect.name if self.effect is not None else None,
+            # saved expressions and their hotkeys (the page binds them: `expression`)
+            "expressions": studio.expressions_hello(puppet),
+            **(self._studio_hello() if self.studio is not None else {}),
+        }
+
+    def _studio_hello(self) -> dict[str, Any]:
+        assert self.studio is not None
+        market = self.market
+        # owned marketplace animations by what `animation` plays: a state or a dance variant
+        owned = [{"id": e["state"], "name": e["name"]} for e in market.get("emotes", ())]
+        owned += [{"id": d["variant"], "name": d["name"]} for d in market.get("dances", ())]
+        active = set(self.puppet.expressions.active)
+        return {
+            **self.studio.hello(self.look.names, owned),
+            # with their values: the expression editor lists and edits them
+            "expressions": [
+                {**e.to_json(), "active": e.name in active}
+                for e in self.puppet.expressions.expressions
+            ],
         }
 
 

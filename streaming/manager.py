@@ -62,7 +62,14 @@ from engine.render.scene import Scene
 from engine.rig.errors import FormatError
 from streaming import codec, landmarks, network, persist, voice
 from streaming.admission import Busy, Reservation, Slots
-from streaming.control import ControlChannel, sender
+from streaming.control import (
+    MAX_BYTES,
+    MAX_DEPTH,
+    STUDIO_MAX_BYTES,
+    STUDIO_MAX_DEPTH,
+    ControlChannel,
+    sender,
+)
 from streaming.encoder import SharedEncoder, forward_keyframe_requests
 from streaming.idents import IdentRegistry
 from streaming.live import WEARS, CommandError, LiveSession, Look, Output
@@ -526,6 +533,69 @@ class SessionManager:
         entry.session = session
         return session, peer.pc.localDescription.sdp
 
+    async def open_studio(
+        self,
+        offer: Any,
+        resolve: Resolver | None = None,
+        owned: Sequence[MarketItem] = (),
+        *,
+        owner: str | None = None,
+    ) -> tuple[str, LiveSession]:
+        """The creator studio's viewport (streaming/studio.py): a private session of kind
+        "studio" for one page's offer (receive-only video and its `control` channel),
+        counted against the live sessions' slots and ended with its page. `resolve`: the
+        avatar it edits (None: the bare rig); `owned`: its opener's marketplace items (the
+        animation list plays the owned ones); `owner`: the opener's account. The offer's
+        `fps` (30..60, default 30) and `size` (256..768, even, default 512)."""
+        desc = _offer(offer)
+        given = offer if isinstance(offer, dict) else {}
+        problems = []  # every bad value at once
+        fps = size = 0
+        try:
+            fps = _int(given, "fps", 30, 30, 60)
+        except BadOffer as e:
+            problems.append(str(e))
+        try:
+            size = _even(_int(given, "size", 512, 256, 768), "size")
+        except BadOffer as e:
+            problems.append(str(e))
+        if problems:
+            raise BadOffer("; ".join(problems))
+        with self._puppet_slots.reserve() as slot:
+            # the avatar is the resolver's (a saved one) or the bare rig: the offer's
+            # "avatar" names a saved avatar or "digi", never a generated face
+            look = (await resolve() if resolve is not None else None) or Look()
+            bundle = await self.dressed(look)
+            bundle, wardrobe = await self._market(bundle, owned, strict=False)
+            try:
+                session = LiveSession(bundle, kind="studio", fps=fps, clock=self.clock, look=look)
+            except CommandError as e:
+                raise BadOffer(f"the avatar cannot be worn: {e}") from None
+            _equip(session, wardrobe, owned)
+            session.owner = owner
+            try:
+                peer = await self._connect(desc, session, "studio", "opaque", size)
+            except BaseException:
+                await asyncio.get_running_loop().run_in_executor(None, session.close)
+                raise
+            self.sessions[session.id] = session
+            self._held[session] = slot.hand_over()
+        return peer.pc.localDescription.sdp, session
+
+    def studio_of(self, session_id: str, token: Any) -> LiveSession:
+        """A live studio session, for the caller holding its token (the draft's PUT);
+        NotFound for anything else (an unknown id, another kind, a wrong token)."""
+        session = self.sessions.get(session_id) if isinstance(session_id, str) else None
+        if (
+            session is None
+            or session.closed
+            or session.kind != "studio"
+            or not isinstance(token, str)
+            or not _same(token, session.token)
+        ):
+            raise NotFound(f'no studio session "{session_id!s:.64}"')
+        return session
+
     async def open_viewer(
         self,
         session_id: str,
@@ -597,7 +667,7 @@ class SessionManager:
         encoder: SharedEncoder = out.slot  # type: ignore[assignment]
         track = AvatarTrack(PacketSlot(encoder))
         peer = Peer(peer_id, kind, pc, session, out, track, last_camera=self.clock())
-        if kind == "puppet":
+        if kind in ("puppet", "studio"):
             # before the remote description: aiortc announces the webcam track during it
             pc.on("track", _guarded(lambda t: self._on_track(peer, t), "track"))
             pc.on("datachannel", lambda ch: self._on_channel(peer, ch))
@@ -705,6 +775,7 @@ class SessionManager:
         if channel.label != "control":
             return
         session = peer.session
+        studio = session.kind == "studio"  # larger messages: poses, expression lists
         peer.control = channel  # told {"type": "moved"} if its session moves to another tab
         send = sender(channel)
         # a command's effect (a queued move, a new state) shows in the status that follows
@@ -715,7 +786,14 @@ class SessionManager:
             session.command(msg)
             commanded.set()
 
-        control = ControlChannel(apply, send, name=peer.id, clock=self.clock)
+        control = ControlChannel(
+            apply,
+            send,
+            name=peer.id,
+            clock=self.clock,
+            max_bytes=STUDIO_MAX_BYTES if studio else MAX_BYTES,
+            max_depth=STUDIO_MAX_DEPTH if studio else MAX_DEPTH,
+        )
         channel.on("message", control.on_message)  # never raises into aiortc (control.py)
         with contextlib.suppress(Exception):
             send(session.hello())
@@ -813,7 +891,7 @@ class SessionManager:
         puppet = peer.kind == "puppet" and not peer.moved
         if not ending and puppet and self._puppet_of(session) is None and self._watched(session):
             self._linger(session)
-        elif not ending and (puppet or (peer.kind == "preview" and last)):
+        elif not ending and (puppet or peer.kind == "studio" or (peer.kind == "preview" and last)):
             await self._end_session(session)
 
     def _watched(self, session: LiveSession) -> bool:
@@ -1066,6 +1144,7 @@ class SessionManager:
             # threads sessions start (the asyncio executor's bounded pool is not counted)
             "threads": sum(1 for t in threading.enumerate() if not t.name.startswith("asyncio_")),
             "previews": self._count("preview"),
+            "studios": self._count("studio"),
             "peers": len(self.peers),
             "encoders": len(self.outputs),  # shared: one per session output, not per peer
             "limit": self.max_sessions,

@@ -24,7 +24,16 @@ from streaming.manager import BadOffer, Busy, LiveElsewhere, NotFound, SessionMa
 from webapi import generate, guests, security, vts
 from webapi.accounts import api_tokens
 from webapi.errors import DomainError, RateLimited
-from webapi.handlers import animations, auth, backgrounds, character, exports, market, openapi
+from webapi.handlers import (
+    animations,
+    auth,
+    backgrounds,
+    character,
+    exports,
+    market,
+    openapi,
+    studio,
+)
 from webapi.handlers import avatars as saved_avatars
 from webapi.handlers.identity import identify
 from webapi.library.files import AvatarStore
@@ -126,6 +135,7 @@ def create_app(
     exports.setup(app, store.root.parent / "exports")  # /api/avatars/{id}/export, /api/exports
     # /api/marketplace: after the store's start (its seeding runs on startup, in order)
     market.setup(app, store.root.parent / "market", payments or Payments.from_env())
+    studio.setup(app)  # /studio/{avatar}, /api/studio (the Creator Studio)
     openapi.setup(app)
     # VTube Studio's plugin API: /api/vts, and its own port with --vts-port (webapi/vts.py)
     vts.setup(app, app[MANAGER], app[STORE], port=vts_port, host=vts_host)

@@ -21,10 +21,10 @@ import copy
 import functools
 from typing import Any
 
-from webapi.handlers import animations, auth, avatars, backgrounds, exports, market
+from webapi.handlers import animations, auth, avatars, backgrounds, exports, market, studio
 
 # each area's OPENAPI_PATHS (and OPENAPI_SCHEMAS)
-AREAS = (auth, avatars, animations, backgrounds, exports, market)
+AREAS = (auth, avatars, animations, backgrounds, exports, market, studio)
 VERSION = "1.0.0"
 
 _ERRORS = {

@@ -8,13 +8,39 @@ Values are relative to the setup pose: position, rotation and shear add, scale m
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit
 
 from engine.kernels.curves import sample
 from engine.kernels.layout import ROT, SHX, SHY, SX, SY, T_POSITION, T_ROTATION, T_SCALE, X, Y
+
+_NO_INTS = np.zeros(0, dtype=np.int64)
+_NO_INTS.setflags(write=False)
+
+
+class ParamFrame:
+    """One tick's parameter values as clips see them: the session's values, copied on the
+    first clip that keys a parameter (so a tick without parameter timelines copies
+    nothing), then mixed into by each playing clip."""
+
+    __slots__ = ("base", "mixed", "values")
+
+    def __init__(self, n: int) -> None:
+        self.base: np.ndarray = np.zeros(n)
+        self.values = np.zeros(n)
+        self.mixed = False
+
+    def begin(self, base: np.ndarray) -> None:
+        self.base = base
+        self.mixed = False
+
+    def mix(self, clip: Clip, t: float, alpha: float) -> None:
+        if not self.mixed:
+            np.copyto(self.values, self.base)
+            self.mixed = True
+        clip.mix_parameters(t, self.values, alpha)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +86,30 @@ class Clip:
     color_end: np.ndarray
     slot_keyed: np.ndarray  # (slots,) bool: attachment or colour keyed
     events: tuple[EventData, ...]  # sorted by time
+    # parameter timelines (1-dim channels over the same packed keys): the rig's parameter
+    # index, its id, and the key slice of each
+    param_index: np.ndarray = field(default_factory=lambda: _NO_INTS)  # (P,) int64
+    param_ids: tuple[str, ...] = ()
+    param_start: np.ndarray = field(default_factory=lambda: _NO_INTS)
+    param_end: np.ndarray = field(default_factory=lambda: _NO_INTS)
+
+    def sample_parameters(self, t: float) -> dict[str, float]:
+        """Every parameter timeline's value at time t."""
+        buf = np.empty(4)
+        out: dict[str, float] = {}
+        for k, pid in enumerate(self.param_ids):
+            s, e = int(self.param_start[k]), int(self.param_end[k])
+            sample(self.times, self.values, self.interp, self.curves, s, e, 1, t, buf)
+            out[pid] = float(buf[0])
+        return out
+
+    def mix_parameters(self, t: float, values: np.ndarray, alpha: float) -> None:
+        """Mix this clip's parameter timelines at time t over `values` (indexed like the
+        rig's parameters): v = v + (clip - v) * alpha."""
+        _mix_params(
+            t, self.param_index, self.param_start, self.param_end,
+            self.times, self.values, self.interp, self.curves, values, alpha,
+        )  # fmt: skip
 
     def apply_bones(
         self, t: float, setup: np.ndarray, local: np.ndarray, alpha: np.ndarray, additive: bool
@@ -156,3 +206,12 @@ def _apply_colors(
         sample(times, values, interp, curves, color_start[c], color_end[c], 4, t, buf)
         for k in range(4):
             color[s, k] += (buf[k] - color[s, k]) * a
+
+
+@njit(cache=True)
+def _mix_params(t, index, start, end, times, values, interp, curves, out, alpha) -> None:
+    buf = np.empty(4)
+    for c in range(index.shape[0]):
+        sample(times, values, interp, curves, start[c], end[c], 1, t, buf)
+        p = index[c]
+        out[p] += (buf[0] - out[p]) * alpha

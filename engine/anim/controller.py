@@ -20,7 +20,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from engine.anim.clip import Clip
+from engine.anim.clip import Clip, ParamFrame
 from engine.anim.state import AnimationState, FiredEvent, MixTable, TrackEntry
 from engine.anim.statemachine import LayerData, StateData, StateMachineData
 from engine.pose.pose import Pose
@@ -231,8 +231,10 @@ class AnimationController:
                 self._complete(self.regions[st.layer.region], st)
         return events
 
-    def apply(self, pose: Pose) -> None:
-        self.anim.apply(pose)
+    def apply(self, pose: Pose, params: ParamFrame | None = None) -> None:
+        """Mix the playing clips into the pose (and their parameter timelines into
+        `params`, when given)."""
+        self.anim.apply(pose, params)
 
     # --- internals -----------------------------------------------------------------------
 

@@ -130,6 +130,19 @@ def parse_clip(
                 raise keys.fail(f'unknown slot timeline "{kind}" (expected attachment or color)')
             slot_keyed[s] = True
 
+    params: list[tuple[int, str, int, int]] = []
+    for pid, keys in root.get("parameters", {}).items():
+        i = rig.parameter_index.get(pid)
+        if i is None:
+            known = ", ".join(p.id for p in rig.parameters[:20])
+            raise keys.fail(f'unknown parameter "{pid}" (known: {known})')
+        pd = rig.parameters[i]
+        key_list = keys.list(min_len=1)
+        for k in key_list:
+            k.get("value").num(lo=pd.min, hi=pd.max)
+        start, end = packer.add_channel(key_list, 1, length)
+        params.append((i, pid, start, end))
+
     events = []
     for e in root.get("events", []).list():
         snode = e.get("string", "")
@@ -169,6 +182,10 @@ def parse_clip(
         color_end=ints([c[2] for c in colors]),
         slot_keyed=frozen(slot_keyed),
         events=tuple(events),
+        param_index=ints([p[0] for p in params]),
+        param_ids=tuple(p[1] for p in params),
+        param_start=ints([p[2] for p in params]),
+        param_end=ints([p[3] for p in params]),
     )
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.anim.blend import Blend1D
-from engine.anim.clip import Clip, EventData
+from engine.anim.clip import Clip, EventData, ParamFrame
 from engine.pose.pose import Pose
 from engine.rig.data import RigData
 
@@ -334,17 +334,25 @@ class AnimationState:
 
     # --- applying ------------------------------------------------------------------------
 
-    def apply(self, pose: Pose) -> None:
-        """Mix every track into the pose, in track order (later tracks win per bone)."""
+    def apply(self, pose: Pose, params: ParamFrame | None = None) -> None:
+        """Mix every track into the pose, in track order (later tracks win per bone); clips'
+        parameter timelines mix into `params` (when given) by the same weights."""
         for t in self.tracks:
             e = t.current
             if e is None:
                 continue
             alpha = np.outer(t.mask * t.alpha, np.ones(4))
-            self._apply_entry(e, pose, alpha, t.slot_mask * t.alpha, t.additive)
+            self._apply_entry(e, pose, alpha, t.slot_mask * t.alpha, t.additive, params, t.alpha)
 
     def _apply_entry(
-        self, e: TrackEntry, pose: Pose, alpha: np.ndarray, slot_alpha: np.ndarray, additive: bool
+        self,
+        e: TrackEntry,
+        pose: Pose,
+        alpha: np.ndarray,
+        slot_alpha: np.ndarray,
+        additive: bool,
+        params: ParamFrame | None = None,
+        param_alpha: float = 1.0,
     ) -> None:
         if e.mixing_from is not None:
             m = e.mix
@@ -354,9 +362,12 @@ class AnimationState:
                 bk, sk = e.keyed(self._nb, self._ns)
                 fa = alpha * np.where(bk, 1.0, 1.0 - m)
                 fs = slot_alpha * np.where(sk, 1.0, 1.0 - m)
-            self._apply_entry(e.mixing_from, pose, fa, fs, additive)
+            self._apply_entry(
+                e.mixing_from, pose, fa, fs, additive, params, param_alpha * (1.0 - m)
+            )
             alpha = alpha * m
             slot_alpha = slot_alpha * m
+            param_alpha = param_alpha * m
         setup = self.rig.setup_local
         for clip, w, t in e.samples():
             a = alpha if w == 1.0 else alpha * w
@@ -368,6 +379,8 @@ class AnimationState:
                     pose.slot_color,
                     slot_alpha if w == 1.0 else slot_alpha * w,
                 )
+            if params is not None and clip.param_index.shape[0] and param_alpha * w > 0.0:
+                params.mix(clip, t, param_alpha * w)
 
 
 def _trim(entry: TrackEntry, depth: int) -> None:

@@ -26,6 +26,7 @@ from engine.anim.controller import UnknownStateError
 from engine.assets import AvatarBundle
 from engine.export.subject import Subject
 from engine.kernels.layout import ROT, SHX
+from engine.pose.edits import PoseEdits, merged, offsets_edits
 from engine.pose.pose import Pose
 from engine.render.framing import Rect
 from engine.rig.data import RigData
@@ -126,8 +127,14 @@ def _period(bundle: AvatarBundle, state: str, variant: str | None) -> tuple[floa
     return float(length / max(st.speed, 1e-6)), bool(loops)
 
 
-def _session(subject: Subject, parameters: Mapping[str, float] | None, seed: int) -> AvatarSession:
+def _session(
+    subject: Subject,
+    parameters: Mapping[str, float] | None,
+    seed: int,
+    edits: PoseEdits | None = None,
+) -> AvatarSession:
     s = AvatarSession(subject.bundle, seed=seed)
+    s.edits = merged(offsets_edits(subject.offsets), edits)
     if subject.sprites:
         s.apply_inputs(Inputs(swaps=dict(subject.sprites)))
     if parameters:
@@ -263,14 +270,16 @@ def still(
     time: float = 0.0,
     parameters: Mapping[str, float] | None = None,
     seed: int = 0,
+    edits: PoseEdits | None = None,
 ) -> Take:
     """One pose: `state` (or a variant) entered and played for `time` seconds, with
-    `parameters` (an expression: eyes, mouth, brows, head angles) held."""
+    `parameters` (an expression: eyes, mouth, brows, head angles) held and pose `edits`
+    (dragged handles, rotated bones) applied over it."""
     if not (0.0 <= time <= MAX_SECONDS):
         raise ValueError(f"time must be between 0 and {MAX_SECONDS:g} seconds (got {time:g})")
     bundle = subject.bundle
     st, variant = resolve(bundle, state)
-    s = _session(subject, parameters, seed)
+    s = _session(subject, parameters, seed, edits)
     s.advance(TICK, Inputs(controls=_controls(st)))
     if st != "idle" or variant is not None:
         _advance(s, LEAD_IN)

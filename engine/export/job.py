@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from engine.export.bake import Take, bake, still
 from engine.export.frames import FrameRenderer
 from engine.export.subject import Subject
+from engine.pose.edits import PoseEdits
 
 SIZE_MIN, SIZE_MAX = 16, 2048  # pixels, an output's larger side
 FPS_MIN, FPS_MAX = 1, 60
@@ -33,11 +34,12 @@ class Output:
 @dataclass(frozen=True)
 class Still:
     """The pose a still format shows: a state (or variant) played `time` seconds, with
-    `parameters` held (an expression)."""
+    `parameters` held (an expression) and pose `edits` applied (the studio's pose editor)."""
 
     state: str = "idle"
     time: float = 0.0
     parameters: Mapping[str, float] = field(default_factory=dict)
+    edits: PoseEdits | None = None
 
 
 Progress = Callable[[float, str], None]
@@ -87,7 +89,7 @@ class Job:
         """The job's still pose (`pose`), as a one-frame take."""
         if self._still is None:
             p = self.pose
-            self._still = still(self.subject, p.state, p.time, p.parameters)
+            self._still = still(self.subject, p.state, p.time, p.parameters, edits=p.edits)
         return self._still
 
     def renderer(self, width: int, height: int | None = None) -> FrameRenderer:

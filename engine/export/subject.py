@@ -10,6 +10,7 @@ from functools import cached_property
 
 from engine.assets import AvatarBundle, load_bundle
 from engine.atlas import Atlas
+from engine.pose.edits import BoneOffset
 from engine.render.looks import LOOK_NAMES, NONE
 from engine.rig.data import RigData
 
@@ -34,6 +35,9 @@ class Subject:
     # animation (state) -> the name its files and clips get: a custom animation's state is
     # its id, its files are named for what its creator called it
     labels: Mapping[str, str] = field(default_factory=dict)
+    # accessories placed on their bones (customizations' `accessories`): pose edits every
+    # baked session of the subject wears
+    offsets: Mapping[str, BoneOffset] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.style not in LOOK_NAMES:

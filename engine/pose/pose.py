@@ -29,6 +29,9 @@ class Pose:
         self.local = np.array(rig.setup_local, dtype=np.float64)
         self.world = np.zeros((n, 6))
         self.ik_mix = np.array([c.mix for c in rig.ik], dtype=np.float64)
+        # this frame only: constraint index -> mix over `ik_mix` (a dragged pose handle);
+        # read by `update_world`, cleared by `reset`
+        self.frame_ik_mix: dict[int, float] = {}
         self.slot_attachment: list[str | None] = [s.attachment for s in rig.slots]
         self._mesh_sizes = {
             a.offset: a.count
@@ -49,6 +52,8 @@ class Pose:
         np.copyto(self.local, self.rig.setup_local)
         self.slot_attachment[:] = self._setup_attachment
         np.copyto(self.slot_color, self._setup_color)
+        if self.frame_ik_mix:
+            self.frame_ik_mix.clear()
         for off in self.deformed:
             self.deform[off : off + self._mesh_sizes[off]] = 0.0
         self.deformed.clear()
@@ -60,12 +65,15 @@ class Pose:
 
     def update_world(self) -> None:
         rig = self.rig
+        override = self.frame_ik_mix
         for step in rig.plan:
             if step.bones is not None:
                 update_bones(step.bones, rig.parent, rig.inherit, self.local, self.world)
             else:
                 c = rig.ik[step.ik]
                 mix = self.ik_mix[step.ik]
+                if override:
+                    mix = override.get(step.ik, mix)
                 if mix > 0.0:
                     solve_constraint(rig, c, mix, self.local, self.world)
                 else:  # pure FK: the chain still needs its world transforms

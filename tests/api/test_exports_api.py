@@ -196,7 +196,7 @@ def test_hostile_requests_are_refused_and_the_server_keeps_serving(tmp_path: Pat
         cases = [
             ({"formats": ["png"] * 41}, '"formats" must be a list of at most 40 names'),
             ({"formats": ["png"], "animations": ["x" * 65]}, "animations[0] must be a name"),
-            ({"formats": ["png"], "pose": {"parameters": {"a": {"b": {"c": 1}}}}}, "nested"),
+            ({"formats": ["png"], "pose": {"parameters": {"a": {"b": {"c": {"d": 1}}}}}}, "nested"),
             ({"formats": ["png"], "pose": {"parameters": {f"P{i}": 0 for i in range(65)}}},
              '"pose.parameters" must be an object of at most 64 values'),
             ({"formats": ["png"], "pose": {"time": "soon"}}, '"pose.time" must be a number'),

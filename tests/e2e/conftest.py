@@ -138,6 +138,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def studio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`digigami serve` with a database and avatars of its own (not the checkout's
+    out/digigami.db), shared by the studio's browser tests (tests/e2e/test_studio_*.py:
+    their sign-ups take unique names)."""
+    run = tmp_path_factory.mktemp("studio-server")
+    env = {"DIGIGAMI_AVATAR_DIR": str(run / "avatars"), "DIGIGAMI_DB": str(run / "db.sqlite")}
+    with serving(run, env=env) as url:
+        yield url
+
+
 def sign_up(page, server: str, username: str) -> None:
     """Sign up on the account page as a person does (the page's own form)."""
     page.goto(f"{server}/account")

@@ -13,6 +13,7 @@ PAGES = {
     "/preview": "Preview",
     "/library": "My avatars",
     "/market": "Market",
+    "/studio/digi": "Studio",
 }
 
 

@@ -26,8 +26,9 @@ from webapi.library.files import AvatarStore
 
 MAX_EMOTES = 8  # custom animations one live session can play
 _CLIP_ID = re.compile(r"^[0-9a-f]{32}$")
-MAX_BODY = 16 * 1024  # a name, two flags and customizations (at most 4 KB normalized)
-MAX_DEPTH = 6  # body > customizations > colors > part > value: 4
+MAX_BODY = 48 * 1024  # a name, two flags and customizations (at most 32 KB normalized)
+# body > customizations > poses > [i] > edits > targets > hand_r > [x]: 8
+MAX_DEPTH = 10
 STATIC = Path(__file__).resolve().parents[1] / "static"
 FILES = web.AppKey("avatar_files", AvatarStore)  # generated avatars' files (create_app's)
 
@@ -167,9 +168,51 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             },
             "colors": {
                 "type": "object",
-                "description": '"avatar" (the whole avatar) or a sprite category (its slots) '
-                "-> colour filter",
+                "description": '"avatar" (the whole avatar), a sprite category (its slots) or '
+                "a part of rigs/<rig>/parts.json (hair, eyes, skin) -> colour filter",
                 "additionalProperties": _COLOR,
+            },
+            "accessories": {
+                "type": "object",
+                "description": "accessory bone (glasses, hat, scarf_1..3 for digi) -> offset",
+                "additionalProperties": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "x": {"type": "number", "minimum": -200, "maximum": 200},
+                        "y": {"type": "number", "minimum": -200, "maximum": 200},
+                        "rotation": {"type": "number", "minimum": -180, "maximum": 180},
+                        "scale": {"type": "number", "minimum": 0.25, "maximum": 4},
+                    },
+                },
+            },
+            "expressions": {
+                "type": "array",
+                "maxItems": 32,
+                "description": "named parameter sets the puppet page toggles by hotkey",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "values"],
+                    "properties": {
+                        "name": {"type": "string", "maxLength": 40},
+                        "values": {"type": "object", "additionalProperties": {"type": "number"}},
+                        "hotkey": {"type": "string", "examples": ["Digit1", "Ctrl+Shift+KeyE"]},
+                        "fade": {"type": "number", "minimum": 0, "maximum": 5},
+                    },
+                },
+            },
+            "poses": {
+                "type": "array",
+                "maxItems": 32,
+                "description": "named pose edits (bones, targets, offsets) of the pose editor",
+                "items": {
+                    "type": "object",
+                    "required": ["name"],
+                    "properties": {
+                        "name": {"type": "string", "maxLength": 40},
+                        "edits": {"type": "object"},
+                    },
+                },
             },
         },
     },

@@ -35,6 +35,7 @@ from engine.export.subject import Subject
 from engine.face import FaceArtError
 from engine.likeness.character import CharacterError
 from engine.likeness.hair import HairstyleError
+from engine.pose.edits import PoseEditError, parse_edits
 from engine.rig.errors import FormatError
 from streaming.live import Look
 from streaming.manager import BadOffer, build_bundle, with_clips
@@ -50,13 +51,13 @@ from webapi.library.files import AvatarStore
 
 EXPORTS = web.AppKey("exports", ExportJobs)
 MAX_BODY = 8 * 1024
-MAX_DEPTH = 4  # body > pose > parameters > value
+MAX_DEPTH = 5  # body > pose > edits > targets|offsets > [x, y]|{x, y, rotation, scale}
 MAX_NAMES = 40  # formats or animations in one request
 # an animated picture format holds one animation's rendered frames at once: the server's
 # memory for it (idle, 3 s at 30 fps, is 90 frames: 1024 px fits, 2048 px does not)
 MAX_TAKE_BYTES = 512 * 2**20
 FIELDS = ("formats", "animations", "size", "fps", "pose")
-POSE_FIELDS = ("state", "time", "parameters")
+POSE_FIELDS = ("state", "time", "parameters", "edits")
 BUNDLED = "digi"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 CLIP_ID = re.compile(r"^[0-9a-f]{32}$")  # a custom animation's id (webapi/library/animations.py)
@@ -116,7 +117,13 @@ def parse(body: Any) -> dict[str, Any]:
     for k, v in params.items():
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise Invalid(f'"pose.parameters.{str(k)[:40]}" must be a number', field="pose")
+    edits = pose.get("edits", {})
+    if not isinstance(edits, dict):
+        raise Invalid('"pose.edits" must be an object with "bones", "targets" and "offsets"',
+                      field="pose")  # fmt: skip
+    # the edits' names and limits are checked against the rig in start_export
     out["pose"] = Still(state, float(t), {str(k): float(v) for k, v in params.items()})
+    out["pose_edits"] = edits
     return out
 
 
@@ -133,7 +140,7 @@ async def _look(request: web.Request, avatar_id: str) -> tuple[Look, str]:
 def subject_of(bundle: AvatarBundle, look: Look, name: str) -> Subject:
     """The export's subject: a bundle dressed for `look` and what the look adds on top."""
     return Subject(bundle, name, dict(look.sprites), dict(look.colors), dict(look.groups),
-                   look.style)  # fmt: skip
+                   look.style, offsets=dict(look.offsets))  # fmt: skip
 
 
 @functools.cache
@@ -205,6 +212,12 @@ async def start_export(request: web.Request) -> web.Response:
     loop = asyncio.get_running_loop()
     base = await loop.run_in_executor(None, _base, avatars.DEFAULT_RIG)
     pose: Still = body["pose"]
+    if body["pose_edits"]:
+        try:
+            edits = parse_edits(body["pose_edits"], base.rig, "pose.edits")
+        except PoseEditError as e:
+            raise Invalid(str(e), field="pose") from None
+        pose = dataclasses.replace(pose, edits=edits)
     try:
         checked = with_animations(subject_of(base, look, name), clips)
         formats = check(checked, body["formats"], body["animations"], body["size"], body["fps"],
@@ -389,6 +402,10 @@ OPENAPI_SCHEMAS = {
                     "time": {"type": "number", "minimum": 0, "maximum": 20},
                     "parameters": {"type": "object",
                                    "additionalProperties": {"type": "number"}},
+                    "edits": {"type": "object",
+                              "description": "pose edits: {bones: {bone: degrees}, targets: "
+                                             "{handle: [x, y]}, offsets: {bone: {x, y, "
+                                             "rotation, scale}}} (docs/API.md)"},
                 },
             },
         },

@@ -359,6 +359,12 @@ def _count(node: dict[str, Any]) -> tuple[int, int]:
                 timelines += 1
                 if isinstance(chan, list):
                     keys += len(chan)
+    params = node.get("parameters")
+    if isinstance(params, dict):  # parameter timelines: {pid: [keys]}
+        for chan in params.values():
+            timelines += 1
+            if isinstance(chan, list):
+                keys += len(chan)
     if isinstance(node.get("events"), list):
         keys += len(node["events"])
     return timelines, keys

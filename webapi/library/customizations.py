@@ -4,18 +4,29 @@ The format (docs/API.md, "Customizations"), every key optional:
 
     {"library": "winter",
      "sprites": {"outfit": "armor", "accessories": "hat", "body": "slim"},
-     "colors": {"avatar": {"hue": 20}, "outfit": {"saturation": 1.4, "contrast": 1.1}},
-     "style": "ghibli"}
+     "colors": {"avatar": {"hue": 20}, "hair": {"hue": 90}, "outfit": {"saturation": 1.4}},
+     "style": "ghibli",
+     "accessories": {"hat": {"x": 4, "y": -2, "rotation": 10, "scale": 1.2}},
+     "expressions": [{"name": "smile", "values": {"ParamMouthForm": 1}, "hotkey": "Digit1",
+                      "fade": 0.3}],
+     "poses": [{"name": "wave", "edits": {"targets": {"hand_r": [60, 250]}}}]}
 
 - `library`: the rig's sprite library (content/sprites/<rig>/<name>.json): `base`, or a
   variant such as `winter` (it extends base, so it has base's labels too).
 - `sprites`: sprite category -> label of that library (the accessory is the `accessories`
   category); categories left out wear the library's default.
 - `colors`: the renderer's colour filter for the whole avatar (`avatar`) or for the slots of
-  one sprite category (a part), each `{"hue": -180..180 degrees, "saturation": 0..2,
+  one colour part: a sprite category, or a part of the rig's `rigs/<rig>/parts.json` (digi:
+  `hair`, `eyes`, `skin`), each `{"hue": -180..180 degrees, "saturation": 0..2,
   "brightness": 0..2, "contrast": 0..2}` (1 changes nothing; values left out are neutral).
 - `style`: the render style it is drawn in (engine/render/looks.py LOOK_NAMES; `none`, the
   art as drawn, is the default and is not stored).
+- `accessories`: accessory bone -> offset added on that bone wherever the avatar is worn
+  (`x`, `y` in rig units within +-200, `rotation` -180..180 degrees, `scale` 0.25..4). The
+  bones are the accessory category's own (digi: glasses, hat, scarf_1..3): bones that carry
+  only that category's slots, and their slot-less descendants (a scarf's spring chain).
+- `expressions`: named parameter sets with a hotkey and a fade (engine/params/expressions.py).
+- `poses`: named pose edits (engine/pose/edits.py), at most 32, names unique.
 
 `validate` returns the normalized value (numbers as floats, neutral entries dropped) or
 raises `Invalid` naming the exact path (`customizations.colors.body.hue`). `look` turns it
@@ -31,24 +42,52 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from engine.assets import SPRITES, load_bundle
+from engine.assets import RIGS, SPRITES, load_bundle
+from engine.params.expressions import ExpressionError, parse_expressions
+from engine.pose.edits import (
+    MAX_OFFSET_ROTATION,
+    MAX_OFFSET_XY,
+    MAX_OFFSETS,
+    SCALE_RANGE,
+    BoneOffset,
+    PoseEditError,
+    parse_edits,
+)
 from engine.render.looks import LOOK_NAMES, NONE
+from engine.rig.data import RigData
+from engine.sprites import SpriteLibraryData
 from streaming.live import COLOR_RANGES, NEUTRAL, WHOLE, Look
 from webapi.errors import Invalid, TooLarge
 
-MAX_BYTES = 4096  # the normalized JSON: a few dozen short names and numbers
-KEYS = ("library", "sprites", "colors", "style")
+# the normalized JSON: 32 expressions of a few parameters and 32 poses fit with room
+MAX_BYTES = 32 * 1024
+KEYS = ("library", "sprites", "colors", "style", "accessories", "expressions", "poses")
 DEFAULT_LIBRARY = "base"
+ACCESSORIES = "accessories"  # the sprite category whose bones take offsets
+# an accessory's offset: (lo, hi, neutral) per value, the engine's limits on offsets
+OFFSET_RANGES = {
+    "x": (-MAX_OFFSET_XY, MAX_OFFSET_XY, 0.0),
+    "y": (-MAX_OFFSET_XY, MAX_OFFSET_XY, 0.0),
+    "rotation": (-MAX_OFFSET_ROTATION, MAX_OFFSET_ROTATION, 0.0),
+    "scale": (*SCALE_RANGE, 1.0),
+}
+MAX_ACCESSORIES = MAX_OFFSETS
+MAX_POSES = 32
+MAX_POSE_NAME = 40
 
 
 @dataclass(frozen=True)
 class RigOptions:
-    """What a rig offers to customize: its sprite libraries (name -> category -> labels)
-    and its colour groups (sprite category -> the slots its labels use)."""
+    """What a rig offers to customize: its sprite libraries (name -> category -> labels),
+    its colour groups (sprite category, then the parts of `rigs/<rig>/parts.json` -> their
+    slots), the bones accessories may be offset on, and the rig itself (what expressions
+    and poses are checked against)."""
 
     rig: str
     libraries: dict[str, dict[str, tuple[str, ...]]]
     groups: dict[str, tuple[str, ...]]
+    accessory_bones: tuple[str, ...] = ()
+    data: RigData | None = None
 
 
 @lru_cache(maxsize=8)
@@ -57,15 +96,59 @@ def rig_options(rig: str) -> RigOptions:
     names = sorted(p.stem for p in (SPRITES / rig).glob("*.json"))
     libraries: dict[str, dict[str, tuple[str, ...]]] = {}
     groups: dict[str, set[str]] = {}
+    bones: set[str] = set()
+    data = None
     for name in names:
-        lib = load_bundle(rig, sprites=name).sprites
+        bundle = load_bundle(rig, sprites=name)
+        data, lib = bundle.rig, bundle.sprites
         if lib is None:
             continue
         libraries[name] = {c: tuple(labels) for c, labels in lib.categories.items()}
         for category in lib.categories:
             slots = {lib.rig.slots[s].name for s in lib.slots_of(category)}
             groups.setdefault(category, set()).update(slots)
-    return RigOptions(rig, libraries, {g: tuple(sorted(s)) for g, s in groups.items()})
+        bones |= accessory_bones(lib)
+    if data is None:
+        data = load_bundle(rig).rig
+    out = {g: tuple(sorted(s)) for g, s in groups.items()}
+    # the rig's own parts come after the categories: where both hold a slot, the part's
+    # colour is drawn (hair over the accessories' hair_top)
+    out.update(_parts(rig, data))
+    order = [b.name for b in data.bones]
+    return RigOptions(rig, libraries, out, tuple(sorted(bones, key=order.index)), data)
+
+
+def _parts(rig: str, data: RigData) -> dict[str, tuple[str, ...]]:
+    """`rigs/<rig>/parts.json`: colour part -> slot names (none without the file). A
+    slot the rig lacks is our content's bug: refused loudly, naming file and part."""
+    path = RIGS / rig / "parts.json"
+    if not path.is_file():
+        return {}
+    parts = json.loads(path.read_text(encoding="utf-8")).get("parts", {})
+    out: dict[str, tuple[str, ...]] = {}
+    for part, slots in parts.items():
+        missing = [s for s in slots if s not in data.slot_index]
+        if missing or part == WHOLE:
+            raise ValueError(f"{path}: parts.{part}: no such slot(s) {missing} in rig {rig}")
+        out[part] = tuple(slots)
+    return out
+
+
+def accessory_bones(lib: SpriteLibraryData) -> set[str]:
+    """The bones an accessory may be offset on: those carrying only the accessory
+    category's slots (digi: glasses, hat, scarf_1; not hair_top or neck, which carry
+    other parts too), and their descendants that carry no slot (scarf_2, scarf_3)."""
+    if ACCESSORIES not in lib.categories:
+        return set()
+    rig = lib.rig
+    mine = lib.slots_of(ACCESSORIES)
+    others = {slot.bone for slot in rig.slots if slot.index not in mine}
+    carriers = {rig.slots[s].bone for s in mine} - others
+    with_slots = {slot.bone for slot in rig.slots}
+    found = set(carriers)
+    for bone in carriers:
+        found |= {b for b in rig.descendants(bone) if b not in with_slots}
+    return {rig.bones[b].name for b in found}
 
 
 async def options(rig: str) -> RigOptions:
@@ -82,7 +165,7 @@ def validate(value: Any, opts: RigOptions, path: str = "customizations") -> dict
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise _fail(path, 'must be an object {"library", "sprites", "colors", "style"}')
+        raise _fail(path, f"must be an object with any of {', '.join(KEYS)}")
     for key in value:
         if key not in KEYS:
             raise _fail(f"{path}.{key}"[:200], f"is not a customization (known: {', '.join(KEYS)})")
@@ -142,8 +225,98 @@ def validate(value: Any, opts: RigOptions, path: str = "customizations") -> dict
         raise _fail(f"{path}.style", f"must be one of the render styles: {', '.join(LOOK_NAMES)}")
     if style != NONE:
         out["style"] = style
-    if len(json.dumps(out, separators=(",", ":"))) > MAX_BYTES:  # bounded above; a guard
-        raise TooLarge(f"{path} is too large (at most {MAX_BYTES} bytes as JSON)")
+    if value.get("accessories") is not None:
+        offsets = _accessories(value["accessories"], opts, f"{path}.accessories")
+        if offsets:
+            out["accessories"] = offsets
+    rig = opts.data
+    if ("expressions" in value or "poses" in value) and rig is None:
+        raise _fail(path, f"expressions and poses need the rig {opts.rig}'s data")
+    if value.get("expressions") not in (None, []):
+        out["expressions"] = _expressions(value["expressions"], rig, f"{path}.expressions")
+    if value.get("poses") not in (None, []):
+        out["poses"] = _poses(value["poses"], rig, f"{path}.poses")
+    size = len(json.dumps(out, separators=(",", ":")))
+    if size > MAX_BYTES:
+        raise TooLarge(f"{path} is too large: {size} bytes as JSON (at most {MAX_BYTES})")
+    return out
+
+
+def _number(v: Any, at: str, lo: float, hi: float) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        raise _fail(at, f"must be a number from {lo:g} to {hi:g}")
+    if not lo <= v <= hi:
+        raise _fail(at, f"must be a number from {lo:g} to {hi:g}, got {v:g}")
+    return float(v)
+
+
+def _accessories(value: Any, opts: RigOptions, path: str) -> dict[str, dict[str, float]]:
+    """bone -> {x, y, rotation, scale}, neutral values and entries dropped."""
+    keys = ", ".join(OFFSET_RANGES)
+    if not isinstance(value, dict):
+        raise _fail(path, f"must be an object of accessory bone -> {{{keys}}}")
+    if len(value) > MAX_ACCESSORIES:
+        raise TooLarge(f"{path} has {len(value)} bones (at most {MAX_ACCESSORIES})", field=path)
+    known = ", ".join(opts.accessory_bones) or "none"
+    out: dict[str, dict[str, float]] = {}
+    for bone, offset in value.items():
+        where = f"{path}.{bone}"[:200]
+        if bone not in opts.accessory_bones:
+            raise _fail(where, f"is not an accessory bone (known: {known})")
+        if not isinstance(offset, dict):
+            raise _fail(where, f"must be an object with {keys}")
+        entry: dict[str, float] = {}
+        for key, v in offset.items():
+            at = f"{where}.{key}"[:200]
+            if key not in OFFSET_RANGES:
+                raise _fail(at, f"is not an offset value (known: {keys})")
+            lo, hi, neutral = OFFSET_RANGES[key]
+            number = _number(v, at, lo, hi)
+            if number != neutral:
+                entry[key] = number
+        if entry:
+            out[bone] = entry
+    return out
+
+
+def _expressions(value: Any, rig: RigData, path: str) -> list[dict[str, Any]]:
+    try:
+        parsed = parse_expressions(value, rig, path)
+    except ExpressionError as e:
+        raise Invalid(str(e), field=path) from None
+    return [e.to_json() for e in parsed]
+
+
+def _poses(value: Any, rig: RigData, path: str) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        raise _fail(path, f'must be a list of {{"name", "edits"}} (at most {MAX_POSES})')
+    if len(value) > MAX_POSES:
+        raise TooLarge(f"{path} has {len(value)} poses (at most {MAX_POSES})", field=path)
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i, pose in enumerate(value):
+        where = f"{path}[{i}]"
+        if not isinstance(pose, dict):
+            raise _fail(where, 'must be an object {"name", "edits"}')
+        for key in pose:
+            if key not in ("name", "edits"):
+                raise _fail(f"{where}.{key}"[:200], "is not a pose field (known: name, edits)")
+        name = pose.get("name")
+        if (
+            not isinstance(name, str)
+            or not name.strip()
+            or len(name) > MAX_POSE_NAME
+            or any(ord(c) < 32 or ord(c) == 127 for c in name)
+        ):
+            raise _fail(f"{where}.name", f"must be 1 to {MAX_POSE_NAME} printable characters")
+        if name in seen:
+            raise _fail(f"{where}.name", f'"{name}" is used by an earlier pose')
+        seen.add(name)
+        try:
+            edits = parse_edits(pose.get("edits", {}), rig, f"{where}.edits")
+        except PoseEditError as e:
+            raise Invalid(str(e), field=f"{where}.edits") from None
+        out.append({"name": name, "edits": edits.to_json()})
     return out
 
 
@@ -162,6 +335,14 @@ def look(
 ) -> Look:
     """What a live session wears for these (already validated) customizations."""
     colors = customizations.get("colors") or {}
+    offsets = {
+        bone: BoneOffset(**{k: float(v) for k, v in entry.items()})
+        for bone, entry in (customizations.get("accessories") or {}).items()
+    }
+    saved_expressions = customizations.get("expressions") or []
+    expressions = (
+        parse_expressions(saved_expressions, opts.data) if saved_expressions and opts.data else ()
+    )
     return Look(
         face=face,
         library=customizations.get("library", DEFAULT_LIBRARY),
@@ -170,4 +351,6 @@ def look(
         groups=dict(opts.groups),
         saved=saved,
         style=customizations.get("style", NONE),
+        offsets=offsets,
+        expressions=tuple(expressions),
     )

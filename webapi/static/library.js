@@ -76,6 +76,13 @@ function item(avatar) {
   q(".puppet-link").href = `/?avatar=${encodeURIComponent(avatar.id)}`;
   q(".preview-link").href = `/preview?avatar=${encodeURIComponent(avatar.id)}&animation=wave`;
   q(".meta").textContent = describe(avatar);
+  // the Creator Studio on this avatar: made next to Preview, so the template stays as it is
+  const studio = document.createElement("a");
+  studio.className = "btn studio-link";
+  studio.href = `/studio/${encodeURIComponent(avatar.id)}`;
+  studio.textContent = "Studio";
+  studio.title = "edit this avatar's look, expressions and poses, and make animations";
+  q(".preview-link").after(studio);
 
   q(".rename").addEventListener("submit", async (e) => {
     e.preventDefault();

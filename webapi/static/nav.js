@@ -6,6 +6,7 @@ const PAGES = [
   { href: "/", label: "Puppet", title: "puppet your avatar live from your webcam", match: /^\/$/ },
   { href: "/create", label: "Create", title: "make an avatar from a photo", match: /^\/create/ },
   { href: "/preview", label: "Preview", title: "watch an animation with any outfit, no camera", match: /^\/preview/ },
+  { href: "/studio/digi", label: "Studio", title: "edit the avatar's look, expressions, poses and animations", match: /^\/studio/ },
   { href: "/library", label: "My avatars", title: "the avatars you saved", match: /^\/library/ },
   { href: "/market", label: "Market", title: "outfits, dances, backgrounds and effects: try them on live", match: /^\/market/ },
 ];
