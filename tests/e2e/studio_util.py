@@ -116,6 +116,9 @@ def wait_status(page: Any, condition: str, timeout: int = 15_000) -> dict:
 def frame(page: Any) -> np.ndarray:
     """The received stream's newest frame as the page shows it: HxWx3 RGB, int16 (so that
     frames subtract without wrapping)."""
+    # a page between two sessions (a new sprite library reconnects) shows no frame for a
+    # moment: wait for the new stream's first one
+    page.wait_for_function("() => document.getElementById('avatar')?.videoWidth > 0")
     url = page.evaluate(_FRAME_JS)
     png = base64.b64decode(url.split(",", 1)[1])
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(np.int16)

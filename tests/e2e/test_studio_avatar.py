@@ -74,6 +74,25 @@ def test_hair_hue_changes_only_the_hair_and_undo_redo_give_the_frames_back(
     shot(page, "studio-avatar.png", tmp_path)
 
 
+def test_a_sprite_library_is_worn_from_a_new_session_and_undone(context, server: str) -> None:
+    """A variant library (`winter`: a scarf by default, winter hats) needs its own pictures,
+    so the page opens a new session wearing the working copy; undo comes back to base."""
+    page = open_studio(context.new_page(), server, "avatar")
+    base = settled(page)
+    first = page.evaluate("window.digigamiStudio.session.session")
+    page.select_option("#library", "winter")
+    wait_status(page, "s.customizations?.library === 'winter'", timeout=60_000)
+    assert page.evaluate("window.digigamiStudio.session.session") != first
+    assert page.evaluate("window.digigamiStudio.hello.library") == "winter"
+    winter = settled(page, unlike=base)
+    scarf = int((np.abs(winter - base).max(axis=2) > 48).sum())  # winter's default scarf
+    assert scarf > 400, f"the winter library's scarf is not in the stream ({scarf} pixels)"
+    page.keyboard.press("Control+z")
+    wait_status(page, "(s.customizations?.library ?? 'base') === 'base'", timeout=60_000)
+    undone = settled(page, unlike=winter)
+    assert diff(undone, base) < NOISE, f"undo left the frame {diff(undone, base):.2f} off"
+
+
 def test_save_and_reload_restore_the_avatar_exactly(context, server: str) -> None:
     page = context.new_page()
     signed_up(page, server, "studioavatar")
