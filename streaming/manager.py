@@ -431,18 +431,7 @@ class SessionManager:
         an animation played in a loop, a background behind, an effect applied)."""
         desc = _offer(offer)
         _avatar_id(options)
-        problems = []  # every bad value at once, not the first
-        fps = size = 0
-        try:
-            fps = _int(options, "fps", 30, 1, 60)
-        except BadOffer as e:
-            problems.append(str(e))
-        try:
-            size = _even(_int(options, "size", 384, 64, 1024), "size")
-        except BadOffer as e:
-            problems.append(str(e))
-        if problems:
-            raise BadOffer("; ".join(problems))
+        fps, size = _fps_size(options, fps=(30, 1, 60), size=(384, 64, 1024))
         key = _preview_key(options, fps, size)
         if try_on is not None:  # another item, another stream
             key += f"|try:{try_on.id}:{_content_key(try_on)}"
@@ -549,18 +538,7 @@ class SessionManager:
         `fps` (30..60, default 30) and `size` (256..768, even, default 512)."""
         desc = _offer(offer)
         given = offer if isinstance(offer, dict) else {}
-        problems = []  # every bad value at once
-        fps = size = 0
-        try:
-            fps = _int(given, "fps", 30, 30, 60)
-        except BadOffer as e:
-            problems.append(str(e))
-        try:
-            size = _even(_int(given, "size", 512, 256, 768), "size")
-        except BadOffer as e:
-            problems.append(str(e))
-        if problems:
-            raise BadOffer("; ".join(problems))
+        fps, size = _fps_size(given, fps=(30, 30, 60), size=(512, 256, 768))
         with self._puppet_slots.reserve() as slot:
             # the avatar is the resolver's (a saved one) or the bare rig: the offer's
             # "avatar" names a saved avatar or "digi", never a generated face
@@ -1404,6 +1382,26 @@ def _even(value: int, key: str) -> int:
     if value % 2:
         raise BadOffer(f'"{key}" must be even')
     return value
+
+
+def _fps_size(
+    options: dict[str, Any], fps: tuple[int, int, int], size: tuple[int, int, int]
+) -> tuple[int, int]:
+    """An offer's frame rate and (even) size, each (default, lowest, highest); BadOffer
+    naming every bad value at once, not the first."""
+    problems: list[str] = []
+    out = [0, 0]
+    try:
+        out[0] = _int(options, "fps", *fps)
+    except BadOffer as e:
+        problems.append(str(e))
+    try:
+        out[1] = _even(_int(options, "size", *size), "size")
+    except BadOffer as e:
+        problems.append(str(e))
+    if problems:
+        raise BadOffer("; ".join(problems))
+    return out[0], out[1]
 
 
 def _int(options: dict[str, Any], key: str, default: int, lo: int, hi: int) -> int:

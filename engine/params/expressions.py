@@ -8,7 +8,6 @@ tick thread; one lock guards its small state.
 
 from __future__ import annotations
 
-import math
 import re
 import threading
 from collections.abc import Mapping, Sequence
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from engine.numbers import number_in
 from engine.rig.data import RigData
 
 MAX_EXPRESSIONS = 32
@@ -67,14 +67,7 @@ def _hotkey(v: Any, path: str) -> str:
 
 
 def _number(v: Any, path: str, lo: float, hi: float) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ExpressionError(f"{path}: expected a number, got {type(v).__name__}")
-    f = float(v)
-    if not math.isfinite(f):
-        raise ExpressionError(f"{path}: must be a finite number")
-    if not lo <= f <= hi:
-        raise ExpressionError(f"{path}: {f:g} is out of range {lo:g}..{hi:g}")
-    return f
+    return number_in(v, path, lo, hi, ExpressionError)
 
 
 def parse_values(data: Any, rig: RigData, path: str) -> dict[str, float]:

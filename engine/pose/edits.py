@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 from engine.kernels.layout import ROT, SX, SY, WA, WC, WX, WY, X, Y
+from engine.numbers import number_in
 from engine.pose.pose import Pose
 from engine.rig.data import RigData
 
@@ -133,14 +134,7 @@ def _known(names: Any) -> str:
 
 
 def _num(v: Any, path: str, lo: float, hi: float) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise PoseEditError(f"{path}: expected a number, got {type(v).__name__}")
-    f = float(v)
-    if not math.isfinite(f):
-        raise PoseEditError(f"{path}: must be a finite number")
-    if not lo <= f <= hi:
-        raise PoseEditError(f"{path}: {f:g} is out of range {lo:g}..{hi:g}")
-    return f
+    return number_in(v, path, lo, hi, PoseEditError)
 
 
 def _obj(v: Any, path: str, limit: int) -> dict:
