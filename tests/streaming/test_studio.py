@@ -21,7 +21,16 @@ from tests.streaming.peers import Client
 from tests.streaming.test_market_items import run_with_manager
 
 SIZE = 384
-NOISE = 12  # what VP8 changes between two encodings of one picture, at most
+# two encodings of one picture: VP8 refines a still picture frame by frame, so a few pixels
+# may move further than the rest; a real change (a moved hand, an open mouth) moves many
+NOISE = 12  # what most pixels move by at most
+STRAYS = 8  # pixels allowed beyond NOISE (fewer than the open mouth below changes)
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return int((np.abs(a - b).max(axis=-1) > NOISE).sum()) <= STRAYS
+
+
 SMILE = Expression("Open", {"ParamMouthOpenY": 1.0}, hotkey="Digit1", fade=0.0)
 
 
@@ -97,7 +106,7 @@ def test_studio_session() -> None:
         # paused: the avatar holds still, so the frames are the same frame
         a = await _fresh(client, "paused frames")
         b = await _fresh(client, "more paused frames")
-        assert np.abs(a - b).max() <= NOISE, np.abs(a - b).max()
+        assert _same(a, b), int((np.abs(a - b).max(axis=-1) > NOISE).sum())
 
         # the right hand dragged out and up: the avatar's colours where the backdrop was
         hx, hy = studio["handles"]["hand_r"]
@@ -145,7 +154,7 @@ def test_studio_session() -> None:
         client.channel.send(raw)
         await client.wait_for(lambda: len(client.of_type("error")) > before, 10, "NaN refused")
         assert session.studio.edits is edits and session.studio.speed == 1.0
-        assert np.abs(await _fresh(client, "unchanged") - after).max() <= NOISE
+        assert _same(await _fresh(client, "unchanged"), after)
 
         # the editor's sliders open the mouth
         client.send({"type": "pose", "edits": {}})
@@ -156,7 +165,7 @@ def test_studio_session() -> None:
         diff = np.abs(_box(open_, mx, my, 12) - _box(shut, mx, my, 12)).max(axis=2)
         assert (diff > 40).sum() > 10, (diff > 40).sum()
         client.send({"type": "params", "values": {}})
-        assert np.abs(await _fresh(client, "the mouth shut again") - shut).max() <= NOISE
+        assert _same(await _fresh(client, "the mouth shut again"), shut)
 
         # a saved expression set on: the mouth opens as the slider did; accessory offsets
         # show in what a save would store
@@ -164,7 +173,7 @@ def test_studio_session() -> None:
         client.send({"type": "expression", "name": "Open", "on": True})
         await _status(client, lambda s: s["expressions"] == ["Open"], "the expression on")
         smiled = await _fresh(client, "the expression shown")
-        assert np.abs(_box(smiled, mx, my, 12) - _box(open_, mx, my, 12)).max() <= NOISE
+        assert _same(_box(smiled, mx, my, 12), _box(open_, mx, my, 12))
         client.send({"type": "expression", "name": "Open", "on": False})
         await _refused(client, {"type": "expressions", "list": [{"name": "x", "values": {"ParamA": 5}}]},
                        "list[0]")  # fmt: skip
@@ -194,7 +203,7 @@ def test_studio_session() -> None:
         assert (np.abs(end - start).max(axis=2) > 40).sum() > 50
         client.send({"type": "timeline_off"})
         back = await _fresh(client, "the state machine again")
-        assert np.abs(back - shut).max() <= NOISE
+        assert _same(back, shut)
 
         # playing: frames move on; the draft endpoint refuses strangers
         client.send({"type": "studio_play", "playing": True})
