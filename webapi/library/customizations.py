@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -200,22 +201,7 @@ def validate(value: Any, opts: RigOptions, path: str = "customizations") -> dict
         where = f"{path}.colors.{part}"[:200]
         if part not in parts:
             raise _fail(where, f"is not a colour part (known: {', '.join(parts)})")
-        if not isinstance(values, dict):
-            raise _fail(where, f"must be an object with {', '.join(COLOR_RANGES)}")
-        f: dict[str, float] = {}
-        for key, v in values.items():
-            at = f"{where}.{key}"[:200]
-            if key not in COLOR_RANGES:
-                raise _fail(at, f"is not a colour value (known: {', '.join(COLOR_RANGES)})")
-            lo, hi = COLOR_RANGES[key]
-            if (
-                isinstance(v, bool)
-                or not isinstance(v, int | float)
-                or not math.isfinite(v)
-                or not lo <= v <= hi
-            ):
-                raise _fail(at, f"must be a number from {lo:g} to {hi:g}")
-            f[key] = float(v)
+        f = _numbers(values, where, COLOR_RANGES, "a colour value")
         if filter_of(f) != NEUTRAL:
             filters[part] = f
     if filters:
@@ -242,12 +228,26 @@ def validate(value: Any, opts: RigOptions, path: str = "customizations") -> dict
     return out
 
 
-def _number(v: Any, at: str, lo: float, hi: float) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        raise _fail(at, f"must be a number from {lo:g} to {hi:g}")
-    if not lo <= v <= hi:
-        raise _fail(at, f"must be a number from {lo:g} to {hi:g}, got {v:g}")
-    return float(v)
+def _numbers(
+    given: Any, where: str, ranges: Mapping[str, tuple[float, ...]], what: str
+) -> dict[str, float]:
+    """An object of named numbers (a colour filter, an accessory offset), each within its
+    range (`ranges`: name -> (lo, hi, ...)); `Invalid` naming the exact path."""
+    keys = ", ".join(ranges)
+    if not isinstance(given, dict):
+        raise _fail(where, f"must be an object with {keys}")
+    out: dict[str, float] = {}
+    for key, v in given.items():
+        at = f"{where}.{key}"[:200]
+        if key not in ranges:
+            raise _fail(at, f"is not {what} (known: {keys})")
+        lo, hi = ranges[key][:2]
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise _fail(at, f"must be a number from {lo:g} to {hi:g}")
+        if not lo <= v <= hi:
+            raise _fail(at, f"must be a number from {lo:g} to {hi:g}, got {v:g}")
+        out[key] = float(v)
+    return out
 
 
 def _accessories(value: Any, opts: RigOptions, path: str) -> dict[str, dict[str, float]]:
@@ -263,17 +263,8 @@ def _accessories(value: Any, opts: RigOptions, path: str) -> dict[str, dict[str,
         where = f"{path}.{bone}"[:200]
         if bone not in opts.accessory_bones:
             raise _fail(where, f"is not an accessory bone (known: {known})")
-        if not isinstance(offset, dict):
-            raise _fail(where, f"must be an object with {keys}")
-        entry: dict[str, float] = {}
-        for key, v in offset.items():
-            at = f"{where}.{key}"[:200]
-            if key not in OFFSET_RANGES:
-                raise _fail(at, f"is not an offset value (known: {keys})")
-            lo, hi, neutral = OFFSET_RANGES[key]
-            number = _number(v, at, lo, hi)
-            if number != neutral:
-                entry[key] = number
+        given = _numbers(offset, where, OFFSET_RANGES, "an offset value")
+        entry = {k: v for k, v in given.items() if v != OFFSET_RANGES[k][2]}  # not neutral
         if entry:
             out[bone] = entry
     return out
