@@ -46,7 +46,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
 from aiortc import sdp as aiortc_sdp
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
@@ -59,6 +65,7 @@ from engine.likeness.character import Character, CharacterError
 from engine.likeness.hair import HairstyleError
 from engine.render.looks import LOOK_NAMES
 from engine.render.scene import Scene
+from engine.rig.data import RigData
 from engine.rig.errors import FormatError
 from streaming import codec, landmarks, network, persist, voice
 from streaming.admission import Busy, Reservation, Slots
@@ -107,14 +114,25 @@ __all__ = [
     "Look",
     "NotFound",
     "Resolver",
+    "SceneBackgrounds",
     "SessionManager",
+    "check_avatar_id",
+    "content_key",
+    "fps_size",
     "local_only",
+    "parse_offer",
+    "preview_key",
+    "resumed_ident",
 ]
 
 # What the HTTP layer hands in to say what a session wears: awaited once the request's slot
 # is reserved (a saved avatar is looked up in the store then); None: the request's own
 # "avatar" (a generated avatar's id), if any
 Resolver = Callable[[], Awaitable[Look | None]]
+# The scene backgrounds an opener (an account or guest id; None: nobody's uploads) may use:
+# (a picture's loader by id, id -> name), given to a new puppet session (LiveSession's
+# `backgrounds` and `background_names`). Blocking (it lists files): run off the loop.
+SceneBackgrounds = Callable[[str | None], tuple[Callable[[str], Any], dict[str, str]]]
 EMOTE_LAYER = "emote"  # where custom animations play (else the highest-priority layer)
 
 
@@ -176,6 +194,7 @@ class SessionManager:
         characters: Callable[[str], Character | None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         memory: persist.SessionMemory | None = None,
+        ice_servers: Sequence[RTCIceServer] = (),
     ) -> None:
         """`faces` finds a generated avatar's art by id (raising LookupError when there is
         none), so a session can wear it: the offer's `"avatar"`. `max_viewers`: peers that
@@ -183,8 +202,16 @@ class SessionManager:
         (everyone watching it). `media_host`: the one address media (ICE/UDP) sockets bind
         to, None for every interface (streaming/network.py). `memory`: where session ids
         and looks are kept across reloads and restarts (None: in this process only; it may
-        also be set before `start`)."""
+        also be set before `start`). `ice_servers`: the STUN/TURN servers every peer
+        connection uses (deployments behind NAT); none by default (`local_only`)."""
         self.rig = rig
+        self.ice_servers: tuple[RTCIceServer, ...] = tuple(ice_servers)
+        # told of every session that ends (a cluster node frees its slot in the directory);
+        # called on the event loop, its exceptions logged, never raised into the ending
+        self.on_end: Callable[[LiveSession], None] | None = None
+        # the backgrounds a new puppet session's opener may use (None: bundled ones only
+        # through the market, nothing of the opener's): set by whoever knows the library
+        self.scene_backgrounds: SceneBackgrounds | None = None
         self._faces = faces
         self._characters = characters
         self._worn: OrderedDict[str, AvatarBundle] = OrderedDict()
@@ -202,13 +229,14 @@ class SessionManager:
         self.peers: dict[str, Peer] = {}
         # one shared encoder per (session, layout, size), however many peers watch it
         self.outputs: dict[tuple[LiveSession, str, int], Output] = {}
-        self.previews: dict[str, PreviewEntry] = {}  # by their options (`_preview_key`)
+        self.previews: dict[str, PreviewEntry] = {}  # by their options (`preview_key`)
         self.idents = IdentRegistry()
         self._puppet_slots = Slots(max_sessions, "live sessions")
         self._preview_slots = Slots(max_previews, "previews")
         self._held: dict[LiveSession, Reservation] = {}  # each live session's own slot
         self._viewer_slots: dict[LiveSession, Slots] = {}  # each session's viewer seats
         self._opening: set[str] = set()  # ids being resumed right now
+        self._replacing: set[LiveSession] = set()  # ended to be made anew under their id
         self._closing: set[asyncio.Task] = set()
         self.memory = memory
         self._saved: dict[str, str] = {}  # session id -> the state last handed to memory
@@ -240,22 +268,30 @@ class SessionManager:
     # --- opening ------------------------------------------------------------------------------
 
     async def open_puppet(
-        self, offer: Any, resolve: Resolver | None = None, owned: Sequence[MarketItem] = ()
+        self,
+        offer: Any,
+        resolve: Resolver | None = None,
+        owned: Sequence[MarketItem] = (),
+        *,
+        owner: str | None = None,
+        scene_owner: str | None = None,
     ) -> tuple[str, LiveSession]:
         """A webcam-driven session for a browser's offer: (answer SDP, session). `resolve`:
         what it wears (a saved avatar), awaited once its slot is reserved. `owned`: the
         marketplace items its account holds (outfits and accessories as sprite labels,
         animations as emote states, backgrounds for its scene, effects for the `effect`
-        message; streaming/market_items.py). An offer that
+        message; streaming/market_items.py). `owner`: the opener's account (its API tokens
+        may open the session's OBS/WHEP views); `scene_owner`: the account or guest whose
+        uploaded backgrounds its scene may show (`scene_backgrounds`). An offer that
         resumes a session live in another tab: `LiveElsewhere`, unless it says
         `"move": true` (then the session moves to it, see the module's docstring)."""
         # cheap checks first, all before the first await: the request, the SDP, the token
-        desc = _offer(offer)
+        desc = parse_offer(offer)
         try:
             tracking = landmarks.offer_tracking(offer)  # "browser": landmarks, no video up
         except ValueError as e:
             raise BadOffer(str(e)) from None
-        _avatar_id(offer)
+        check_avatar_id(offer)
         move = offer.get("move", False) if isinstance(offer, dict) else False
         if not isinstance(move, bool):
             raise BadOffer('"move" must be true or false')
@@ -264,7 +300,7 @@ class SessionManager:
             # its page went (a reload) while viewers watch: the page comes back into it,
             # and the viewers never notice
             if old.tracking_source == tracking and _wears_same(offer, old.look):
-                return await self._move(desc, old)
+                return await self._move(desc, old, owner, scene_owner)
         elif old is not None and self._puppet_of(old) is not None:
             if not move:
                 raise LiveElsewhere(
@@ -273,7 +309,7 @@ class SessionManager:
                     "(without its session id)"
                 )
             if old.tracking_source == tracking and _wears_same(offer, old.look):
-                return await self._move(desc, old)
+                return await self._move(desc, old, owner, scene_owner)
             # another tracking path needs another tracking worker, another avatar another
             # rig: the session is made anew below under the same id (its viewers
             # reconnect), and the old page is still told
@@ -285,11 +321,13 @@ class SessionManager:
             del self.sessions[old.id]  # from here on it is on its way out
         resumed = isinstance(offer, dict) and offer.get("session") is not None
         self._opening.add(ident[0])
+        opened = False
         try:
             with slot:
                 if old is not None:
                     state = persist.snapshot(old)  # newer than anything saved
                     await self._tell_moved(self._puppet_of(old))  # none: nothing to tell
+                    self._replacing.add(old)
                     await self._end_session(old)
                 else:
                     state = await self._recall(ident[0]) if resumed else None
@@ -300,6 +338,11 @@ class SessionManager:
                 restored = persist.restore(session, state)
                 if restored:
                     log.info("session %s: restored its %s", session.id, ", ".join(restored))
+                try:
+                    await self._belong(session, owner, scene_owner)
+                except BaseException:
+                    await asyncio.get_running_loop().run_in_executor(None, session.close)
+                    raise
                 self._viewer_slots[session] = Slots(self.max_viewers, "viewers of this session")
                 try:
                     peer = await self._connect(desc, session, "puppet", "opaque", self.size)
@@ -310,9 +353,28 @@ class SessionManager:
                 self.sessions[session.id] = session
                 self.idents.keep(session.id, session.token)
                 self._held[session] = slot.hand_over()
+                opened = True
         finally:
             self._opening.discard(ident[0])
+            if old is not None:
+                self._replacing.discard(old)
+                if old.closed and not opened:
+                    self._tell_ended(old)  # its id ended after all: nothing took it over
         return codec.camera_bitrate(peer.pc.localDescription.sdp), session
+
+    async def _belong(
+        self, session: LiveSession, owner: str | None, scene_owner: str | None
+    ) -> None:
+        """Give a puppet session its opener: the account (`owner`) and the backgrounds its
+        scene may show (`scene_owner`'s), before anyone can reach it."""
+        session.owner = owner
+        scene = self.scene_backgrounds
+        if scene is None:
+            return
+        loop = asyncio.get_running_loop()
+        resolver, names = await loop.run_in_executor(None, scene, scene_owner)
+        session.backgrounds = resolver
+        session.background_names = dict(names)
 
     async def _new_puppet(
         self,
@@ -347,11 +409,16 @@ class SessionManager:
         raise AssertionError("unreachable")
 
     async def _move(
-        self, desc: RTCSessionDescription, session: LiveSession
+        self,
+        desc: RTCSessionDescription,
+        session: LiveSession,
+        owner: str | None,
+        scene_owner: str | None,
     ) -> tuple[str, LiveSession]:
         """Move a live session to a new puppet page: a peer for it joins the running
         session (its outputs, render and viewers untouched), then the old page is told and
-        its peer closed. A failed connect leaves the old page as it was."""
+        its peer closed; the session is its new opener's (`_belong`). A failed connect
+        leaves the old page as it was."""
         self._opening.add(session.id)
         try:
             peer = await self._connect(desc, session, "puppet", "opaque", self.size, start=False)
@@ -364,6 +431,7 @@ class SessionManager:
             if old.kind == "puppet":
                 await self._tell_moved(old)
         log.info("session %s moved to another tab", session.id)
+        await self._belong(session, owner, scene_owner)
         return codec.camera_bitrate(peer.pc.localDescription.sdp), session
 
     async def _tell_moved(self, peer: Peer | None) -> None:
@@ -396,19 +464,10 @@ class SessionManager:
         working; ids are issued by the server only, and only the token they were issued
         with gets one back. Synchronous: nothing can slip in between this check and the
         slot."""
-        if not isinstance(offer, dict) or offer.get("session") is None:
+        resumed = resumed_ident(offer)
+        if resumed is None:
             return self.idents.issue(), None
-        sid, token = offer.get("session"), offer.get("token")
-        if (
-            not isinstance(sid, str)
-            or not isinstance(token, str)
-            or not (8 <= len(sid) <= 64)
-            or not token
-            or len(token) > 256
-        ):
-            raise BadOffer('"session" and "token" must be the strings a previous answer gave')
-        if not all(c.isalnum() or c in "-_" for c in sid):
-            raise BadOffer('"session" may hold letters, digits, "-" and "_" only')
+        sid, token = resumed
         self.idents.check(sid, token)  # PermissionError: not issued here, or not yours
         if sid in self._opening:
             raise Busy("busy: that session is being reopened right now; try again soon")
@@ -429,12 +488,12 @@ class SessionManager:
         is reserved, for every request (a joiner is checked as the first one was).
         `try_on`: a marketplace item shown without owning it (an outfit or accessory worn,
         an animation played in a loop, a background behind, an effect applied)."""
-        desc = _offer(offer)
-        _avatar_id(options)
-        fps, size = _fps_size(options, fps=(30, 1, 60), size=(384, 64, 1024))
-        key = _preview_key(options, fps, size)
+        desc = parse_offer(offer)
+        check_avatar_id(options)
+        fps, size = fps_size(options, fps=(30, 1, 60), size=(384, 64, 1024))
+        key = preview_key(options, fps, size)
         if try_on is not None:  # another item, another stream
-            key += f"|try:{try_on.id}:{_content_key(try_on)}"
+            key += f"|try:{try_on.id}:{content_key(try_on)}"
         entry = self.previews.get(key)
         if entry is None:
             entry = self.previews[key] = PreviewEntry(
@@ -536,9 +595,9 @@ class SessionManager:
         avatar it edits (None: the bare rig); `owned`: its opener's marketplace items (the
         animation list plays the owned ones); `owner`: the opener's account. The offer's
         `fps` (30..60, default 30) and `size` (256..768, even, default 512)."""
-        desc = _offer(offer)
+        desc = parse_offer(offer)
         given = offer if isinstance(offer, dict) else {}
-        fps, size = _fps_size(given, fps=(30, 30, 60), size=(512, 256, 768))
+        fps, size = fps_size(given, fps=(30, 30, 60), size=(512, 256, 768))
         with self._puppet_slots.reserve() as slot:
             # the avatar is the resolver's (a saved one) or the bare rig: the offer's
             # "avatar" names a saved avatar or "digi", never a generated face
@@ -574,6 +633,23 @@ class SessionManager:
             raise NotFound(f'no studio session "{session_id!s:.64}"')
         return session
 
+    async def studio_rig(self, session_id: str, token: Any) -> RigData:
+        """The rig a studio session's avatar is built on (what its draft is checked
+        against: a worn character's rig is its own); NotFound as `studio_of`. Async as a
+        cluster front's is (it asks the node holding the session)."""
+        return self.studio_of(session_id, token).bundle.rig
+
+    async def studio_draft(self, session_id: str, token: Any, clip: Any) -> None:
+        """Set the clip a studio session's timeline plays (a parsed, checked clip), or
+        clear it (None); NotFound as `studio_of`."""
+        studio = self.studio_of(session_id, token).studio
+        assert studio is not None  # every session of kind "studio" has one
+        studio.set_draft(clip)
+
+    def sessions_for_plugins(self) -> list[LiveSession]:
+        """The live sessions VTube Studio plugins may reach (streaming/vts)."""
+        return list(self.sessions.values())
+
     async def open_viewer(
         self,
         session_id: str,
@@ -589,7 +665,7 @@ class SessionManager:
         session = self.authorize(session_id, token, user_id=user_id)
         if layout not in ("opaque", "packed"):
             raise BadOffer(f'unknown layout "{layout}" (expected opaque or packed)')
-        desc = _offer(offer)
+        desc = parse_offer(offer)
         seats = self._viewer_slots.get(session)
         if seats is None:  # a session on its way out
             raise NotFound(f'no live session "{session_id}"')
@@ -639,7 +715,7 @@ class SessionManager:
         (default: every kind but "viewer"). `seat`: the viewer slot the peer holds from now
         on (released when it closes)."""
         start = kind != "viewer" if start is None else start
-        pc = RTCPeerConnection(local_only())
+        pc = RTCPeerConnection(self.rtc_configuration())
         out = self._output(session, layout, size)
         peer_id = secrets.token_urlsafe(16)
         encoder: SharedEncoder = out.slot  # type: ignore[assignment]
@@ -911,7 +987,14 @@ class SessionManager:
                 return
         await self._end_session(session)
 
+    def rtc_configuration(self) -> RTCConfiguration:
+        """What every peer connection is made with: the configured ICE servers, or none."""
+        if not self.ice_servers:
+            return local_only()
+        return RTCConfiguration(iceServers=list(self.ice_servers))
+
     async def _end_session(self, session: LiveSession) -> None:
+        ended = not session.closed  # told once, whichever way it ends
         lingering = self._lingering.pop(session, None)
         if lingering is not None and lingering is not asyncio.current_task():
             lingering.cancel()
@@ -938,6 +1021,19 @@ class SessionManager:
         self.worker.remove(session)
         await asyncio.get_running_loop().run_in_executor(None, session.close)
         await _joined(encoders)
+        # a reload that takes its id over (open_puppet) is no end of the id: told there
+        # if the new session fails to open
+        if ended and session not in self._replacing:
+            self._tell_ended(session)
+
+    def _tell_ended(self, session: LiveSession) -> None:
+        on_end = self.on_end
+        if on_end is None:
+            return
+        try:
+            on_end(session)
+        except Exception:  # a listener's failure must never stop a session from ending
+            log.exception("session %s: telling of its end failed", session.id)
 
     async def shutdown(self) -> None:
         for session in list(self.sessions.values()):
@@ -1000,7 +1096,7 @@ class SessionManager:
         `"avatar"` (a generated avatar's face), else the bare rig."""
         look = await resolve() if resolve is not None else None
         if look is None:
-            avatar = _avatar_id(request)
+            avatar = check_avatar_id(request)
             look = Look(face=avatar) if avatar is not None else Look()
         given = request if isinstance(request, dict) else {}
         wears, style = given.get("wears"), given.get("style")
@@ -1021,7 +1117,7 @@ class SessionManager:
         off the event loop once and kept (MAX_DRESSED). ItemError -> BadOffer."""
         if not items:
             return bundle, Wardrobe()
-        key = (bundle.key, strict, tuple((i.id, _content_key(i)) for i in items))
+        key = (bundle.key, strict, tuple((i.id, content_key(i)) for i in items))
         held = self._dressed.get(key)
         if held is not None and held[0] is bundle:
             self._dressed.move_to_end(key)
@@ -1175,7 +1271,26 @@ def local_only() -> RTCConfiguration:
     return RTCConfiguration(iceServers=[])
 
 
-def _offer(body: Any) -> RTCSessionDescription:
+def resumed_ident(offer: Any) -> tuple[str, str] | None:
+    """The (id, token) an offer asks to resume, checked for shape only (whoever issued the
+    id checks the pair); None for a new session. BadOffer for a malformed pair."""
+    if not isinstance(offer, dict) or offer.get("session") is None:
+        return None
+    sid, token = offer.get("session"), offer.get("token")
+    if (
+        not isinstance(sid, str)
+        or not isinstance(token, str)
+        or not (8 <= len(sid) <= 64)
+        or not token
+        or len(token) > 256
+    ):
+        raise BadOffer('"session" and "token" must be the strings a previous answer gave')
+    if not all(c.isalnum() or c in "-_" for c in sid):
+        raise BadOffer('"session" may hold letters, digits, "-" and "_" only')
+    return sid, token
+
+
+def parse_offer(body: Any) -> RTCSessionDescription:
     if isinstance(body, str):
         sdp, kind = body, "offer"
     elif isinstance(body, dict):
@@ -1213,7 +1328,7 @@ def _check_sdp(sdp: str) -> None:
             raise BadOffer("malformed SDP: RTCP mux is not enabled")
 
 
-def _avatar_id(request: Any) -> str | None:
+def check_avatar_id(request: Any) -> str | None:
     """The request's `"avatar"`, checked for shape only (the cheap part of `_avatar`)."""
     avatar = request.get("avatar") if isinstance(request, dict) else None
     if avatar is None:
@@ -1323,7 +1438,7 @@ def with_dances(bundle: AvatarBundle, dances: dict[str, Any]) -> AvatarBundle:
     return dataclasses.replace(bundle, clips=added_clips, machine=machine)
 
 
-def _content_key(item: MarketItem) -> str:
+def content_key(item: MarketItem) -> str:
     """What an item's content is, in short: a draft edited is another item to build."""
     text = json.dumps(item.content, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -1369,7 +1484,7 @@ def _try_on(session: LiveSession, wardrobe: Wardrobe, item: MarketItem) -> None:
     # an avatar listing: nothing more, the session was made wearing it (`avatar_look`)
 
 
-def _preview_key(options: dict[str, Any], fps: int, size: int) -> str:
+def preview_key(options: dict[str, Any], fps: int, size: int) -> str:
     """What makes two previews the same stream. JSON, so that odd values (lists, numbers)
     in a request compare without being hashable; they are refused when the first such
     preview is made, and so never find a running one."""
@@ -1384,7 +1499,7 @@ def _even(value: int, key: str) -> int:
     return value
 
 
-def _fps_size(
+def fps_size(
     options: dict[str, Any], fps: tuple[int, int, int], size: tuple[int, int, int]
 ) -> tuple[int, int]:
     """An offer's frame rate and (even) size, each (default, lowest, highest); BadOffer

@@ -2,7 +2,8 @@
 one factory, tested in-process).
 
 Routes and messages are documented in docs/STREAMING.md. Handlers only parse, validate and
-hand over to the `SessionManager`; every error is JSON `{"error": ...}` with a status that
+hand over to the sessions (`Sessions`: the `SessionManager` on a single box, a cluster
+front's `ClusterSessions` with `digigami serve --ray`, docs/SCALE.md); every error is JSON `{"error": ...}` with a status that
 says whose fault it is, and one bad request never disturbs the other sessions.
 """
 
@@ -10,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
+from aiortc import RTCIceServer
 
 from engine.likeness import recolor
 from streaming.choices import preview_choices
@@ -54,8 +56,66 @@ VENDOR_TYPES = {
 }
 MAX_BODY = 256 * 1024  # an SDP offer is a few KB
 MAX_VIEWERS = 8  # WHEP/OBS viewers of one session
-MANAGER = web.AppKey("manager", SessionManager)
+
+
+class Sessions(Protocol):
+    """What the handlers ask of `app[MANAGER]`: a SessionManager (single box) or a cluster
+    front's ClusterSessions (webapi/cluster/front.py), which forwards to the render node
+    holding each session. The answers' sessions are only read for `.id` and `.token`."""
+
+    bundle: Any  # the bundled rig (the preview page's options)
+    worker: Any  # stills: `.snapshot(bundle, size, framing, style=...)`
+    memory: Any  # session looks (a SessionManager's; None in cluster mode)
+
+    async def start(self) -> None: ...
+    async def shutdown(self) -> None: ...
+    def health(self) -> dict[str, Any]: ...
+    def forget(self, face: str) -> None: ...
+    async def open_puppet(
+        self,
+        offer: Any,
+        resolve: Any = None,
+        owned: Any = (),
+        *,
+        owner: str | None = None,
+        scene_owner: str | None = None,
+    ) -> Any: ...
+    async def open_preview(
+        self, offer: Any, options: dict[str, Any], resolve: Any = None, try_on: Any = None
+    ) -> Any: ...
+    async def open_studio(
+        self, offer: Any, resolve: Any = None, owned: Any = (), *, owner: str | None = None
+    ) -> Any: ...
+    async def open_viewer(
+        self,
+        session_id: str,
+        token: str | None,
+        offer: Any,
+        layout: str,
+        *,
+        user_id: str | None = None,
+    ) -> tuple[str, str]: ...
+    async def close_viewer(
+        self, session_id: str, resource_id: str, token: str | None, *, user_id: str | None = None
+    ) -> None: ...
+    async def close_session(
+        self,
+        session_id: str,
+        token: str | None,
+        *,
+        user_id: str | None = None,
+        linger: bool = False,
+    ) -> None: ...
+    async def studio_rig(self, session_id: str, token: Any) -> Any: ...
+    async def studio_draft(self, session_id: str, token: Any, clip: Any) -> None: ...  # fmt: skip
+
+
+MANAGER = web.AppKey("manager", Sessions)
 STORE = web.AppKey("store", Store)  # the SQLite store (webapi/store): accounts, avatars, clips
+CLUSTER_VTS = (
+    "VTube Studio plugins connect to a single-box server; in cluster mode (digigami serve "
+    "--ray) live sessions run on the render workers and the plugin API is not available"
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +135,9 @@ def create_app(
     vts_port: int | None = None,
     vts_host: str = "127.0.0.1",
     payments: Payments | None = None,
+    sessions: Sessions | None = None,
+    ice_servers: Sequence[RTCIceServer] = (),
+    remote_generation: Any = None,
 ) -> web.Application:
     """`avatar_root`: where generated avatars are stored (default: `out/avatars`, see
     webapi/library/files.py). `media_host`: the address media (UDP) sockets bind to (None: every
@@ -84,21 +147,35 @@ def create_app(
     `$DIGIGAMI_DB` or `out/digigami.db`), created and migrated when the app starts.
     `vts_port`: also serve VTube Studio's plugin API on this port of `vts_host` (None: only
     at /api/vts). `payments`: Stripe for the marketplace (default: the STRIPE_* environment
-    variables; without them paid purchases answer 503, docs/MARKETPLACE.md)."""
+    variables; without them paid purchases answer 503, docs/MARKETPLACE.md).
+    `sessions`: a cluster front's sessions (webapi/cluster/front.py `ClusterSessions`):
+    live sessions run on the cluster's render nodes, none in this process, and VTube
+    Studio's plugin API is not served (501). `ice_servers`: STUN/TURN for every peer
+    connection (single box; a cluster's nodes have their own). `remote_generation`: where
+    avatar generation runs instead of this process's pool (webapi/cluster/generation.py,
+    Ray Serve); the queue, limits and storage stay here."""
+    if sessions is not None and manager is not None:
+        raise ValueError("create_app takes a manager (single box) or sessions (cluster), not both")
     app = web.Application(client_max_size=MAX_BODY, middlewares=[security.guard, _errors])
     security.install(app, allow_origins=allow_origins)
     store = AvatarStore(avatar_root)
-    app[MANAGER] = manager or SessionManager(
-        rig,
-        max_sessions=max_sessions,
-        max_previews=max_previews,
-        faces=store.face_art,
-        characters=store.character,
-        media_host=media_host,
-        max_viewers=max_viewers,
+    app[MANAGER] = (
+        sessions
+        or manager
+        or SessionManager(
+            rig,
+            max_sessions=max_sessions,
+            max_previews=max_previews,
+            faces=store.face_art,
+            characters=store.character,
+            media_host=media_host,
+            max_viewers=max_viewers,
+            ice_servers=ice_servers,
+        )
     )
     app[STORE] = Store(db)
-    if app[MANAGER].memory is None:  # session ids and looks outlive reloads and restarts
+    # session ids and looks outlive reloads and restarts (a cluster keeps them itself)
+    if sessions is None and app[MANAGER].memory is None:
         app[MANAGER].memory = SessionLooks(app[STORE])
     app.on_startup.append(_start)
     app.on_shutdown.append(_shutdown)
@@ -126,19 +203,28 @@ def create_app(
     generate.setup(
         app, store, limits=generation, db=app[STORE]
     )  # /ws, /api/generate, /avatars/..., /create (docs/GENERATION.md)
+    if remote_generation is not None:  # the style pipeline runs on Ray Serve
+        app[generate.GENERATOR].use_remote(remote_generation)
     # API areas: each registers its own routes (docs/API.md, /api/openapi.json)
     app[saved_avatars.FILES] = store
     saved_avatars.setup(app)  # /api/avatars, /library
     auth.setup(app)
     animations.setup(app)
     backgrounds.setup(app, store.root.parent / "backgrounds")  # /api/backgrounds
+    if isinstance(app[MANAGER], SessionManager) and app[MANAGER].scene_backgrounds is None:
+        # a new puppet session's scene may show its opener's uploads
+        app[MANAGER].scene_backgrounds = backgrounds.scene_backgrounds(app[backgrounds.BACKGROUNDS])
     exports.setup(app, store.root.parent / "exports")  # /api/avatars/{id}/export, /api/exports
     # /api/marketplace: after the store's start (its seeding runs on startup, in order)
     market.setup(app, store.root.parent / "market", payments or Payments.from_env())
     studio.setup(app)  # /studio/{avatar}, /api/studio (the Creator Studio)
     openapi.setup(app)
-    # VTube Studio's plugin API: /api/vts, and its own port with --vts-port (webapi/vts.py)
-    vts.setup(app, app[MANAGER], app[STORE], port=vts_port, host=vts_host)
+    # VTube Studio's plugin API: /api/vts, and its own port with --vts-port (webapi/vts.py);
+    # its plugins steer live sessions in this process, which a cluster front has none of
+    if sessions is None:
+        vts.setup(app, app[MANAGER], app[STORE], port=vts_port, host=vts_host)
+    else:
+        vts.setup_unavailable(app, CLUSTER_VTS, port=vts_port, host=vts_host)
     return app
 
 
@@ -283,10 +369,16 @@ async def open_session(request: web.Request) -> web.Response:
     who = await identify(request)
     manager = request.app[MANAGER]
     owned = await market.owned_items(request, who.user_id)  # the marketplace items it holds
-    answer, session = await manager.open_puppet(body, wear, **market.puppet_kwargs(owned))
-    session.owner = who.user_id  # its API tokens may open this session's OBS/WHEP views
     # the scene's background pictures: the bundled ones and this account's or guest's own
-    guest = backgrounds.attach(request, session, who.owner)
+    # (a visitor without a guest cookie is made a guest, before the session exists)
+    scene, guest = backgrounds.scene_owner(request, who.owner)
+    answer, session = await manager.open_puppet(
+        body,
+        wear,
+        **market.puppet_kwargs(owned),
+        owner=who.user_id,  # its API tokens may open this session's OBS/WHEP views
+        scene_owner=scene,
+    )
     q = f"?token={session.token}"
     response = web.json_response(
         {

@@ -1,18 +1,32 @@
 """`digigami` command line. Lives at the top of the dependency graph (webapi) so that later
-commands (`serve`) can reach every layer; each command imports what it needs lazily."""
+commands (`serve`) can reach every layer; each command imports what it needs lazily (the
+single-box `serve` never imports Ray: only `serve --ray` and `worker` do, docs/SCALE.md)."""
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
+import re
+import signal
 import socket
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 from webapi.logs import LOG_LEVELS, log_level
 
 DEFAULT_RIG = "digi"  # the bundled avatar every user meets first
+MAX_ICE_URL = 512  # characters of one --ice-server URL
+MAX_ICE_SECRET = 256  # characters of a TURN username or credential
+MAX_SLOTS = 256  # live sessions one render worker may hold
+# scheme, optional user:pass@, host (a name, an IPv4 address or a [bracketed] IPv6 one),
+# optional port, optional ?transport=
+_ICE_URL = re.compile(
+    r"(?P<scheme>stun|turns?):(?:(?P<creds>[^@/?#\s]+)@)?"
+    r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)"
+    r"(?::(?P<port>\d{1,5}))?(?:\?transport=(?P<transport>udp|tcp))?"
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,6 +179,71 @@ def _main(argv: list[str] | None) -> int:
         "4242 (docs/MARKETPLACE.md). Without it, Stripe's keys come from STRIPE_SECRET_KEY, "
         "STRIPE_PUBLISHABLE_KEY and STRIPE_WEBHOOK_SECRET",
     )
+    add_ice_options(serve)
+    serve.add_argument(
+        "--ray",
+        default=None,
+        metavar="ADDRESS",
+        help="cluster mode (docs/SCALE.md): this server is a front (pages, API, signaling) of "
+        "the Ray cluster whose head is at ADDRESS (host:port); live sessions run on its "
+        "`digigami worker` boxes, generation on Ray Serve. Without it: one box, no Ray",
+    )
+    serve.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the data directory (avatars/, backgrounds/, market/ under it; default out/): "
+        "with --ray, the one every front and worker mounts",
+    )
+    serve.add_argument(
+        "--gen-replicas",
+        default=None,
+        metavar="MIN:MAX",
+        help="with --ray: deploy avatar generation on Ray Serve with this many replicas "
+        "(autoscaled; a GPU each where the cluster has GPUs); without it a front uses the "
+        "deployment another front made, or deploys 1:1 if there is none",
+    )
+    worker = sub.add_parser(
+        "worker", help="a render box of a Ray cluster: holds live sessions (docs/SCALE.md)"
+    )
+    worker.add_argument(
+        "--ray", required=True, metavar="ADDRESS", help="the cluster head's host:port"
+    )
+    worker.add_argument(
+        "--slots",
+        type=slots_arg,
+        required=True,
+        metavar="N",
+        help=f"live sessions this box holds at once (1 to {MAX_SLOTS}; docs/SCALE.md sizes it)",
+    )
+    worker.add_argument("--rig", default=DEFAULT_RIG, help="rig id under rigs/")
+    worker.add_argument(
+        "--data",
+        type=Path,
+        default=Path("out"),
+        metavar="DIR",
+        help="the data directory the fronts write (read here: generated avatars, "
+        "backgrounds, market content; default out/)",
+    )
+    worker.add_argument(
+        "--media-host",
+        default=None,
+        metavar="ADDRESS",
+        help="the address media (UDP) sockets bind to, one browsers can reach (default: "
+        "every interface)",
+    )
+    worker.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="on Ctrl-C or SIGTERM: take no new sessions and give the live ones this long "
+        "to end before they are ended (default 0: at once; their pages reconnect to "
+        "another worker)",
+    )
+    worker.add_argument("--log-level", choices=LOG_LEVELS, default=None, help="as for serve")
+    add_ice_options(worker)
     from webapi.export_cli import add_parser as add_export
 
     add_export(sub)
@@ -188,6 +267,13 @@ def _main(argv: list[str] | None) -> int:
 
         return command(args)
 
+    if args.command == "worker":
+        try:
+            return worker_command(args)
+        except ValueError as e:
+            print(f"digigami: error: {e}", file=sys.stderr)
+            return 2
+
     if args.command == "serve":
         from webapi.limits import GenerationLimits, StorageQuota
         from webapi.server import run_server
@@ -195,6 +281,12 @@ def _main(argv: list[str] | None) -> int:
 
         fake_stripe = None  # --stripe-test's fake Stripe, stopped with the server
         try:
+            ice = ice_servers_for(args.ice_servers, args.ice_username, args.ice_credential)
+            if args.gen_replicas is not None and args.ray is None:
+                raise ValueError("--gen-replicas is for a cluster front: give --ray ADDRESS too")
+            if args.data is not None:
+                args.data = check_data_dir(args.data)
+            cluster = front_for(args, ice) if args.ray is not None else {}
             generation = GenerationLimits(
                 max_running=args.max_generations,
                 max_queued=args.generation_queue,
@@ -217,6 +309,9 @@ def _main(argv: list[str] | None) -> int:
                 log_level=log_level(args.log_level),
                 vts_port=args.vts_port,
                 payments=payments,
+                ice_servers=ice,
+                avatar_root=args.data / "avatars" if args.data is not None else None,
+                **cluster,
             )
         except ValueError as e:
             print(f"digigami: error: {e}", file=sys.stderr)
@@ -263,6 +358,200 @@ def _main(argv: list[str] | None) -> int:
         return 0
     parser.print_help()
     return 2
+
+
+def add_ice_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ice-server",
+        dest="ice_servers",
+        action="append",
+        default=[],
+        type=ice_url_arg,
+        metavar="URL",
+        help="a STUN or TURN server every peer connection uses (deployments behind NAT): "
+        "stun:HOST[:PORT], turn:HOST[:PORT][?transport=udp|tcp], turns:HOST[:PORT], a TURN "
+        "one with its login as turn:USER:PASSWORD@HOST:PORT or --ice-username/"
+        "--ice-credential; at most one STUN and one TURN server. Default: none",
+    )
+    parser.add_argument(
+        "--ice-username", default=None, metavar="USER", help="the TURN server's username"
+    )
+    parser.add_argument(
+        "--ice-credential", default=None, metavar="PASSWORD", help="the TURN server's password"
+    )
+
+
+def ice_url_arg(value: str) -> tuple[str, str, str | None, str | None]:
+    """`--ice-server`: a stun:, turn: or turns: URL, as (scheme, the URL aiortc is given,
+    username, password); the login embedded in a TURN URL is taken out of it."""
+    if len(value) > MAX_ICE_URL:
+        raise argparse.ArgumentTypeError(f"an ICE server URL is at most {MAX_ICE_URL} characters")
+    shown = value if len(value) <= 80 else value[:80] + "..."
+    scheme = value.split(":", 1)[0].lower() if ":" in value else ""
+    if scheme not in ("stun", "turn", "turns"):
+        raise argparse.ArgumentTypeError(
+            f'"{shown}" is not a STUN or TURN server: expected stun:HOST[:PORT], '
+            "turn:HOST[:PORT] or turns:HOST[:PORT] (no http:// or other schemes)"
+        )
+    match = _ICE_URL.fullmatch(value)
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f'malformed ICE server URL "{shown}": expected {scheme}:HOST[:PORT]'
+            + ("" if scheme == "stun" else "[?transport=udp|tcp], a login as USER:PASSWORD@")
+        )
+    port, transport = match["port"], match["transport"]
+    if port is not None and not 1 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f'"{shown}": the port must be 1 to 65535')
+    user = password = None
+    if match["creds"] is not None:
+        if scheme == "stun":
+            raise argparse.ArgumentTypeError(f'"{shown}": a STUN server takes no login')
+        user, sep, password = match["creds"].partition(":")
+        if not sep or not user or not password:
+            raise argparse.ArgumentTypeError(
+                f'"{shown}": a TURN login is USER:PASSWORD@ (both parts)'
+            )
+    if scheme == "stun" and transport is not None:
+        raise argparse.ArgumentTypeError(f'"{shown}": a STUN server takes no ?transport=')
+    if scheme == "turns" and transport == "udp":
+        raise argparse.ArgumentTypeError(f'"{shown}": turns: (TURN over TLS) is TCP only')
+    url = f"{scheme}:{match['host']}" + (f":{port}" if port else "")
+    if transport is not None:
+        url += f"?transport={transport}"
+    return scheme, url, user, password
+
+
+def ice_servers_for(
+    urls: list[tuple[str, str, str | None, str | None]],
+    username: str | None,
+    credential: str | None,
+) -> list[Any]:
+    """The RTCIceServers of `--ice-server` URLs (parsed by `ice_url_arg`) with the TURN
+    login of `--ice-username/--ice-credential` where a URL carries none. ValueError says
+    what is missing or too much: aiortc uses one STUN and one TURN server, so a second of
+    either would be silently ignored, and is refused here instead."""
+    for name, secret in (("--ice-username", username), ("--ice-credential", credential)):
+        if secret is not None and not 0 < len(secret) <= MAX_ICE_SECRET:
+            raise ValueError(f"{name} must be 1 to {MAX_ICE_SECRET} characters")
+    if (username is None) != (credential is None):
+        raise ValueError("--ice-username and --ice-credential go together (give both)")
+    schemes = [scheme.rstrip("s") for scheme, *_ in urls]
+    for kind in ("stun", "turn"):
+        if schemes.count(kind) > 1:
+            raise ValueError(
+                f"at most one {kind.upper()} server (--ice-server): WebRTC here uses only one"
+            )
+    if username is not None and "turn" not in schemes:
+        raise ValueError("--ice-username/--ice-credential are a TURN server's login: give "
+                         "--ice-server turn:HOST[:PORT] too")  # fmt: skip
+    from aiortc import RTCIceServer
+
+    servers = []
+    for scheme, url, user, password in urls:
+        if scheme == "stun":
+            servers.append(RTCIceServer(url))
+            continue
+        user, password = (user, password) if user is not None else (username, credential)
+        if user is None:
+            raise ValueError(
+                f'the TURN server "{url}" needs a login: turn:USER:PASSWORD@HOST:PORT or '
+                "--ice-username and --ice-credential"
+            )
+        servers.append(RTCIceServer(url, username=user, credential=password))
+    return servers
+
+
+def slots_arg(value: str) -> int:
+    """`--slots`: a whole number of live sessions, 1 to MAX_SLOTS."""
+    if not value.strip().isdigit() or not 1 <= int(value) <= MAX_SLOTS:
+        raise argparse.ArgumentTypeError(f"--slots must be a whole number from 1 to {MAX_SLOTS}")
+    return int(value)
+
+
+def check_data_dir(data: Path) -> Path:
+    """`--data`: a directory (made if missing, as `out/` is)."""
+    if data.exists() and not data.is_dir():
+        raise ValueError(f"--data {data}: not a directory")
+    data.mkdir(parents=True, exist_ok=True)
+    return data
+
+
+def front_for(args: argparse.Namespace, ice: list[Any]) -> dict[str, Any]:
+    """`serve --ray`: join the cluster, find or deploy generation on Ray Serve, and the
+    create_app options of a front (its sessions on the cluster's workers). Blocking, before
+    the server's event loop runs."""
+    from webapi.cluster import generation
+    from webapi.cluster.front import ClusterSessions
+
+    if ice:  # the front has no peers: its workers make them, with their own --ice-server
+        print("digigami: note: --ice-server on a front is unused; give it to each worker",
+              file=sys.stderr)  # fmt: skip
+    replicas = generation.parse_replicas(args.gen_replicas) if args.gen_replicas else None
+    joined(args.ray)
+    if replicas is not None:
+        remote = generation.deploy(*replicas)
+    else:
+        try:
+            remote = generation.connect_generation()
+        except generation.GenerationUnavailable:  # the first front: it deploys the default
+            remote = generation.deploy(1, 1)
+    return {"sessions": ClusterSessions(args.rig), "remote_generation": remote}
+
+
+def joined(address: str) -> None:
+    """Connect to the cluster at `address`; a failure (no head there, `ray start` refused)
+    is a ValueError naming the address, so it is one error line."""
+    from webapi.cluster import connect
+
+    try:
+        connect.join(address)
+    except (RuntimeError, ConnectionError, TimeoutError) as e:
+        raise ValueError(f"cannot join the Ray cluster at {address[:100]}: {e}") from None
+
+
+def worker_command(args: argparse.Namespace) -> int:
+    """`digigami worker`: make this machine a render box of the cluster (a Ray node with a
+    RenderNode actor on it), hold sessions until Ctrl-C or SIGTERM, then drain and leave.
+    Exit 1 when the box's actor is lost (its node was removed from the cluster)."""
+    from webapi.logs import configure_logging
+
+    ice = ice_servers_for(args.ice_servers, args.ice_username, args.ice_credential)
+    if not 0 <= args.drain_timeout <= 24 * 3600:  # NaN too
+        raise ValueError("--drain-timeout must be 0 to 86400 seconds")
+    data = check_data_dir(args.data)
+    configure_logging(log_level(args.log_level))
+    from webapi.cluster import connect, node
+
+    joined(args.ray)
+    node_id = connect.this_node()
+    handle = node.start_node(
+        node_id,
+        args.slots,
+        data_root=data.resolve(),
+        media_host=args.media_host,
+        ice_servers=ice,
+        rig=args.rig,
+    )
+    print(
+        f"digigami: render worker on node {node_id[:16]} holds {args.slots} sessions "
+        f"(cluster {args.ray}; Ctrl-C drains and leaves)",
+        flush=True,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    lost = False
+    while not stop.wait(5.0):
+        why = node.why_lost(handle)  # a box whose actor died has nothing left to hold
+        if why is not None:
+            print(f"digigami: error: this render worker was lost: {why}", file=sys.stderr)
+            lost = True
+            break
+    if not lost:
+        print("digigami: draining: no new sessions; then leaving the cluster", flush=True)
+        node.stop_node(handle, drain_timeout=args.drain_timeout)
+    connect.leave()
+    return 1 if lost else 0
 
 
 def backup_command(source: Path | None, target: Path) -> int:

@@ -27,7 +27,7 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import BodyPartReader, ClientPayloadError, WSCloseCode, WSMsgType, web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -52,6 +52,9 @@ from webapi.library.images import (
 )
 from webapi.limits import GenerationLimits, StorageQuota
 from webapi.store import Store
+
+if TYPE_CHECKING:
+    from webapi.cluster.generation import ServeGeneration
 
 log = logging.getLogger(__name__)
 
@@ -458,6 +461,28 @@ class Generator:
         # each socket's goodbye to those areas (its watchers are dropped): called with send
         self.farewells: list[Callable[[Callable], None]] = []
         self.style_packs: StyleSource | None = None  # the market's (market_styles.install)
+        # cluster mode: the engine runs on Ray Serve (webapi/cluster/generation.py); the
+        # queue, limits, quotas and saving stay here. None: on this server's thread pool
+        self._remote: ServeGeneration | None = None
+
+    def use_remote(self, remote: ServeGeneration) -> None:
+        """Cluster mode: generate on Ray Serve (the same as setting `remote`)."""
+        self.remote = remote
+
+    @property
+    def remote(self) -> ServeGeneration | None:
+        return self._remote
+
+    @remote.setter
+    def remote(self, remote: ServeGeneration | None) -> None:
+        """Cluster mode, set before any job: generate on Ray Serve. The line's slots become
+        the deployment's capacity, so a job past it waits here, where its position is
+        reported, not unseen in Serve's own queue."""
+        self._remote = remote
+        if remote is not None:
+            self.limits = dataclasses.replace(self.limits, max_running=max(1, remote.capacity))
+            self.max_jobs = self.limits.max_running
+            self.queue.limits = self.limits
 
     def default_quota(self, owner: str) -> StorageQuota | None:
         return self.limits.guest_quota if owner.startswith("guest:") else None
@@ -579,16 +604,16 @@ class Generator:
             if job.cancelled:
                 raise Cancelled()
             loop.call_soon_threadsafe(job.report, P_SAVE, "saving", "Saving your avatar...")
-            saved = self.store.save(
-                avatar,
-                extra={"style": style, "options": options, **likeness},
-                owner=owner,
-                claimed=job.user_id is not None,  # an account's: it never expires
-            )
-            return saved, png_data_url(saved.pngs["full"]) if "full" in saved.pngs else None
+            return self._store_avatar(job, avatar, style, options, likeness, owner)
 
         job.report(P_DECODE, "decoding", "Reading your photo…")
-        running = loop.run_in_executor(self.pool, work)
+        if self.remote is not None:  # cluster mode: decoded and generated on a Serve replica
+            running = asyncio.ensure_future(
+                self._made_remotely(job, engine, data, style, options, pixel_count)
+            )
+            data = None
+        else:
+            running = loop.run_in_executor(self.pool, work)
         try:
             saved, data_url = await asyncio.shield(running)
         except asyncio.CancelledError:
@@ -620,6 +645,66 @@ class Generator:
             # the saved avatar made for the caller ("My avatars"); null if it could not be
             "libraryId": library_id,
         }
+
+    def _store_avatar(
+        self,
+        job: Job,
+        avatar: Any,
+        style: str,
+        options: dict[str, Any],
+        likeness: dict[str, Any],
+        owner: str,
+    ) -> tuple[Any, str | None]:
+        """(the saved avatar, its "full" picture as a data URL); on a worker thread."""
+        saved = self.store.save(
+            avatar,
+            extra={"style": style, "options": options, **likeness},
+            owner=owner,
+            claimed=job.user_id is not None,  # an account's: it never expires
+        )
+        return saved, png_data_url(saved.pngs["full"]) if "full" in saved.pngs else None
+
+    async def _made_remotely(
+        self,
+        job: Job,
+        engine: Any,
+        data: bytes,
+        style: str,
+        options: dict[str, Any],
+        pixel_count: int,
+    ) -> tuple[Any, str | None]:
+        """`work`'s cluster twin: the engine on a Serve replica (its progress streamed back,
+        `job.cancel()` cancelling it there), then saved here. The avatar's metadata names
+        the replica that made it (`servedBy`)."""
+        from webapi.cluster.generation import GenerationTask
+
+        assert self.remote is not None
+        loop = asyncio.get_running_loop()
+        span = P_ENGINE_TO - P_ENGINE_FROM
+        owner = job.owner
+
+        def report(kind: str, percent: float, stage: str, message: str) -> None:
+            if kind == "starting":  # decoded on the replica; the engine begins
+                job.report(P_ENGINE_FROM, stage, message)
+            else:
+                job.report(P_ENGINE_FROM + span * max(0.0, min(100.0, percent)) / 100.0,
+                           stage, message)  # fmt: skip
+
+        # a style pack was registered here by `_style`; the replica gets its parameters
+        pack = None if style in engine.STYLES else engine.style_params(style)
+        task = GenerationTask(
+            data, style, options, pixel_count,
+            None if pack is None else {k: v.numpy() for k, v in pack.items()},
+        )  # fmt: skip
+        del data
+        made = await self.remote.generate(task, report, job.cancel_event)
+        if job.cancelled:
+            raise Cancelled()
+        job.report(P_SAVE, "saving", "Saving your avatar...")
+        made.avatar.metadata["servedBy"] = made.served_by
+        return await loop.run_in_executor(
+            self.pool, self._store_avatar, job, made.avatar, style, options, made.likeness, owner
+        )
 
     async def _save_to_library(self, job: Job, generation_id: str, style: str) -> str | None:
         """A saved avatar row for the job's caller: their account's when signed in, else

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -33,6 +34,7 @@ def run_server(
     log_level: str = DEFAULT_LOG_LEVEL,
     vts_port: int | None = None,
     payments: Payments | None = None,
+    **app_options: Any,
 ) -> None:
     """Serve until stopped. `media_host`: where media sockets bind (None: every interface);
     `header_timeout`: seconds a connection has to send a request's headers
@@ -40,7 +42,8 @@ def run_server(
     when None); `log_level`: the console's (webapi/logs.py). A database this version
     cannot use raises SchemaError before anything else starts. `vts_port`: VTube Studio's
     plugin API on this port too (webapi/vts.py). `payments`: Stripe for the marketplace
-    (webapi/market/payments.py; None: the keys in the environment)."""
+    (webapi/market/payments.py; None: the keys in the environment). `app_options`: the
+    rest of create_app's (ICE servers, a cluster front's sessions and generation)."""
     # Created and migrated here, before the rig and the GL thread load: a bad or newer
     # file is one error line at once (the app's own start-up then finds it current).
     store = Store(db).open()
@@ -58,6 +61,7 @@ def run_server(
         vts_port=vts_port,
         vts_host=host,
         payments=payments,
+        **app_options,
     )
     # after the app is made: a bad option (create_app's checks) is still one plain line
     configure_logging(log_level)

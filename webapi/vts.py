@@ -47,7 +47,7 @@ def setup(
     """`/api/vts` on `app`, and the API's own port when `port` is given. `manager`: the
     SessionManager (its live sessions); `store`: the SQLite store (approved plugins);
     `clock`: the sessions' clock (injected values expire on it)."""
-    hub = PluginHub(lambda: list(manager.sessions.values()), StoredPlugins(store), clock=clock)
+    hub = PluginHub(lambda: manager.sessions_for_plugins(), StoredPlugins(store), clock=clock)
     app[HUB] = hub
     app.router.add_get("/api/vts", socket)
 
@@ -71,6 +71,37 @@ def setup(
     app.on_startup.append(start)
     app.on_shutdown.append(stop)
     return hub
+
+
+def setup_unavailable(
+    app: web.Application, reason: str, *, port: int | None = None, host: str = "127.0.0.1"
+) -> None:
+    """`/api/vts` (and the API's own port when `port` is given) answering 501 with
+    `reason`: a server with no live sessions of its own (a cluster front) has nothing for
+    a plugin to steer, and a plugin is told so rather than left to guess from a 404."""
+
+    async def unavailable(request: web.Request) -> web.Response:
+        return web.json_response({"error": reason}, status=501)
+
+    app.router.add_get("/api/vts", unavailable)
+    if port is None:
+        return
+
+    async def start(app: web.Application) -> None:
+        side = web.Application(client_max_size=MAX_FRAME)
+        side.router.add_route("*", "/{tail:.*}", unavailable)
+        runner = web.AppRunner(side, access_log=None, handle_signals=False)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        app[RUNNER] = runner
+        log.info("VTube Studio API port %s:%d answers 501 (cluster mode)", host, port)
+
+    async def stop(app: web.Application) -> None:
+        if RUNNER in app:
+            await app[RUNNER].cleanup()
+
+    app.on_startup.append(start)
+    app.on_shutdown.append(stop)
 
 
 async def socket(request: web.Request) -> web.StreamResponse:
@@ -116,4 +147,4 @@ async def socket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-__all__ = ["HUB", "MAX_MESSAGE_BYTES", "setup", "socket"]
+__all__ = ["HUB", "MAX_MESSAGE_BYTES", "setup", "setup_unavailable", "socket"]

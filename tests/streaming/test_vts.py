@@ -49,6 +49,9 @@ class Manager:
     def __init__(self) -> None:
         self.sessions: dict[str, LiveSession] = {}
 
+    def sessions_for_plugins(self) -> list[LiveSession]:
+        return list(self.sessions.values())
+
 
 class Plugin:
     """One plugin's socket: requests by type, answers by requestID, events kept."""

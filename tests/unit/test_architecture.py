@@ -221,3 +221,16 @@ def test_the_market_knows_no_http_and_one_module_knows_stripe() -> None:
                 bad.append(f"{rel} imports stripe (only webapi/market/payments.py may)")
     assert not bad, "\n".join(bad)
     assert "stripe" in _imports(ROOT / "webapi" / "market" / "payments.py")  # the walker sees it
+
+
+def test_ray_lives_in_the_cluster_package() -> None:
+    """Ray is cluster mode's alone (docs/ARCHITECTURE.md, "Past one box"): the single box
+    never imports it, so only webapi/cluster/ may (the CLI reaches it through that package)."""
+    bad = []
+    for package in ("engine", "streaming", "webapi"):
+        for path in _sources(package):
+            rel = path.relative_to(ROOT).as_posix()
+            if "ray" in _imports(path) and not rel.startswith("webapi/cluster/"):
+                bad.append(f"{rel} imports ray (only webapi/cluster/ may)")
+    assert not bad, "\n".join(bad)
+    assert "ray" in _imports(ROOT / "webapi" / "cluster" / "directory.py")  # the walker sees it

@@ -7,6 +7,7 @@ webapi/library/backgrounds.py's."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -94,18 +95,29 @@ async def delete_background(request: web.Request) -> web.Response:
     return web.json_response({"deleted": bid})
 
 
-def attach(request: web.Request, session: Any, owner: str | None) -> guests.Client | None:
-    """Let a new live session use the backgrounds its opener may (`owner`: the account or
-    guest; streaming/live.py `LiveSession.backgrounds`). A visitor without a guest cookie
-    is made a guest here (returned: the answer must set its cookie), so pictures they
-    upload from the page belong to the session's owner."""
-    minted = None
-    if owner is None:
-        minted = guests.identify(request)
-        owner = minted.owner
-    session.backgrounds = request.app[BACKGROUNDS].resolver(owner)
-    session.background_names = {b["id"]: b["name"] for b in request.app[BACKGROUNDS].list(owner)}
-    return minted
+def scene_owner(request: web.Request, owner: str | None) -> tuple[str, guests.Client | None]:
+    """Whose backgrounds a new live session may use: `owner` (the account or guest), or
+    for a visitor without a guest cookie a guest made here (returned too: the answer must
+    set its cookie), so pictures they upload from the page belong to the session's owner.
+    The session gets them from the manager (`scene_backgrounds`)."""
+    if owner is not None:
+        return owner, None
+    minted = guests.identify(request)
+    return minted.owner, minted
+
+
+def scene_backgrounds(
+    library: Backgrounds,
+) -> Callable[[str | None], tuple[Callable[[str], Any], dict[str, str]]]:
+    """What a SessionManager gives a new puppet session (`scene_backgrounds`): the loader
+    of the pictures `owner` may show and their names (streaming/live.py
+    `LiveSession.backgrounds`). Blocking: it lists the owner's uploads."""
+
+    def scene(owner: str | None) -> tuple[Callable[[str], Any], dict[str, str]]:
+        names = {b["id"]: b["name"] for b in library.list(owner)}
+        return library.resolver(owner), names
+
+    return scene
 
 
 def setup(app: web.Application, root: Path) -> None:

@@ -129,24 +129,24 @@ async def _with_own_clips(store: Any, look: Look, user_id: str) -> Look:
     return dataclasses.replace(look, clips=clips, names=names)
 
 
-def _studio_session(request: web.Request, token: Any) -> Any:
-    """The studio session of the path whose token this is; NotFound for anything else (a
-    missing session, another kind, a wrong token: all alike)."""
-    if isinstance(token, str) and len(token) > MAX_TOKEN:
-        token = None
-    return _manager(request).studio_of(request.match_info["session"], token)
+def _studio_token(token: Any) -> Any:
+    """The token as handed to the manager, which answers NotFound for anything but the
+    studio session's own (a missing session, another kind, a wrong token: all alike); an
+    overlong one is no token at all (never sent on to a cluster's node)."""
+    return None if isinstance(token, str) and len(token) > MAX_TOKEN else token
 
 
 async def put_draft(request: web.Request) -> web.Response:
     body = await json_body(request, max_bytes=MAX_DRAFT_BODY, max_depth=MAX_DRAFT_DEPTH)
     if not isinstance(body, dict):
         raise Invalid('the body must be an object {"token", "definition"}')
-    session = _studio_session(request, body.get("token"))
+    sid, token = request.match_info["session"], _studio_token(body.get("token"))
+    manager = _manager(request)
+    rig = await manager.studio_rig(sid, token)  # NotFound before any work is done
     definition = body.get("definition")
     name = definition.get("name") if isinstance(definition, dict) else None
     if not isinstance(name, str) or not 0 < len(name.strip()) <= animations.LIMITS.max_name:
         name = "draft"  # a draft needs no name yet; the saved clip gets one
-    rig = session.bundle.rig
     loop = asyncio.get_running_loop()
 
     def check() -> Any:
@@ -157,7 +157,7 @@ async def put_draft(request: web.Request) -> web.Response:
             raise Invalid(str(e), field="definition") from None
 
     clip = await loop.run_in_executor(None, check)
-    session.studio.set_draft(clip)
+    await manager.studio_draft(sid, token, clip)
     return web.Response(status=204)
 
 
@@ -169,8 +169,7 @@ async def delete_draft(request: web.Request) -> web.Response:
     if token is None and request.can_read_body:
         body = await json_body(request, max_bytes=1024, max_depth=2)
         token = body.get("token") if isinstance(body, dict) else None
-    session = _studio_session(request, token)
-    session.studio.set_draft(None)
+    await _manager(request).studio_draft(request.match_info["session"], _studio_token(token), None)
     return web.Response(status=204)
 
 

@@ -74,7 +74,9 @@ const digigami = {
   session: null, // {session, token, obs_url, whep_url}; the URLs absolute
   lastStatus: null,
   hello: null,
-  state: "starting", // starting | connecting | connected | disconnected | failed | busy | error | moved
+  // starting | connecting | connected | disconnected | reconnecting | failed | busy | error | moved
+  state: "starting",
+  reconnects: 0, // connections lost and got back by themselves (tests read it)
   camera: null, // the webcam MediaStream
   tracking: null, // the TrackingPath: .active "browser" | "server", .tracker (FaceMesh here)
   stats: videoStats(() => avatarReceiver),
@@ -188,6 +190,7 @@ async function openCamera() {
 let firstFrameSeen = false;
 
 async function start() {
+  stopReconnecting();
   setState("starting");
   setPill(ui.conn, "starting", "busy");
   firstFrameSeen = false;
@@ -227,11 +230,23 @@ async function start() {
 
   if (digigami.tracking.wanted === "browser") overlay("Starting face tracking…", "Loading FaceMesh in this browser.");
   await digigami.tracking.prepare(ui.selfview); // FaceMesh here, or the server path
+  await connect();
+}
 
-  setState("connecting");
-  setPill(ui.conn, "connecting", "busy");
-  overlay("Connecting…", "Opening a live session with the server.");
-
+/**
+ * A peer connection and its offer. `reconnecting`: the connection was lost (see "Losing the
+ * connection" below); the same session is offered again, its id and token with `"move":
+ * true` (a peer of it the server still holds is taken over), and a failure that may pass (the
+ * server unreachable, busy, restarting) schedules the next try instead of failing.
+ */
+async function connect(reconnecting = false) {
+  if (!reconnecting) {
+    setState("connecting");
+    setPill(ui.conn, "connecting", "busy");
+    overlay("Connecting…", "Opening a live session with the server.");
+  }
+  firstFrameSeen = false;
+  const camera = digigami.camera;
   const pc = localPeerConnection();
   digigami.pc = pc;
   digigami.tracking.addSections(pc, camera); // the webcam's video, or the landmarks channel
@@ -250,12 +265,17 @@ async function start() {
     firstFrameSeen = true;
     ui.avatar.classList.add("live");
     if (digigami.state === "connected") ui.overlay.hidden = true;
+    if (reconnecting) reconnected();
   });
 
   const channel = pc.createDataChannel("control");
   digigami.channel = channel;
   channel.addEventListener("open", () => setControlsEnabled(true));
-  channel.addEventListener("close", () => setControlsEnabled(false));
+  channel.addEventListener("close", () => {
+    setControlsEnabled(false);
+    // the server closed this peer (its session ended, its worker went): the quickest sign
+    if (digigami.pc === pc && firstFrameSeen) connectionLost(pc, "the server closed the connection");
+  });
   channel.addEventListener("message", (e) => onMessage(e.data));
 
   pc.addEventListener("connectionstatechange", () => onConnectionState(pc));
@@ -263,10 +283,16 @@ async function start() {
   let answer;
   try {
     const sdp = await completeOffer(pc);
+    if (reconnecting) moveNext = true; // a peer of the session still held is taken over
     answer = await postOffer(sdp);
   } catch (e) {
     pc.close();
-    if (digigami.pc === pc) digigami.pc = null;
+    if (digigami.pc !== pc) return; // given up meanwhile (Retry, moved, left)
+    digigami.pc = null;
+    if (reconnecting && mayPass(e)) {
+      reconnectLater(e.message);
+      return;
+    }
     if (e instanceof HttpError && e.status === 503) {
       const why = e.message.replace(/^busy:\s*/i, "");
       fail("busy", `server busy: ${why}. Try again in a moment.`, "connection", "warn");
@@ -287,6 +313,12 @@ async function start() {
   delete digigami.session.type;
   showObsUrl(digigami.session.obs_url);
   await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+  if (reconnecting) {
+    // answered, but the media path may still not come up (the worker went again)
+    setTimeout(() => {
+      if (digigami.pc === pc && !firstFrameSeen) connectionLost(pc, "no video after reconnecting");
+    }, RECONNECT_STREAMS_WITHIN_MS);
+  }
 }
 
 // The session id and token this browser (or this tab) had last time are sent back with
@@ -381,6 +413,7 @@ async function failed(res) {
 
 /** Show a failure on the page (banner, overlay, pill) with a Retry button. */
 function fail(state, text, key, kind = "error") {
+  stopReconnecting(); // a refusal no later try would change: the user decides (Retry)
   setState(state);
   setPill(ui.conn, state === "busy" ? "server busy" : "not connected", kind === "warn" ? "warn" : "bad");
   showBanner(key, text, kind, { label: "Retry", run: restart });
@@ -396,21 +429,126 @@ function onConnectionState(pc) {
   if (s === "connected") {
     setState("connected");
     setPill(ui.conn, "connected", "ok");
-    clearBanner("connection");
+    if (retry.tries === 0) clearBanner("connection"); // a reconnect's banner waits for video
     if (firstFrameSeen) ui.overlay.hidden = true;
-    else overlay("Connected", "Waiting for Digi's first frame…");
+    else if (retry.tries === 0) overlay("Connected", "Waiting for Digi's first frame…");
   } else if (s === "disconnected") {
-    // ICE may still recover by itself within a few seconds; only "failed" is final.
+    // ICE may recover by itself from a short glitch; past LOST_AFTER_MS it is lost
     setState("disconnected");
     setPill(ui.conn, "reconnecting…", "warn");
+    setTimeout(() => {
+      if (digigami.pc === pc && pc.connectionState !== "connected") {
+        connectionLost(pc, "the connection was interrupted");
+      }
+    }, LOST_AFTER_MS);
   } else if (s === "failed") {
-    fail("failed", "the connection to the server was lost.", "connection");
-    ui.overlayTitle.textContent = "Connection lost";
+    connectionLost(pc, "the connection failed");
   }
 }
 
+// ---- losing the connection, and getting it back ----------------------------------------
+// A worker box that dies, a server restarted, a session ended under the page: its peer goes
+// quiet or closes. The page says so and offers the same session again by itself (same id and
+// token, so the OBS URL keeps working; in a cluster the session lands on another worker), with
+// a backoff; after RETRY_DELAYS_MS it gives up and shows Retry. Lost means: the connection
+// failed, stayed "disconnected" or sent no video for LOST_AFTER_MS while streaming, or the
+// server closed the control channel.
+
+const LOST_AFTER_MS = 2000;
+const RETRY_DELAYS_MS = [500, 1000, 2000, 4000, 8000]; // then "Connection lost" + Retry
+const RECONNECT_STREAMS_WITHIN_MS = 15000; // an answered reconnect that shows no video: lost
+const retry = { tries: 0, timer: null };
+
+/** The connection `pc` is lost: let it go (without ending the session) and reconnect. */
+function connectionLost(pc, why) {
+  if (pc !== digigami.pc) return; // an older connection, or already handled
+  digigami.pc = null; // its closing is no further loss
+  digigami.channel = null;
+  pc.close();
+  console.info(`connection lost (${why}); reconnecting`);
+  reconnectLater(why);
+}
+
+/** Schedule the next reconnect, or give up (the Retry banner) after the last. */
+function reconnectLater(why) {
+  clearTimeout(retry.timer);
+  retry.timer = null;
+  ui.avatar.classList.remove("live");
+  ui.hudState.hidden = true;
+  setControlsEnabled(false);
+  if (retry.tries >= RETRY_DELAYS_MS.length) {
+    retry.tries = 0;
+    fail("failed", `the connection to the server was lost (${why}).`, "connection");
+    ui.overlayTitle.textContent = "Connection lost";
+    return;
+  }
+  const delay = RETRY_DELAYS_MS[retry.tries++];
+  const attempt = `try ${retry.tries} of ${RETRY_DELAYS_MS.length}`;
+  setState("reconnecting");
+  setPill(ui.conn, "reconnecting…", "warn");
+  setPill(ui.trackingPill, "tracking: —", ""); // no status comes until it is back
+  setPill(ui.trackingState, "—", "");
+  showBanner("connection", `Connection lost — reconnecting… (${attempt}). Your OBS URL stays the same.`, "warn");
+  overlay("Connection lost — reconnecting…", `Getting your avatar back (${attempt}).`);
+  retry.timer = setTimeout(() => {
+    retry.timer = null;
+    connect(true).catch((e) => {
+      // an answer that could not be applied: this try's connection goes, the next comes
+      if (digigami.pc) connectionLost(digigami.pc, e.message);
+      else reconnectLater(e.message);
+    });
+  }, delay);
+}
+
+/** The reconnected session streams: the next loss starts its backoff afresh. */
+function reconnected() {
+  retry.tries = 0;
+  digigami.reconnects++;
+  clearBanner("connection");
+  if (digigami.state === "connected") ui.overlay.hidden = true;
+  toast("Reconnected", "ok");
+}
+
+function stopReconnecting() {
+  clearTimeout(retry.timer);
+  retry.timer = null;
+  retry.tries = 0;
+}
+
+/** Failures a later try may not meet: the server unreachable, busy or gone for a moment. */
+function mayPass(e) {
+  return e instanceof HttpError && (e.status === 0 || e.status === 502 || e.status === 503 || e.status === 504);
+}
+
+// No video while streaming: a worker that died sends nothing, and its connection may take
+// many seconds to be called "disconnected". Packets received, not frames shown, count: a
+// hidden tab shows no frames but still receives.
+const flow = { pc: null, packets: -1, at: 0 };
+
+async function watchFlow() {
+  const pc = digigami.pc;
+  const receiver = avatarReceiver;
+  if (!pc || !receiver || !firstFrameSeen || digigami.state !== "connected") return;
+  let inbound;
+  try {
+    inbound = inboundVideo(await receiver.getStats());
+  } catch {
+    return;
+  }
+  const packets = inbound?.packetsReceived ?? 0;
+  const now = performance.now();
+  if (flow.pc !== pc || packets !== flow.packets) {
+    Object.assign(flow, { pc, packets, at: now });
+  } else if (now - flow.at > LOST_AFTER_MS) {
+    connectionLost(pc, `no video for ${LOST_AFTER_MS / 1000} s`);
+  }
+}
+
+setInterval(watchFlow, 500);
+
 /** End this session (the server frees its slot at once) and start a new one. */
 function restart() {
+  stopReconnecting();
   endSession();
   start();
 }
@@ -466,6 +604,7 @@ window.addEventListener("pagehide", endSession);
 // DELETE on leaving, no retry that would take it back) until asked to move it back.
 function onMoved() {
   const pc = digigami.pc;
+  stopReconnecting();
   tabs.markMoved();
   digigami.pc = null; // its closing is no "connection lost"
   digigami.channel = null;
