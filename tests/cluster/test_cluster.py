@@ -337,3 +337,60 @@ async def none_alive_on(node_id: str, within: float = 10.0) -> bool:
         if time.monotonic() > end:
             return False
         await asyncio.sleep(0.2)
+
+
+def test_a_studio_session_and_its_draft_through_the_front(ray_cluster, tmp_path: Path) -> None:
+    """The Creator Studio through a front: its session takes a slot on a box, its draft
+    (PUT/DELETE) reaches that box's session (the box's own status says so), a wrong token
+    or a bad clip is refused as on a single box, and its page's leaving frees the slot."""
+    from tests.api.test_avatars_api import origin
+    from tests.api.test_studio_api import WAVE, _put
+
+    async def main() -> None:
+        with ray_cluster.boxes((1,), tmp_path) as boxes:
+            app = ray_cluster.app(tmp_path)
+            front = app[MANAGER]
+            async with TestClient(TestServer(app)) as http:
+                client = Client()
+                try:
+                    sdp = await client.offer()
+                    body = {"sdp": sdp, "type": "offer", "size": 256}
+                    resp = await http.post("/api/studio", json=body, headers=origin(http))
+                    answer = await resp.json()
+                    assert resp.status == 200, answer
+                    await client.accept(answer["sdp"])
+                    sid, token = answer["session"], answer["token"]
+                    await client.wait_for(lambda: client.of_type("hello"), STREAM_WITHIN, "hello")
+                    snap = await front.snapshot()
+                    assert snap["boxes"][boxes[0].id]["sessions"] == [sid], snap
+                    page = Page(http)  # the studio holds the one slot: a puppet is refused
+                    status, refused = await page.open()
+                    await page.client.close()
+                    assert status == 503 and "busy" in refused["error"], refused
+
+                    def draft() -> Any:
+                        said = client.of_type("status")
+                        return said[-1].get("studio", {}).get("draft") if said else None
+
+                    status, said = await _put(http, sid, {"token": token, "definition": WAVE})
+                    assert status == 204, said
+                    await until(lambda: draft() == {"length": 1.0, "looping": True}, "the draft")
+                    wrong = {"token": "x" * len(token), "definition": WAVE}
+                    assert (await _put(http, sid, wrong))[0] == 404
+                    bad = {"token": token, "definition": {**WAVE, "length": -1}}
+                    status, said = await _put(http, sid, bad)
+                    assert status == 400 and "length" in said["error"], said
+                    assert (await _put(http, "nosuchsession0", wrong))[0] == 404
+                    query = f"/api/studio/{sid}/draft?token={token}"
+                    async with http.delete(query, headers=origin(http)) as resp:
+                        assert resp.status == 204, await resp.text()
+                    await until(lambda: draft() is None, "the draft cleared")
+                finally:
+                    await client.close()
+
+                async def freed() -> bool:
+                    return (await front.snapshot())["used"] == 0
+
+                await until_async(freed, "the studio's slot freed with its page")
+
+    asyncio.run(asyncio.wait_for(main(), 120))
