@@ -1062,6 +1062,11 @@ class SessionManager:
                 if session.kind == "puppet" and not session.closed:
                     self._save(session)
 
+    def save_again(self) -> None:
+        """Hand every live puppet session's look to the memory again at the next save, even
+        unchanged (the memory lost them: a cluster's directory that was restarted)."""
+        self._saved.clear()
+
     def _save(self, session: LiveSession) -> None:
         memory = self.memory
         if memory is None:

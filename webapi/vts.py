@@ -57,10 +57,7 @@ def setup(
             side = web.Application(client_max_size=MAX_FRAME)
             side[HUB] = hub
             side.router.add_get("/{tail:.*}", socket)
-            runner = web.AppRunner(side, access_log=None, handle_signals=False)
-            await runner.setup()
-            await web.TCPSite(runner, host, port).start()
-            app[RUNNER] = runner
+            app[RUNNER] = await _listen(side, host, port)
             log.info("VTube Studio API listening on ws://%s:%d", host, port)
 
     async def stop(app: web.Application) -> None:
@@ -90,10 +87,7 @@ def setup_unavailable(
     async def start(app: web.Application) -> None:
         side = web.Application(client_max_size=MAX_FRAME)
         side.router.add_route("*", "/{tail:.*}", unavailable)
-        runner = web.AppRunner(side, access_log=None, handle_signals=False)
-        await runner.setup()
-        await web.TCPSite(runner, host, port).start()
-        app[RUNNER] = runner
+        app[RUNNER] = await _listen(side, host, port)
         log.info("VTube Studio API port %s:%d answers 501 (cluster mode)", host, port)
 
     async def stop(app: web.Application) -> None:
@@ -148,3 +142,11 @@ async def socket(request: web.Request) -> web.StreamResponse:
 
 
 __all__ = ["HUB", "MAX_MESSAGE_BYTES", "setup", "setup_unavailable", "socket"]
+
+
+async def _listen(side: web.Application, host: str, port: int) -> web.AppRunner:
+    """Serve `side` on its own port (the plugin API's `--vts-port`)."""
+    runner = web.AppRunner(side, access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner

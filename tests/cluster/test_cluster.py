@@ -394,3 +394,66 @@ def test_a_studio_session_and_its_draft_through_the_front(ray_cluster, tmp_path:
                 await until_async(freed, "the studio's slot freed with its page")
 
     asyncio.run(asyncio.wait_for(main(), 120))
+
+
+def test_a_restarted_directory_finds_its_boxes_and_sessions_again(
+    ray_cluster, tmp_path: Path
+) -> None:
+    """The directory's process dies (its state with it): the box, whose report the new
+    directory does not know, joins again with the session it runs and hands its look over
+    again; the front finds the new directory; the session streams on, is found and
+    resumable under its id and token, and slots add up."""
+    from webapi.cluster.directory import directory
+
+    async def main() -> None:
+        with ray_cluster.boxes((2,), tmp_path) as boxes:
+            app = ray_cluster.app(tmp_path)
+            front = app[MANAGER]
+            async with TestClient(TestServer(app)) as http:
+                page = Page(http)
+                try:
+                    status, answer = await page.open()
+                    assert status == 200, answer
+                    await page.frames()
+                    page.client.send({"type": "swap", "category": "outfit", "label": "formal"})
+                    await until_async(
+                        lambda: kept_outfit(front, page.session), "the look kept in the directory"
+                    )
+                    ray.kill(directory(), no_restart=True)
+
+                    async def found() -> bool:
+                        try:
+                            snap = await front.snapshot()
+                        except Exception:  # Busy while no directory answers
+                            return False
+                        box = snap["boxes"].get(boxes[0].id, {})
+                        return box.get("sessions") == [page.session]
+
+                    await until_async(found, "the box and its session in a new directory", 30)
+                    await page.frames()  # its stream never stopped
+                    await until_async(  # its look, unchanged since, is handed over again
+                        lambda: kept_outfit(front, page.session), "the look in the new directory"
+                    )
+                    await page.client.close()  # a reload: resumed with its token
+                    page.client = Client()
+                    status, answer = await page.open(
+                        session=page.session, token=page.token, move=True
+                    )
+                    assert status == 200 and answer["session"] == page.session, answer
+                    await page.frames()
+                    other = Page(http)
+                    status, answer = await other.open()
+                    assert status == 200, answer
+                    await other.frames()
+                    assert (await front.snapshot())["used"] == 2
+                    await other.close()
+                    await page.close()
+
+                    async def freed() -> bool:
+                        return (await front.snapshot())["used"] == 0
+
+                    await until_async(freed, "both slots free")
+                finally:
+                    await page.client.close()
+
+    asyncio.run(asyncio.wait_for(main(), 120))

@@ -167,3 +167,17 @@ def test_snapshot_says_each_box() -> None:
             "sessions": ["s1"],
         }
     }
+
+
+def test_adopted_sessions_count_where_they_run() -> None:
+    """A box re-joining with its live sessions: counted there (moved from anywhere else),
+    once each, even past its slots (they run; placement only stops adding to it)."""
+    p = boxes(a=1, b=2)
+    place(p, "s1")  # on b (the most free slots)
+    assert p.where["s1"] == "b"
+    p.adopt("a", "s1")
+    p.adopt("a", "s1")
+    p.adopt("a", "s2")
+    assert p.where == {"s1": "a", "s2": "a"}
+    assert (p.boxes["a"].used, p.boxes["b"].used) == (2, 0)
+    assert p.boxes["a"].free == -1 and p.reserve("s3").box == "b"

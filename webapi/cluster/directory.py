@@ -94,8 +94,34 @@ class Directory:
         if box in self.placement.boxes:
             self.placement.drain(box)
 
-    async def report(self, box: str, load: float) -> None:
+    async def report(self, box: str, load: float) -> bool:
+        """A box's load; False when the directory does not know the box (it was dropped
+        while alive, or this directory is a new one): the box re-joins (`rejoin`)."""
         self.placement.report(box, load)
+        return box in self.nodes
+
+    async def rejoin(
+        self,
+        box: str,
+        node_id: str,
+        slots: int,
+        handle: ActorHandle,
+        sessions: list[tuple[str, str, str]],
+        draining: bool = False,
+    ) -> None:
+        """A live box joins again with the sessions it runs, as (id, token, kind): after
+        this directory was restarted (it starts empty) or dropped the box while it was
+        alive. Its sessions are found again (OBS pages, WHEP) and resumable with their
+        tokens; their looks come back with the box's next save."""
+        await self.join(box, node_id, slots, handle)
+        for sid, token, kind in sessions:
+            self.placement.adopt(box, sid)
+            self.kinds[sid] = kind
+            if kind == "puppet":
+                self.idents.keep(sid, token)
+        if draining:
+            self.placement.drain(box)
+        log.warning("box %s re-joined with %d sessions", box, len(sessions))
 
     async def lost_box(self, box: str) -> list[str]:
         """A front found `box`'s actor dead: drop it now rather than at the next round."""

@@ -95,6 +95,8 @@ async def ask(ref: Awaitable[T], box: str = "directory") -> T:
     except TimeoutError:
         raise Busy(f"busy: render worker {box} did not answer in time; try again soon") from None
     except Exception as e:
+        if node_gone(e) and box == "directory":
+            raise Busy("busy: the cluster's directory is restarting; try again soon") from None
         if node_gone(e):
             raise BoxGone(box) from None
         raise
@@ -396,6 +398,7 @@ class ClusterSessions:
             cluster = await self.snapshot()
         except Exception as e:  # the directory is restarting: say so, keep serving
             self._figures = {**self._figures, "cluster_error": str(e)[:200]}
+            self.directory = directory()  # the live one, or a new one made on the head
             return
         boxes = cluster["boxes"]
         self._figures = {

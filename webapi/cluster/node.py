@@ -34,7 +34,7 @@ from streaming.live import LiveSession, Look
 from streaming.manager import SessionManager
 from streaming.market_items import MarketItem
 from webapi.cluster.connect import NAMESPACE
-from webapi.cluster.directory import directory
+from webapi.cluster.directory import directory, node_gone
 from webapi.handlers.backgrounds import scene_backgrounds
 from webapi.library.backgrounds import Backgrounds
 from webapi.library.files import AvatarStore
@@ -111,6 +111,7 @@ class RenderNode:
         self._ended_opening: set[str] = set()
         self._reporter: asyncio.Task | None = None
         self._load = 0.0
+        self._known = False  # the directory has known this box (so a loss of it is news)
         self._telling: set[asyncio.Future] = set()  # ends told to the directory, not yet taken
 
     async def start(self) -> str:
@@ -262,8 +263,42 @@ class RenderNode:
             now, used = time.monotonic(), time.process_time()
             self._load = min(1.0, (used - cpu) / max(now - wall, 1e-3) / cpus)
             wall, cpu = now, used
-            with contextlib.suppress(Exception):
-                self.directory.report.remote(self.box, self._load)
+            try:
+                known = await asyncio.wait_for(
+                    self.directory.report.remote(self.box, self._load), REPORT_EVERY * 5
+                )
+            except Exception as e:  # a slow directory is waited for; a dead one replaced
+                if node_gone(e) and self._known:
+                    await self._rejoin()
+                continue
+            if known:
+                self._known = True
+            elif self._known:  # it knew this box before, and lost it
+                await self._rejoin()
+
+    async def _rejoin(self) -> None:
+        """Join the directory again with the sessions running here (it was restarted, or
+        dropped this box while it was alive), so they stay reachable and resumable."""
+        try:
+            self.directory = directory()  # the live one, or a new one made on the head
+            memory = self.manager.memory
+            if isinstance(memory, DirectoryMemory):
+                memory.directory = self.directory
+            live = [
+                (s.id, s.token, s.kind)
+                for s in list(self.manager.sessions.values())
+                if s.kind in ("puppet", "studio") and not s.closed
+            ]
+            context = ray.get_runtime_context()
+            await self.directory.rejoin.remote(
+                self.box, context.get_node_id(), self.slots, context.current_actor, live,
+                self.draining,
+            )  # fmt: skip
+            self.manager.save_again()  # a new directory has none of their looks
+            log.warning("box %s: re-joined the directory with %d sessions", self.box, len(live))
+        except Exception:
+            log.warning("box %s: re-joining the directory failed; trying again", self.box,
+                        exc_info=True)  # fmt: skip
 
 
 def _given(look: Look | None):

@@ -122,6 +122,18 @@ class Placement:
             box.sessions.add(ticket.session)
         self.where[ticket.session] = ticket.box
 
+    def adopt(self, box: str, session: str) -> None:
+        """A session already running on `box` (the box re-joined a directory that had lost
+        it): counted as committed there, even past the box's slots (it is the truth)."""
+        held = self.boxes[box]
+        old = self.where.get(session)
+        if old is not None and old != box:
+            self._drop(old, session)
+        if session not in held.sessions:
+            held.used += 1
+            held.sessions.add(session)
+        self.where[session] = box
+
     def cancel(self, ticket: Ticket) -> None:
         box = self.boxes.get(ticket.box)
         if box is not None and not ticket.sticky:
