@@ -77,10 +77,16 @@ async def _far_end(url: str, window: Window, seconds: float, *args: str) -> dict
     reported as an error) when it takes longer than it possibly should."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.bench.stream_client", url, *args,
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
-    assert proc.stdout is not None
+    assert proc.stdout is not None and proc.stderr is not None
     last = ""
+    errors: list[str] = []  # its stderr's last lines: why it failed, if it does
+
+    async def drain() -> None:
+        async for raw in proc.stderr:  # type: ignore[union-attr]
+            errors.append(raw.decode(errors="replace").rstrip())
+            del errors[:-5]
 
     async def read() -> None:
         nonlocal last
@@ -90,6 +96,7 @@ async def _far_end(url: str, window: Window, seconds: float, *args: str) -> dict
             last = line or last
         await proc.wait()
 
+    stderr = asyncio.create_task(drain())
     try:
         await asyncio.wait_for(read(), SETTLE + seconds + 30)
     except TimeoutError:
@@ -97,10 +104,14 @@ async def _far_end(url: str, window: Window, seconds: float, *args: str) -> dict
             proc.kill()
         await proc.wait()
         return {"error": "the far end did not finish in time (killed)"}
+    finally:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stderr, 5)
     try:
         return json.loads(last)
     except ValueError:
-        return {"error": f"the far end failed (exit {proc.returncode}): {last[:200]!r}"}
+        why = next((line for line in reversed(errors) if line.strip()), last)
+        return {"error": f"the far end failed (exit {proc.returncode}): {why[:300]!r}"}
 
 
 async def _until(cond: Callable[[], bool], seconds: float) -> bool:
@@ -239,7 +250,8 @@ def _cores(c: float | None) -> str:
 
 
 async def run(seconds: float, viewers: list[int], previews: list[int]) -> None:
-    app = create_app(max_sessions=3, max_previews=12)
+    # seats for every viewer the run asks for (the server's default is 8 a stream)
+    app = create_app(max_sessions=3, max_previews=12, max_viewers=max([8, *viewers]))
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -132,6 +132,9 @@ async def previews(url: str, seconds: float, n: int, shared: bool = False) -> di
                 body = {"sdp": sdp, "type": "offer", "animation": animation, "size": 384}
                 async with http.post(f"{url}/api/previews", json=body) as r:
                     answer = await r.json()
+                if r.status != 200:
+                    why = answer.get("error")
+                    return {"error": f"viewer {i + 1} of {n}: HTTP {r.status}: {why}"}
                 await c.accept(answer["sdp"])
             for c in clients:
                 await c.wait_for(lambda c=c: c.received > 15, CONNECT_WITHIN, "preview frames")
