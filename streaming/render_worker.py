@@ -49,9 +49,13 @@ Size = tuple[int, int]
 log = logging.getLogger(__name__)
 
 # The phase lock (TickGrid.align); tuned in a simulation of a 30 Hz camera with 0.5-3 ms of
-# arrival jitter against 60 Hz ticks: p95 wait 4-12 ms instead of 16, rate unchanged.
+# arrival jitter against 60 Hz ticks (tests/streaming/test_tick_lock.py): p95 wait 2-8 ms
+# instead of 16, rate unchanged. Two spreads, not three: on a live server-tracked session
+# that took 6 ms off motion-to-photon's p95 (docs/PERFORMANCE.md, 2026-12-04); the price is a
+# 60 Hz input with 3 ms of jitter, whose late arrivals miss their tick more often (p95 wait
+# 15 ms in the simulation, against 9 with three spreads).
 LEAD_BASE = 1e-3  # seconds a tick trails an arrival at the least
-LEAD_SPREADS = 3.0  # ... plus this many times the arrivals' spread
+LEAD_SPREADS = 2.0  # ... plus this many times the arrivals' spread
 LOCK_GAIN = 0.5  # the share of each phase error corrected at once
 SPREAD_WEIGHT = 0.05  # the spread's moving average
 BACKDROP_RETRY_S = 2.0  # a scene's picture that could not be had is tried again after this

@@ -165,9 +165,21 @@ def _face_landmarks(path: str) -> None:
 
 async def tracked(url: str, manager: SessionManager, seconds: float, mode: str, *args: str) -> dict[str, Any]:
     """One live puppet session (`mode` "puppet": server tracking, "browser": landmarks)."""
+    from engine.tracking import worker as tracking_worker
     from streaming import landmarks
 
     arrivals: dict[float, float] = {}  # server capture time -> the message's arrival
+    # a face's capture time -> when its landmarks were solved and observed (both paths)
+    observed: dict[float, float] = {}
+    observe = tracking_worker.TrackingWorker._observe
+
+    def observing(self, signals, t, failure, t0) -> None:  # type: ignore[no-untyped-def]
+        observed[t] = time.monotonic()
+        if len(observed) > 4000:
+            del observed[next(iter(observed))]
+        observe(self, signals, t, failure, t0)
+
+    tracking_worker.TrackingWorker._observe = observing  # type: ignore[method-assign]
     original = getattr(landmarks.LandmarkIntake, "_server_time", None)
     if mode == "browser" and original is not None:
 
@@ -198,16 +210,21 @@ async def tracked(url: str, manager: SessionManager, seconds: float, mode: str, 
             await asyncio.sleep(0.5)
         result = await far
     finally:
+        tracking_worker.TrackingWorker._observe = observe  # type: ignore[method-assign]
         if original is not None:
             landmarks.LandmarkIntake._server_time = original  # type: ignore[method-assign]
-    lat, newest = [], -1.0
+    lat, tracking, rendering, newest = [], [], [], -1.0
     for pts in sorted(cam_at):
         cam = cam_at[pts]
         if cam > newest and pts in enc_at:
             lat.append((enc_at[pts] - arrivals.get(cam, cam)) * 1000)
+            if cam in observed:  # where the time went: the landmarks, then tick + draw + encode
+                tracking.append((observed[cam] - arrivals.get(cam, cam)) * 1000)
+                rendering.append((enc_at[pts] - observed[cam]) * 1000)
             newest = cam
     result["cores"] = window.cores
     result["latency"] = lat
+    result["stages"] = (tracking, rendering)
     if peer is not None:
         enc = peer.output.slot
         result["keyframes"] = {"forced": enc.forced, "requests": dict(enc.requests), "gaps": peer.track.slot.gaps}  # type: ignore[attr-defined]
@@ -281,7 +298,9 @@ async def run(seconds: float, viewers: list[int], previews: list[int]) -> None:
                     print(f"live session, {label}: FAILED: {r['error']}", flush=True)
                     continue
                 print(f"live session, {label}: server {_cores(r['cores'])}{ratio(r['cores'])}; "
-                      f"{r['fps']:.1f} fps received; motion-to-photon {_ms(r['latency'])}; "
+                      f"{r['fps']:.1f} fps received; motion-to-photon {_ms(r['latency'])} "
+                      f"(to the landmarks {_ms(r['stages'][0])}; then tick, draw and encode "
+                      f"{_ms(r['stages'][1])}); "
                       f"keyframes {r.get('keyframes')}; status {r['status']}", flush=True)  # fmt: skip
         cores = {}
         for n in viewers:
