@@ -16,6 +16,13 @@ from __future__ import annotations
 
 from types import TracebackType
 
+# A new peer has this long (seconds) to connect and start streaming, or it is closed and its
+# slot freed (`digigami serve --connect-timeout`): a slot held by a peer that never connects
+# is one nobody else gets; too short, and a slow network or a loaded software GL (a new
+# view's first frame can take seconds) never makes it.
+CONNECT_WITHIN = 15.0
+MIN_CONNECT_WITHIN, MAX_CONNECT_WITHIN = 2.0, 120.0
+
 
 class Busy(RuntimeError):
     """The server holds as many of something (sessions, previews, viewers) as it may."""

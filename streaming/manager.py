@@ -68,7 +68,14 @@ from engine.render.scene import Scene
 from engine.rig.data import RigData
 from engine.rig.errors import FormatError
 from streaming import codec, landmarks, network, persist, voice
-from streaming.admission import Busy, Reservation, Slots
+from streaming.admission import (
+    CONNECT_WITHIN,
+    MAX_CONNECT_WITHIN,
+    MIN_CONNECT_WITHIN,
+    Busy,
+    Reservation,
+    Slots,
+)
 from streaming.control import (
     MAX_BYTES,
     MAX_DEPTH,
@@ -97,7 +104,6 @@ SILENT_AFTER = 3.0  # seconds without webcam frames, landmarks or RTCP from a co
 DISCONNECTED_GRACE = 2.0
 MAX_WORN = 8  # rigs wearing generated faces kept built (each ~2 s of CPU to make)
 MAX_DRESSED = 8  # bundles dressed in marketplace items kept built (pictures decoded, atlas)
-CONNECT_WITHIN = 15.0  # a peer that never connects is dropped after this
 MAX_MEDIA = 8  # m= sections an offer may have (each can cost a transport and its sockets)
 SAVE_EVERY = 2.0  # seconds between looks at live sessions' looks (saved when changed)
 MOVED_FLUSH = 1.0  # seconds the "moved" message may take to leave before its peer closes
@@ -195,6 +201,7 @@ class SessionManager:
         clock: Callable[[], float] = time.monotonic,
         memory: persist.SessionMemory | None = None,
         ice_servers: Sequence[RTCIceServer] = (),
+        connect_within: float = CONNECT_WITHIN,
     ) -> None:
         """`faces` finds a generated avatar's art by id (raising LookupError when there is
         none), so a session can wear it: the offer's `"avatar"`. `max_viewers`: peers that
@@ -203,7 +210,15 @@ class SessionManager:
         to, None for every interface (streaming/network.py). `memory`: where session ids
         and looks are kept across reloads and restarts (None: in this process only; it may
         also be set before `start`). `ice_servers`: the STUN/TURN servers every peer
-        connection uses (deployments behind NAT); none by default (`local_only`)."""
+        connection uses (deployments behind NAT); none by default (`local_only`).
+        `connect_within`: seconds a new peer has to connect and start streaming before it
+        is closed and its place freed (MIN_CONNECT_WITHIN..MAX_CONNECT_WITHIN)."""
+        if not MIN_CONNECT_WITHIN <= connect_within <= MAX_CONNECT_WITHIN:
+            raise ValueError(
+                f"the connect timeout must be {MIN_CONNECT_WITHIN:g} to "
+                f"{MAX_CONNECT_WITHIN:g} seconds, got {connect_within:g}"
+            )
+        self.connect_within = connect_within
         self.rig = rig
         self.ice_servers: tuple[RTCIceServer, ...] = tuple(ice_servers)
         # told of every session that ends (a cluster node frees its slot in the directory);
@@ -888,11 +903,11 @@ class SessionManager:
             now = self.clock()
             # receiver reports only come once our video does, and the first packet may wait
             # for a new view's renderer (a second or more on a loaded software GL) and a
-            # keyframe: silence counts from then, and until then CONNECT_WITHIN bounds it
+            # keyframe: silence counts from then, and until then connect_within bounds it
             if streaming is None and peer.track.sent > 0:
                 streaming = now
             if peer.pc.connectionState != "connected" or streaming is None:
-                if now - started > CONNECT_WITHIN:
+                if now - started > self.connect_within:
                     log.info("peer %s never connected (or never streamed); closing", peer.id)
                     await self.close_peer(peer.id)
                     return

@@ -19,6 +19,7 @@ from aiohttp import web
 from aiortc import RTCIceServer
 
 from engine.likeness import recolor
+from streaming.admission import CONNECT_WITHIN
 from streaming.choices import preview_choices
 from streaming.jsonlimits import JSONLimitError
 from streaming.jsonlimits import parse as parse_json
@@ -138,6 +139,7 @@ def create_app(
     sessions: Sessions | None = None,
     ice_servers: Sequence[RTCIceServer] = (),
     remote_generation: Any = None,
+    connect_within: float = CONNECT_WITHIN,
 ) -> web.Application:
     """`avatar_root`: where generated avatars are stored (default: `out/avatars`, see
     webapi/library/files.py). `media_host`: the address media (UDP) sockets bind to (None: every
@@ -153,7 +155,8 @@ def create_app(
     Studio's plugin API is not served (501). `ice_servers`: STUN/TURN for every peer
     connection (single box; a cluster's nodes have their own). `remote_generation`: where
     avatar generation runs instead of this process's pool (webapi/cluster/generation.py,
-    Ray Serve); the queue, limits and storage stay here."""
+    Ray Serve); the queue, limits and storage stay here. `connect_within`: seconds a new
+    peer has to connect before its place is freed (streaming/manager.py)."""
     if sessions is not None and manager is not None:
         raise ValueError("create_app takes a manager (single box) or sessions (cluster), not both")
     app = web.Application(client_max_size=MAX_BODY, middlewares=[security.guard, _errors])
@@ -171,6 +174,7 @@ def create_app(
             media_host=media_host,
             max_viewers=max_viewers,
             ice_servers=ice_servers,
+            connect_within=connect_within,
         )
     )
     app[STORE] = Store(db)

@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from streaming.admission import CONNECT_WITHIN, MAX_CONNECT_WITHIN, MIN_CONNECT_WITHIN
 from webapi.logs import LOG_LEVELS, log_level
 
 DEFAULT_RIG = "digi"  # the bundled avatar every user meets first
@@ -114,6 +115,15 @@ def _main(argv: list[str] | None) -> int:
         metavar="ORIGIN",
         help="another site whose pages may use this server (https://studio.example.com); "
         "repeatable (docs/SECURITY.md)",
+    )
+    serve.add_argument(
+        "--connect-timeout",
+        type=connect_timeout_arg,
+        default=CONNECT_WITHIN,
+        metavar="SECONDS",
+        help="close a new WebRTC peer that has not connected and started streaming within "
+        f"this and free its place (default {CONNECT_WITHIN:g}, "
+        f"{MIN_CONNECT_WITHIN:g} to {MAX_CONNECT_WITHIN:g})",
     )
     serve.add_argument(
         "--header-timeout",
@@ -310,6 +320,7 @@ def _main(argv: list[str] | None) -> int:
                 vts_port=args.vts_port,
                 payments=payments,
                 ice_servers=ice,
+                connect_within=args.connect_timeout,
                 avatar_root=args.data / "avatars" if args.data is not None else None,
                 **cluster,
             )
@@ -379,6 +390,19 @@ def add_ice_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ice-credential", default=None, metavar="PASSWORD", help="the TURN server's password"
     )
+
+
+def connect_timeout_arg(value: str) -> float:
+    """`--connect-timeout`: seconds, within the bounds the server accepts."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not MIN_CONNECT_WITHIN <= seconds <= MAX_CONNECT_WITHIN:  # NaN fails this too
+        raise argparse.ArgumentTypeError(
+            f"{value} s is outside {MIN_CONNECT_WITHIN:g} to {MAX_CONNECT_WITHIN:g} seconds"
+        )
+    return seconds
 
 
 def ice_url_arg(value: str) -> tuple[str, str, str | None, str | None]:

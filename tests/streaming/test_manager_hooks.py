@@ -85,3 +85,9 @@ def test_ice_servers_are_none_unless_configured() -> None:
     turn = RTCIceServer("turn:turn.example.org:3478", username="u", credential="p")
     config = SessionManager(ice_servers=[stun, turn]).rtc_configuration()
     assert config.iceServers == [stun, turn]
+
+
+@pytest.mark.parametrize("seconds", [0.0, 1.9, 121.0, float("nan"), float("inf")])
+def test_a_connect_timeout_out_of_bounds_is_refused_by_name(seconds: float) -> None:
+    with pytest.raises(ValueError, match="connect timeout"):
+        SessionManager(connect_within=seconds)

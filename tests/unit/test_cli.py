@@ -84,10 +84,27 @@ def test_serve_security_flags(monkeypatch: pytest.MonkeyPatch) -> None:
             "--allow-origin", "https://Studio.Example:443/",
             "--allow-origin", "http://localhost:3000",
             "--header-timeout", "5",
+            "--connect-timeout", "4",
         ],
     )  # fmt: skip
     assert seen["max_viewers"] == 2 and seen["header_timeout"] == 5.0
+    assert seen["connect_within"] == 4.0
     assert list(seen["allow_origins"]) == ["https://studio.example", "http://localhost:3000"]
+
+
+def test_the_connect_timeout_defaults_to_the_servers(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _serve_args(monkeypatch, [])["connect_within"] == 15.0
+
+
+@pytest.mark.parametrize("value", ["1", "121", "nan", "inf", "soon"])
+def test_a_bad_connect_timeout_is_one_clear_error(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", "--connect-timeout", value])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "--connect-timeout" in err and value in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("origin", ["studio.example", "https://studio.example/path", "ftp://x"])
