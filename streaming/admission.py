@@ -24,6 +24,16 @@ CONNECT_WITHIN = 15.0
 MIN_CONNECT_WITHIN, MAX_CONNECT_WITHIN = 2.0, 120.0
 
 
+def check_connect_within(seconds: float) -> float:
+    """`seconds` as a connect timeout, or ValueError naming the bounds (NaN fails too)."""
+    if not MIN_CONNECT_WITHIN <= seconds <= MAX_CONNECT_WITHIN:
+        raise ValueError(
+            f"the connect timeout must be {MIN_CONNECT_WITHIN:g} to "
+            f"{MAX_CONNECT_WITHIN:g} seconds, got {seconds:g}"
+        )
+    return seconds
+
+
 class Busy(RuntimeError):
     """The server holds as many of something (sessions, previews, viewers) as it may."""
 

@@ -68,14 +68,7 @@ from engine.render.scene import Scene
 from engine.rig.data import RigData
 from engine.rig.errors import FormatError
 from streaming import codec, landmarks, network, persist, voice
-from streaming.admission import (
-    CONNECT_WITHIN,
-    MAX_CONNECT_WITHIN,
-    MIN_CONNECT_WITHIN,
-    Busy,
-    Reservation,
-    Slots,
-)
+from streaming.admission import CONNECT_WITHIN, Busy, Reservation, Slots, check_connect_within
 from streaming.control import (
     MAX_BYTES,
     MAX_DEPTH,
@@ -212,13 +205,8 @@ class SessionManager:
         also be set before `start`). `ice_servers`: the STUN/TURN servers every peer
         connection uses (deployments behind NAT); none by default (`local_only`).
         `connect_within`: seconds a new peer has to connect and start streaming before it
-        is closed and its place freed (MIN_CONNECT_WITHIN..MAX_CONNECT_WITHIN)."""
-        if not MIN_CONNECT_WITHIN <= connect_within <= MAX_CONNECT_WITHIN:
-            raise ValueError(
-                f"the connect timeout must be {MIN_CONNECT_WITHIN:g} to "
-                f"{MAX_CONNECT_WITHIN:g} seconds, got {connect_within:g}"
-            )
-        self.connect_within = connect_within
+        is closed and its place freed (streaming/admission.py's bounds)."""
+        self.connect_within = check_connect_within(connect_within)
         self.rig = rig
         self.ice_servers: tuple[RTCIceServer, ...] = tuple(ice_servers)
         # told of every session that ends (a cluster node frees its slot in the directory);

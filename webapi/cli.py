@@ -14,7 +14,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from streaming.admission import CONNECT_WITHIN, MAX_CONNECT_WITHIN, MIN_CONNECT_WITHIN
+from streaming.admission import (
+    CONNECT_WITHIN,
+    MAX_CONNECT_WITHIN,
+    MIN_CONNECT_WITHIN,
+    check_connect_within,
+)
 from webapi.logs import LOG_LEVELS, log_level
 
 DEFAULT_RIG = "digi"  # the bundled avatar every user meets first
@@ -398,11 +403,10 @@ def connect_timeout_arg(value: str) -> float:
         seconds = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
-    if not MIN_CONNECT_WITHIN <= seconds <= MAX_CONNECT_WITHIN:  # NaN fails this too
-        raise argparse.ArgumentTypeError(
-            f"{value} s is outside {MIN_CONNECT_WITHIN:g} to {MAX_CONNECT_WITHIN:g} seconds"
-        )
-    return seconds
+    try:
+        return check_connect_within(seconds)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def ice_url_arg(value: str) -> tuple[str, str, str | None, str | None]:
@@ -510,6 +514,9 @@ def front_for(args: argparse.Namespace, ice: list[Any]) -> dict[str, Any]:
     if ice:  # the front has no peers: its workers make them, with their own --ice-server
         print("digigami: note: --ice-server on a front is unused; give it to each worker",
               file=sys.stderr)  # fmt: skip
+    if args.connect_timeout != CONNECT_WITHIN:  # likewise: the workers hold the peers
+        print("digigami: note: --connect-timeout on a front is unused; the workers keep "
+              f"the default ({CONNECT_WITHIN:g} s)", file=sys.stderr)  # fmt: skip
     replicas = generation.parse_replicas(args.gen_replicas) if args.gen_replicas else None
     joined(args.ray)
     if replicas is not None:

@@ -150,3 +150,19 @@ def test_vts_unavailable_answers_501_on_both_ports() -> None:
                 assert refused.value.status == 501
 
     asyncio.run(asyncio.wait_for(main_(), 60))
+
+
+def test_a_front_says_its_connect_timeout_is_unused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import webapi.cli
+
+    def no_cluster(address: str) -> None:  # the note comes before the cluster is joined
+        raise ValueError(f"cannot join the Ray cluster at {address}: none here")
+
+    monkeypatch.setattr(webapi.cli, "joined", no_cluster)
+    assert main(["serve", "--ray", "127.0.0.1:1", "--connect-timeout", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "--connect-timeout on a front is unused" in err and "cannot join" in err
+    assert main(["serve", "--ray", "127.0.0.1:1"]) == 2  # the default: nothing to say
+    assert "--connect-timeout" not in capsys.readouterr().err
