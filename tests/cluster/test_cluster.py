@@ -246,7 +246,10 @@ def outfit(statuses: list[dict[str, Any]]) -> str | None:
 
 
 async def kept_outfit(front: Any, sid: str) -> bool:
-    state = await front.directory.recall.remote(sid)
+    try:
+        state = await front.directory.recall.remote(sid)
+    except ray.exceptions.RayActorError:  # a killed directory: the front finds the new one
+        return False
     return state is not None and state["customizations"]["sprites"].get("outfit") == "formal"
 
 
