@@ -17,6 +17,8 @@ loaded, and the renderer grows them per mip level.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 DIRECTIONS = 16  # support directions, a multiple of 4 (the bounding box is one of them)
@@ -183,14 +185,20 @@ def clip_triangles(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Triangles (m, 3) over `points` (n, 2) cut down to the convex counter-clockwise `poly`:
     (sources (q, 3), barycentric weights (q, 3), triangles (t, 3)). A triangle wholly
-    inside stays as it is, one wholly outside goes, one across the edge becomes a fan over
-    its clipped polygon, whose new corners are numbered n, n + 1, ... and lie at
+    inside stays as it is, one wholly outside goes, one across the edge becomes its clipped
+    polygon, whose new corners are numbered n, n + 1, ... and lie at
     `weights[j] @ points[sources[j]]`. Attributes that vary linearly over a triangle
     (texture coordinates, skinning) interpolate the same way, so the picture inside `poly`
-    is drawn exactly as before, up to the GPU's snapping of corners: right for coverage
-    (the renderer's occlusion cores), not for colour (see `slender`)."""
+    is drawn as before.
+
+    The pieces fit together as the triangles did: a cut through an edge two triangles share
+    is one corner, made once from that edge's ends (a corner each would meet at T-junctions,
+    where a pixel can fall between them or be drawn twice), and each clipped polygon is
+    split into the least slender triangles its fans give (a sliver tilts its interpolated
+    texture coordinates when a GPU snaps its corners to its sub-pixel grid)."""
     if len(poly) < 3:
         return np.zeros((0, 3), np.int64), np.zeros((0, 3)), np.zeros((0, 3), np.int64)
+    points = np.asarray(points, np.float64)
     a = poly
     e = np.roll(poly, -1, axis=0) - poly
     # side[i, j] >= 0: point i on the inner side of poly's edge j
@@ -198,25 +206,50 @@ def clip_triangles(
         points[:, None, 0] - a[None, :, 0]
     )
     inside = side >= 0
-    sources: list[np.ndarray] = []
-    weights: list[tuple[float, ...]] = []
+    side_rows, inside_rows = side.tolist(), inside.tolist()  # plain floats for the corners
+    sources: list[tuple[int, int, int]] = []
+    weights: list[tuple[float, float, float]] = []
+    made: dict[tuple[int, int, int], int] = {}  # (edge's ends, poly edge) -> new corner
     out: list[list[int]] = []
     n = len(points)
-    for tri in np.asarray(triangles, np.int64):
+
+    def corner(v: tuple[float, ...], tri: list[int]) -> int:
+        """The point index of barycentric `v` over `tri`: an original point, a shared cut of
+        one of its edges, or a new corner inside it."""
+        ends = [c for c in range(3) if v[c] != 0.0]  # exact zeros survive the clipping
+        if len(ends) == 1:
+            return tri[ends[0]]
+        if len(ends) == 2:
+            i, k = sorted((tri[ends[0]], tri[ends[1]]))
+            si, sk, ii, ik = side_rows[i], side_rows[k], inside_rows[i], inside_rows[k]
+            crossing = [j for j in range(len(si)) if ii[j] != ik[j]]
+            if crossing:
+                # the poly edge the point lies on: where its side value is nearest zero
+                p0, p1 = side_rows[tri[ends[0]]], side_rows[tri[ends[1]]]
+                f = v[ends[1]]
+                j = min(crossing, key=lambda j: abs((1.0 - f) * p0[j] + f * p1[j]))
+                key = (i, k, j)
+                if key not in made:
+                    t = si[j] / (si[j] - sk[j])  # the same from either side
+                    made[key] = n + len(sources)
+                    sources.append((i, k, k))
+                    weights.append((1.0 - t, t, 0.0))
+                return made[key]
+        sources.append((tri[0], tri[1], tri[2]))
+        weights.append((float(v[0]), float(v[1]), float(v[2])))
+        return n + len(sources) - 1
+
+    for tri in np.asarray(triangles, np.int64).tolist():
         s = inside[tri]  # (3, k)
         if s.all():
-            out.append(list(tri))
+            out.append(tri)
             continue
         if (~s).all(axis=0).any():  # all three beyond one edge
             continue
         # Sutherland-Hodgman on barycentric coordinates, against the edges the triangle
         # crosses (plain floats: a few thousand tiny polygons, numpy's overhead dominates)
         dists = side[tri].T.tolist()  # (k, 3)
-        verts: list[tuple[float, float, float]] = [
-            (1.0, 0.0, 0.0),
-            (0.0, 1.0, 0.0),
-            (0.0, 0.0, 1.0),
-        ]
+        verts: list[tuple[float, ...]] = [(1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)]
         for j in np.flatnonzero(~s.all(axis=0)).tolist():
             d0, d1, d2 = dists[j]
             dist = [b0 * d0 + b1 * d1 + b2 * d2 for b0, b1, b2 in verts]
@@ -240,21 +273,47 @@ def clip_triangles(
         ]
         if len(verts) < 3:
             continue
-        ids = []
-        for v in verts:
-            corner = [c for c in range(3) if abs(v[c] - 1.0) <= 1e-12]
-            if corner:
-                ids.append(int(tri[corner[0]]))
-            else:
-                ids.append(n + len(sources))
-                sources.append(tri)
-                weights.append(v)
-        out.extend([ids[0], ids[i], ids[i + 1]] for i in range(1, len(ids) - 1))
+        (x0, y0), (x1, y1), (x2, y2) = points[tri].tolist()
+        made_here = [
+            (corner(v, tri), (v[0] * x0 + v[1] * x1 + v[2] * x2, v[0] * y0 + v[1] * y1 + v[2] * y2))
+            for v in verts
+        ]
+        made_here = [c for i, c in enumerate(made_here) if c[0] != made_here[i - 1][0]]
+        if len(made_here) < 3:
+            continue
+        ids = [c[0] for c in made_here]
+        out.extend(_least_slender_fan(ids, [c[1] for c in made_here]))
     return (
         np.array(sources, np.int64).reshape(-1, 3),
         np.array(weights, np.float64).reshape(-1, 3),
         np.array(out, np.int64).reshape(-1, 3),
     )
+
+
+def _least_slender_fan(ids: list[int], at: list[tuple[float, float]]) -> list[list[int]]:
+    """A convex polygon's corners `ids` (positions `at`) as the fan, from whichever corner,
+    whose most slender triangle (`slender`) is the least slender."""
+    k = len(ids)
+    if k == 3:
+        return [ids]
+    best = (math.inf, 0)
+    for apex in range(k):
+        ax, ay = at[apex]
+        worst = 0.0
+        for i in range(1, k - 1):
+            bx, by = at[(apex + i) % k]
+            cx, cy = at[(apex + i + 1) % k]
+            area2 = abs((bx - ax) * (cy - ay) - (by - ay) * (cx - ax))
+            longest = max(
+                (bx - ax) ** 2 + (by - ay) ** 2,
+                (cx - bx) ** 2 + (cy - by) ** 2,
+                (ax - cx) ** 2 + (ay - cy) ** 2,
+            )
+            worst = max(worst, longest / area2 if area2 > 0 else math.inf)
+        if worst < best[0]:
+            best = (worst, apex)
+    order = [ids[(best[1] + i) % k] for i in range(k)]
+    return [[order[0], order[i], order[i + 1]] for i in range(1, k - 1)]
 
 
 def opaque_core(alpha: np.ndarray, reach: float) -> tuple[int, int, int, int] | None:

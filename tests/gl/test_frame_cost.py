@@ -10,6 +10,7 @@ import pytest
 from engine.assets import ATLASES, AvatarBundle
 from engine.atlas import Atlas
 from engine.render import AvatarRenderer, load_atlas
+from engine.render.renderer import GpuMesh
 from engine.session import Inputs
 from tests.conftest import posed
 
@@ -72,6 +73,25 @@ def test_hulls_and_occlusion_change_no_pixel(
         digi_512.hulls = True
     _same_picture(cut, whole)
     assert digi_512.triangles_drawn != whole_triangles  # the hulls were in play
+
+
+def test_meshes_are_drawn_cut_down_to_their_hulls(
+    digi: AvatarBundle, digi_512: AvatarRenderer
+) -> None:
+    """The round head and the back hair are grid meshes over square pictures: drawn at
+    full size, their triangles are cut to the hull, not only culled, so the empty corners
+    cost no fill (the picture is the same: test_hulls_and_occlusion_change_no_pixel)."""
+    geo = digi_512.geometry
+
+    def area(m: GpuMesh) -> float:
+        idx = geo.indices[m.first_index : m.first_index + m.index_count].reshape(-1, 3)
+        t = geo.uvs[idx].astype(np.float64)
+        e1, e2 = t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]
+        return 0.5 * float(np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]).sum())
+
+    for slot, most in (("head", 0.7), ("hair_back", 0.8)):
+        key = (digi.rig.slot_index[slot], slot)
+        assert area(geo.mesh_hulls[key].levels[0]) < most * area(geo.meshes[key])
 
 
 def test_a_faded_part_occludes_nothing(digi: AvatarBundle, digi_512: AvatarRenderer) -> None:

@@ -128,6 +128,62 @@ def test_clipped_triangles_draw_the_same_inside_the_polygon() -> None:
     assert contains(poly, centroids, 1e-6).all()
 
 
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_cut_pieces_meet_corner_to_corner(seed: int) -> None:
+    """A grid mesh cut by a convex polygon: every cut of an edge two triangles share is one
+    corner (a corner each would leave a crack or an overlap where the GPU rounds them
+    apart), no corner lies partway along another piece's edge (a T-junction), and each
+    clipped polygon is split into its least slender fan."""
+    rng = np.random.default_rng(seed)
+    n = 6
+    gx, gy = np.meshgrid(np.linspace(0, 50, n), np.linspace(0, 50, n))
+    points = np.stack([gx.ravel(), gy.ravel()], axis=1) + rng.uniform(-2, 2, (n * n, 2))
+    tris = np.array(
+        [
+            t
+            for r in range(n - 1)
+            for c in range(n - 1)
+            for t in (
+                (r * n + c, r * n + c + 1, (r + 1) * n + c + 1),
+                (r * n + c, (r + 1) * n + c + 1, (r + 1) * n + c),
+            )
+        ]
+    )
+    poly = grow(rng.uniform(5, 45, (6, 2)), rng.uniform(0, 8), (50, 50), simplify=False)
+    sources, weights, out = clip_triangles(points, tris, poly)
+    at = np.concatenate([points, (weights[:, :, None] * points[sources]).sum(axis=1)])
+    used = np.unique(out)
+    # no two corners in one place
+    pos = at[used]
+    gap = np.hypot(*(pos[:, None, :] - pos[None, :, :]).transpose(2, 0, 1))
+    np.fill_diagonal(gap, np.inf)
+    assert gap.min() > 1e-6
+    # no corner strictly inside another piece's edge
+    for a, b in {tuple(sorted((t[i], t[(i + 1) % 3]))) for t in out for i in range(3)}:
+        p, q = at[a], at[b]
+        d = q - p
+        rel = pos - p
+        along = rel @ d / (d @ d)
+        off = np.abs(d[0] * rel[:, 1] - d[1] * rel[:, 0]) / np.hypot(*d)
+        on = (along > 1e-6) & (along < 1 - 1e-6) & (off < 1e-6)
+        assert not on.any(), f"a corner lies on the edge {a}-{b}"
+
+
+def test_a_clipped_polygon_is_split_into_its_least_slender_fan() -> None:
+    # a kite inside one big triangle, lying either way: fanned from a sharp end it is two
+    # slivers (slender 20), from a blunt corner two fat triangles (about 5)
+    points = np.array([[-200.0, -100.0], [300.0, -100.0], [50.0, 400.0]])
+    for kite in (
+        np.array([[50.0, -50.0], [55.0, 0.0], [50.0, 50.0], [45.0, 0.0]]),
+        np.array([[0.0, 0.0], [50.0, -5.0], [100.0, 0.0], [50.0, 5.0]]),
+    ):
+        sources, weights, out = clip_triangles(points, np.array([[0, 1, 2]]), kite)
+        at = np.concatenate([points, (weights[:, :, None] * points[sources]).sum(axis=1)])
+        assert len(out) == 2
+        assert slender(at[out]).max() < 6
+
+
 def test_slender_flags_slivers() -> None:
     fat = np.array([[[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]]])
     sliver = np.array([[[0.0, 0.0], [100.0, 0.0], [50.0, 0.5]]])
