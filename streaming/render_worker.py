@@ -4,8 +4,9 @@ one thread) and ticks every live session at its own rate.
 Each session has its own tick grid (a `TickGrid`, the worker's own bookkeeping: the epoch
 the session joined at and its period); the worker sleeps until the earliest tick is due,
 steps that session, draws each of its outputs, converts them to yuv420p on the GPU and
-publishes them (newest wins). A session that falls behind skips the ticks it missed and
-carries on from now: it never queues ticks, so latency cannot build up.
+publishes them (newest wins). A tick a little late still runs; a session that falls
+further behind skips the ticks it missed and carries on from now: it never queues ticks,
+so latency cannot build up.
 A tracked session's grid is phase-locked to its face input (`TickGrid.align`): the camera
 runs at its own rate and phase, and without the lock a new face waited for a random part
 of a period (up to 16.7 ms at 60 Hz) before a tick used it.
@@ -56,7 +57,14 @@ log = logging.getLogger(__name__)
 # 15 ms in the simulation, against 9 with three spreads).
 LEAD_BASE = 1e-3  # seconds a tick trails an arrival at the least
 LEAD_SPREADS = 2.0  # ... plus this many times the arrivals' spread
-LOCK_GAIN = 0.5  # the share of each phase error corrected at once
+# a tick due this share of a period ago still runs (TickGrid.advance); later ones are skipped
+LATE_LIMIT = 0.5
+LOCK_GAIN = 0.5
+# The lock's net moves of the grid (TickGrid.align) stay within MAX_DRIFT, of which 1/e
+# leaks away every DRIFT_S: a steady drift is followed at 10 ms a second at most, which
+# costs or adds at most 0.6 of 60 frames a second.
+MAX_DRIFT = 10e-3
+DRIFT_S = 1.0  # the share of each phase error corrected at once
 SPREAD_WEIGHT = 0.05  # the spread's moving average
 BACKDROP_RETRY_S = 2.0  # a scene's picture that could not be had is tried again after this
 FITTED_KEPT = 4  # scene pictures kept fitted to an output size
@@ -72,6 +80,8 @@ class TickGrid:
     index: int = 0  # ticks since epoch
     last: float = -math.inf  # when the newest tick ran (its slot on the grid)
     spread: float = 2e-3  # how far input arrivals stray from where the lock expects them
+    arrived: float = -math.inf  # the newest input's arrival
+    drift: float = 0.0  # the lock's recent moves, net (seconds; later is positive)
     sizes: set[tuple[int, int]] = field(default_factory=set)  # what its last tick drew
     next_frame: int = 0  # the first tick index that draws again (a capped output rate)
 
@@ -79,19 +89,47 @@ class TickGrid:
     def next_tick(self) -> float:
         return self.epoch + self.index * self.session.period
 
+    def advance(self, now: float) -> int:
+        """Step to the next tick after one that finished at `now`; how many were skipped.
+        A tick already due still runs if it is less than LATE_LIMIT of a period late: a
+        frame a few milliseconds late is still a frame, and skipping it would cost a whole
+        period (a machine a little short of time for 60 frames a second would send 30).
+        Ticks further behind are skipped, never queued, so latency cannot build up: a tick
+        runs at most LATE_LIMIT of a period late, and the frames keep their grid times."""
+        period = self.session.period
+        self.index += 1
+        behind = now - self.next_tick
+        if behind < LATE_LIMIT * period:
+            return 0
+        missed = math.floor((behind - LATE_LIMIT * period) / period) + 1
+        self.index += missed
+        return missed
+
     def align(self, arrived: float) -> None:
         """Input (a tracked face) arrived at `arrived`: nudge the grid so that ticks fall a
         short lead after arrivals. A phase-locked loop, not a tick per arrival: each
         arrival moves the grid by half its phase error, earlier or later, so ticks stay at
         the session's rate (no extra frames) whatever the camera's rate and jitter. The
         lead grows with the arrivals' measured spread, so a jittery input is not missed by
-        a tick that comes just before it (which would cost it a whole period)."""
+        a tick that comes just before it (which would cost it a whole period).
+
+        The moves, less what leaks away over DRIFT_S, stay within MAX_DRIFT: every move
+        later is time without a tick. An input whose rate is not a whole fraction of the
+        tick rate (a browser's face tracker at 28 Hz, say) drifts through the grid's phase
+        for good; followed all the way, it would take the session down to 56 frames a
+        second. Its phase then slips, and the session keeps its rate; jitter, whose moves
+        go both ways, is followed as before."""
         period = self.session.period
         lead = min(LEAD_BASE + LEAD_SPREADS * self.spread, period / 2)
         nxt = self.next_tick
         error = (nxt - arrived - lead + period / 2) % period - period / 2
         self.spread += SPREAD_WEIGHT * (abs(error) - self.spread)
-        moved = max(nxt - LOCK_GAIN * error, arrived, self.last + period / 4)
+        if self.arrived > -math.inf:
+            self.drift *= math.exp(-max(arrived - self.arrived, 0.0) / DRIFT_S)
+        self.arrived = arrived
+        step = min(max(-LOCK_GAIN * error, -MAX_DRIFT - self.drift), MAX_DRIFT - self.drift)
+        moved = max(nxt + step, arrived, self.last + period / 4)
+        self.drift += moved - nxt
         self.epoch += moved - nxt
 
 
@@ -345,12 +383,9 @@ class RenderWorker:
             if s.error is None:
                 log.exception("session %s: rendering failed", s.id)
             s.error = f"rendering failed: {type(e).__name__}: {e}"
-        # next tick on the session's own grid; missed ticks are skipped, never queued
+        # next tick on the session's own grid; ticks far behind are skipped, never queued
         with self._lock:  # `arrived` moves the grid from the tracking thread
-            grid.index += 1
-            behind = self.clock() - grid.next_tick
-            missed = math.floor(behind / s.period) + 1 if behind >= 0 else 0
-            grid.index += missed
+            missed = grid.advance(self.clock())
         s.stats.record(now, (time.perf_counter() - t0) * 1000, missed)
 
     def _overlay(self, renderer: AvatarRenderer, effect: EffectData) -> OverlayPass:

@@ -147,16 +147,22 @@ def measure(
 
         s0 = page.evaluate("window.digigami.stats()")
         t0, srv0, chr0 = time.monotonic(), _tree_cpu(server_pid), _chromium_cpu()
-        rates, ms = [], []
+        rates, ms, served = [], [], []
         while time.monotonic() - t0 < seconds:
             time.sleep(1.0)
             st = page.evaluate("window.digigami.lastStatus")
+            served.append(st.get("fps"))
             face = page.evaluate("window.digigami.tracking.figures(window.digigami.lastStatus)")
             rates.append(face["rate"])
             ms.append(face["ms"])
         wall = time.monotonic() - t0
         s1 = page.evaluate("window.digigami.stats()")
         out["fps"] = (s1["framesDecoded"] - s0["framesDecoded"]) / wall
+        # where frames go missing: the server's own rate (its status), and what the page's
+        # receiver got and dropped before decoding
+        out["server_fps"] = float(np.median([f for f in served if f is not None] or [np.nan]))
+        out["received_fps"] = (s1.get("framesReceived", 0) - s0.get("framesReceived", 0)) / wall
+        out["dropped_per_s"] = (s1.get("framesDropped", 0) - s0.get("framesDropped", 0)) / wall
         out["size"] = f"{s1['width']}x{s1['height']}"
         out["server_cores"] = (_tree_cpu(server_pid) - srv0) / wall
         out["chromium_cores"] = (_chromium_cpu() - chr0) / wall
@@ -219,7 +225,9 @@ def main() -> None:
                     )
                     print(
                         f"{path:8s} (active: {r['active']}): received {r['fps']:.1f} fps at {r['size']} "
-                        f"({r['fps_while_grabbing']:.1f} while grabbing); server {r['server_cores']:.2f} cores, "
+                        f"({r['fps_while_grabbing']:.1f} while grabbing; the server drew "
+                        f"{r['server_fps']:.1f}, the page received {r['received_fps']:.1f} and dropped "
+                        f"{r['dropped_per_s']:.1f}/s); server {r['server_cores']:.2f} cores, "
                         f"chromium {r['chromium_cores']:.2f} cores; {r['face_per_s']:.0f} {unit} reach the "
                         f"server; {where} {r['tracker_ms']:.1f} ms a frame; roll correlation "
                         f"{r['roll_correlation']:.2f} at {r['roll_lag_ms']:.0f} ms",

@@ -91,3 +91,44 @@ def test_a_steady_camera_gets_a_lead_of_a_few_milliseconds():
     settled = locked[len(locked) // 10 :]
     assert np.percentile(settled, 95) < 0.0033
     assert np.percentile(settled, 5) > 0.0005  # a lead, not a tick before the face
+
+
+@pytest.mark.parametrize("rate", [28.0, 26.0])
+def test_a_tracker_at_an_odd_rate_leaves_the_session_at_its_rate(rate: float) -> None:
+    # a browser's face tracker paced by its own work (28 landmarks a second, not 30) drifts
+    # through the grid's phase for good; followed all the way, the lock would move every
+    # tick later and the session would send 56 frames a second instead of 60
+    rng = np.random.default_rng(5)
+    n = int(rate * 60)
+    arrivals = np.sort(np.arange(n) / rate + rng.gamma(2.0, 0.001, n))
+    _, ticks = simulate(arrivals, lock=True)
+    assert (len(ticks) - 1) / (ticks[-1] - ticks[0]) > 59.4
+
+
+def _run(work: float, seconds: float = 10.0, late: float = 0.0) -> tuple[int, float]:
+    """Ticks taken in `seconds` by a worker whose every tick takes `work` seconds and
+    starts `late` after it is due: (ticks, the latest start after its due time)."""
+    grid = TickGrid(SimpleNamespace(period=PERIOD), 0.0)  # type: ignore[arg-type]
+    now, ticks, latest = 0.0, 0, 0.0
+    while now < seconds:
+        due = grid.next_tick
+        start = max(now, due + late)
+        latest = max(latest, start - due)
+        grid.last = due
+        now = start + work
+        ticks += 1
+        grid.advance(now)
+    return ticks, latest
+
+
+def test_a_tick_a_little_late_still_runs_and_ticks_never_queue() -> None:
+    # a worker woken 3 ms late with 15 ms of work: each tick ends just after the next was
+    # due; skipping those would halve the rate
+    ticks, latest = _run(0.015, late=0.003)
+    assert ticks >= 590
+    # a worker short of time (20 ms a tick) loses frames, not latency: no tick starts
+    # more than half a period late, and it draws about as many as it has time for (45
+    # a second, where skipping every late tick would leave 30)
+    ticks, latest = _run(0.020)
+    assert 420 <= ticks <= 500
+    assert latest <= PERIOD / 2 + 1e-9

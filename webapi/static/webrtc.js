@@ -121,6 +121,8 @@ export function videoStats(getPc) {
     return {
       fps,
       framesDecoded: decoded,
+      framesReceived: inbound.framesReceived ?? 0,
+      framesDropped: inbound.framesDropped ?? 0,
       width: inbound.frameWidth ?? 0,
       height: inbound.frameHeight ?? 0,
     };
