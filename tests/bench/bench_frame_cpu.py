@@ -10,6 +10,14 @@ threads count) is summed over the draws and conversions only, not the engine tic
 machine shared with others it is steadier than wall time, which is printed too (median and
 p95 per frame). Run it again with LP_NUM_THREADS=1 to see llvmpipe without its helper
 threads. Prints figures; asserts nothing.
+
+    .venv/bin/python -m tests.bench.bench_frame_cpu --against /tmp/before [--frames 300]
+
+compares this tree with an older checkout (`git worktree add /tmp/before e4524f6`: the code
+before issue 11) in one process (tests/bench/older.py): both draw the same walk, frame by
+frame, in turns, and each frame's CPU is counted to its side. A shared VM's speed wanders by
+tens of percent from minute to minute, so two runs one after the other compare that
+wandering more than the code; turns taken frame by frame do not.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import argparse
 import os
 import platform
 import resource
+import sys
 import time
 
 import numpy as np
@@ -68,7 +77,11 @@ def main() -> None:
     ap.add_argument("--framing", nargs="+", default=["full", "bust", "face"])
     ap.add_argument("--layout", default="opaque", choices=("opaque", "packed"))
     ap.add_argument("--rounds", type=int, default=1, help="measure every framing this often")
+    ap.add_argument("--against", help="an older checkout to compare with, frame by frame")
     args = ap.parse_args()
+    if args.against:
+        against(args.against, args)
+        return
 
     bundle = load_bundle(args.rig)
     ctx = create_context()
@@ -89,6 +102,48 @@ def main() -> None:
                   + (f"  [round {r + 1}]" if args.rounds > 1 else ""))  # fmt: skip
     conv.release()
     renderer.release()
+
+
+def against(checkout: str, args: argparse.Namespace) -> None:
+    """This tree and `checkout`'s engine, drawing the same walk in turns (see the module's
+    docstring); prints each side's process CPU per frame and the change."""
+    from tests.bench.older import import_engine
+
+    older = import_engine(checkout)
+    ctx = create_context()
+    sides = []
+    for assets, render, video, session in (
+        (older("assets"), older("render"), older("render.video"), older("session")),
+        (sys.modules["engine.assets"], sys.modules["engine.render"],
+         sys.modules["engine.render.video"], sys.modules["engine.session"]),
+    ):  # fmt: skip
+        bundle = assets.load_bundle(args.rig)
+        renderer = render.AvatarRenderer(ctx, bundle.rig, bundle.pictures(), (args.size,) * 2)
+        s = session.AvatarSession(bundle, seed=1)
+        s.step(DT, session.Inputs(controls={"speed": 1.0}, transitions=["walk", "wave"]))
+        sides.append((renderer, video.VideoConverter(renderer, args.layout), s))
+    print(f"renderer: {describe(ctx)}; {platform.machine()}, {os.cpu_count()} cpus")
+    print(f"{args.rig} {args.size}x{args.size} {args.layout}: draw + convert_i420, "
+          f"{args.frames} frames a framing in turns: {checkout} (before) and this tree (after)")  # fmt: skip
+    for r in range(args.rounds):
+        for framing in args.framing:
+            cpu = [0.0, 0.0]
+            for k in range(WARMUP + args.frames):
+                for i in (0, 1) if k % 2 else (1, 0):  # who goes first alternates
+                    renderer, conv, s = sides[i]
+                    s.step(DT)
+                    c0 = time.process_time()
+                    renderer.draw(s.pose, framing)
+                    conv.convert_i420()
+                    if k >= WARMUP:
+                        cpu[i] += time.process_time() - c0
+            before, after = (c * 1e3 / args.frames for c in cpu)
+            print(f"  {framing:5s} before {before:6.2f} ms/frame, after {after:6.2f} ms/frame: "
+                  f"{(after / before - 1) * 100:+.0f}%"
+                  + (f"  [round {r + 1}]" if args.rounds > 1 else ""))  # fmt: skip
+    for renderer, conv, _ in sides:
+        conv.release()
+        renderer.release()
 
 
 if __name__ == "__main__":
