@@ -67,7 +67,11 @@ class Directory:
         # sessions being set up: id -> (ticket, token), and those told ended meanwhile
         self.opening: dict[str, tuple[Ticket, str | None]] = {}
         self.opening_since: dict[str, float] = {}
-        self.ended_opening: set[str] = set()
+        # ... with the box's serial of the session that ended (None: the box did not say)
+        self.ended_opening: dict[str, int | None] = {}
+        # live session id -> its box's serial for it: an end told for an earlier session of
+        # the same id (a page that reloaded and resumed) must not free the new one's slot
+        self.serials: dict[str, int] = {}
         self.misses: dict[str, int] = {}
         self.lost: list[str] = []  # boxes dropped as dead (newest last), for health pages
         self._loop: asyncio.Task | None = None
@@ -141,7 +145,7 @@ class Directory:
             del self.previews[key]
         for sid, (ticket, _) in list(self.opening.items()):
             if ticket.box == box:  # its front's node call fails too, and cancels
-                self.ended_opening.discard(sid)
+                self.ended_opening.pop(sid, None)
         if why == "lost":
             self.lost = [*self.lost[-15:], box]
         log.warning("box %s %s; its sessions: %s", box, why, ", ".join(gone) or "none")
@@ -191,7 +195,7 @@ class Directory:
             if now - since > OPEN_WITHIN and sid in self.opening:
                 ticket, _ = self.opening.pop(sid)
                 del self.opening_since[sid]
-                self.ended_opening.discard(sid)
+                self.ended_opening.pop(sid, None)
                 self.placement.cancel(ticket)
                 log.warning("session %s: its front never finished opening it; slot freed", sid)
 
@@ -232,9 +236,12 @@ class Directory:
         self.opening_since[sid] = time.monotonic()
         return ticket, self.nodes[ticket.box], (sid, token)
 
-    async def commit(self, ticket: Ticket, kind: str, opened: str | None = None) -> None:
+    async def commit(
+        self, ticket: Ticket, kind: str, opened: str | None = None, serial: int | None = None
+    ) -> None:
         """The box runs the session now. `opened`: its id when the box made it (a studio's
-        ticket was reserved under a placeholder)."""
+        ticket was reserved under a placeholder); `serial`: the box's number for this
+        session, which its end will carry."""
         _, token = self.opening.pop(ticket.session, (ticket, None))
         self.opening_since.pop(ticket.session, None)
         if opened is not None and opened != ticket.session:
@@ -243,25 +250,33 @@ class Directory:
         if ticket.box not in self.placement.boxes:  # the box went meanwhile
             return
         self.kinds[ticket.session] = kind
+        if serial is not None:
+            self.serials[ticket.session] = serial
         if kind == "puppet" and token is not None:
             self.idents.keep(ticket.session, token)  # resumable from now on
-        if ticket.session in self.ended_opening:  # it ended before this commit came
-            self.ended_opening.discard(ticket.session)
-            self._end(ticket.session)
+        if ticket.session in self.ended_opening:  # an end came while it was being opened
+            told = self.ended_opening.pop(ticket.session)
+            # its own end (it ended before this commit came), not the end of the session
+            # this one resumed, told before the box began opening it
+            if told is None or serial is None or told == serial:
+                self._end(ticket.session)
 
     async def cancel(self, ticket: Ticket) -> None:
         self.opening.pop(ticket.session, None)
         self.opening_since.pop(ticket.session, None)
-        self.ended_opening.discard(ticket.session)
+        self.ended_opening.pop(ticket.session, None)
         self.placement.cancel(ticket)
 
-    async def ended(self, sid: str, box: str) -> None:
+    async def ended(self, sid: str, box: str, serial: int | None = None) -> None:
         """Box `box` ended session `sid` (page closed, peer lost): its slot is free. An end
-        from a box that no longer holds it (the session moved) frees nothing."""
+        from a box that no longer holds it (the session moved) frees nothing, nor does the
+        end of an earlier session of the id (`serial`, the box's number for the one that
+        ended, not the one committed since: a page that reloaded and resumed)."""
         if sid in self.opening:
-            self.ended_opening.add(sid)
+            self.ended_opening[sid] = serial
             return
-        if self.placement.where.get(sid) == box:
+        held = self.serials.get(sid)
+        if self.placement.where.get(sid) == box and (serial is None or held in (None, serial)):
             self._end(sid)
         for key in [k for k, (b, s) in self.previews.items() if s == sid and b == box]:
             del self.previews[key]
@@ -269,6 +284,7 @@ class Directory:
     def _end(self, sid: str) -> None:
         self.placement.end(sid)
         self.kinds.pop(sid, None)
+        self.serials.pop(sid, None)
 
     async def where(self, sid: str) -> tuple[str, ActorHandle] | None:
         """The box holding live session `sid` and its actor (None: no such session)."""

@@ -206,14 +206,14 @@ class ClusterSessions:
         if not isinstance(offer.get("move", False), bool):
             raise BadOffer('"move" must be true or false')
         sid, token = resumed_ident(offer) or (None, None)
-        ticket, (answer, opened, issued) = await self._placed(
+        ticket, (answer, opened, issued, serial) = await self._placed(
             lambda: self._dir().reserve.remote(sid, token=token, resume=sid is not None),
             lambda node, ident, look: node.open_puppet.remote(
                 offer, ident, look, tuple(owned), owner, scene_owner
             ),
             resolve,
         )
-        await ask(self._dir().commit.remote(ticket, "puppet"))
+        await ask(self._dir().commit.remote(ticket, "puppet", None, serial))
         return answer, SessionRef(opened, issued, "puppet", owner, ticket.box)
 
     async def open_preview(
@@ -261,12 +261,12 @@ class ClusterSessions:
         """The creator studio's private session, on a slot like a puppet's."""
         parse_offer(offer)
         fps_size(offer, fps=(30, 30, 60), size=(512, 256, 768))
-        ticket, (answer, sid, token) = await self._placed(
+        ticket, (answer, sid, token, serial) = await self._placed(
             lambda: self._dir().reserve.remote(None),
             lambda node, _ident, look: node.open_studio.remote(offer, look, tuple(owned), owner),
             resolve,
         )
-        await ask(self._dir().commit.remote(ticket, "studio", sid))
+        await ask(self._dir().commit.remote(ticket, "studio", sid, serial))
         return answer, SessionRef(sid, token, "studio", owner, ticket.box)
 
     async def _placed(

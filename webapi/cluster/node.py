@@ -108,7 +108,12 @@ class RenderNode:
         self.manager.on_end = self._ended
         self.draining = False
         self._opening: set[str] = set()  # ids being opened here (an end of theirs waits)
-        self._ended_opening: set[str] = set()
+        # ... and ended meanwhile (the serial of the one that ended)
+        self._ended_opening: dict[str, int | None] = {}
+        # each session opened here gets a serial, which its end carries to the directory:
+        # an old session of a resumed id that ends late must not end the new one there
+        self._serials: dict[LiveSession, int] = {}
+        self._serial = 0
         self._reporter: asyncio.Task | None = None
         self._load = 0.0
         self._known = False  # the directory has known this box (so a loss of it is news)
@@ -129,8 +134,9 @@ class RenderNode:
         owned: Sequence[MarketItem] = (),
         owner: str | None = None,
         scene_owner: str | None = None,
-    ) -> tuple[str, str, str]:
-        """(answer SDP, session id, token) of a puppet session under the directory's `ident`."""
+    ) -> tuple[str, str, str, int]:
+        """(answer SDP, session id, token, serial) of a puppet session under the directory's
+        `ident`."""
         sid, token = ident
         self.manager.idents.keep(sid, token)  # issued by the directory: ours to resume
         offer = {**offer, "session": sid, "token": token}
@@ -144,12 +150,12 @@ class RenderNode:
         finally:
             self._opening.discard(sid)
             ended = sid in self._ended_opening
-            self._ended_opening.discard(sid)
+            old = self._ended_opening.pop(sid, None)
             # an old session of this id ended during the open: the new one took its place,
             # unless the open failed (then its slot is free)
             if ended and not opened and sid not in self.manager.sessions:
-                self._tell_ended(sid)
-        return answer, session.id, session.token
+                self._tell_ended(sid, old)
+        return answer, session.id, session.token, self._number(session)
 
     async def open_preview(
         self,
@@ -167,9 +173,9 @@ class RenderNode:
         look: Look | None,
         owned: Sequence[MarketItem] = (),
         owner: str | None = None,
-    ) -> tuple[str, str, str]:
+    ) -> tuple[str, str, str, int]:
         answer, session = await self.manager.open_studio(offer, _given(look), owned, owner=owner)
-        return answer, session.id, session.token
+        return answer, session.id, session.token, self._number(session)
 
     async def open_viewer(
         self, session_id: str, token: str | None, offer: Any, layout: str, user_id: str | None
@@ -238,13 +244,21 @@ class RenderNode:
     def _ended(self, session: LiveSession) -> None:
         """SessionManager.on_end: tell the directory its slot is free (not for a session
         whose id is being reopened here: the new one takes its place)."""
+        serial = self._serials.pop(session, None)
         if session.id in self._opening:
-            self._ended_opening.add(session.id)
+            self._ended_opening[session.id] = serial
             return
-        self._tell_ended(session.id)
+        self._tell_ended(session.id, serial)
 
-    def _tell_ended(self, sid: str) -> None:
-        told = asyncio.wrap_future(self.directory.ended.remote(sid, self.box).future())
+    def _number(self, session: LiveSession) -> int:
+        """A new serial for a session opened here (numbered before anything can end it)."""
+        self._serial += 1
+        if not session.closed:
+            self._serials[session] = self._serial
+        return self._serial
+
+    def _tell_ended(self, sid: str, serial: int | None) -> None:
+        told = asyncio.wrap_future(self.directory.ended.remote(sid, self.box, serial).future())
         self._telling.add(told)
         told.add_done_callback(self._telling.discard)
 
