@@ -59,12 +59,12 @@ LEAD_BASE = 1e-3  # seconds a tick trails an arrival at the least
 LEAD_SPREADS = 2.0  # ... plus this many times the arrivals' spread
 # a tick due this share of a period ago still runs (TickGrid.advance); later ones are skipped
 LATE_LIMIT = 0.5
-LOCK_GAIN = 0.5
+LOCK_GAIN = 0.5  # the share of each phase error corrected at once
 # The lock's net moves of the grid (TickGrid.align) stay within MAX_DRIFT, of which 1/e
 # leaks away every DRIFT_S: a steady drift is followed at 10 ms a second at most, which
 # costs or adds at most 0.6 of 60 frames a second.
 MAX_DRIFT = 10e-3
-DRIFT_S = 1.0  # the share of each phase error corrected at once
+DRIFT_S = 1.0
 SPREAD_WEIGHT = 0.05  # the spread's moving average
 BACKDROP_RETRY_S = 2.0  # a scene's picture that could not be had is tried again after this
 FITTED_KEPT = 4  # scene pictures kept fitted to an output size
