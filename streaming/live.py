@@ -88,7 +88,11 @@ class CommandError(ValueError):
 
 class FrameSink(Protocol):
     """Where the render thread hands an output's frames: newest wins, never waits
-    (`streaming.encoder.SharedEncoder`)."""
+    (`streaming.encoder.SharedEncoder`). `encoded` and `dropped` count the frames it coded
+    and the frames a newer one replaced before it got to them (the status reports both)."""
+
+    encoded: int
+    dropped: int
 
     def publish(self, frame: Any) -> None: ...
 
@@ -138,7 +142,9 @@ class Stats:
         w.append(now)
         while w and now - w[0] > 1.0:
             w.pop(0)
-        self.fps = len(w) / min(1.0, max(now - w[0], 1e-3)) if len(w) > 1 else 0.0
+        # intervals over the time they span: counting the ticks themselves over a second
+        # read 61 for a steady 60
+        self.fps = (len(w) - 1) / (now - w[0]) if len(w) > 1 and now > w[0] else 0.0
 
 
 class LiveSession:
@@ -551,6 +557,18 @@ class LiveSession:
             "scene": self.scene.to_json(),
             "effect": self.effect.name if self.effect is not None else None,
             "output_fps": round(self.output_fps, 1),
+            # per view: frames drawn, coded, and lost to a busy encoder (where a viewer's
+            # missing frames went, when the drawn rate is whole but the received one is not)
+            "outputs": [
+                {
+                    "layout": o.layout,
+                    "size": o.size,
+                    "drawn": o.frames,
+                    "encoded": o.slot.encoded,
+                    "dropped": o.slot.dropped,
+                }
+                for o in self.current_outputs()
+            ],
             "avatar": self.look.saved,
             "customizations": self.customizations(),
             "vts": self.vts.status() if self.vts is not None else None,

@@ -124,6 +124,11 @@ def serve() -> tuple[subprocess.Popen, str, Path]:
     raise SystemExit(f"digigami serve did not answer in 120 s; see {log}")
 
 
+def _view(status: dict[str, Any]) -> dict[str, int]:
+    """The page's own view in a status: frames drawn, encoded and dropped so far."""
+    return next(o for o in status["outputs"] if o["layout"] == "opaque")
+
+
 def measure(
     browser: Any, url: str, server_pid: int, path: str, seconds: float, video: FaceVideo
 ) -> dict[str, Any]:
@@ -147,6 +152,7 @@ def measure(
 
         s0 = page.evaluate("window.digigami.stats()")
         t0, srv0, chr0 = time.monotonic(), _tree_cpu(server_pid), _chromium_cpu()
+        view0 = _view(page.evaluate("window.digigami.lastStatus"))
         rates, ms, served = [], [], []
         while time.monotonic() - t0 < seconds:
             time.sleep(1.0)
@@ -163,6 +169,10 @@ def measure(
         out["server_fps"] = float(np.median([f for f in served if f is not None] or [np.nan]))
         out["received_fps"] = (s1.get("framesReceived", 0) - s0.get("framesReceived", 0)) / wall
         out["dropped_per_s"] = (s1.get("framesDropped", 0) - s0.get("framesDropped", 0)) / wall
+        # ... and what the server's encoder coded, and lost to being busy (its status)
+        view1 = _view(st)
+        out["encoded_fps"] = (view1["encoded"] - view0["encoded"]) / wall
+        out["encoder_dropped_per_s"] = (view1["dropped"] - view0["dropped"]) / wall
         out["size"] = f"{s1['width']}x{s1['height']}"
         out["server_cores"] = (_tree_cpu(server_pid) - srv0) / wall
         out["chromium_cores"] = (_chromium_cpu() - chr0) / wall
@@ -226,8 +236,9 @@ def main() -> None:
                     print(
                         f"{path:8s} (active: {r['active']}): received {r['fps']:.1f} fps at {r['size']} "
                         f"({r['fps_while_grabbing']:.1f} while grabbing; the server drew "
-                        f"{r['server_fps']:.1f}, the page received {r['received_fps']:.1f} and dropped "
-                        f"{r['dropped_per_s']:.1f}/s); server {r['server_cores']:.2f} cores, "
+                        f"{r['server_fps']:.1f} and encoded {r['encoded_fps']:.1f} (lost "
+                        f"{r['encoder_dropped_per_s']:.1f}/s to a busy encoder), the page received "
+                        f"{r['received_fps']:.1f} and dropped {r['dropped_per_s']:.1f}/s); server {r['server_cores']:.2f} cores, "
                         f"chromium {r['chromium_cores']:.2f} cores; {r['face_per_s']:.0f} {unit} reach the "
                         f"server; {where} {r['tracker_ms']:.1f} ms a frame; roll correlation "
                         f"{r['roll_correlation']:.2f} at {r['roll_lag_ms']:.0f} ms",

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
+from streaming import render_worker
 from streaming.encoder import SharedEncoder
 from streaming.live import LiveSession, Output
 from streaming.manager import Peer, SessionManager
@@ -180,6 +181,24 @@ async def tracked(url: str, manager: SessionManager, seconds: float, mode: str, 
         observe(self, signals, t, failure, t0)
 
     tracking_worker.TrackingWorker._observe = observing  # type: ignore[method-assign]
+    # a puppet frame's pts -> when its tick began, and when its frame was drawn and
+    # converted (handed to the encoder): the render stage split into its waits and work
+    began: dict[int, float] = {}
+    drawn: dict[int, float] = {}
+    tick, to_frame = render_worker.RenderWorker._tick, render_worker.frame_from_i420
+
+    def ticking(self, grid, renderer_for) -> None:  # type: ignore[no-untyped-def]
+        if grid.session.kind == "puppet":
+            began[round(grid.index / grid.session.fps * 90_000)] = time.monotonic()
+        tick(self, grid, renderer_for)
+
+    def framing(i420, seconds):  # type: ignore[no-untyped-def]
+        frame = to_frame(i420, seconds)
+        drawn[frame.pts] = time.monotonic()
+        return frame
+
+    render_worker.RenderWorker._tick = ticking  # type: ignore[method-assign]
+    render_worker.frame_from_i420 = framing
     original = getattr(landmarks.LandmarkIntake, "_server_time", None)
     if mode == "browser" and original is not None:
 
@@ -211,9 +230,12 @@ async def tracked(url: str, manager: SessionManager, seconds: float, mode: str, 
         result = await far
     finally:
         tracking_worker.TrackingWorker._observe = observe  # type: ignore[method-assign]
+        render_worker.RenderWorker._tick = tick  # type: ignore[method-assign]
+        render_worker.frame_from_i420 = to_frame
         if original is not None:
             landmarks.LandmarkIntake._server_time = original  # type: ignore[method-assign]
     lat, tracking, rendering, newest = [], [], [], -1.0
+    split: tuple[list[float], list[float], list[float]] = ([], [], [])
     for pts in sorted(cam_at):
         cam = cam_at[pts]
         if cam > newest and pts in enc_at:
@@ -221,10 +243,14 @@ async def tracked(url: str, manager: SessionManager, seconds: float, mode: str, 
             if cam in observed:  # where the time went: the landmarks, then tick + draw + encode
                 tracking.append((observed[cam] - arrivals.get(cam, cam)) * 1000)
                 rendering.append((enc_at[pts] - observed[cam]) * 1000)
+                if pts in began and pts in drawn:  # ... the wait for a tick, the draw, the encode
+                    split[0].append((began[pts] - observed[cam]) * 1000)
+                    split[1].append((drawn[pts] - began[pts]) * 1000)
+                    split[2].append((enc_at[pts] - drawn[pts]) * 1000)
             newest = cam
     result["cores"] = window.cores
     result["latency"] = lat
-    result["stages"] = (tracking, rendering)
+    result["stages"] = (tracking, rendering, *split)
     if peer is not None:
         enc = peer.output.slot
         result["keyframes"] = {"forced": enc.forced, "requests": dict(enc.requests), "gaps": peer.track.slot.gaps}  # type: ignore[attr-defined]
@@ -300,7 +326,8 @@ async def run(seconds: float, viewers: list[int], previews: list[int]) -> None:
                 print(f"live session, {label}: server {_cores(r['cores'])}{ratio(r['cores'])}; "
                       f"{r['fps']:.1f} fps received; motion-to-photon {_ms(r['latency'])} "
                       f"(to the landmarks {_ms(r['stages'][0])}; then tick, draw and encode "
-                      f"{_ms(r['stages'][1])}); "
+                      f"{_ms(r['stages'][1])}: waiting for the tick {_ms(r['stages'][2])}, tick and "
+                      f"draw {_ms(r['stages'][3])}, encode {_ms(r['stages'][4])}); "
                       f"keyframes {r.get('keyframes')}; status {r['status']}", flush=True)  # fmt: skip
         cores = {}
         for n in viewers:

@@ -217,6 +217,7 @@ def test_the_encoder_settings_leave_the_backdrop_flat() -> None:
 class _Sink:
     def __init__(self) -> None:
         self.log: list[str] = []
+        self.encoded = self.dropped = 0
 
     def publish(self, frame) -> None:
         self.log.append("frame")

@@ -132,3 +132,15 @@ def test_a_tick_a_little_late_still_runs_and_ticks_never_queue() -> None:
     ticks, latest = _run(0.020)
     assert 420 <= ticks <= 500
     assert latest <= PERIOD / 2 + 1e-9
+
+
+@pytest.mark.parametrize("rate", [30.0, 59.0, 60.0])
+def test_the_status_frame_rate_reads_a_steady_rate_as_it_is(rate: float) -> None:
+    """The status's `fps` (streaming/live.py `Stats`) over a steady rate reads that rate,
+    not one more (a second's window holds rate + 1 ticks)."""
+    from streaming.live import Stats
+
+    stats = Stats()
+    for k in range(int(3 * rate)):
+        stats.record(10.0 + k / rate, 5.0, 0)
+    assert stats.fps == pytest.approx(rate, abs=0.05)
