@@ -122,6 +122,12 @@ class TickGrid:
         period = self.session.period
         lead = min(LEAD_BASE + LEAD_SPREADS * self.spread, period / 2)
         nxt = self.next_tick
+        if self.last >= nxt:
+            # that tick is running (the worker advances the grid when it ends): it took its
+            # inputs when it began, so this face is for the one after. Taken for the next,
+            # the running tick was "moved" to the face's arrival, past the drift bound: the
+            # grid lurched later by up to a period and many faces then waited most of one
+            nxt += period
         error = (nxt - arrived - lead + period / 2) % period - period / 2
         self.spread += SPREAD_WEIGHT * (abs(error) - self.spread)
         if self.arrived > -math.inf:
