@@ -7,7 +7,7 @@ uniform sampler2D u_atlas;            // premultiplied RGBA
 uniform vec4 u_part_filter[MAX_SLOTS];
 uniform vec4 u_avatar_filter;
 
-in vec2 v_uv;
+noperspective in vec2 v_uv;  // shaders/avatar.vert: w is 1
 flat in int v_slot;
 flat in vec4 v_tint;  // the slot's colour, premultiplied
 layout(location = 0) out vec4 f_color;

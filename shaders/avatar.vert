@@ -11,7 +11,9 @@ in int in_anchor;
 in vec2 in_deform;
 in vec2 in_uv;
 in int in_slot;
-out vec2 v_uv;
+// noperspective: every vertex has w = 1 (a 2D picture), so perspective-correct
+// interpolation gives the same values and costs llvmpipe a divide and multiplies a fragment
+noperspective out vec2 v_uv;
 flat out int v_slot;
 flat out vec4 v_tint;  // the slot's colour, premultiplied
 
@@ -24,7 +26,7 @@ uniform vec4 u_tint[MAX_SLOTS];  // slot colours (straight alpha)
 uniform int u_eye_slot[2];
 uniform vec4 u_eye_rect[2];
 flat out int v_eye;
-out vec2 v_eye_uv;
+noperspective out vec2 v_eye_uv;
 // each slot's shape (engine/render/renderer.py _slot_shapes), as the shape target stores it
 uniform float u_shape[MAX_SLOTS];
 flat out float v_shape;

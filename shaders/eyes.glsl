@@ -2,7 +2,7 @@
 // iris pictures over their own art, in the picture's own coordinates (0..1, v down).
 // Only on the iris's own texels: the lids drawn after it still cover them.
 flat in int v_eye;
-in vec2 v_eye_uv;
+noperspective in vec2 v_eye_uv;
 uniform int u_eye_style;  // 1 sparkle, 2 soft, 3 gloss
 
 float disc(vec2 uv, vec2 centre, float radius) {
