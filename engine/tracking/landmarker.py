@@ -8,7 +8,11 @@ cameras. Its models ship inside the mediapipe 0.10.21 wheel; nothing is download
 No face is a normal result (`found` is False), never an exception. With several faces in the
 picture the landmarker follows one: at first the largest, most central face, then the one
 nearest to where the followed face was, so a second person walking past does not steal the
-avatar. Faces too small for MediaPipe's short-range detector (under about 60-70 px across,
+avatar. Finding every face costs MediaPipe a face detection on every frame (its graph
+detects while it tracks fewer faces than it may return: 3.7 against 2.4 ms of CPU a frame
+on a 2-core VM), so once a face is followed a second, one-face graph tracks it, without
+detections; whenever that graph loses the face or finds someone else, the all-faces graph
+takes over again for a while. Faces too small for MediaPipe's short-range detector (under about 60-70 px across,
 eye line to chin, in a 640x480 frame; measured in tests/tracking) are not found: a webcam
 user sits much nearer than that.
 """
@@ -19,6 +23,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +37,9 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 from mediapipe.python.solutions import face_mesh as _face_mesh
 
 LANDMARKS = 478
+# frames the all-faces graph serves after the one-face graph lost the followed face or
+# found another: a second person the detector prefers is not tried for again every frame
+TRACK_RETRY = 30
 
 
 class BadFrameError(ValueError):
@@ -66,16 +74,29 @@ class FaceLandmarker:
         min_detection_confidence: float = 0.5,
         min_tracking_confidence: float = 0.5,
     ) -> None:
-        self._mesh = _face_mesh.FaceMesh(
-            static_image_mode=static,
-            max_num_faces=max_faces,
-            refine_landmarks=True,
-            min_detection_confidence=min_detection_confidence,
-            min_tracking_confidence=min_tracking_confidence,
-        )
+        def graph(faces: int) -> Any:
+            return _face_mesh.FaceMesh(
+                static_image_mode=static,
+                max_num_faces=faces,
+                refine_landmarks=True,
+                min_detection_confidence=min_detection_confidence,
+                min_tracking_confidence=min_tracking_confidence,
+            )
+
+        self._graph = graph
+        self._mesh = graph(max_faces)  # every face (up to max_faces): whom to follow
+        # video mode: the followed face alone, tracked without detections; made when a
+        # face is first followed (about 27 MB) and kept (a closed graph does not give all
+        # its memory back); a black frame makes it let go of a face (`_reset`)
+        self._tracks = not static and max_faces > 1
+        self._track: Any = None
+        self._track_on: np.ndarray | None = None  # the face box the one-face graph is on
+        self._shape: tuple[int, ...] = (480, 640, 3)  # the newest frame's
+        self._hold = 0  # frames before the one-face graph is tried again
         self._static = static  # a still has no "previous" face to stay on
         self._followed: np.ndarray | None = None  # (x, y, size) of the face we follow
         self._closed = False
+        self.searches = 0  # frames the all-faces graph ran on (detections, most of them)
 
     def process(self, rgb: np.ndarray) -> LandmarkResult:
         """Landmarks of the followed face in an RGB uint8 frame of shape (h, w, 3)."""
@@ -83,7 +104,16 @@ class FaceLandmarker:
         h, w = frame.shape[:2]
         if self._closed:
             raise RuntimeError("this FaceLandmarker is closed")
+        self._shape = frame.shape
         t0 = time.perf_counter()
+        if self._tracks and self._followed is not None and self._hold == 0:
+            found = self._tracked(frame, (w, h))
+            if found is not None:
+                ms = (time.perf_counter() - t0) * 1000.0
+                return LandmarkResult(found, 1, (w, h), ms)
+            self._hold = TRACK_RETRY
+        self._hold = max(self._hold - 1, 0)
+        self.searches += 1
         out = self._mesh.process(frame)
         ms = (time.perf_counter() - t0) * 1000.0
         faces = out.multi_face_landmarks or []
@@ -95,13 +125,46 @@ class FaceLandmarker:
         self._followed = face_box(sets[chosen], (w, h))
         return LandmarkResult(sets[chosen], len(sets), (w, h), ms)
 
+    def _tracked(self, frame: np.ndarray, size: tuple[int, int]) -> np.ndarray | None:
+        """The followed face by the one-face graph, or None (then it has let go) when that
+        graph has no face or a face other than the followed one (a detection of its own
+        took the face MediaPipe scores highest, who may be someone else)."""
+        followed = self._followed
+        assert followed is not None
+        if self._track is None:
+            self._track = self._graph(1)
+        out = self._track.process(frame)
+        faces = out.multi_face_landmarks or []
+        if not faces:  # lost: it detects again on its next frame by itself
+            self._track_on = None
+            return None
+        points = np.array([(p.x, p.y, p.z) for p in faces[0].landmark], dtype=np.float64)
+        box = face_box(points, size)
+        if np.hypot(box[0] - followed[0], box[1] - followed[1]) < max(followed[2], 1.0):
+            self._followed = self._track_on = box
+            return points
+        self._track_on = box
+        self._reset()
+        return None
+
+    def _reset(self) -> None:
+        """Make the one-face graph let go of its face: a black frame (the camera's size)
+        has none, so its next frame starts with a detection."""
+        if self._track is not None and self._track_on is not None:
+            self._track.process(np.zeros(self._shape, np.uint8))
+        self._track_on = None
+
     def forget(self) -> None:
         """Stop following the current face (a new user may sit down)."""
         self._followed = None
+        self._hold = 0
+        self._reset()
 
     def close(self) -> None:
         if not self._closed:
             self._mesh.close()
+            if self._track is not None:
+                self._track.close()
             self._closed = True
 
     def __enter__(self) -> FaceLandmarker:

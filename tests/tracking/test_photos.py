@@ -257,20 +257,50 @@ def test_two_faces_follows_the_larger_then_sticks_to_it(
     schedule = [(130, 110)] * 3 + [(117, 121)] * 3 + [(110, 130)] * 3
     log = []
     with FaceLandmarker(static=False) as tracker:
-        for fw, ow in schedule:
+        for i, (fw, ow) in enumerate(schedule):
             frame, followed_box, other_box = two_faces(photo, other, fw, ow)
             result = tracker.process(frame)
             assert result.found, f"no face at widths {fw}, {ow}"
             centre = followed_centre(result)
             log.append(f"  widths {fw}/{ow}: {result.faces} faces, followed at {centre[0]:.0f}")
-            assert result.faces == 2, "\n".join(log)
+            # the first frame finds both and takes the larger; later ones come from the
+            # one-face graph on the followed face (1), or from the all-faces graph again
+            # where that graph's own detection took the other person first (2)
+            assert result.faces == 2 if i == 0 else result.faces in (1, 2), "\n".join(log)
             assert warps.inside(centre, followed_box), "\n".join(log)
             assert not warps.inside(centre, other_box), "\n".join(log)
+        log.append(f"  the all-faces graph ran on {tracker.searches} of {len(schedule)} frames")
     print(f"\n{photo.name} followed, {other.name} growing:\n" + "\n".join(log))
     # The last frame, as a new photo, prefers the other face: the stickiness was needed.
     with FaceLandmarker(static=True) as fresh:
         result = fresh.process(frame)
     assert warps.inside(followed_centre(result), other_box)
+
+
+def test_one_face_is_tracked_without_detections(photo: Photo) -> None:
+    """Video mode, one face moving: after the first frame, which finds it, the one-face
+    graph tracks it (MediaPipe's all-faces graph detects on every frame while it tracks
+    fewer faces than it may return, a third of its CPU), with the landmarks a one-face
+    FaceMesh gives on its own (to MediaPipe's own wobble); a new user (`forget`) is looked
+    for among all faces again."""
+    frames = []
+    for k in range(12):
+        canvas = warps.grey_canvas(*WEBCAM)
+        warps.paste(canvas, photo.image, photo.box, (300 + 4 * k, 240), CONTROL_FACE)
+        frames.append(canvas)
+    with FaceLandmarker(static=False) as tracker, FaceLandmarker(static=False, max_faces=1) as one:
+        for frame in frames:
+            result, alone = tracker.process(frame), one.process(frame)
+            assert result.found and alone.found
+            # the same face, within MediaPipe's own frame-to-frame wobble (its one-face
+            # graph starts with a detection a frame later than `one`: 0.004 at most)
+            np.testing.assert_allclose(result.landmarks, alone.landmarks, atol=0.006)
+        assert tracker.searches == 1
+        tracker.forget()
+        assert tracker.process(frames[0]).found
+        assert tracker.searches == 2
+        assert tracker.process(frames[1]).found
+        assert tracker.searches == 2
 
 
 @pytest.mark.parametrize(
