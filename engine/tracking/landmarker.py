@@ -9,12 +9,14 @@ No face is a normal result (`found` is False), never an exception. With several 
 picture the landmarker follows one: at first the largest, most central face, then the one
 nearest to where the followed face was, so a second person walking past does not steal the
 avatar. Finding every face costs MediaPipe a face detection on every frame (its graph
-detects while it tracks fewer faces than it may return: 3.7 against 2.4 ms of CPU a frame
-on a 2-core VM), so once a face is followed a second, one-face graph tracks it, without
-detections; whenever that graph loses the face or finds someone else, the all-faces graph
-takes over again for a while. Faces too small for MediaPipe's short-range detector (under about 60-70 px across,
-eye line to chin, in a 640x480 frame; measured in tests/tracking) are not found: a webcam
-user sits much nearer than that.
+detects while it tracks fewer faces than it may return: 3.5 against 2.2-2.4 ms a frame on
+a 2-core VM, docs/PERFORMANCE.md), so once a face is followed a second, one-face graph
+tracks it, without detections; whenever that graph loses the face or finds someone else,
+the all-faces graph takes over again for a while.
+
+Faces too small for MediaPipe's short-range detector (under about 60-70 px across, eye line
+to chin, in a 640x480 frame; measured in tests/tracking) are not found: a webcam user sits
+much nearer than that.
 """
 
 from __future__ import annotations
