@@ -122,7 +122,7 @@ class FaceLandmarker:
         if not faces:
             self._followed = None
             return LandmarkResult(None, 0, (w, h), ms)
-        sets = [np.array([(p.x, p.y, p.z) for p in f.landmark], dtype=np.float64) for f in faces]
+        sets = [_points(f) for f in faces]
         chosen = choose_face(sets, (w, h), None if self._static else self._followed)
         self._followed = face_box(sets[chosen], (w, h))
         return LandmarkResult(sets[chosen], len(sets), (w, h), ms)
@@ -140,9 +140,9 @@ class FaceLandmarker:
         if not faces:  # lost: it detects again on its next frame by itself
             self._track_on = None
             return None
-        points = np.array([(p.x, p.y, p.z) for p in faces[0].landmark], dtype=np.float64)
+        points = _points(faces[0])
         box = face_box(points, size)
-        if np.hypot(box[0] - followed[0], box[1] - followed[1]) < max(followed[2], 1.0):
+        if _same_face(box, followed):
             self._followed = self._track_on = box
             return points
         self._track_on = box
@@ -192,6 +192,21 @@ def face_box(landmarks: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
     )
 
 
+def _points(face: Any) -> np.ndarray:
+    """One MediaPipe face's landmarks as a (478, 3) array."""
+    return np.array([(p.x, p.y, p.z) for p in face.landmark], dtype=np.float64)
+
+
+def _distance(a: np.ndarray, b: np.ndarray) -> float:
+    """How far apart two face boxes' centres are, in pixels."""
+    return float(np.hypot(a[0] - b[0], a[1] - b[1]))
+
+
+def _same_face(box: np.ndarray, followed: np.ndarray) -> bool:
+    """Whether a face box is still the followed face: its centre within one face size."""
+    return _distance(box, followed) < max(followed[2], 1.0)
+
+
 def choose_face(
     sets: list[np.ndarray], image_size: tuple[int, int], followed: np.ndarray | None
 ) -> int:
@@ -200,9 +215,8 @@ def choose_face(
     w, h = image_size
     boxes = [face_box(s, image_size) for s in sets]
     if followed is not None:
-        dist = [np.hypot(b[0] - followed[0], b[1] - followed[1]) for b in boxes]
-        best = int(np.argmin(dist))
-        if dist[best] < max(followed[2], 1.0):
+        best = int(np.argmin([_distance(b, followed) for b in boxes]))
+        if _same_face(boxes[best], followed):
             return best
     half_diag = np.hypot(w, h) / 2
 
