@@ -938,17 +938,35 @@ class SessionManager:
         for t in peer.tasks:
             if t is not current:
                 t.cancel()
-        await peer.pc.close()
-        await _joined([peer.output.slot])
-        # a puppet's session ends with it; a preview's with its last viewer (the first
-        # viewer is not special: the options, not the peer, made it)
-        ending = self.sessions.get(session.id) is not session  # already on its way out
-        last = not any(p.session is session for p in self.peers.values())
         # a page whose session moved to another tab leaves it to that tab
         puppet = peer.kind == "puppet" and not peer.moved
-        if not ending and puppet and self._puppet_of(session) is None and self._watched(session):
+        # A watched puppet session lingers from now, not once the connection has closed:
+        # on a busy server that takes a while, and a reloaded page's offer that comes
+        # meanwhile must find the session waiting for it (a session it took for gone would
+        # be made anew under its id, and OBS would lose its stream).
+        if (
+            puppet
+            and self.sessions.get(session.id) is session
+            and self._puppet_of(session) is None
+            and self._watched(session)
+        ):
             self._linger(session)
-        elif not ending and (puppet or peer.kind == "studio" or (peer.kind == "preview" and last)):
+        await peer.pc.close()
+        await _joined([peer.output.slot])
+        if session in self._lingering:
+            return
+        # a puppet's session ends with it (unless a page moved into it meanwhile); a
+        # preview's with its last viewer (the first viewer is not special: the options, not
+        # the peer, made it)
+        ending = self.sessions.get(session.id) is not session  # already on its way out
+        last = not any(p.session is session for p in self.peers.values())
+        if ending:
+            return
+        if (
+            (puppet and self._puppet_of(session) is None)
+            or peer.kind == "studio"
+            or (peer.kind == "preview" and last)
+        ):
             await self._end_session(session)
 
     def _watched(self, session: LiveSession) -> bool:
@@ -986,7 +1004,8 @@ class SessionManager:
             for p in [p for p in self.peers.values() if p.session is session]:
                 if p.kind == "puppet":
                     await self.close_peer(p.id)  # lingers (close_peer), no viewer sees it
-            if session in self._lingering or session.closed:
+            # ...or the page came back (or another tab took it) while that peer closed
+            if session in self._lingering or session.closed or self._puppet_of(session):
                 return
         await self._end_session(session)
 

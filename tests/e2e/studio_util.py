@@ -26,6 +26,9 @@ NOISE = 1.5  # mean abs difference (0..255) of two encodings of the same still f
 # percent of pixels `changed` between two frames of a still avatar: the codec's noise stays
 # under the level it counts (a waving arm changes a few percent)
 STILL = 0.2
+# frames that must be decoded between two grabs for them to count as the settled stream (300 ms
+# apart: 9 at the studio's 30 fps)
+MOVING_FRAMES = 4
 VIEWPORT = {"width": 1280, "height": 720}
 
 _FRAME_JS = """() => {
@@ -151,13 +154,27 @@ def settled(
             break
         page.wait_for_timeout(250)
         last = frame(page)
+    decoded = _decoded(page)
     for _ in range(tries):
         page.wait_for_timeout(300)
-        now = frame(page)
-        if now.shape == last.shape and diff(now, last) < 0.3 and changed(now, last) < STILL:
+        now, was, decoded = frame(page), decoded, _decoded(page)
+        # two grabs alike only count while frames flow between them: a decoder stalled by a
+        # loaded machine shows the same coarse picture twice, before the encoder refined it
+        flowing = decoded - was >= MOVING_FRAMES
+        if (
+            flowing
+            and now.shape == last.shape
+            and diff(now, last) < 0.3
+            and changed(now, last) < STILL
+        ):
             return now
         last = now
     return last
+
+
+def _decoded(page: Any) -> int:
+    """Frames the page's video decoder has decoded so far."""
+    return int(page.evaluate("window.digigamiStudio.stats().then((s) => s.framesDecoded)"))
 
 
 def changed(a: np.ndarray, b: np.ndarray, over: int = 48) -> float:

@@ -214,3 +214,53 @@ def test_a_reload_while_obs_watches_keeps_the_session_and_its_viewer(
         await viewer.close()
 
     serve(test)
+
+
+def test_a_reload_whose_offer_comes_while_the_old_peer_still_closes_keeps_the_session(
+    face_frames,
+) -> None:
+    """On a loaded server the page's DELETE (`linger=1`) may still be closing the old
+    peer's connection when the reloaded page's offer comes: the offer must find the session
+    lingering and come back into it (no new session under the same id, which would drop
+    OBS), and the DELETE, once done, must not end the session the page is back in."""
+
+    async def test(http: TestClient) -> None:
+        manager = http.app[MANAGER]
+        first = Client(PhotoCamera(face_frames))
+        body = await connect(http, first)
+        sid, token = body["session"], body["token"]
+        session = manager.sessions[sid]
+        viewer = await _viewer(http, sid, token)
+        await viewer.wait_for(lambda: viewer.received > 20, 30, "the viewer's frames")
+        old = manager.peers[next(p for p, v in manager.peers.items() if v.kind == "puppet")]
+        closing = old.pc.close
+
+        async def slow_close() -> None:  # a busy event loop: the close takes a while
+            await asyncio.sleep(1.5)
+            await closing()
+
+        old.pc.close = slow_close
+        leaving = asyncio.create_task(http.delete(f"/api/sessions/{sid}?token={token}&linger=1"))
+        await asyncio.sleep(0.3)  # the DELETE is inside the old peer's close
+        assert not leaving.done()
+        again = Client(PhotoCamera(face_frames))
+        offer = await again.offer()
+        resp = await http.post(
+            "/api/sessions",
+            json={"sdp": offer, "type": "offer", "session": sid, "token": token, "move": True},
+        )
+        answer = await resp.json()
+        assert resp.status == 200, answer
+        await again.accept(answer["sdp"])
+        assert (await leaving).status == 200
+        await first.close()
+        await again.wait_for(lambda: again.received > 10, 30, "the reloaded page's frames")
+        assert manager.sessions[sid] is session and not session.closed
+        seen = viewer.received
+        await viewer.wait_for(lambda: viewer.received > seen + 20, 20, "the viewer's frames after")
+        assert viewer.pc.connectionState == "connected"
+        assert manager._puppet_of(session) is not None
+        await again.close()
+        await viewer.close()
+
+    serve(test)
