@@ -5,10 +5,15 @@ landmarks into the same signals whichever way they came."""
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import math
+import shutil
 import struct
+import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -54,19 +59,51 @@ def message(points: np.ndarray | None = None, **fields) -> bytes:
 # --- the format -------------------------------------------------------------------------------
 
 
-def test_a_message_survives_the_round_trip(face: np.ndarray) -> None:
-    data = encode_landmarks(face, (640, 480), seq=41, captured_ms=12345.25)
-    assert len(data) == MESSAGE_SIZE == 20 + 478 * 12
+@pytest.mark.parametrize(
+    ("version", "size", "step"),
+    [(2, 20 + 478 * 6, 0.5 / lm.Q), (1, MESSAGE_SIZE, 1e-6)],  # int16 / float32 on the wire
+    ids=["version 2", "version 1"],
+)
+def test_a_message_survives_the_round_trip(
+    face: np.ndarray, version: int, size: int, step: float
+) -> None:
+    """Version 2 (what the page sends) and version 1 (a page cached before it) both read."""
+    data = encode_landmarks(face, (640, 480), seq=41, captured_ms=12345.25, version=version)
+    assert len(data) == size
     msg = parse_landmarks(data)
     assert (msg.version, msg.face, msg.seq, msg.captured_ms, msg.image_size) == (
-        1, True, 41, 12345.25, (640, 480),
+        version, True, 41, 12345.25, (640, 480),
     )  # fmt: skip
     assert msg.points is not None and msg.points.dtype == np.float64
-    np.testing.assert_allclose(msg.points, face, atol=1e-6)  # float32 on the wire
-    # and the solver reads the same face from it
-    assert solve(msg.points, (640, 480)).roll == pytest.approx(
-        solve(face, (640, 480)).roll, abs=1e-3
-    )
+    np.testing.assert_allclose(msg.points, face, rtol=0, atol=step)
+    # and the solver reads the same face from it: the head's angles within a hundredth of a
+    # degree, the eyes and mouth (0..1) within half a percent (an eye's opening is a lid gap
+    # of a few pixels over its width: the int16 step moves it by 0.2%; FaceMesh's own jitter
+    # there is a few percent)
+    ours, theirs = solve(msg.points, (640, 480)), solve(face, (640, 480))
+    for name, within in (("yaw", 0.01), ("pitch", 0.01), ("roll", 0.01), ("eye_open_l", 5e-3),
+                         ("eye_open_r", 5e-3), ("mouth_open", 5e-3)):  # fmt: skip
+        assert getattr(ours, name) == pytest.approx(getattr(theirs, name), abs=within), name
+
+
+def test_version_2_is_half_the_bytes_and_holds_the_edges_of_its_range(face: np.ndarray) -> None:
+    assert lm.VERSION == 2
+    assert len(encode_landmarks(face, SIZE)) * 2 - 20 == MESSAGE_SIZE
+    edge = face.copy()
+    edge[0] = (-1.0, 1.99, -2.0)  # the lowest x/y and z the server takes, nearly the highest
+    back = parse_landmarks(encode_landmarks(edge, SIZE)).points
+    assert back is not None
+    np.testing.assert_allclose(back[0], edge[0], atol=0.5 / lm.Q)
+    # beyond the int16 range a point is held to it, then refused where the server refuses
+    far = face.copy()
+    far[0, 0] = -5.0
+    with pytest.raises(LandmarkError, match=r"x/y outside -1.0..2.0"):
+        parse_landmarks(encode_landmarks(far, SIZE))
+    far[0, 0] = math.nan  # int16 has no NaN: written as -2, and refused as such
+    with pytest.raises(LandmarkError, match=r"x/y outside -1.0..2.0"):
+        parse_landmarks(encode_landmarks(far, SIZE))
+    with pytest.raises(ValueError, match="unknown version 3"):
+        encode_landmarks(face, SIZE, version=3)
 
 
 def test_no_face_is_a_header_alone() -> None:
@@ -82,7 +119,7 @@ def test_no_face_is_a_header_alone() -> None:
 def test_the_header_is_little_endian_at_fixed_offsets() -> None:
     """What tracking.js writes with a DataView: the layout is the contract."""
     data = encode_landmarks(None, (640, 480), seq=0x01020304, captured_ms=1.5)
-    assert data[0] == 1 and data[1] == 0
+    assert data[0] == 2 and data[1] == 0
     assert data[2:4] == b"\x00\x00"
     assert data[4:8] == bytes([4, 3, 2, 1])
     assert struct.unpack("<d", data[8:16])[0] == 1.5
@@ -103,7 +140,12 @@ def _with(face: np.ndarray, index: tuple[int, int], value: float) -> np.ndarray:
         (lambda f: b"\x01" * 10, "shorter than the 20-byte header"),
         (lambda f: message(f) + b"\x00" * 4, "longer than the largest valid one"),
         (lambda f: b"\x00" * 100_000, "longer than the largest valid one"),
-        (lambda f: message(f, version=2), "unknown version 2"),
+        (lambda f: message(f, version=3), "unknown version 3 (this server reads versions 1 and 2)"),
+        (lambda f: message(f, version=0), "unknown version 0"),
+        (lambda f: message(f, version=2), "5756 bytes for 478 points (expected 2888)"),
+        (lambda f: message(f, version=2)[:2908], "2908 bytes for 478 points (expected 2888)"),
+        (lambda f: encode_landmarks(f, SIZE)[:-2], "2886 bytes for 478 points (expected 2888)"),
+        (lambda f: message(None, version=2, count=478, flags=1), "20 bytes for 478 points"),
         (lambda f: message(f, flags=0x81), "unknown flag bits 0x80"),
         (lambda f: message(None, count=65535), "point count 65535"),
         (lambda f: message(None, count=477), "point count 477"),
@@ -357,3 +399,42 @@ def test_face_mesh_files_are_served_from_the_package_only(tmp_path) -> None:
 def test_a_missing_face_mesh_install_says_so(tmp_path) -> None:
     status, _, body = _vendor("face_mesh.js", tmp_path / "absent")
     assert status == 503 and b"npm ci" in body and b"falls back to tracking on the server" in body
+
+
+_PAGE_ENCODES = """
+import { encodeLandmarks } from %s;
+const points = JSON.parse(process.argv[2]).map(([x, y, z]) => ({ x, y, z }));
+const buf = encodeLandmarks(points, 7, 1234.5, 640, 480);
+process.stdout.write(Buffer.from(buf).toString("base64"));
+"""
+
+
+def test_what_the_page_writes_is_what_the_server_reads(face: np.ndarray, tmp_path) -> None:
+    """webapi/static/tracking.js's encoder, run by node (the page's own code, no browser
+    needed: it touches no DOM to encode), against `parse_landmarks`: the layout is the
+    contract between the two, so each side is checked against the other, not itself."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is not installed (.ci/setup installs it)")
+    page = Path(__file__).resolve().parents[2] / "webapi" / "static" / "tracking.js"
+    script = tmp_path / "encode.mjs"
+    script.write_text(_PAGE_ENCODES % json.dumps(page.as_uri()))
+    points = face.copy()
+    points[0] = (-1.0, 1.99, -2.0)  # the range's edges
+    points[1] = (5.0, -7.0, 0.5)  # held to int16's range (the server refuses it: not here)
+    run = subprocess.run(
+        [node, str(script), json.dumps(points.tolist())],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    # the very bytes the server's own encoder writes (both round halves up, hold the range)
+    written = base64.b64decode(run.stdout)
+    assert written == encode_landmarks(points, (640, 480), 7, 1234.5)
+    points[1] = face[1]
+    written = written[:26] + encode_landmarks(points, (640, 480))[26:32] + written[32:]
+    msg = parse_landmarks(written)
+    assert (msg.version, msg.face, msg.seq, msg.captured_ms, msg.image_size) == (
+        lm.VERSION, True, 7, 1234.5, (640, 480),
+    )  # fmt: skip
+    assert msg.points is not None
+    np.testing.assert_allclose(msg.points, points, rtol=0, atol=0.5 / lm.Q)

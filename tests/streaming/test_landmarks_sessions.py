@@ -140,14 +140,18 @@ def test_hostile_landmark_messages_are_dropped_and_counted(face) -> None:
         before = client.received
 
         good = encode_landmarks(face, SIZE, 10_000, 1.0)
-        nan = bytearray(good)
+        # a NaN in a version-1 message (float32 points; version 2's int16 has none)
+        nan = bytearray(encode_landmarks(face, SIZE, 10_000, 1.0, version=1))
         nan[HEADER.size : HEADER.size + 4] = np.array([np.nan], "<f4").tobytes()
         huge = bytearray(good)
         huge[2:4] = (65535).to_bytes(2, "little")
+        far = bytearray(good)  # version 2: x = -32768 / 16384 = -2, left of the picture
+        far[HEADER.size : HEADER.size + 2] = (-32768).to_bytes(2, "little", signed=True)
         hostile = [
             good[:-7],
             bytes(nan),
             bytes(huge),
+            bytes(far),
             '{"type": "transition"}',
             b"",
             good + b"!" * 64,

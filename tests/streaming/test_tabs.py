@@ -27,6 +27,17 @@ async def _viewer(http: TestClient, sid: str, token: str) -> Client:
     return viewer
 
 
+async def _watched_puppet(http: TestClient, face_frames) -> tuple[Client, str, str, Client]:
+    """A puppet page's session with an OBS-like viewer receiving its frames: (the page, the
+    session's id and token, the viewer)."""
+    first = Client(PhotoCamera(face_frames))
+    body = await connect(http, first)
+    sid, token = body["session"], body["token"]
+    viewer = await _viewer(http, sid, token)
+    await viewer.wait_for(lambda: viewer.received > 20, 30, "the viewer's frames")
+    return first, sid, token, viewer
+
+
 def test_a_second_tab_is_asked_then_moves_the_session_and_its_viewer_never_notices(
     face_frames,
 ) -> None:
@@ -178,12 +189,8 @@ def test_a_reload_while_obs_watches_keeps_the_session_and_its_viewer(
 
     async def test(http: TestClient) -> None:
         manager = http.app[MANAGER]
-        first = Client(PhotoCamera(face_frames))
-        body = await connect(http, first)
-        sid, token = body["session"], body["token"]
+        first, sid, token, viewer = await _watched_puppet(http, face_frames)
         session = manager.sessions[sid]
-        viewer = await _viewer(http, sid, token)
-        await viewer.wait_for(lambda: viewer.received > 20, 30, "the viewer's frames")
         # the page leaves: its keepalive DELETE says it may come back
         resp = await http.delete(f"/api/sessions/{sid}?token={token}&linger=1")
         assert resp.status == 200
@@ -226,12 +233,8 @@ def test_a_reload_whose_offer_comes_while_the_old_peer_still_closes_keeps_the_se
 
     async def test(http: TestClient) -> None:
         manager = http.app[MANAGER]
-        first = Client(PhotoCamera(face_frames))
-        body = await connect(http, first)
-        sid, token = body["session"], body["token"]
+        first, sid, token, viewer = await _watched_puppet(http, face_frames)
         session = manager.sessions[sid]
-        viewer = await _viewer(http, sid, token)
-        await viewer.wait_for(lambda: viewer.received > 20, 30, "the viewer's frames")
         old = manager.peers[next(p for p, v in manager.peers.items() if v.kind == "puppet")]
         closing = old.pc.close
 
