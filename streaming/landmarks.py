@@ -88,8 +88,8 @@ def encode_landmarks(
         return head + pts.astype("<f4").tobytes()
     # rounded half up and held to int16, as tracking.js does (Math.round), so both write the
     # same bytes; a point beyond -2..2 is refused by the range check anyway, and so is a
-    # non-finite x or y, written as -32768 (int16 has no NaN)
-    q = np.nan_to_num(np.floor(pts * Q + 0.5), nan=-32768.0, posinf=32767.0, neginf=-32768.0)
+    # non-finite x or y, written as -32768 (int16 has no NaN or infinity)
+    q = np.where(np.isfinite(pts), np.floor(pts * Q + 0.5), -32768.0)
     return head + np.clip(q, -32768, 32767).astype("<i2").tobytes()
 
 

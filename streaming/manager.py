@@ -958,10 +958,9 @@ class SessionManager:
         # a puppet's session ends with it (unless a page moved into it meanwhile); a
         # preview's with its last viewer (the first viewer is not special: the options, not
         # the peer, made it)
-        ending = self.sessions.get(session.id) is not session  # already on its way out
-        last = not any(p.session is session for p in self.peers.values())
-        if ending:
+        if self.sessions.get(session.id) is not session:  # already on its way out
             return
+        last = not any(p.session is session for p in self.peers.values())
         if (
             (puppet and self._puppet_of(session) is None)
             or peer.kind == "studio"
@@ -1005,7 +1004,7 @@ class SessionManager:
                 if p.kind == "puppet":
                     await self.close_peer(p.id)  # lingers (close_peer), no viewer sees it
             # ...or the page came back (or another tab took it) while that peer closed
-            if session in self._lingering or session.closed or self._puppet_of(session):
+            if session in self._lingering or session.closed or self._puppet_of(session) is not None:
                 return
         await self._end_session(session)
 

@@ -99,9 +99,10 @@ def test_version_2_is_half_the_bytes_and_holds_the_edges_of_its_range(face: np.n
     far[0, 0] = -5.0
     with pytest.raises(LandmarkError, match=r"x/y outside -1.0..2.0"):
         parse_landmarks(encode_landmarks(far, SIZE))
-    far[0, 0] = math.nan  # int16 has no NaN: written as -2, and refused as such
-    with pytest.raises(LandmarkError, match=r"x/y outside -1.0..2.0"):
-        parse_landmarks(encode_landmarks(far, SIZE))
+    for bad in (math.nan, math.inf):  # int16 has neither: written as -2, refused as such
+        far[0, 0] = bad
+        with pytest.raises(LandmarkError, match=r"x/y outside -1.0..2.0"):
+            parse_landmarks(encode_landmarks(far, SIZE))
     with pytest.raises(ValueError, match="unknown version 3"):
         encode_landmarks(face, SIZE, version=3)
 
@@ -403,7 +404,9 @@ def test_a_missing_face_mesh_install_says_so(tmp_path) -> None:
 
 _PAGE_ENCODES = """
 import { encodeLandmarks } from %s;
-const points = JSON.parse(process.argv[2]).map(([x, y, z]) => ({ x, y, z }));
+// Python's json writes NaN and Infinity bare, which JSON.parse does not take: quote them
+const text = process.argv[2].replace(/-?Infinity|NaN/g, (m) => `"${m}"`);
+const points = JSON.parse(text).map((p) => p.map(Number)).map(([x, y, z]) => ({ x, y, z }));
 const buf = encodeLandmarks(points, 7, 1234.5, 640, 480);
 process.stdout.write(Buffer.from(buf).toString("base64"));
 """
@@ -422,6 +425,7 @@ def test_what_the_page_writes_is_what_the_server_reads(face: np.ndarray, tmp_pat
     points = face.copy()
     points[0] = (-1.0, 1.99, -2.0)  # the range's edges
     points[1] = (5.0, -7.0, 0.5)  # held to int16's range (the server refuses it: not here)
+    points[2] = (math.nan, math.inf, 0.5)  # no NaN or infinity in int16: -2 (refused too)
     run = subprocess.run(
         [node, str(script), json.dumps(points.tolist())],
         capture_output=True, text=True, timeout=60, check=False,
@@ -430,8 +434,8 @@ def test_what_the_page_writes_is_what_the_server_reads(face: np.ndarray, tmp_pat
     # the very bytes the server's own encoder writes (both round halves up, hold the range)
     written = base64.b64decode(run.stdout)
     assert written == encode_landmarks(points, (640, 480), 7, 1234.5)
-    points[1] = face[1]
-    written = written[:26] + encode_landmarks(points, (640, 480))[26:32] + written[32:]
+    points[1:3] = face[1:3]
+    written = written[:26] + encode_landmarks(points, (640, 480))[26:38] + written[38:]
     msg = parse_landmarks(written)
     assert (msg.version, msg.face, msg.seq, msg.captured_ms, msg.image_size) == (
         lm.VERSION, True, 7, 1234.5, (640, 480),

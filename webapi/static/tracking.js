@@ -89,9 +89,10 @@ export function encodeLandmarks(points, seq, capturedMs, width, height) {
 }
 
 /** A normalized coordinate as version 2's int16 (rounded, held to the type's range). int16
- * has no NaN: a non-finite value is -32768 (-2), which the server refuses for x and y. */
+ * has no NaN or infinity: a non-finite value is -32768 (-2), which the server refuses for x
+ * and y. */
 function quantize(value) {
-  if (Number.isNaN(value)) return -32768;
+  if (!Number.isFinite(value)) return -32768;
   return Math.max(-32768, Math.min(32767, Math.round(value * Q)));
 }
 
