@@ -2,6 +2,10 @@
 #include "skinning.glsl"
 
 uniform mat3 u_view;  // engine space (y-up px) -> clip space
+// A slot's depth: later slots nearer, and this frame's nearer than every earlier frame's,
+// so the depth buffer needs no clear between frames (engine/render/renderer.py _clear)
+uniform float u_depth_base;  // 1 - 2 * frame * (MAX_SLOTS + 1) * DEPTH_STEP
+uniform float u_depth_step;  // 2 * DEPTH_STEP
 
 in ivec4 in_bones;
 in vec4 in_weights;
@@ -35,9 +39,8 @@ flat out float v_shape;
 void main() {
     vec2 world = skin(in_bones, in_weights, in_p01, in_p23) + bone_vector(in_anchor, in_deform);
     vec3 clip = u_view * vec3(world, 1.0);
-    // later slots (drawn over earlier ones) nearer: the depth the occlusion pre-pass
-    // writes and the colour pass tests, identical in both
-    float depth = 1.0 - 2.0 * float(in_slot + 1) / float(MAX_SLOTS + 1);
+    // the depth the occlusion pre-pass writes and the colour pass tests, identical in both
+    float depth = u_depth_base - float(in_slot + 1) * u_depth_step;
     gl_Position = vec4(clip.xy, depth, 1.0);
     v_uv = in_uv;
     v_slot = in_slot;

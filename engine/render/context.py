@@ -31,6 +31,13 @@ def create_context() -> moderngl.Context:
     return ctx
 
 
+def is_software(ctx: moderngl.Context) -> bool:
+    """Whether `ctx` rasterises on the CPU (Mesa's llvmpipe, softpipe or swrast), where
+    every pixel a draw or a clear touches costs CPU time."""
+    renderer = ctx.info["GL_RENDERER"].lower()
+    return any(name in renderer for name in ("llvmpipe", "softpipe", "swrast"))
+
+
 def describe(ctx: moderngl.Context) -> str:
     info = ctx.info
     return f"{info['GL_RENDERER']} ({info['GL_VERSION']})"

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 
 import moderngl
 import numpy as np
-from numba import njit
 
 from engine.atlas import Atlas
 from engine.hulls import (
@@ -45,9 +44,11 @@ from engine.hulls import (
     slender,
     support_polygon,
 )
+from engine.kernels.extent import frame_bounds, hull_levels
 from engine.kernels.layout import WA, WB, WC, WD, WX, WY
 from engine.kernels.skinning import skin_ranges
 from engine.pose.pose import Pose
+from engine.render.context import is_software
 from engine.render.framing import FRAMINGS, Rect, framing_rect, view_matrix
 from engine.render.looks import EYE_HIGHLIGHTS, RenderStyle
 from engine.render.shaders import program
@@ -66,6 +67,11 @@ _BLEND = {  # premultiplied-alpha blend functions per slot blend mode
 _VERTEX_FORMAT = "4i 4f 4f 4f 2f 1i 1i"
 _ATTRS = ("in_bones", "in_weights", "in_p01", "in_p23", "in_uv", "in_slot", "in_anchor")
 MAX_SLOTS = 128  # must match shaders/avatar.vert
+# The depth buffer is cleared only once every DEPTH_FRAMES draws (AvatarRenderer._clear):
+# each draw's slots lie DEPTH_STEP apart in window depth (16 steps of a 24-bit buffer, and
+# exact in the shader's float32), every draw nearer than all the draws before it.
+DEPTH_STEP = 2.0**-20
+DEPTH_FRAMES = round(1 / DEPTH_STEP) // (MAX_SLOTS + 1) - 1
 # a slot drawn within a picture this many times its area is a feature of it (_slot_shapes)
 FEATURE_AREA = 2.0
 # The coarsest mip level hulls and cores are made for: a picture drawn smaller than 1/16
@@ -383,6 +389,13 @@ class AvatarRenderer:
         self.rig = rig
         self.hulls = hulls
         self._occlude = True  # the occlusion pre-pass (a switch for measuring it)
+        # a depth buffer's draws since it was last cleared (see _clear)
+        self._depth_age: dict[moderngl.Framebuffer, int] = {}
+        # On a CPU rasteriser a clear costs as much as a memset of the whole target, so the
+        # output is cleared only where the last draw can have left pixels (`_out_dirty`: a
+        # rectangle, or None for "anywhere"); a GPU clears a whole target for nothing.
+        self._software = is_software(ctx)
+        self._out_dirty: tuple[int, int, int, int] | None = None
         self._atlas = ctx.texture(atlas.image.shape[1::-1], 4, atlas.premultiplied().tobytes())
         self._atlas.build_mipmaps()
         self._atlas.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
@@ -516,6 +529,8 @@ class AvatarRenderer:
         self._out = self.ctx.framebuffer(
             color_attachments=[self._out_tex], depth_attachment=self._depth
         )
+        self._out_dirty = None  # a new texture's content is undefined
+        self._transparent = np.zeros(w * h * 4, np.uint8) if self._software else None
         # Multisampling is optional: art with soft, transparent edges is anti-aliased by
         # texture filtering alone (Spine's way), which llvmpipe does much faster.
         self._msaa = (
@@ -544,46 +559,24 @@ class AvatarRenderer:
     def _hull_levels(self, pose: Pose, view: np.ndarray, w: int, h: int) -> np.ndarray:
         """Per hull row (`_hull_keys`: regions, then meshes), the coarsest mip level its
         picture is sampled at this frame, as an index into its `levels`; one past the last
-        for "too small: draw it whole"; -1 for attachments not shown (they do not count)."""
+        for "too small: draw it whole"; -1 for attachments not shown (they do not count).
+        Skins the shown meshes into `_skinned` on the way (engine/kernels/extent.py)."""
         levels = np.full(len(self._hull_keys), -1, np.int8)
         if not self._hull_keys or not self.hulls:
             return levels
         visible = tuple(pose.slot_attachment)
         if self._hull_visible is None or self._hull_visible[0] != visible:
-            shown = np.array([visible[slot] == name for slot, name in self._hull_keys])
+            shown = np.array([visible[slot] == name for slot, name in self._hull_keys], bool)
             self._hull_visible = (visible, shown)
-        shown = self._hull_visible[1]
-        shown_meshes = shown[len(self._hull_bones) :]
-        to_px = np.array([view[0, 0] * w / 2, view[1, 1] * h / 2])[:, None]
-        world = pose.world
-        smallest = np.full(len(self._hull_keys), np.inf)
-        nr = len(self._hull_bones)
-        if nr:
-            rows = world[self._hull_bones]
-            lin = np.stack([rows[:, [WA, WB]], rows[:, [WC, WD]]], axis=1)  # (n, 2, 2)
-            smallest[:nr] = _smallest_singular(
-                np.einsum("nij,njk->nik", to_px * lin, self._hull_texel)
-            )
-        if shown_meshes.any():
-            rig = self.rig
-            starts = self._mesh_starts[shown_meshes]
-            deformed = np.array([off in pose.deformed for off in starts])
-            skin_ranges(
-                world, rig.skin_bones, rig.skin_weights, rig.skin_local, starts,
-                self._mesh_ends[shown_meshes], self._skinned, pose.deform, rig.skin_anchor,
-                deformed,
-            )  # fmt: skip
-            smallest[nr:] = _mesh_smallest_scale(
-                self._skinned, self._mesh_tris, self._mesh_tex_inv, self._mesh_tri_live,
-                self._mesh_tri_first, float(to_px[0, 0]), float(to_px[1, 0]),
-            )  # fmt: skip
-        # GL picks the level from the texel steps per pixel step, at most 1 / (the smallest
-        # singular value of texels -> pixels); trilinear filtering reads that level and the
-        # next. A quarter level of slack for llvmpipe's approximate log2.
-        with np.errstate(divide="ignore"):
-            lod = -np.log2(smallest)
-        level = np.clip(np.nan_to_num(np.floor(lod + 0.25) + 1, nan=99.0), 0, MAX_HULL_LEVEL + 1)
-        levels[shown] = level[shown]
+        rig = self.rig
+        deformed = _deformed(self._mesh_starts, pose)
+        hull_levels(
+            pose.world, float(view[0, 0] * w / 2), float(view[1, 1] * h / 2),
+            self._hull_bones, self._hull_texel, rig.skin_bones, rig.skin_weights,
+            rig.skin_local, rig.skin_anchor, pose.deform, self._mesh_starts, self._mesh_ends,
+            deformed, self._mesh_tris, self._mesh_tex_inv, self._mesh_tri_live,
+            self._mesh_tri_first, self._hull_visible[1], MAX_HULL_LEVEL, self._skinned, levels,
+        )  # fmt: skip
         # A coarser level (a bigger polygon) is always safe, a finer one only while the
         # picture stays that large; a joint bending moves a mesh's level every few frames,
         # and each change rebuilds the index list, so hold the coarsest level seen and let
@@ -616,35 +609,19 @@ class AvatarRenderer:
             rows = np.concatenate(mesh_rows) if mesh_rows else np.zeros(0, np.int64)
             self._bound_visible = (visible, regions, rows)
         _, regions, rows = self._bound_visible
-        world = pose.world
-        points = [self._skinned[rows]]
         if not self.hulls and len(rows):  # _hull_levels skinned them otherwise
             shown = np.array([visible[s] == n for s, n in self.geometry.mesh_hulls], bool)
             starts = self._mesh_starts[shown]
             rig = self.rig
             skin_ranges(
-                world, rig.skin_bones, rig.skin_weights, rig.skin_local, starts,
+                pose.world, rig.skin_bones, rig.skin_weights, rig.skin_local, starts,
                 self._mesh_ends[shown], self._skinned, pose.deform, rig.skin_anchor,
-                np.array([off in pose.deformed for off in starts]),
+                _deformed(starts, pose),
             )  # fmt: skip
-            points = [self._skinned[rows]]
-        if regions.any():
-            b = world[self._bound_bones[regions]][:, None, :]  # (n, 1, 6)
-            c = self._bound_corners[regions]
-            x = b[..., WA] * c[..., 0] + b[..., WB] * c[..., 1] + b[..., WX]
-            y = b[..., WC] * c[..., 0] + b[..., WD] * c[..., 1] + b[..., WY]
-            points.append(np.stack([x.ravel(), y.ravel()], axis=1))
-        pts = np.concatenate(points)
-        if not len(pts):
-            return (0, 0, 0, 0)
-        px = (pts[:, 0] * view[0, 0] + view[0, 2] + 1) * (w / 2)
-        py = (pts[:, 1] * view[1, 1] + view[1, 2] + 1) * (h / 2)
-        # a pixel is drawn where a triangle holds its centre: a pixel of slack each way
-        x0 = int(np.clip(np.floor(px.min()) - 1, 0, w))
-        y0 = int(np.clip(np.floor(py.min()) - 1, 0, h))
-        x1 = int(np.clip(np.ceil(px.max()) + 1, 0, w))
-        y1 = int(np.clip(np.ceil(py.max()) + 1, 0, h))
-        return (x0, y0, max(x0, x1), max(y0, y1))
+        return frame_bounds(
+            self._skinned, rows, pose.world, self._bound_bones, self._bound_corners, regions,
+            view.astype(np.float64), w, h,
+        )  # fmt: skip
 
     def _update_batches(self, pose: Pose, levels: np.ndarray) -> None:
         """Index list of the drawn attachments in slot order, rebuilt only when what is
@@ -755,6 +732,8 @@ class AvatarRenderer:
             pose, framing, avatar_filter, part_filters, raw, (0.0, 0.0, 0.0, 0.0), True, eyes
         )
         self._style_pass(raw, target if target is not None else self._out, style, background)
+        if target is None:
+            self._out_dirty = None  # the style pass writes the whole output
         if target is not None:
             self.drawn_bounds = own
 
@@ -794,7 +773,6 @@ class AvatarRenderer:
         prog["u_view"].write(view.T.tobytes())
         _write(prog, "u_avatar_filter", np.array(avatar_filter, np.float32).tobytes())
         fb.use()
-        fb.clear(*background, depth=1.0)
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
         self._update_batches(pose, self._hull_levels(pose, view, w, h))
         # Occlusion pre-pass: the opaque cores of the parts write their slot's depth, and
@@ -805,6 +783,7 @@ class AvatarRenderer:
             (target is None and fb is self._out and self._depth is not None)
             or (target is not None and target is self._raw and target.depth_attachment is not None)
         ) and self._occlude
+        self._clear(fb, background, occlude, (prog, self._core_prog))
         if occlude and self._core_count:
             ctx.enable(moderngl.DEPTH_TEST)
             ctx.depth_func = "<"
@@ -835,6 +814,47 @@ class AvatarRenderer:
             ctx.copy_framebuffer(self._out, self._msaa)
         if target is None or target is self._raw:
             self.drawn_bounds = self._frame_bounds(pose, view, w, h)
+        if target is None:
+            # what the next draw must clear: the avatar's pixels over a transparent clear
+            plain = self._msaa is self._out and not any(background)
+            self._out_dirty = self.drawn_bounds if plain else None
+
+    def _clear(
+        self,
+        fb: moderngl.Framebuffer,
+        background: tuple[float, float, float, float],
+        occlude: bool,
+        programs: tuple[moderngl.Program, ...],
+    ) -> None:
+        """Clear `fb` to `background` for a draw, and give `programs` this draw's depths.
+        The occlusion pre-pass's depth buffer is cleared only every DEPTH_FRAMES draws:
+        each draw's depths lie nearer than every earlier draw's, so what older draws left
+        there hides nothing, exactly as after a clear (on llvmpipe a clear of a 512x512
+        depth buffer costs about as much CPU as a memset of it, 0.1-0.15 ms a frame)."""
+        age = self._depth_age.get(fb) if occlude else None
+        if age is None or age >= DEPTH_FRAMES:
+            fb.clear(*background, depth=1.0)
+            age = 0
+        elif self._software and fb is self._out and not any(background):
+            if self._out_dirty is None:
+                fb.depth_mask = False
+                fb.clear(*background)
+                fb.depth_mask = True
+            else:
+                x0, y0, x1, y1 = self._out_dirty
+                if x1 > x0 and y1 > y0:
+                    area = (x0, y0, x1 - x0, y1 - y0)
+                    zeros = self._transparent[: area[2] * area[3] * 4]
+                    self._out_tex.write(zeros, viewport=area, alignment=1)
+        else:
+            fb.depth_mask = False
+            fb.clear(*background)
+            fb.depth_mask = True
+        if occlude:
+            self._depth_age[fb] = age + 1
+        for prog in programs:
+            prog["u_depth_base"] = 1.0 - 2.0 * age * (MAX_SLOTS + 1) * DEPTH_STEP
+            prog["u_depth_step"] = 2.0 * DEPTH_STEP
 
     def _raw_target(self, size: tuple[int, int]) -> moderngl.Framebuffer:
         """The texture a styled frame's avatar is drawn into first (with the occlusion
@@ -948,6 +968,7 @@ class AvatarRenderer:
                 attachment.release()
             if self._raw.depth_attachment is not None:
                 self._raw.depth_attachment.release()
+            self._depth_age.pop(self._raw, None)
             self._raw.release()
             self._raw = None
 
@@ -957,6 +978,7 @@ class AvatarRenderer:
                 attachment.release()
             if fb.depth_attachment is not None:
                 fb.depth_attachment.release()
+            self._depth_age.pop(fb, None)
             fb.release()
 
     def release(self) -> None:
@@ -1059,45 +1081,10 @@ def _rigid(bone: int, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     return b, w, p
 
 
-def _smallest_singular(m: np.ndarray) -> np.ndarray:
-    """The smaller singular value of each 2x2 matrix in `m` (n, 2, 2)."""
-    sq = (m**2).sum(axis=(1, 2))
-    det = m[:, 0, 0] * m[:, 1, 1] - m[:, 0, 1] * m[:, 1, 0]
-    return np.sqrt(np.maximum((sq - np.sqrt(np.maximum(sq**2 - 4 * det**2, 0.0))) / 2, 0.0))
-
-
-@njit(cache=True)
-def _mesh_smallest_scale(
-    skinned: np.ndarray,
-    tris: np.ndarray,
-    tex_inv: np.ndarray,
-    live: np.ndarray,
-    first: np.ndarray,
-    sx: float,
-    sy: float,
-) -> np.ndarray:
-    """Per mesh (its triangles from first[k] to first[k + 1]), the smallest singular value
-    of any live triangle's texels -> pixels map: how small its picture is drawn."""
-    out = np.full(len(first), np.inf)
-    for t in range(len(tris)):
-        if not live[t]:
-            continue
-        a, b, c = tris[t, 0], tris[t, 1], tris[t, 2]
-        e00 = (skinned[b, 0] - skinned[a, 0]) * sx
-        e01 = (skinned[c, 0] - skinned[a, 0]) * sx
-        e10 = (skinned[b, 1] - skinned[a, 1]) * sy
-        e11 = (skinned[c, 1] - skinned[a, 1]) * sy
-        m00 = e00 * tex_inv[t, 0, 0] + e01 * tex_inv[t, 1, 0]
-        m01 = e00 * tex_inv[t, 0, 1] + e01 * tex_inv[t, 1, 1]
-        m10 = e10 * tex_inv[t, 0, 0] + e11 * tex_inv[t, 1, 0]
-        m11 = e10 * tex_inv[t, 0, 1] + e11 * tex_inv[t, 1, 1]
-        sq = m00 * m00 + m01 * m01 + m10 * m10 + m11 * m11
-        det = m00 * m11 - m01 * m10
-        s = np.sqrt(max((sq - np.sqrt(max(sq * sq - 4.0 * det * det, 0.0))) / 2.0, 0.0))
-        k = np.searchsorted(first, t, side="right") - 1
-        if s < out[k]:
-            out[k] = s
-    return out
+def _deformed(starts: np.ndarray, pose: Pose) -> np.ndarray:
+    """Which of the meshes at skin-buffer offsets `starts` the pose deforms."""
+    d = pose.deformed
+    return np.fromiter((off in d for off in starts.tolist()), bool, len(starts))
 
 
 def _rect_polygon(rect: tuple[int, int, int, int] | None) -> np.ndarray | None:

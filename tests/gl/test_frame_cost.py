@@ -10,7 +10,8 @@ import pytest
 from engine.assets import ATLASES, AvatarBundle
 from engine.atlas import Atlas
 from engine.render import AvatarRenderer, load_atlas
-from engine.render.renderer import GpuMesh
+from engine.render.looks import RENDER_STYLES
+from engine.render.renderer import DEPTH_FRAMES, GpuMesh
 from engine.session import Inputs
 from tests.conftest import posed
 
@@ -181,3 +182,44 @@ def test_without_mip_read_back_the_stored_hulls_grown_by_bounds_draw_the_same(
             assert bounded.triangles_drawn != digi_512.triangles_drawn  # other hulls
     finally:
         bounded.release()
+
+
+def _as_drawn(r: AvatarRenderer) -> np.ndarray:
+    w, h = r.size
+    return np.frombuffer(r.output_texture.read(), np.uint8).reshape(h, w, 4).copy()
+
+
+def test_draws_without_a_whole_clear_start_from_a_clear_picture(
+    gl: moderngl.Context, digi: AvatarBundle
+) -> None:
+    """The depth buffer is cleared only every DEPTH_FRAMES draws and, on a CPU rasteriser,
+    the output only where the last draw left pixels: a run of draws with the framing
+    jumping, a styled draw, a coloured background, the depth buffer's last draw before its
+    clear and the clear itself gives the very pictures of draws that each clear it all."""
+    atlas = load_atlas(ATLASES / "digi")
+    r = AvatarRenderer(gl, digi.rig, atlas, size=(256, 256))
+    ref = AvatarRenderer(gl, digi.rig, atlas, size=(256, 256))
+    try:
+        assert r._software == ("llvmpipe" in gl.info["GL_RENDERER"])
+        s = posed(digi, Inputs(controls={"speed": 3.0}, transitions=["walk", "wave"]), 0.2, 5)
+        style = next(iter(RENDER_STYLES.values()))
+        kept = 0
+        for k in range(14):
+            s.step(1 / 30)
+            framing = ("face", "full", "bust")[k % 3]
+            if k == 10:  # the last draw before the depth buffer is cleared: nearest -1
+                r._depth_age[r._out] = DEPTH_FRAMES - 1
+            kwargs: dict = {"style": style} if k == 5 else {}
+            if k == 7:
+                kwargs = {"background": (0.2, 0.4, 0.6, 1.0)}
+            kept += r._depth_age.get(r._out, 0) > 0
+            r.draw(s.pose, framing, **kwargs)
+            ref._depth_age.clear()  # the reference clears everything every time
+            ref._out_dirty = None
+            ref.draw(s.pose, framing, **kwargs)
+            np.testing.assert_array_equal(_as_drawn(r), _as_drawn(ref), err_msg=f"draw {k}")
+        assert r._depth_age[r._out] < 4  # cleared after its last draw, counting again
+        assert kept >= 10
+    finally:
+        r.release()
+        ref.release()
