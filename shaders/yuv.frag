@@ -1,15 +1,18 @@
 #version 330 core
-// Premultiplied RGBA -> yuv420p, one fragment per 2x2 block of the renderer's picture.
+// Premultiplied RGBA -> yuv420p, one fragment per 4x2 block of the renderer's picture.
 // The specification is engine/kernels/yuv.py (BT.601 limited range, 2x2 box chroma, one
 // rounding at the end); tests/gl/test_video.py holds the two within a level.
 //
-// The targets are w/2 x h/2, rows numbered as glReadPixels returns them (row 0 first), so
-// what is read back is top row first: fragment (bx, by) covers image pixels x = 2bx, 2bx+1
-// of rows 2by (top) and 2by+1 (bottom). The source texture is in GL order (bottom row
-// first), so image row r is texel row h - 1 - r. Each fragment fetches its four texels
-// once and writes every byte they decide: two Y pairs, U and V, and in the packed layout
-// the alpha half's two Y pairs (its chroma is 128 by the specification: grey has none).
-// engine/render/video.py interleaves the Y rows into the I420 buffer.
+// The targets are ceil(w/4) x h/2, rows numbered as glReadPixels returns them (row 0 first),
+// so what is read back is top row first: fragment (bx, by) covers image pixels x = 4bx ..
+// 4bx+3 of rows 2by (top) and 2by+1 (bottom), and writes each byte they decide: the two
+// rows' four Y, the two 2x2 blocks' U and V, and in the packed layout the alpha half's Y
+// (its chroma is 128 by the specification: grey has none). A row of each target is then a
+// row of its plane as it is (engine/render/video.py reads them into the I420 buffer). Why
+// 4x2, not 2x2: llvmpipe's cost per fragment is more than its texel fetches (half the
+// fragments: a fifth less CPU); past a width that is not a multiple of 4 the last
+// fragment repeats the last column, whose bytes are not read back.
+// The source texture is in GL order (bottom row first), so image row r is texel row h-1-r.
 
 uniform sampler2D u_src;    // the renderer's output: premultiplied RGBA8, w x h
 uniform ivec2 u_src_size;   // w, h
@@ -24,13 +27,13 @@ uniform vec3 u_background;  // opaque background, 0..255
 uniform sampler2D u_backdrop;
 #endif
 
-layout(location = 0) out vec2 f_y_top;         // Y of the colour, top row's two pixels
-layout(location = 1) out vec2 f_y_bottom;      // ... bottom row's
-layout(location = 2) out float f_u;
-layout(location = 3) out float f_v;
+layout(location = 0) out vec4 f_y_top;         // Y of the colour, top row's four pixels
+layout(location = 1) out vec4 f_y_bottom;      // ... bottom row's
+layout(location = 2) out vec2 f_u;             // U of the left and the right 2x2 block
+layout(location = 3) out vec2 f_v;
 #ifdef PACKED
-layout(location = 4) out vec2 f_alpha_top;     // Y of the alpha as grey
-layout(location = 5) out vec2 f_alpha_bottom;
+layout(location = 4) out vec4 f_alpha_top;     // Y of the alpha as grey
+layout(location = 5) out vec4 f_alpha_bottom;
 #endif
 
 const float KR = 0.299;
@@ -38,12 +41,13 @@ const float KB = 0.114;
 const float KG = 1.0 - KR - KB;
 
 vec4 texel(int x, int r) {  // 0..255
-    return texelFetch(u_src, ivec2(x, u_src_size.y - 1 - r), 0) * 255.0;
+    return texelFetch(u_src, ivec2(min(x, u_src_size.x - 1), u_src_size.y - 1 - r), 0) * 255.0;
 }
 
 vec3 behind(int x, int r) {  // what shows where the avatar does not, 0..255
 #ifdef IMAGE
-    return texelFetch(u_backdrop, ivec2(x, u_src_size.y - 1 - r), 0).rgb * 255.0;
+    return texelFetch(u_backdrop, ivec2(min(x, u_src_size.x - 1), u_src_size.y - 1 - r), 0).rgb
+        * 255.0;
 #else
     return u_background;
 #endif
@@ -69,22 +73,35 @@ float y_of(vec3 c) {
     return quantize(16.0 + (219.0 / 255.0) * luma(c));
 }
 
+float u_of(vec3 m) {
+    return quantize(128.0 + (224.0 / 255.0) * (m.b - luma(m)) / (2.0 * (1.0 - KB)));
+}
+
+float v_of(vec3 m) {
+    return quantize(128.0 + (224.0 / 255.0) * (m.r - luma(m)) / (2.0 * (1.0 - KR)));
+}
+
 void main() {
-    int x = 2 * int(gl_FragCoord.x);
+    int x = 4 * int(gl_FragCoord.x);
     int r = 2 * int(gl_FragCoord.y);
-    vec4 ta = texel(x, r), tb = texel(x + 1, r), tc = texel(x, r + 1), td = texel(x + 1, r + 1);
-    vec3 a = colour(ta, x, r), b = colour(tb, x + 1, r);
-    vec3 c = colour(tc, x, r + 1), d = colour(td, x + 1, r + 1);
-    f_y_top = vec2(y_of(a), y_of(b));
-    f_y_bottom = vec2(y_of(c), y_of(d));
-    vec3 m = 0.25 * (a + b + c + d);
-    float l = luma(m);
-    f_u = quantize(128.0 + (224.0 / 255.0) * (m.b - l) / (2.0 * (1.0 - KB)));
-    f_v = quantize(128.0 + (224.0 / 255.0) * (m.r - l) / (2.0 * (1.0 - KR)));
+    vec4 t[8];  // the top row's four texels, then the bottom row's
+    vec3 c[8];  // their colours
+    for (int i = 0; i < 4; i++) {
+        t[i] = texel(x + i, r);
+        t[4 + i] = texel(x + i, r + 1);
+        c[i] = colour(t[i], x + i, r);
+        c[4 + i] = colour(t[4 + i], x + i, r + 1);
+    }
+    f_y_top = vec4(y_of(c[0]), y_of(c[1]), y_of(c[2]), y_of(c[3]));
+    f_y_bottom = vec4(y_of(c[4]), y_of(c[5]), y_of(c[6]), y_of(c[7]));
+    vec3 left = 0.25 * (c[0] + c[1] + c[4] + c[5]);
+    vec3 right = 0.25 * (c[2] + c[3] + c[6] + c[7]);
+    f_u = vec2(u_of(left), u_of(right));
+    f_v = vec2(v_of(left), v_of(right));
 #if defined(PACKED) && (defined(OVER) || defined(IMAGE))
-    f_alpha_top = f_alpha_bottom = vec2(y_of(vec3(255.0)));  // the backdrop covers it all
+    f_alpha_top = f_alpha_bottom = vec4(y_of(vec3(255.0)));  // the backdrop covers it all
 #elif defined(PACKED)
-    f_alpha_top = vec2(y_of(vec3(ta.a)), y_of(vec3(tb.a)));
-    f_alpha_bottom = vec2(y_of(vec3(tc.a)), y_of(vec3(td.a)));
+    f_alpha_top = vec4(y_of(vec3(t[0].a)), y_of(vec3(t[1].a)), y_of(vec3(t[2].a)), y_of(vec3(t[3].a)));
+    f_alpha_bottom = vec4(y_of(vec3(t[4].a)), y_of(vec3(t[5].a)), y_of(vec3(t[6].a)), y_of(vec3(t[7].a)));
 #endif
 }

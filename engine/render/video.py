@@ -2,10 +2,11 @@
 
 Why: the WebRTC encoder (libvpx VP8) wants yuv420p. Reading back RGBA (4 bytes a pixel) and
 converting on the CPU (composite + swscale) costs more than the render itself; here one
-fullscreen draw samples the renderer's output texture, one fragment per 2x2 block (each
+fullscreen draw samples the renderer's output texture, one fragment per 4x2 block (each
 source texel fetched once: what llvmpipe's cost is counted in), and writes Y, U and V into
-small R8/RG8 targets, so a frame reads back only its planes, 1.5 bytes a pixel (the packed
-layout's alpha half has no chroma to read: it is 128 by the specification).
+small RGBA8/RG8 targets whose rows are the planes' rows, so a frame reads back only its
+planes, 1.5 bytes a pixel (the packed layout's alpha half has no chroma to read: it is 128
+by the specification).
 
 The specification is engine/kernels/yuv.py (BT.601 limited range, 2x2 box chroma, the
 "opaque" and "packed" layouts); the GLSL is shaders/fullscreen.vert + shaders/yuv.frag, and
@@ -118,10 +119,12 @@ class VideoConverter:
         frame_size(*self.renderer.size, self.layout)  # raises for an odd size
         self._release_target()
         w, h = self._src_size = self.renderer.size
-        # Y top pairs, Y bottom pairs, U, V (+ the alpha half's Y pairs when packed)
-        components = (2, 2, 1, 1, 2, 2) if self.layout == "packed" else (2, 2, 1, 1)
+        # per 4x2 block: Y of the top row's 4 pixels, of the bottom row's, U and V of its
+        # two 2x2 blocks (+ the alpha half's Y when packed); a width that is not a multiple
+        # of 4 gets a last column of blocks half outside, whose extra bytes are not read
+        components = (4, 4, 2, 2, 4, 4) if self.layout == "packed" else (4, 4, 2, 2)
         self._target = self.ctx.framebuffer(
-            color_attachments=[self.ctx.texture((w // 2, h // 2), n) for n in components]
+            color_attachments=[self.ctx.texture((-(-w // 4), h // 2), n) for n in components]
         )
         self._prog["u_src_size"] = self._src_size
         self._written = None  # a new target: convert it all once
@@ -136,7 +139,7 @@ class VideoConverter:
         already holds converted transparent pixels, the same every frame; so most of a
         full-figure frame is not shaded at all."""
         w, h = self._src_size
-        everything = (0, 0, w // 2, h // 2)
+        everything = (0, 0, -(-w // 4), h // 2)
         bounds = self.renderer.drawn_bounds
         if self._written is None or bounds is None:
             return everything
@@ -160,14 +163,16 @@ class VideoConverter:
         x0, y0, x1, y1 = bounds
         if x1 <= x0 or y1 <= y0:
             return (0, 0, 0, 0)
-        # target row r holds image rows 2r, 2r + 1, image row i being GL row h - 1 - i
-        return (x0 // 2, (h - y1) // 2, (x1 + 1) // 2, (h - y0 + 1) // 2)
+        # target column c holds image columns 4c .. 4c + 3, target row r image rows 2r and
+        # 2r + 1, image row i being GL row h - 1 - i
+        return (x0 // 4, (h - y1) // 2, (x1 + 3) // 4, (h - y0 + 1) // 2)
 
-    def _read(self, attachment: int, components: int) -> np.ndarray:
+    def _read(self, attachment: int, components: int, width: int) -> np.ndarray:
+        """Target `attachment`'s rows, each `width` bytes of a plane's row."""
         assert self._target is not None
         w, h = self._src_size
         data = self._target.read(components=components, attachment=attachment, alignment=1)
-        return np.frombuffer(data, np.uint8).reshape(h // 2, (w // 2) * components)
+        return np.frombuffer(data, np.uint8).reshape(h // 2, -(-w // 4) * components)[:, :width]
 
     def convert_i420(self) -> np.ndarray:
         """The frame as one new contiguous I420 buffer, shape (3H/2, W) uint8: Y's H rows
@@ -191,13 +196,13 @@ class VideoConverter:
         self._written = blocks if bounds is None else self._own_blocks(bounds)
         out = np.empty(frame_w * frame_h * 3 // 2, np.uint8)
         y, u, v = _planes(out, frame_w, frame_h)
-        y[0::2, :w] = self._read(0, 2)
-        y[1::2, :w] = self._read(1, 2)
-        u[:, : w // 2] = self._read(2, 1)
-        v[:, : w // 2] = self._read(3, 1)
+        y[0::2, :w] = self._read(0, 4, w)
+        y[1::2, :w] = self._read(1, 4, w)
+        u[:, : w // 2] = self._read(2, 2, w // 2)
+        v[:, : w // 2] = self._read(3, 2, w // 2)
         if self.layout == "packed":
-            y[0::2, w:] = self._read(4, 2)
-            y[1::2, w:] = self._read(5, 2)
+            y[0::2, w:] = self._read(4, 4, w)
+            y[1::2, w:] = self._read(5, 4, w)
             u[:, w // 2 :] = 128
             v[:, w // 2 :] = 128
         return out.reshape(frame_h * 3 // 2, frame_w)
