@@ -392,10 +392,11 @@ class AvatarRenderer:
         # a depth buffer's draws since it was last cleared (see _clear)
         self._depth_age: dict[moderngl.Framebuffer, int] = {}
         # On a CPU rasteriser a clear costs as much as a memset of the whole target, so the
-        # output is cleared only where the last draw can have left pixels (`_out_dirty`: a
-        # rectangle, or None for "anywhere"); a GPU clears a whole target for nothing.
+        # output is cleared only within `drawn_bounds` while everything outside them is
+        # known to be transparent (every writer of the output keeps its pixels inside them:
+        # engine/render/overlay.py grows them); a GPU clears a whole target for nothing.
         self._software = is_software(ctx)
-        self._out_dirty: tuple[int, int, int, int] | None = None
+        self._clear_outside = False
         self._atlas = ctx.texture(atlas.image.shape[1::-1], 4, atlas.premultiplied().tobytes())
         self._atlas.build_mipmaps()
         self._atlas.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
@@ -529,7 +530,7 @@ class AvatarRenderer:
         self._out = self.ctx.framebuffer(
             color_attachments=[self._out_tex], depth_attachment=self._depth
         )
-        self._out_dirty = None  # a new texture's content is undefined
+        self._clear_outside = False  # a new texture's content is undefined
         self._transparent = np.zeros(w * h * 4, np.uint8) if self._software else None
         # Multisampling is optional: art with soft, transparent edges is anti-aliased by
         # texture filtering alone (Spine's way), which llvmpipe does much faster.
@@ -732,9 +733,9 @@ class AvatarRenderer:
             pose, framing, avatar_filter, part_filters, raw, (0.0, 0.0, 0.0, 0.0), True, eyes
         )
         self._style_pass(raw, target if target is not None else self._out, style, background)
-        if target is None:
-            self._out_dirty = None  # the style pass writes the whole output
-        if target is not None:
+        if target is None:  # cleared to the background, drawn within drawn_bounds
+            self._clear_outside = not any(background)
+        else:
             self.drawn_bounds = own
 
     def _draw(
@@ -814,10 +815,8 @@ class AvatarRenderer:
             ctx.copy_framebuffer(self._out, self._msaa)
         if target is None or target is self._raw:
             self.drawn_bounds = self._frame_bounds(pose, view, w, h)
-        if target is None:
-            # what the next draw must clear: the avatar's pixels over a transparent clear
-            plain = self._msaa is self._out and not any(background)
-            self._out_dirty = self.drawn_bounds if plain else None
+        if target is None:  # not so after a clear to a colour or a multisampled draw
+            self._clear_outside = self._msaa is self._out and not any(background)
 
     def _clear(
         self,
@@ -835,17 +834,18 @@ class AvatarRenderer:
         if age is None or age >= DEPTH_FRAMES:
             fb.clear(*background, depth=1.0)
             age = 0
-        elif self._software and fb is self._out and not any(background):
-            if self._out_dirty is None:
-                fb.depth_mask = False
-                fb.clear(*background)
-                fb.depth_mask = True
-            else:
-                x0, y0, x1, y1 = self._out_dirty
-                if x1 > x0 and y1 > y0:
-                    area = (x0, y0, x1 - x0, y1 - y0)
-                    zeros = self._transparent[: area[2] * area[3] * 4]
-                    self._out_tex.write(zeros, viewport=area, alignment=1)
+        elif (
+            self._software
+            and fb is self._out
+            and self._clear_outside
+            and self.drawn_bounds is not None
+            and not any(background)
+        ):
+            x0, y0, x1, y1 = self.drawn_bounds
+            if x1 > x0 and y1 > y0:
+                area = (x0, y0, x1 - x0, y1 - y0)
+                zeros = self._transparent[: area[2] * area[3] * 4]
+                self._out_tex.write(zeros, viewport=area, alignment=1)
         else:
             fb.depth_mask = False
             fb.clear(*background)

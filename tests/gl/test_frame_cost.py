@@ -9,8 +9,10 @@ import pytest
 
 from engine.assets import ATLASES, AvatarBundle
 from engine.atlas import Atlas
+from engine.effects import builtin_effect
 from engine.render import AvatarRenderer, load_atlas
 from engine.render.looks import RENDER_STYLES
+from engine.render.overlay import OverlayPass
 from engine.render.renderer import DEPTH_FRAMES, GpuMesh
 from engine.session import Inputs
 from tests.conftest import posed
@@ -194,11 +196,13 @@ def test_draws_without_a_whole_clear_start_from_a_clear_picture(
 ) -> None:
     """The depth buffer is cleared only every DEPTH_FRAMES draws and, on a CPU rasteriser,
     the output only where the last draw left pixels: a run of draws with the framing
-    jumping, a styled draw, a coloured background, the depth buffer's last draw before its
-    clear and the clear itself gives the very pictures of draws that each clear it all."""
+    jumping, an effect's overlay moving over two frames and gone on the third, a styled
+    draw, a coloured background, the depth buffer's last draw before its clear and the
+    clear itself gives the very pictures of draws that each clear it all."""
     atlas = load_atlas(ATLASES / "digi")
     r = AvatarRenderer(gl, digi.rig, atlas, size=(256, 256))
     ref = AvatarRenderer(gl, digi.rig, atlas, size=(256, 256))
+    overlay = OverlayPass(gl, builtin_effect("sparkles"))
     try:
         assert r._software == ("llvmpipe" in gl.info["GL_RENDERER"])
         s = posed(digi, Inputs(controls={"speed": 3.0}, transitions=["walk", "wave"]), 0.2, 5)
@@ -217,9 +221,13 @@ def test_draws_without_a_whole_clear_start_from_a_clear_picture(
             ref._depth_age.clear()  # the reference clears everything every time
             ref._out_dirty = None
             ref.draw(s.pose, framing, **kwargs)
+            if k in (2, 3):  # sparkles outside the avatar, elsewhere each frame
+                overlay.draw(r, 0.4 * k)
+                overlay.draw(ref, 0.4 * k)
             np.testing.assert_array_equal(_as_drawn(r), _as_drawn(ref), err_msg=f"draw {k}")
         assert r._depth_age[r._out] < 4  # cleared after its last draw, counting again
         assert kept >= 10
     finally:
+        overlay.release()
         r.release()
         ref.release()
