@@ -99,7 +99,10 @@ MAX_WORN = 8  # rigs wearing generated faces kept built (each ~2 s of CPU to mak
 MAX_DRESSED = 8  # bundles dressed in marketplace items kept built (pictures decoded, atlas)
 MAX_MEDIA = 8  # m= sections an offer may have (each can cost a transport and its sockets)
 SAVE_EVERY = 2.0  # seconds between looks at live sessions' looks (saved when changed)
-MOVED_FLUSH = 1.0  # seconds the "moved" message may take to leave before its peer closes
+# seconds the "moved" message may take to reach the old page before its peer closes: long
+# enough for SCTP to send it again once (its retransmission timeout is at least 1 s) when
+# the first packet was lost, which on a loaded server or a lossy network it can be
+MOVED_FLUSH = 2.5
 STATUS_EVERY = 0.5  # seconds between status messages to a puppet page
 AFTER_COMMAND = 0.05  # a status this soon after a command (its tick has run by then)
 # seconds a session whose puppet page went (a reload) stays for its OBS/WHEP viewers, waiting
@@ -439,8 +442,9 @@ class SessionManager:
 
     async def _tell_moved(self, peer: Peer | None) -> None:
         """Tell a puppet page its session moved to another tab, then close its peer without
-        ending the session. The message gets a moment to leave first (SCTP sends it after
-        `send` returns; a closed connection would drop it)."""
+        ending the session. The message gets up to MOVED_FLUSH to arrive first: SCTP sends
+        it after `send` returns and resends it if it was lost, and closing the connection
+        would drop it, so the peer closes once the page has acknowledged it."""
         if peer is None or peer.closed:
             return
         peer.moved = True
@@ -449,9 +453,10 @@ class SessionManager:
             with contextlib.suppress(Exception):
                 sender(channel)({"type": "moved"})
                 end = self.clock() + MOVED_FLUSH
-                while channel.bufferedAmount > 0 and self.clock() < end:
+                while (
+                    channel.bufferedAmount > 0 or _unacknowledged(peer.pc)
+                ) and self.clock() < end:
                     await asyncio.sleep(0.02)
-                await asyncio.sleep(0.1)  # handed to the transport: out with its next send
         await self.close_peer(peer.id)
 
     def _puppet_of(self, session: LiveSession) -> Peer | None:
@@ -1287,6 +1292,18 @@ def _warm_tracking() -> None:
     from engine.tracking.landmarker import shared_pool
 
     shared_pool().acquire().close()  # one graph built and waiting in the pool
+
+
+def _unacknowledged(pc: RTCPeerConnection) -> bool:
+    """Whether `pc`'s data channels hold messages the far end has not acknowledged yet.
+    aiortc keeps them in its SCTP association's queues until the far end's SACK; it has no
+    public property for that (`bufferedAmount` falls as soon as a message is first sent),
+    so a newer aiortc without those queues reads as "nothing outstanding"."""
+    sctp = pc.sctp
+    if sctp is None:
+        return False
+    queues = ("_data_channel_queue", "_outbound_queue", "_sent_queue")
+    return any(len(getattr(sctp, name, ())) for name in queues)
 
 
 def local_only() -> RTCConfiguration:
