@@ -40,10 +40,10 @@ from engine.render.looks import RenderStyle
 from engine.render.overlay import OverlayPass
 from engine.render.scene import SOFTWARE_FPS, Scene, cover
 from engine.render.video import VideoConverter
-from engine.session import AvatarSession
 from streaming.frames import frame_from_i420
 from streaming.live import BACKGROUND, LiveSession, Output
 from streaming.market_items import VideoBackdrop
+from streaming.stills import StillWorker
 
 Size = tuple[int, int]
 
@@ -163,9 +163,7 @@ class RenderWorker:
         self._changed = False  # a session left: views nobody uses may be released
         # effects' overlays on the GPU (their frames' textures), by (name, overlay object)
         self._overlays: dict[tuple[str, int], OverlayPass] = {}
-        self._stills: list[
-            tuple[AvatarBundle, int, str, float, RenderStyle | None, Future[np.ndarray]]
-        ] = []
+        self._stills = StillWorker()  # on a thread and context of its own
 
     def start(
         self, timeout: float = 20.0, warm: tuple[tuple[AvatarBundle, int, str], ...] = ()
@@ -208,14 +206,12 @@ class RenderWorker:
         self, bundle: AvatarBundle, size: int, framing: str = "full", seconds: float = 1.0,
         style: RenderStyle | None = None,
     ) -> Future[np.ndarray]:  # fmt: skip
-        """A still of `bundle` idling for `seconds` (its springs settled), drawn on the
-        render thread between ticks in render style `style`: (size, size, 4) premultiplied
-        RGBA, top row first. The future fails with the renderer's error."""
-        done: Future[np.ndarray] = Future()
-        with self._lock:
-            self._stills.append((bundle, size, framing, seconds, style, done))
-        self._wake.set()
-        return done
+        """A still of `bundle` idling for `seconds` (its springs settled) in render style
+        `style`: (size, size, 4) premultiplied RGBA, top row first. Drawn by the still
+        worker (streaming/stills.py), never on this thread: making a still's renderer
+        costs a second or more, which would stop every session's ticks. The future fails
+        with the renderer's error."""
+        return self._stills.submit(bundle, size, framing, seconds, style)
 
     @property
     def sessions(self) -> int:
@@ -225,6 +221,7 @@ class RenderWorker:
     def stop(self, timeout: float = 5.0) -> None:
         self._stopping = True
         self._wake.set()
+        self._stills.stop(timeout)
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -286,10 +283,6 @@ class RenderWorker:
         try:
             while not self._stopping:
                 with self._lock:
-                    stills, self._stills = self._stills, []
-                for still in stills:
-                    self._still(ctx, *still)
-                with self._lock:
                     alive = [g for g in self._grids if not g.session.closed]
                     self._changed |= len(alive) != len(self._grids)
                     self._grids = alive
@@ -318,25 +311,6 @@ class RenderWorker:
                 renderer.release()
             self.renderers = 0
             ctx.release()
-
-    def _still(
-        self, ctx, bundle: AvatarBundle, size: int, framing: str, seconds: float,
-        style: RenderStyle | None, done: Future[np.ndarray],
-    ) -> None:  # fmt: skip
-        if not done.set_running_or_notify_cancel():
-            return
-        try:
-            session = AvatarSession(bundle, seed=0)
-            for _ in range(max(1, round(seconds * 60))):
-                session.advance(1 / 60)
-            # its own renderer, released at once: a still must not keep an atlas alive
-            renderer = AvatarRenderer(ctx, bundle.rig, bundle.pictures(), (size, size))
-            try:
-                done.set_result(renderer.render(session.pose, framing, style=style).copy())
-            finally:
-                renderer.release()
-        except Exception as e:
-            done.set_exception(e)
 
     def _tick(self, grid: TickGrid, renderer_for) -> None:
         # the tick's time is its slot on the session's grid, stamped once and passed on

@@ -6,7 +6,9 @@ belongs to the thread that made it; the render worker owns one per process.
 
 from __future__ import annotations
 
+import ctypes
 import os
+from collections.abc import Callable
 
 import moderngl
 
@@ -29,6 +31,30 @@ def create_context() -> moderngl.Context:
             f"context through {backend}: {e}"
         ) from e
     return ctx
+
+
+_FINISH: list[Callable[[], None] | None] = []  # glFinish through ctypes, resolved once
+
+
+def wait_idle(ctx: moderngl.Context) -> None:
+    """Wait until `ctx` (current on this thread) has done all its work, without holding
+    Python's GIL. moderngl holds the GIL through every call, so a read-back that waits for
+    llvmpipe's rasteriser (milliseconds a frame) or a GPU stops every other Python thread
+    meanwhile: the render worker's waits stalled the server's event loop, its WebRTC I/O
+    included, for up to 10-15 ms at a time. A ctypes call releases the GIL; the reads
+    after it find the work done."""
+    if not _FINISH:
+        try:
+            finish = ctypes.CDLL("libGL.so.1").glFinish  # glvnd: the current context's
+            finish.restype, finish.argtypes = None, []
+            _FINISH.append(finish)
+        except (OSError, AttributeError):
+            _FINISH.append(None)
+    finish = _FINISH[0]
+    if finish is None:
+        ctx.finish()
+    else:
+        finish()
 
 
 def is_software(ctx: moderngl.Context) -> bool:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import moderngl
 import numpy as np
@@ -47,6 +48,7 @@ from engine.hulls import (
 from engine.kernels.extent import frame_bounds, hull_levels
 from engine.kernels.layout import WA, WB, WC, WD, WX, WY
 from engine.kernels.skinning import skin_ranges
+from engine.memo import Memo, content_key
 from engine.pose.pose import Pose
 from engine.render.context import is_software
 from engine.render.framing import FRAMINGS, Rect, framing_rect, view_matrix
@@ -57,6 +59,7 @@ from engine.rig.loader import setup_world_transforms
 
 ColorFilter = tuple[float, float, float, float]  # hue degrees, saturation, brightness, contrast
 NO_FILTER: ColorFilter = (0.0, 1.0, 1.0, 1.0)
+T = TypeVar("T")
 
 _BLEND = {  # premultiplied-alpha blend functions per slot blend mode
     BlendMode.NORMAL: (moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA),
@@ -161,7 +164,6 @@ class RigGeometry:
         self._grown: dict[str, list[np.ndarray]] = {}  # path -> hull grown per level
         # path -> per level, the picture's fully opaque core (a rectangle, texels) or None
         self._cores: dict[str, list[np.ndarray | None]] = {}
-        self._clipped: dict[tuple[object, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         for slot in rig.slots:
             for name, att in rig.attachments[slot.index].items():
                 if att.path not in atlas.regions:
@@ -183,7 +185,7 @@ class RigGeometry:
         self.indices = np.concatenate(rows["i"]).astype(np.int32)
         self.slots = np.concatenate(rows["s"]).astype(np.int32)
         self.anchors = np.concatenate(rows["a"]).astype(np.int32)
-        del self._rows, self._grown, self._cores, self._clipped, self._support
+        del self._rows, self._grown, self._cores, self._support
 
     def _add(
         self, slot: SlotData, b: np.ndarray, w: np.ndarray, p: np.ndarray, uv: np.ndarray
@@ -230,18 +232,8 @@ class RigGeometry:
         if not atlas.image[y : y + rh, x : x + rw, 3].any():
             self.blank.add(key)
             return
-        if att.path not in self._grown and self._support is not None:
-            masks = self._support.masks((x, y, rw, rh), MAX_HULL_LEVEL + 1)
-            self._grown[att.path] = [support_polygon(seen, HULL_DIRECTIONS) for seen, _ in masks]
-            self._cores[att.path] = [_rect_polygon(core_rectangle(solid)) for _, solid in masks]
         if att.path not in self._grown:  # left and right often share a picture
-            hull = atlas.hull(att.path)
-            alpha = atlas.image[y : y + rh, x : x + rw, 3]
-            reaches = [mip_reach(lv) for lv in range(MAX_HULL_LEVEL + 1)]
-            self._grown[att.path] = [
-                grow(hull, r, (rw, rh), simplify=False, directions=HULL_DIRECTIONS) for r in reaches
-            ]
-            self._cores[att.path] = [_rect_polygon(opaque_core(alpha, r)) for r in reaches]
+            self._grown[att.path], self._cores[att.path] = self._picture_pieces(atlas, att.path)
         polys, cores = self._grown[att.path], self._cores[att.path]
         if isinstance(att, MeshAttachment):
             texel = np.asarray(uv, np.float64) * (rw, rh)  # corners in the picture's texels
@@ -279,6 +271,37 @@ class RigGeometry:
             slot.bone, (to_uv @ fit[:2]).T, tuple(ranges), tuple(region_cores)
         )
 
+    def _picture_pieces(
+        self, atlas: Atlas, path: str
+    ) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+        """The picture's hull grown for each mip level and its opaque core per level (a
+        rectangle, texels), from the texture's own mip levels where they could be read."""
+        x, y, rw, rh = atlas.regions[path]
+        if self._support is not None:
+            masks = self._support.masks((x, y, rw, rh), MAX_HULL_LEVEL + 1)
+
+            def from_support() -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+                return (
+                    [support_polygon(seen, HULL_DIRECTIONS) for seen, _ in masks],
+                    [_rect_polygon(core_rectangle(solid)) for _, solid in masks],
+                )
+
+            key = content_key("support", HULL_DIRECTIONS, *(m for pair in masks for m in pair))
+            return _PIECES.get(key, lambda: _frozen(from_support()))
+        hull = atlas.hull(path)
+        alpha = atlas.image[y : y + rh, x : x + rw, 3]
+
+        def from_bounds() -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+            reaches = [mip_reach(lv) for lv in range(MAX_HULL_LEVEL + 1)]
+            return (
+                [grow(hull, r, (rw, rh), simplify=False, directions=HULL_DIRECTIONS)
+                 for r in reaches],
+                [_rect_polygon(opaque_core(alpha, r)) for r in reaches],
+            )  # fmt: skip
+
+        key = content_key("bounds", HULL_DIRECTIONS, MAX_HULL_LEVEL, hull, alpha)
+        return _PIECES.get(key, lambda: _frozen(from_bounds()))
+
     def _polygon(
         self, slot: SlotData, region: tuple[np.ndarray, np.ndarray, tuple], poly: np.ndarray
     ) -> GpuMesh:
@@ -307,6 +330,15 @@ class RigGeometry:
         triangles did. Where a cut would leave a sliver (a hull edge passing close by a
         corner of the mesh), the hull is grown to take that corner in; a mesh that still
         has one, or a corner of more than 4 bones, is culled instead (`_cull`)."""
+        att, b, w, p, texel, _, _ = mesh
+        key = content_key("cut", poly, texel, att.triangles, b, w, p, size)
+        cull, poly = _PIECES.get(key, lambda: _frozen(self._cut_plan(mesh, poly, size)))
+        return self._cull(mesh, poly) if cull else self._clip(slot, mesh, poly)
+
+    def _cut_plan(
+        self, mesh: tuple, poly: np.ndarray, size: tuple[int, int]
+    ) -> tuple[bool, np.ndarray]:
+        """For `_cut`: whether to cull instead, and the hull grown past its slivers."""
         _, b, w, p, texel, _, _ = mesh
         for _ in range(MAX_GROW):
             src, bary, ctri = self._clipped_by(mesh, poly)
@@ -321,23 +353,19 @@ class RigGeometry:
             near = np.unique(np.concatenate([ids[ids < n], src[ids[ids >= n] - n].ravel()]))
             outside = near[(_sides(texel[near], poly) < 0).any(axis=1)]
             if not len(outside):
-                return self._cull(mesh, poly)
+                return True, poly
             poly = grow(
                 np.concatenate([poly, texel[outside]]), 0.0, size, simplify=False,
                 directions=HULL_DIRECTIONS,
             )  # fmt: skip
         else:
-            return self._cull(mesh, poly)
-        if not _combine_influences(b, w, p, src, bary)[3].all():
-            return self._cull(mesh, poly)
-        return self._clip(slot, mesh, poly)
+            return True, poly
+        return not _combine_influences(b, w, p, src, bary)[3].all(), poly
 
     def _clipped_by(self, mesh: tuple, poly: np.ndarray) -> tuple[np.ndarray, ...]:
         att, _, _, _, texel, _, _ = mesh
-        clip_key = (att.path, poly.tobytes(), texel.tobytes(), att.triangles.tobytes())
-        if clip_key not in self._clipped:
-            self._clipped[clip_key] = clip_triangles(texel, att.triangles, poly)
-        return self._clipped[clip_key]
+        key = content_key("clip", poly, texel, att.triangles)
+        return _PIECES.get(key, lambda: _frozen(clip_triangles(texel, att.triangles, poly)))
 
     def _clip(self, slot: SlotData, mesh: tuple, poly: np.ndarray) -> GpuMesh:
         """A mesh attachment's triangles cut down to `poly` (picture texels), for the
@@ -345,7 +373,8 @@ class RigGeometry:
         deforms) exactly."""
         att, b, w, p, _, uv_rect, first = mesh
         src, bary, ctri = self._clipped_by(mesh, poly)
-        cb, cw, cp, ok = _combine_influences(b, w, p, src, bary)
+        key = content_key("influences", b, w, p, src, bary)
+        cb, cw, cp, ok = _PIECES.get(key, lambda: _frozen(_combine_influences(b, w, p, src, bary)))
         if not ok.all():  # > 4 bones: no exact corner, so that piece occludes nothing
             bad = len(b) + np.flatnonzero(~ok)
             ctri = ctri[~np.isin(ctri, bad).any(axis=1)]
@@ -1117,6 +1146,22 @@ def _to_atlas(part_uv: np.ndarray, rect: tuple[float, float, float, float]) -> n
     """A part's own uvs (0..1 over its picture) -> atlas texture coordinates."""
     u0, v0, u1, v1 = rect
     return np.stack([u0 + part_uv[:, 0] * (u1 - u0), v0 + part_uv[:, 1] * (v1 - v0)], axis=1)
+
+
+# a rig's costly static pieces by content (engine/memo.py): a picture's hulls and cores, a
+# mesh's cuts; a few thousand cover every picture of the bundled avatars and their looks
+_PIECES = Memo(4096)
+
+
+def _frozen(value: T) -> T:
+    """`value` (an array, or tuples and lists of them) with its arrays made read-only:
+    memoised pieces are shared by every renderer, so none may change them."""
+    if isinstance(value, np.ndarray):
+        value.setflags(write=False)
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            _frozen(item)
+    return value
 
 
 def _combine_influences(

@@ -20,6 +20,7 @@ import moderngl
 import numpy as np
 
 from engine.kernels.yuv import DEFAULT_BACKGROUND, frame_size
+from engine.render.context import wait_idle
 from engine.render.renderer import AvatarRenderer
 from engine.render.shaders import program
 
@@ -181,6 +182,7 @@ class VideoConverter:
         target = self._ensure_target()
         frame_w, frame_h = self.size
         w = self._src_size[0]
+        wait_idle(self.ctx)  # the picture drawn, the GIL free meanwhile
         blocks = self._blocks()
         bx0, by0, bx1, by1 = blocks
         if bx1 > bx0 and by1 > by0:
@@ -191,6 +193,7 @@ class VideoConverter:
             target.use()
             self.ctx.disable(moderngl.BLEND)
             self._vao.render(moderngl.TRIANGLES, vertices=3)
+            wait_idle(self.ctx)  # the planes converted: the reads below only copy
         # only the avatar's own blocks count as written from it next time
         bounds = self.renderer.drawn_bounds
         self._written = blocks if bounds is None else self._own_blocks(bounds)

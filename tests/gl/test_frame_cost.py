@@ -7,15 +7,18 @@ import moderngl
 import numpy as np
 import pytest
 
+import engine.render.renderer as renderer_module
 from engine.assets import ATLASES, AvatarBundle
 from engine.atlas import Atlas
 from engine.effects import builtin_effect
+from engine.memo import Memo
 from engine.render import AvatarRenderer, load_atlas
 from engine.render.looks import RENDER_STYLES
 from engine.render.overlay import OverlayPass
-from engine.render.renderer import DEPTH_FRAMES, GpuMesh
+from engine.render.renderer import _PIECES, DEPTH_FRAMES, GpuMesh
 from engine.session import Inputs
 from tests.conftest import posed
+from tests.worn import worn
 
 
 @pytest.fixture(scope="module")
@@ -231,3 +234,31 @@ def test_draws_without_a_whole_clear_start_from_a_clear_picture(
         overlay.release()
         r.release()
         ref.release()
+
+
+def _geometry(gl: moderngl.Context, bundle: AvatarBundle) -> tuple[bytes, bytes, int]:
+    r = AvatarRenderer(gl, bundle.rig, bundle.pictures(), size=(64, 64))
+    try:
+        g = r.geometry
+        return g.interleaved(), g.indices.tobytes(), g.core_index_bytes
+    finally:
+        r.release()
+
+
+def test_geometry_from_the_memo_is_the_geometry_made_afresh(
+    gl: moderngl.Context, digi: AvatarBundle, testrig: AvatarBundle, monkeypatch
+) -> None:
+    """A rig's pieces (hulls, cores, cuts) are memoised by content across renderers
+    (engine/memo.py): looks that share most pictures, made one after another, get the
+    geometry each gets with nothing memoised, so no key leaves out an input its piece
+    depends on (two pieces with one key would get the same result)."""
+    looks = [digi, worn(), testrig]  # Digi wearing a generated face: most pictures shared
+    with monkeypatch.context() as m:
+        m.setattr(renderer_module, "_PIECES", Memo(0))  # remembers nothing
+        afresh = [_geometry(gl, look) for look in looks]
+    _PIECES.clear()
+    warm = [_geometry(gl, look) for look in looks]
+    assert _PIECES.hits > 0
+    assert len({a[0] for a in afresh}) == len(looks)  # the looks' geometry differs
+    for look_afresh, look_warm in zip(afresh, warm, strict=True):
+        assert look_afresh == look_warm

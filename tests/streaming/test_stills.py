@@ -1,0 +1,81 @@
+"""Stills (streaming/stills.py) are drawn beside the render worker, not on it: a live session
+keeps its ticks while a batch of stills is made (the studio asks for a dozen thumbnails at
+once; drawn on the render thread they froze its stream for seconds), and each still is the
+picture the engine draws for that pose."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from engine.render import AvatarRenderer, create_context
+from engine.render.renderer import _PIECES
+from engine.session import AvatarSession
+from streaming.live import LiveSession
+from streaming.render_worker import RenderWorker
+from streaming.stills import StillWorker
+
+
+def _wearing(bundle, category: str, label: str):
+    lib = bundle.sprites
+    worn = dataclasses.replace(lib, defaults={**lib.defaults, category: label})
+    return dataclasses.replace(bundle, sprites=worn)
+
+
+def test_a_live_session_keeps_ticking_while_stills_are_made(digi) -> None:
+    worker = RenderWorker()
+    worker.start()
+    session = LiveSession(digi, kind="studio", fps=30)
+    try:
+        worker.add(session)
+        deadline = time.monotonic() + 20
+        while session.stats.ticks < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert session.stats.ticks >= 5, "the session did not start ticking"
+        _PIECES.clear()  # every still's renderer is made from scratch, as on a cold server
+        looks = [("accessories", "glasses"), ("accessories", "hat"), ("body", "muscular")]
+        stills = [worker.snapshot(_wearing(digi, *look), 64) for look in looks]
+        before, t0 = session.stats.ticks, time.monotonic()
+        for still in stills:
+            assert still.result(timeout=60).shape == (64, 64, 4)
+        took, ticked = time.monotonic() - t0, session.stats.ticks - before
+        # drawn on the render thread, the three stills (a second or more each, cold) let
+        # no tick through; beside it, the session loses at most the GIL's share
+        assert ticked >= 0.25 * took * 30, f"{ticked} ticks in the {took:.1f} s of stills"
+    finally:
+        session.close()
+        worker.stop()
+
+
+def test_a_still_is_the_engines_picture_of_its_pose(digi) -> None:
+    stills = StillWorker()
+    try:
+        got = stills.submit(digi, 96, "bust", seconds=0.5).result(timeout=60)
+    finally:
+        stills.stop()
+    session = AvatarSession(digi, seed=0)
+    for _ in range(30):
+        session.advance(1 / 60)
+    ctx = create_context()
+    try:
+        renderer = AvatarRenderer(ctx, digi.rig, digi.pictures(), (96, 96))
+        want = renderer.render(session.pose, "bust")
+        renderer.release()
+    finally:
+        ctx.release()
+    assert np.array_equal(got, want)
+    assert got[..., 3].mean() > 20, "the still is empty"
+
+
+def test_a_stopped_worker_refuses_stills(digi) -> None:
+    stills = StillWorker()
+    stills.stop()
+    still = stills.submit(digi, 32)
+    try:
+        still.result(timeout=5)
+    except RuntimeError as e:
+        assert "stopped" in str(e)
+    else:
+        raise AssertionError("a stopped still worker drew a still")
