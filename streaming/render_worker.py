@@ -12,7 +12,9 @@ runs at its own rate and phase, and without the lock a new face waited for a ran
 of a period (up to 16.7 ms at 60 Hz) before a tick used it.
 Renderers are shared per (bundle key, size), so GL objects do not grow with the number of
 sessions; views no session uses any more are released, except the warm ones (a worn face's
-renderer holds its own atlas, and faces come and go).
+renderer holds its own atlas, and faces come and go). A look no renderer draws yet has its
+geometry made by the still worker (streaming/stills.py) while its session ticks undrawn:
+made here, it stopped every session for 0.5-2 s.
 A puppet session's scene (engine/render/scene.py) decides its outputs' size (every output,
 the OBS/WHEP views and the page's own preview alike), where the avatar stands and whether
 it is mirrored (composed into the framing's rect), and what is behind it (a colour or a
@@ -38,6 +40,7 @@ from engine.effects import EffectData
 from engine.render import AvatarRenderer, create_context
 from engine.render.looks import RenderStyle
 from engine.render.overlay import OverlayPass
+from engine.render.renderer import RigGeometry
 from engine.render.scene import SOFTWARE_FPS, Scene, cover
 from engine.render.video import VideoConverter
 from streaming.frames import frame_from_i420
@@ -211,7 +214,7 @@ class RenderWorker:
         worker (streaming/stills.py), never on this thread: making a still's renderer
         costs a second or more, which would stop every session's ticks. The future fails
         with the renderer's error."""
-        return self._stills.submit(bundle, size, framing, seconds, style)
+        return self._stills.still(bundle, size, framing, seconds, style)
 
     @property
     def sessions(self) -> int:
@@ -237,12 +240,32 @@ class RenderWorker:
         renderer_name = str(ctx.info.get("GL_RENDERER", "")).lower()
         self.software = any(k in renderer_name for k in ("llvmpipe", "softpipe", "swrast"))
         renderers: dict[tuple[str, Size], AvatarRenderer] = {}
+        # bundle key -> its renderers' static geometry, made by the still worker: made here,
+        # a new look's renderer stopped every session's ticks for 0.5-2 s
+        geometries: dict[str, Future[RigGeometry]] = {}
         warm_converters: list[VideoConverter] = []
 
-        def renderer_for(bundle: AvatarBundle, size: Size) -> AvatarRenderer:
+        def renderer_for(
+            bundle: AvatarBundle, size: Size, wait: bool = False
+        ) -> AvatarRenderer | None:
+            """The shared renderer of `bundle` at `size`; None while its geometry is being
+            made beside this thread (unless `wait`: then made here)."""
             key = (bundle.key, size)
             if key not in renderers:
-                renderers[key] = AvatarRenderer(ctx, bundle.rig, bundle.pictures(), size)
+                made = geometries.get(bundle.key)
+                if made is None and not wait:
+                    geometries[bundle.key] = self._stills.geometry(bundle)
+                    return None
+                if made is not None and not made.done():
+                    return None
+                geometry = None if made is None else made.result()  # its error, if it failed
+                renderer = AvatarRenderer(
+                    ctx, bundle.rig, bundle.pictures(), size, geometry=geometry
+                )
+                if made is None:
+                    geometries[bundle.key] = done = Future()
+                    done.set_result(renderer.geometry)
+                renderers[key] = renderer
                 self.renderers += 1
             return renderers[key]
 
@@ -258,6 +281,9 @@ class RenderWorker:
             effects = {_overlay_key(s.effect) for s in sessions if s.effect is not None}
             for key in [k for k in self._overlays if k not in effects]:
                 self._overlays.pop(key).release()
+            looks = {bundle_key for bundle_key, _ in used}
+            for bundle_key in [k for k in geometries if k not in looks]:
+                del geometries[bundle_key]
             for key in [k for k in renderers if k not in used]:
                 renderer = renderers.pop(key)
                 for ck, (conv, r, _) in list(self._converters.items()):
@@ -272,7 +298,9 @@ class RenderWorker:
                 # the renderer, and the converter's shaders compiled once (the driver
                 # caches them for the sessions' own converters)
                 warm_converters.append(
-                    VideoConverter(renderer_for(bundle, (size, size)), layout, BACKGROUND)
+                    VideoConverter(
+                        renderer_for(bundle, (size, size), wait=True), layout, BACKGROUND
+                    )
                 )
             for conv in warm_converters:
                 conv.release()
@@ -334,6 +362,8 @@ class RenderWorker:
                 by_size.setdefault(size, []).append(out)
             for size, outs in by_size.items():
                 renderer = renderer_for(s.bundle, size)
+                if renderer is None:  # a new look: its geometry is being made
+                    continue
                 # the framing as it follows the pose (LiveSession.frame_rect, set by tick)
                 rect = s.frame_rect or renderer.framing(s.framing)
                 if scene is not None:

@@ -1,11 +1,11 @@
-"""One-off stills (a character's picture, the studio's thumbnails) on a thread and a GL
-context of their own.
+"""One-off GL work beside the render thread, on a thread and a GL context of its own: stills
+(a character's picture, the studio's thumbnails) and the geometry of new renderers.
 
-A still needs a renderer of its own (a thumbnail wears a look no session wears), and making
-one costs far more than drawing it: the rig's geometry, its pictures' hulls and cores
-(engine/hulls.py), the atlas upload. On the render thread that stood every live session
-still for as long (the studio asks for a dozen thumbnails at once: its own stream froze for
-seconds). Here the render thread never waits for a still; only the GIL is shared.
+Making a renderer costs far more than drawing with it: the rig's geometry (each picture's
+hulls and cores, its meshes cut to them: engine/hulls.py) is 0.5-2 s of Python. On the
+render thread that stood every live session still for as long: the studio asks for a dozen
+thumbnails at once (its own stream froze for seconds), and a session wearing a new look
+stopped everyone else's. Here the render thread never waits for it; only the GIL is shared.
 """
 
 from __future__ import annotations
@@ -13,43 +13,39 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from typing import Any, TypeVar
 
+import moderngl
 import numpy as np
 
 from engine.assets import AvatarBundle
 from engine.render import AvatarRenderer, create_context
 from engine.render.looks import RenderStyle
+from engine.render.renderer import RigGeometry, prepare_geometry
 from engine.session import AvatarSession
 
 log = logging.getLogger(__name__)
 
 FPS = 60  # the rate a still's idle is stepped at before it is drawn
 
-
-@dataclass(frozen=True)
-class StillRequest:
-    bundle: AvatarBundle
-    size: int
-    framing: str
-    seconds: float
-    style: RenderStyle | None
-    done: Future[np.ndarray]
+T = TypeVar("T")
+Job = tuple[Callable[[moderngl.Context], Any], Future]
 
 
 class StillWorker:
-    """Draws stills in the order asked, one at a time. The thread and its context start
-    with the first still (a server that is never asked for one holds no second context)
-    and last until `stop`, which fails the stills not yet drawn."""
+    """Runs its jobs in the order asked, one at a time. The thread and its context start
+    with the first job (a server that never asks holds no second context) and last until
+    `stop`, which fails the jobs not yet run."""
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[StillRequest | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stopped = False
 
-    def submit(
+    def still(
         self,
         bundle: AvatarBundle,
         size: int,
@@ -60,16 +56,24 @@ class StillWorker:
         """A still of `bundle` idling for `seconds` (its springs settled) in render style
         `style`: (size, size, 4) premultiplied RGBA, top row first. The future fails with
         the renderer's error (or the context's, where none can be made)."""
-        done: Future[np.ndarray] = Future()
-        with self._lock:
-            if self._stopped:
-                done.set_exception(RuntimeError("the still worker has stopped"))
-                return done
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="stills", daemon=True)
-                self._thread.start()
-            self._queue.put(StillRequest(bundle, size, framing, seconds, style, done))
-        return done
+
+        def draw(ctx: moderngl.Context) -> np.ndarray:
+            session = AvatarSession(bundle, seed=0)
+            for _ in range(max(1, round(seconds * FPS))):
+                session.advance(1 / FPS)
+            # released at once: a still must not keep an atlas alive
+            renderer = AvatarRenderer(ctx, bundle.rig, bundle.pictures(), (size, size))
+            try:
+                return renderer.render(session.pose, framing, style=style).copy()
+            finally:
+                renderer.release()
+
+        return self._submit(draw)
+
+    def geometry(self, bundle: AvatarBundle) -> Future[RigGeometry]:
+        """The static geometry of `bundle`'s renderers (any size, any context):
+        `AvatarRenderer(..., geometry=)` then costs little more than the atlas upload."""
+        return self._submit(lambda ctx: prepare_geometry(ctx, bundle.rig, bundle.pictures()))
 
     def stop(self, timeout: float = 5.0) -> None:
         with self._lock:
@@ -79,35 +83,35 @@ class StillWorker:
         if thread is not None:
             thread.join(timeout)
 
+    def _submit(self, work: Callable[[moderngl.Context], T]) -> Future[T]:
+        done: Future[T] = Future()
+        with self._lock:
+            if self._stopped:
+                done.set_exception(RuntimeError("the still worker has stopped"))
+                return done
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="stills", daemon=True)
+                self._thread.start()
+            self._queue.put((work, done))
+        return done
+
     def _run(self) -> None:
         try:
             ctx = create_context()
         except Exception as e:
             error = RuntimeError(f"no OpenGL context for stills: {e}")
-            while (request := self._queue.get()) is not None:
-                request.done.set_exception(error)
+            while (job := self._queue.get()) is not None:
+                job[1].set_exception(error)
             return
         try:
-            while (request := self._queue.get()) is not None:
-                if self._stopped:  # the server is going: what is left is not drawn
-                    request.done.set_exception(RuntimeError("the still worker has stopped"))
-                elif request.done.set_running_or_notify_cancel():
+            while (job := self._queue.get()) is not None:
+                work, done = job
+                if self._stopped:  # the server is going: what is left is not run
+                    done.set_exception(RuntimeError("the still worker has stopped"))
+                elif done.set_running_or_notify_cancel():
                     try:
-                        request.done.set_result(_draw(ctx, request))
+                        done.set_result(work(ctx))
                     except Exception as e:
-                        request.done.set_exception(e)
+                        done.set_exception(e)
         finally:
             ctx.release()
-
-
-def _draw(ctx, request: StillRequest) -> np.ndarray:
-    session = AvatarSession(request.bundle, seed=0)
-    for _ in range(max(1, round(request.seconds * FPS))):
-        session.advance(1 / FPS)
-    bundle, size = request.bundle, request.size
-    # released at once: a still must not keep an atlas alive
-    renderer = AvatarRenderer(ctx, bundle.rig, bundle.pictures(), (size, size))
-    try:
-        return renderer.render(session.pose, request.framing, style=request.style).copy()
-    finally:
-        renderer.release()

@@ -411,9 +411,12 @@ class AvatarRenderer:
         size: tuple[int, int] = (512, 512),
         samples: int = 0,
         hulls: bool = True,
+        geometry: RigGeometry | None = None,
     ) -> None:
         """`hulls=False` draws every picture's whole rectangle or mesh, as before hulls (to
-        compare against: the picture must not change)."""
+        compare against: the picture must not change). `geometry`: this rig's and atlas's
+        static geometry made before (`prepare_geometry`, on any thread with a context),
+        which is most of a new renderer's cost; made here without it."""
         self.ctx = ctx
         self.rig = rig
         self.hulls = hulls
@@ -426,14 +429,8 @@ class AvatarRenderer:
         # engine/render/overlay.py grows them); a GPU clears a whole target for nothing.
         self._software = is_software(ctx)
         self._clear_outside = False
-        self._atlas = ctx.texture(atlas.image.shape[1::-1], 4, atlas.premultiplied().tobytes())
-        self._atlas.build_mipmaps()
-        self._atlas.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
-        try:
-            support: MipSupport | None = self._mip_support(atlas)
-        except moderngl.Error:  # a driver that cannot read a mip level back: grow by bounds
-            support = None
-        self.geometry = RigGeometry(rig, atlas, support)
+        self._atlas = _atlas_texture(ctx, atlas)
+        self.geometry = geometry or RigGeometry(rig, atlas, _mip_support(self._atlas, atlas))
         self._vbo = ctx.buffer(self.geometry.interleaved())
         self._ibo = ctx.buffer(reserve=max(4, self.geometry.indices.nbytes))
         self._deform = np.zeros((len(self.geometry.bones), 2), np.float32)
@@ -510,17 +507,6 @@ class AvatarRenderer:
         self._style_vao: moderngl.VertexArray | None = None
         self._raw: moderngl.Framebuffer | None = None
         self.resize(size, samples)
-
-    def _mip_support(self, atlas: Atlas) -> MipSupport:
-        """The atlas's alpha at the mip levels hulls are made for, read back as the driver
-        built them."""
-        levels = [atlas.image[..., 3]]
-        H, W = levels[0].shape
-        for lv in range(1, MAX_HULL_LEVEL + 1):
-            w, h = max(1, W >> lv), max(1, H >> lv)
-            rgba = np.frombuffer(self._atlas.read(level=lv, alignment=1), np.uint8)
-            levels.append(rgba.reshape(h, w, 4)[..., 3])
-        return MipSupport(levels)
 
     def _variant(
         self, filters: bool, styled: bool = False
@@ -1146,6 +1132,40 @@ def _to_atlas(part_uv: np.ndarray, rect: tuple[float, float, float, float]) -> n
     """A part's own uvs (0..1 over its picture) -> atlas texture coordinates."""
     u0, v0, u1, v1 = rect
     return np.stack([u0 + part_uv[:, 0] * (u1 - u0), v0 + part_uv[:, 1] * (v1 - v0)], axis=1)
+
+
+def prepare_geometry(ctx: moderngl.Context, rig: RigData, atlas: Atlas) -> RigGeometry:
+    """The static geometry an `AvatarRenderer` of `rig` and `atlas` draws, made with
+    `ctx` (current on this thread; the geometry itself is plain arrays, for any context):
+    the slow part of a new renderer, for a thread other than the one that will draw."""
+    texture = _atlas_texture(ctx, atlas)
+    try:
+        return RigGeometry(rig, atlas, _mip_support(texture, atlas))
+    finally:
+        texture.release()
+
+
+def _atlas_texture(ctx: moderngl.Context, atlas: Atlas) -> moderngl.Texture:
+    texture = ctx.texture(atlas.image.shape[1::-1], 4, atlas.premultiplied().tobytes())
+    texture.build_mipmaps()
+    texture.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
+    return texture
+
+
+def _mip_support(texture: moderngl.Texture, atlas: Atlas) -> MipSupport | None:
+    """The atlas's alpha at the mip levels hulls are made for, read back as the driver
+    built them; None where the driver cannot read a mip level back (hulls are then grown
+    by bounds)."""
+    levels = [atlas.image[..., 3]]
+    H, W = levels[0].shape
+    try:
+        for lv in range(1, MAX_HULL_LEVEL + 1):
+            w, h = max(1, W >> lv), max(1, H >> lv)
+            rgba = np.frombuffer(texture.read(level=lv, alignment=1), np.uint8)
+            levels.append(rgba.reshape(h, w, 4)[..., 3])
+    except moderngl.Error:
+        return None
+    return MipSupport(levels)
 
 
 # a rig's costly static pieces by content (engine/memo.py): a picture's hulls and cores, a

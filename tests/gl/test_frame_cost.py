@@ -174,10 +174,14 @@ def test_converting_only_the_avatars_blocks_gives_the_whole_frame(
 def test_without_mip_read_back_the_stored_hulls_grown_by_bounds_draw_the_same(
     gl: moderngl.Context, digi: AvatarBundle, digi_512: AvatarRenderer, monkeypatch
 ) -> None:
-    def unreadable(self: AvatarRenderer, atlas: Atlas) -> None:
-        raise moderngl.Error("no read-back")
+    class Unreadable:  # a driver that cannot read a mip level back
+        def read(self, **_: object) -> bytes:
+            raise moderngl.Error("no read-back")
 
-    monkeypatch.setattr(AvatarRenderer, "_mip_support", unreadable)
+    support = renderer_module._mip_support
+    monkeypatch.setattr(
+        renderer_module, "_mip_support", lambda texture, atlas: support(Unreadable(), atlas)
+    )
     bounded = AvatarRenderer(gl, digi.rig, load_atlas(ATLASES / "digi"), size=(512, 512))
     try:
         assert bounded.geometry.hulls and bounded.geometry.mesh_hulls

@@ -13,9 +13,10 @@ import numpy as np
 from engine.render import AvatarRenderer, create_context
 from engine.render.renderer import _PIECES
 from engine.session import AvatarSession
-from streaming.live import LiveSession
+from streaming.live import LiveSession, Output
 from streaming.render_worker import RenderWorker
 from streaming.stills import StillWorker
+from tests.worn import worn
 
 
 def _wearing(bundle, category: str, label: str):
@@ -49,10 +50,62 @@ def test_a_live_session_keeps_ticking_while_stills_are_made(digi) -> None:
         worker.stop()
 
 
+class Frames:
+    """An output's sink that keeps count (the encoder's place)."""
+
+    encoded = dropped = 0
+
+    def __init__(self) -> None:
+        self.published = 0
+
+    def publish(self, frame) -> None:
+        self.published += 1
+
+    def close(self) -> None:
+        pass
+
+
+def _viewed(bundle, fps: int) -> tuple[LiveSession, Frames]:
+    session = LiveSession(bundle, kind="studio", fps=fps)
+    sink = Frames()
+    session.add_output(Output("opaque", 64, sink))
+    return session, sink
+
+
+def test_a_new_look_is_made_beside_the_render_thread(digi) -> None:
+    """A session wearing a look no renderer has yet (here a generated face) starts
+    drawing once its geometry is made by the still worker, and the session already live
+    keeps its ticks meanwhile: made on the render thread, that stopped it for seconds."""
+    look = worn()
+    worker = RenderWorker()
+    worker.start()
+    first, first_frames = _viewed(digi, 30)
+    second, second_frames = _viewed(look, 30)
+    try:
+        worker.add(first)
+        deadline = time.monotonic() + 30
+        while first_frames.published < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert first_frames.published >= 5, "the first session did not draw"
+        _PIECES.clear()  # the new look's geometry made from scratch, as on a cold server
+        before, t0 = first.stats.ticks, time.monotonic()
+        worker.add(second)
+        while second_frames.published < 1 and time.monotonic() < t0 + 60:
+            time.sleep(0.01)
+        took, ticked = time.monotonic() - t0, first.stats.ticks - before
+        assert second_frames.published >= 1, "the new look never drew"
+        assert worker.renderers == 2
+        assert ticked >= 0.25 * took * 30, f"{ticked} ticks in the {took:.1f} s it took"
+    finally:
+        first.close()
+        second.close()
+        worker.stop()
+
+
 def test_a_still_is_the_engines_picture_of_its_pose(digi) -> None:
     stills = StillWorker()
     try:
-        got = stills.submit(digi, 96, "bust", seconds=0.5).result(timeout=60)
+        got = stills.still(digi, 96, "bust", seconds=0.5).result(timeout=60)
     finally:
         stills.stop()
     session = AvatarSession(digi, seed=0)
@@ -72,7 +125,7 @@ def test_a_still_is_the_engines_picture_of_its_pose(digi) -> None:
 def test_a_stopped_worker_refuses_stills(digi) -> None:
     stills = StillWorker()
     stills.stop()
-    still = stills.submit(digi, 32)
+    still = stills.still(digi, 32)
     try:
         still.result(timeout=5)
     except RuntimeError as e:
