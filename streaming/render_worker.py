@@ -214,7 +214,7 @@ class RenderWorker:
         worker (streaming/stills.py), never on this thread: making a still's renderer
         costs a second or more, which would stop every session's ticks. The future fails
         with the renderer's error."""
-        return self._stills.still(bundle, size, framing, seconds, style)
+        return self._stills.snapshot(bundle, size, framing, seconds, style)
 
     @property
     def sessions(self) -> int:

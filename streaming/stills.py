@@ -45,7 +45,7 @@ class StillWorker:
         self._thread: threading.Thread | None = None
         self._stopped = False
 
-    def still(
+    def snapshot(
         self,
         bundle: AvatarBundle,
         size: int,

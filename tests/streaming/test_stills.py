@@ -105,7 +105,7 @@ def test_a_new_look_is_made_beside_the_render_thread(digi) -> None:
 def test_a_still_is_the_engines_picture_of_its_pose(digi) -> None:
     stills = StillWorker()
     try:
-        got = stills.still(digi, 96, "bust", seconds=0.5).result(timeout=60)
+        got = stills.snapshot(digi, 96, "bust", seconds=0.5).result(timeout=60)
     finally:
         stills.stop()
     session = AvatarSession(digi, seed=0)
@@ -125,7 +125,7 @@ def test_a_still_is_the_engines_picture_of_its_pose(digi) -> None:
 def test_a_stopped_worker_refuses_stills(digi) -> None:
     stills = StillWorker()
     stills.stop()
-    still = stills.still(digi, 32)
+    still = stills.snapshot(digi, 32)
     try:
         still.result(timeout=5)
     except RuntimeError as e:

@@ -22,10 +22,8 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -48,7 +46,7 @@ from streaming.manager import (
     resumed_ident,
 )
 from streaming.market_items import MarketItem
-from streaming.render_worker import RenderWorker
+from streaming.stills import StillWorker
 from webapi.cluster import connect
 from webapi.cluster.directory import directory, node_gone
 
@@ -60,7 +58,7 @@ MAX_ID = 64  # a session id's length at most (ids are 22 characters)
 
 T = TypeVar("T")
 
-__all__ = ["ClusterSessions", "LocalStills", "SessionRef"]
+__all__ = ["ClusterSessions", "SessionRef"]
 
 
 @dataclass(frozen=True)
@@ -102,37 +100,6 @@ async def ask(ref: Awaitable[T], box: str = "directory") -> T:
         raise
 
 
-class LocalStills:
-    """The front's own render worker, for stills only (the character page's picture, the
-    studio's thumbnails): started on the first still, since most fronts never draw one."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self.clock = clock
-        self._worker: RenderWorker | None = None
-        self._lock = threading.Lock()
-
-    def snapshot(
-        self,
-        bundle: AvatarBundle,
-        size: int,
-        framing: str = "full",
-        seconds: float = 1.0,
-        style: Any = None,
-    ) -> Future:
-        with self._lock:
-            if self._worker is None:
-                worker = RenderWorker(self.clock)
-                worker.start()  # its GL context: once per front, well under a second
-                self._worker = worker
-        return self._worker.snapshot(bundle, size, framing, seconds, style=style)
-
-    def stop(self) -> None:
-        with self._lock:
-            worker, self._worker = self._worker, None
-        if worker is not None:
-            worker.stop()
-
-
 class ClusterSessions:
     """The facade of `SessionManager` over the cluster (see the module docstring)."""
 
@@ -150,7 +117,9 @@ class ClusterSessions:
         self.address = address
         self._loader = bundle_loader
         self.bundle: AvatarBundle | None = None
-        self.worker = LocalStills(clock)
+        # the front's own stills (the character page's picture, the studio's thumbnails):
+        # a thread and GL context started on the first, since most fronts never draw one
+        self.worker = StillWorker()
         self.memory: Any = None  # looks live in the directory; unused on a front
         self.directory: ActorHandle | None = None
         self._figures: dict[str, Any] = {}
