@@ -31,19 +31,23 @@ log = logging.getLogger(__name__)
 FPS = 60  # the rate a still's idle is stepped at before it is drawn
 
 T = TypeVar("T")
-Job = tuple[Callable[[moderngl.Context], Any], Future]
+# (priority, order asked, work, its future); None (last of all) stops the thread
+Job = tuple[int, int, Callable[[moderngl.Context], Any] | None, Future | None]
+GEOMETRY, STILL = 0, 1  # a session waits for its geometry; a thumbnail can wait
 
 
 class StillWorker:
-    """Runs its jobs in the order asked, one at a time. The thread and its context start
-    with the first job (a server that never asks holds no second context) and last until
-    `stop`, which fails the jobs not yet run."""
+    """Runs its jobs one at a time: a live session's geometry before any still, else in
+    the order asked. The thread and its context start with the first job (a server that
+    never asks holds no second context) and last until `stop`, which fails the jobs not
+    yet run."""
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._queue: queue.PriorityQueue[Job] = queue.PriorityQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stopped = False
+        self._asked = 0  # jobs so far: the order within a priority
 
     def snapshot(
         self,
@@ -68,22 +72,24 @@ class StillWorker:
             finally:
                 renderer.release()
 
-        return self._submit(draw)
+        return self._submit(STILL, draw)
 
     def geometry(self, bundle: AvatarBundle) -> Future[RigGeometry]:
         """The static geometry of `bundle`'s renderers (any size, any context):
         `AvatarRenderer(..., geometry=)` then costs little more than the atlas upload."""
-        return self._submit(lambda ctx: prepare_geometry(ctx, bundle.rig, bundle.pictures()))
+        return self._submit(
+            GEOMETRY, lambda ctx: prepare_geometry(ctx, bundle.rig, bundle.pictures())
+        )
 
     def stop(self, timeout: float = 5.0) -> None:
         with self._lock:
             self._stopped = True
             thread = self._thread
-        self._queue.put(None)
+        self._queue.put((STILL + 1, 0, None, None))  # after every job: they are failed
         if thread is not None:
             thread.join(timeout)
 
-    def _submit(self, work: Callable[[moderngl.Context], T]) -> Future[T]:
+    def _submit(self, priority: int, work: Callable[[moderngl.Context], T]) -> Future[T]:
         done: Future[T] = Future()
         with self._lock:
             if self._stopped:
@@ -92,7 +98,8 @@ class StillWorker:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="stills", daemon=True)
                 self._thread.start()
-            self._queue.put((work, done))
+            self._asked += 1
+            self._queue.put((priority, self._asked, work, done))
         return done
 
     def _run(self) -> None:
@@ -100,12 +107,12 @@ class StillWorker:
             ctx = create_context()
         except Exception as e:
             error = RuntimeError(f"no OpenGL context for stills: {e}")
-            while (job := self._queue.get()) is not None:
-                job[1].set_exception(error)
+            while (job := self._queue.get())[2] is not None:
+                job[3].set_exception(error)
             return
         try:
-            while (job := self._queue.get()) is not None:
-                work, done = job
+            while (job := self._queue.get())[2] is not None:
+                _, _, work, done = job
                 if self._stopped:  # the server is going: what is left is not run
                     done.set_exception(RuntimeError("the still worker has stopped"))
                 elif done.set_running_or_notify_cancel():

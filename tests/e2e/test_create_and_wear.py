@@ -119,6 +119,11 @@ def test_a_photo_becomes_a_live_puppet(
         "() => window.digigami.lastStatus && window.digigami.lastStatus.tracking === 'tracking'",
         timeout=30_000,
     )
+    # and its frames: a new look's renderer is made beside the render thread, so the
+    # first frame can come after tracking has started
+    page.wait_for_function(
+        "() => document.getElementById('avatar').classList.contains('live')", timeout=30_000
+    )
     result = page.evaluate(CAPTURE_JS, {"seconds": SAMPLE_S, "every": 100})
     page.screenshot(path=str(tmp_path / "puppet.png"))
     grabs = result["grabs"]

@@ -122,6 +122,23 @@ def test_a_still_is_the_engines_picture_of_its_pose(digi) -> None:
     assert got[..., 3].mean() > 20, "the still is empty"
 
 
+def test_a_sessions_geometry_goes_before_waiting_stills(digi) -> None:
+    """A live session waits for its geometry; thumbnails can wait for it."""
+    stills = StillWorker()
+    finished: list[str] = []
+    try:
+        jobs = [("still 1", stills.snapshot(digi, 32)), ("still 2", stills.snapshot(digi, 32))]
+        jobs.append(("geometry", stills.geometry(digi)))
+        for name, job in jobs:
+            job.add_done_callback(lambda _, name=name: finished.append(name))
+        for _, job in jobs:
+            job.result(timeout=60)
+    finally:
+        stills.stop()
+    # the first still was running (or about to) when the geometry was asked for
+    assert finished.index("geometry") < finished.index("still 2"), finished
+
+
 def test_a_stopped_worker_refuses_stills(digi) -> None:
     stills = StillWorker()
     stills.stop()
