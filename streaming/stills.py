@@ -10,7 +10,6 @@ stopped everyone else's. Here the render thread never waits for it; only the GIL
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 from collections.abc import Callable
@@ -25,8 +24,6 @@ from engine.render import AvatarRenderer, create_context
 from engine.render.looks import RenderStyle
 from engine.render.renderer import RigGeometry, prepare_geometry
 from engine.session import AvatarSession
-
-log = logging.getLogger(__name__)
 
 FPS = 60  # the rate a still's idle is stepped at before it is drawn
 

@@ -43,8 +43,9 @@ def test_a_live_session_keeps_ticking_while_stills_are_made(digi) -> None:
             assert still.result(timeout=60).shape == (64, 64, 4)
         took, ticked = time.monotonic() - t0, session.stats.ticks - before
         # drawn on the render thread, the three stills (a second or more each, cold) let
-        # no tick through; beside it, the session loses at most the GIL's share
-        assert ticked >= 0.25 * took * 30, f"{ticked} ticks in the {took:.1f} s of stills"
+        # no tick through; beside it the session goes on ticking (a count, not a rate: a
+        # slower machine takes longer over the stills and ticks more meanwhile)
+        assert ticked >= 10, f"{ticked} ticks in the {took:.1f} s of stills"
     finally:
         session.close()
         worker.stop()
@@ -95,7 +96,8 @@ def test_a_new_look_is_made_beside_the_render_thread(digi) -> None:
         took, ticked = time.monotonic() - t0, first.stats.ticks - before
         assert second_frames.published >= 1, "the new look never drew"
         assert worker.renderers == 2
-        assert ticked >= 0.25 * took * 30, f"{ticked} ticks in the {took:.1f} s it took"
+        # made on the render thread: 1 or 2 ticks (the one that made it, and the next)
+        assert ticked >= 10, f"{ticked} ticks in the {took:.1f} s it took"
     finally:
         first.close()
         second.close()
