@@ -125,8 +125,19 @@ def test_a_720p_scene_gives_obs_a_16_by_9_picture(context, server: str, tmp_path
     )
     _wait_drawn(obs)
     shot = screenshot_rgba(obs, look / "obs_720p_sunset.png", opaque=True)
+    # every pixel: the columns beside the packed frame's seam too (the codec blurs across it)
     assert shot.shape[:2] == (360, 640) and (shot[..., 3] == 255).all()
     assert obs.evaluate("document.querySelector('canvas.view').width") >= 639
+    obs.close()
+    # the page without WebGL joins the halves in JavaScript: as opaque, seam and all
+    url = puppet.evaluate("window.digigami.session.obs_url") + "&mode=canvas2d"
+    obs = _obs(context, url, 640, 360)
+    obs.wait_for_function("() => Math.abs(window.digigamiObs.aspect - 16 / 9) < 0.01")
+    _wait_drawn(obs, 10)
+    assert obs.evaluate("window.digigamiObs.mode") == "canvas2d"
+    shot = screenshot_rgba(obs, look / "obs_720p_sunset_canvas2d.png", opaque=True)
+    assert shot.shape[:2] == (360, 640) and (shot[..., 3] == 255).all()
+    obs.close()
     info = puppet.locator("#obs-info").inner_text()
     assert info.startswith("1280×720") and "Sunset" in info, info
     # the page's own preview follows: 16:9, the sunset behind Digi

@@ -50,6 +50,10 @@ function note(text) {
 // surround is exactly transparent and the body exactly opaque (no faint box around Digi).
 const ALPHA_LO = 4;
 const ALPHA_HI = 251;
+// The encoder's loop filter smooths across the seam between the halves: the last few
+// colour columns and the first few alpha columns take some of the other half (an opaque
+// scene showed alpha 250 down its left edge). Those columns repeat the nearest clean one.
+const SEAM_GUARD = 4;
 
 // ---- renderers -----------------------------------------------------------------------
 
@@ -90,14 +94,17 @@ void main() {
 const FRAGMENT = `
 precision mediump float;
 uniform sampler2D u_frame;
-uniform float u_half_texel; // half a texel of the packed frame, in texture u
+uniform float u_texel; // one texel of the packed frame, in texture u
 varying vec2 v_uv;
 void main() {
-  // Keep bilinear taps inside their own half, never across the seam in the middle.
-  float u = clamp(v_uv.x * 0.5, u_half_texel, 0.5 - u_half_texel);
+  // Each half is read clear of the seam: no bilinear tap across it, and none on the
+  // columns the codec's loop filter mixed with the other half (centre of texel i: i + 0.5).
+  float u = v_uv.x * 0.5;
+  float uc = clamp(u, 0.5 * u_texel, 0.5 - ${SEAM_GUARD + 0.5} * u_texel);
+  float ua = clamp(u, ${SEAM_GUARD + 0.5} * u_texel, 0.5 - 0.5 * u_texel) + 0.5;
   float v = 1.0 - v_uv.y; // video rows run top-down; flipping here costs nothing
-  vec3 colour = texture2D(u_frame, vec2(u, v)).rgb;
-  float a = texture2D(u_frame, vec2(u + 0.5, v)).r;
+  vec3 colour = texture2D(u_frame, vec2(uc, v)).rgb;
+  float a = texture2D(u_frame, vec2(ua, v)).r;
   a = a < ${(ALPHA_LO / 255).toFixed(5)} ? 0.0 : (a > ${(ALPHA_HI / 255).toFixed(5)} ? 1.0 : a);
   // Premultiplied output: colour can never exceed alpha (that would add light, not cover).
   gl_FragColor = vec4(min(colour, vec3(a)), a);
@@ -118,7 +125,7 @@ function createWebGL() {
     canvas.remove();
     return null;
   }
-  let prog, texture, uHalfTexel, lost = false;
+  let prog, texture, uTexel, lost = false;
 
   function compile(type, src) {
     const s = gl.createShader(type);
@@ -148,7 +155,7 @@ function createWebGL() {
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.LINEAR);
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.LINEAR);
     gl.uniform1i(gl.getUniformLocation(prog, "u_frame"), 0);
-    uHalfTexel = gl.getUniformLocation(prog, "u_half_texel");
+    uTexel = gl.getUniformLocation(prog, "u_texel");
     gl.pixelStorei(gl.UNPACK_PREMULTIPLY_ALPHA_WEBGL, false);
     gl.pixelStorei(gl.UNPACK_COLORSPACE_CONVERSION_WEBGL, gl.NONE);
     gl.disable(gl.BLEND);
@@ -186,7 +193,7 @@ function createWebGL() {
       gl.viewport(0, 0, w, h);
       gl.clear(gl.COLOR_BUFFER_BIT);
       gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, gl.RGBA, gl.UNSIGNED_BYTE, v);
-      gl.uniform1f(uHalfTexel, 0.5 / v.videoWidth);
+      gl.uniform1f(uTexel, 1 / v.videoWidth);
       gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
       return true;
     },
@@ -226,11 +233,12 @@ function createCanvas2D() {
       const src = sctx.getImageData(0, 0, w, h).data; // throws if the canvas is tainted
       const dst = out.data; // Uint8ClampedArray: stores round and clamp by themselves
       for (let y = 0; y < h; y++) {
-        let i = y * w * 4; // left half: premultiplied colour
-        let j = i + half * 4; // right half: alpha as grey
+        const row = y * w * 4;
         let o = y * half * 4;
-        for (let x = 0; x < half; x++, i += 4, j += 4, o += 4) {
-          let a = src[j];
+        for (let x = 0; x < half; x++, o += 4) {
+          // colour from the left half, alpha from the right, both clear of the seam
+          const i = row + Math.min(x, half - 1 - SEAM_GUARD) * 4;
+          let a = src[row + (half + Math.max(x, SEAM_GUARD)) * 4];
           a = a < ALPHA_LO ? 0 : a > ALPHA_HI ? 255 : a;
           if (a === 0) {
             dst[o] = dst[o + 1] = dst[o + 2] = dst[o + 3] = 0;
