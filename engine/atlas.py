@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from engine.hulls import covers, opaque_hull
+from engine.kernels.alpha import premultiply
 from engine.rig.errors import FormatError
 from engine.rig.reader import Node, check_schema, read_json
 
@@ -49,9 +50,7 @@ class Atlas:
         return self.hulls[path]
 
     def premultiplied(self) -> np.ndarray:
-        a = self.image[..., 3:4].astype(np.uint16)
-        rgb = (self.image[..., :3].astype(np.uint16) * a + 127) // 255
-        return np.concatenate([rgb, a], axis=2).astype(np.uint8)
+        return premultiply(self.image)
 
 
 def load_atlas(directory: str | Path) -> Atlas:

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.kernels.alpha import premultiply
 from engine.rig.errors import FormatError
 from engine.rig.reader import Node, check_schema
 
@@ -176,13 +177,6 @@ def placement_rect(overlay: Overlay, width: int, height: int, avatar: Rect | Non
     return r if r[2] > r[0] and r[3] > r[1] else None
 
 
-def premultiplied(frame: np.ndarray) -> np.ndarray:
-    """A straight-alpha RGBA frame premultiplied, rounded as the GPU upload is."""
-    a = frame[..., 3:4].astype(np.uint16)
-    rgb = (frame[..., :3].astype(np.uint16) * a + 127) // 255
-    return np.concatenate([rgb, a], axis=2).astype(np.uint8)
-
-
 def sample(frame: np.ndarray, rw: int, rh: int) -> np.ndarray:
     """`frame` (h, w, C) resampled to (rh, rw, C) float 0..1 as a GPU's bilinear filter with
     clamp-to-edge does for a quad of that size (texel centres at (i + 0.5) / n)."""
@@ -231,7 +225,7 @@ def composite(
     if rect is None:
         return out
     x0, y0, x1, y1 = rect
-    src = sample(premultiplied(overlay.frames[overlay.frame_at(t)]), x1 - x0, y1 - y0)
+    src = sample(premultiply(overlay.frames[overlay.frame_at(t)]), x1 - x0, y1 - y0)
     dst = out[y0:y1, x0:x1].astype(np.float64) / 255.0
     out[y0:y1, x0:x1] = np.round(blend(dst, src, overlay.blend, overlay.opacity) * 255.0)
     return out

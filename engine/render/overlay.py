@@ -12,7 +12,8 @@ from __future__ import annotations
 import moderngl
 import numpy as np
 
-from engine.effects import EffectData, placement_rect, premultiplied
+from engine.effects import EffectData, placement_rect
+from engine.kernels.alpha import premultiply
 from engine.render.renderer import AvatarRenderer
 from engine.render.shaders import program
 
@@ -39,7 +40,7 @@ class OverlayPass:
         for frame in self.overlay.frames:
             h, w = frame.shape[:2]
             # GL row order (bottom first), like the renderer's output it is drawn over
-            data = np.ascontiguousarray(premultiplied(frame)[::-1]).tobytes()
+            data = np.ascontiguousarray(premultiply(frame)[::-1]).tobytes()
             tex = ctx.texture((w, h), 4, data, alignment=1)
             tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
             tex.repeat_x = tex.repeat_y = False

@@ -203,21 +203,25 @@ def test_a_vanished_browser_is_closed_within_5_seconds(face_frames) -> None:
 @pytest.mark.slow
 def test_30_vanishing_browsers_leave_nothing_behind(face_frames, monkeypatch) -> None:
     """Threads, GL renderers and peer connections do not grow over 30 connect/vanish
-    cycles, and memory grows by at most 50 MB after the first five. (30, not 50, and the
-    liveness check's silence cut to 1.5 s: each vanished peer waits that long to be
-    noticed, and the suite has a time budget; the check itself is tested elsewhere.)"""
+    cycles, and memory grows by at most 50 MB after the first five rounds. Two browsers a
+    round, side by side: one killed, one saying goodbye. (30, not 50, and the liveness
+    check's silence cut to 1.5 s: each vanished peer waits that long to be noticed, and
+    the suite has a time budget; the check itself is tested elsewhere.)"""
     monkeypatch.setattr(manager_module, "SILENT_AFTER", 1.5)
+
+    async def live(http: TestClient) -> Client:
+        client = Client(PhotoCamera(face_frames))
+        await connect(http, client)
+        await client.wait_for(lambda: client.received > 3, 20, "frames")
+        return client
 
     async def test(http: TestClient) -> None:
         manager = http.server.app[MANAGER]
         counts = []
-        for cycle in range(30):
-            client = Client(PhotoCamera(face_frames))
-            await connect(http, client)
-            await client.wait_for(lambda c=client: c.received > 3, 20, "frames")
-            if cycle % 2:
-                await client.vanish()  # killed
-            await client.close()  # (a clean goodbye for the even ones)
+        for cycle in range(15):
+            killed, leaving = await asyncio.gather(live(http), live(http))
+            await killed.vanish()
+            await asyncio.gather(killed.close(), leaving.close())  # a clean goodbye for one
             health = await _until_empty(http, 8.0)
             assert health["sessions"] == 0 and health["peers"] == 0, (cycle, health)
             gc.collect()
