@@ -7,7 +7,7 @@
 // so what is read back is top row first: fragment (bx, by) covers image pixels x = 4bx ..
 // 4bx+3 of rows 2by (top) and 2by+1 (bottom), and writes each byte they decide: the two
 // rows' four Y, the two 2x2 blocks' U and V, and in the packed layout the alpha half's Y
-// (its chroma is 128 by the specification: grey has none). A row of each target is then a
+// (its chroma is 128 by the specification: grey has none; its ends are 0 and 255). A row of each target is then a
 // row of its plane as it is (engine/render/video.py reads them into the I420 buffer). Why
 // 4x2, not 2x2: llvmpipe's cost per fragment is more than its texel fetches (half the
 // fragments: a fifth less CPU); past a width that is not a multiple of 4 the last
@@ -81,6 +81,12 @@ float v_of(vec3 m) {
     return quantize(128.0 + (224.0 / 255.0) * (m.r - luma(m)) / (2.0 * (1.0 - KR)));
 }
 
+// The packed alpha half's Y: grey, but its two ends on the codes outside the studio range
+// (0 and 255, not 16 and 235) so that codec noise cannot move them (engine/kernels/yuv.py).
+float alpha_y(float a) {
+    return a < 0.5 ? 0.0 : (a > 254.5 ? 1.0 : y_of(vec3(a)));
+}
+
 void main() {
     int x = 4 * int(gl_FragCoord.x);
     int r = 2 * int(gl_FragCoord.y);
@@ -99,9 +105,9 @@ void main() {
     f_u = vec2(u_of(left), u_of(right));
     f_v = vec2(v_of(left), v_of(right));
 #if defined(PACKED) && (defined(OVER) || defined(IMAGE))
-    f_alpha_top = f_alpha_bottom = vec4(y_of(vec3(255.0)));  // the backdrop covers it all
+    f_alpha_top = f_alpha_bottom = vec4(1.0);  // the backdrop covers it all: solid
 #elif defined(PACKED)
-    f_alpha_top = vec4(y_of(vec3(t[0].a)), y_of(vec3(t[1].a)), y_of(vec3(t[2].a)), y_of(vec3(t[3].a)));
-    f_alpha_bottom = vec4(y_of(vec3(t[4].a)), y_of(vec3(t[5].a)), y_of(vec3(t[6].a)), y_of(vec3(t[7].a)));
+    f_alpha_top = vec4(alpha_y(t[0].a), alpha_y(t[1].a), alpha_y(t[2].a), alpha_y(t[3].a));
+    f_alpha_bottom = vec4(alpha_y(t[4].a), alpha_y(t[5].a), alpha_y(t[6].a), alpha_y(t[7].a));
 #endif
 }

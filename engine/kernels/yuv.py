@@ -14,7 +14,13 @@ Conventions (written once; the GLSL in shaders/yuv.frag follows them):
     ``c = rgb + background * (1 - a / 255)``, clamped to 0..255.
   - "packed": W = 2w. Left half the premultiplied colour as is (the avatar over black),
     right half the alpha as grey (R = G = B = a); the OBS page rebuilds RGBA as
-    (left.rgb, right.r).
+    (left.rgb, right.r). The alpha's two ends take the codes outside the studio range:
+    Y = 0 where a = 0 and Y = 255 where a = 255 (grey would give 16 and 235). A decoder
+    clamps both to 0 and 255 as it converts, so the codec's noise cannot make a transparent
+    pixel show or an opaque one let what is behind through (measured with our encoder's
+    settings in the frames after a keyframe: a flat opaque half decoded as low as 244, a
+    transparent one as high as 15; with these codes, 255 and 0 exactly). The alpha in
+    between keeps its grey.
   - A scene's backdrop (engine/render/scene.py: a colour or a picture, (h, w, 3) uint8 at
     the render's size, top row first) replaces the background in both layouts: the avatar
     over it, ``c = rgb + backdrop * (1 - a / 255)``; in "packed" the alpha half is then
@@ -38,6 +44,8 @@ from __future__ import annotations
 import numpy as np
 
 KR, KB = 0.299, 0.114
+ALPHA_CLEAR_Y = 0  # the packed alpha half's Y where a = 0 ("footroom": below black's 16)
+ALPHA_SOLID_Y = 255  # ... where a = 255 ("headroom": above white's 235)
 KG = 1.0 - KR - KB
 DEFAULT_BACKGROUND: tuple[int, int, int] = (40, 44, 56)
 LAYOUTS = ("opaque", "packed")
@@ -109,4 +117,13 @@ def to_yuv420(
     y, _, _ = rgb_to_yuv(rgb)
     block = rgb.reshape(big_h // 2, 2, big_w // 2, 2, 3).mean(axis=(1, 3))
     _, u, v = rgb_to_yuv(block)
-    return _quantize(y), _quantize(u), _quantize(v)
+    y8 = _quantize(y)
+    if layout == "packed":
+        alpha_y = y8[:, big_w // 2 :]
+        if backdrop is not None:
+            alpha_y[:] = ALPHA_SOLID_Y
+        else:
+            a = np.asarray(rgba_premultiplied)[..., 3]
+            alpha_y[a == 0] = ALPHA_CLEAR_Y
+            alpha_y[a == 255] = ALPHA_SOLID_Y
+    return y8, _quantize(u), _quantize(v)

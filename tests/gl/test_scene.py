@@ -131,9 +131,9 @@ def test_backdrops_match_the_reference(views, pose, layout: str, size) -> None:
             if layout == "packed":
                 alpha_y = got[0][:, w:]
                 if backdrop is None:
-                    assert alpha_y.min() == 16  # transparent around the avatar
+                    assert alpha_y.min() == 0  # transparent around the avatar
                 else:
-                    assert (alpha_y == 235).all()  # the backdrop covers the whole frame
+                    assert (alpha_y == 255).all()  # the backdrop covers the whole frame
     finally:
         conv.release()
 

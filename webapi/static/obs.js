@@ -46,8 +46,10 @@ function note(text) {
   noteEl.textContent = quiet ? "" : text ?? "";
 }
 
-// Codec noise turns a flat 0 or 255 into a few steps off; snap those so the transparent
-// surround is exactly transparent and the body exactly opaque (no faint box around Digi).
+// The server codes the alpha's ends past the studio range (Y 0 and 255), which the decoder
+// clamps, so flat clear and solid areas arrive as exactly 0 and 255 whatever the codec's
+// noise. Near an edge the codec still rings by a few steps: snap those too, so the surround
+// is exactly transparent and the body exactly opaque (no faint box around Digi).
 const ALPHA_LO = 4;
 const ALPHA_HI = 251;
 // The encoder's loop filter smooths across the seam between the halves: the last few
