@@ -11,7 +11,6 @@ outside the studio range, which a decoder clamps."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import av
@@ -22,8 +21,8 @@ from scipy import ndimage
 
 from engine.kernels.yuv import to_yuv420
 from engine.render.scene import cover
-from streaming.encoder import SharedEncoder
 from streaming.frames import frame_from_i420
+from tests.streaming.encoding import encode_each
 
 SUNSET = Path(__file__).resolve().parents[2] / "content" / "backgrounds" / "sunset.png"
 FRAMES = 30
@@ -41,32 +40,17 @@ def _decoded_alpha(rgba: np.ndarray, backdrop: np.ndarray | None) -> list[np.nda
     planes = to_yuv420(rgba, "packed", backdrop=backdrop)
     i420 = np.concatenate([planes[0], planes[1].reshape(-1, 2 * w), planes[2].reshape(-1, 2 * w)])
 
-    async def main() -> list[np.ndarray]:
-        loop = asyncio.get_running_loop()
-        out: list[np.ndarray] = []
-        dec = av.CodecContext.create("vp8", "r")
+    out: list[np.ndarray] = []
+    dec = av.CodecContext.create("vp8", "r")
 
-        class Viewer:
-            def put(self, packet) -> None:
-                for f in dec.decode(packet):
-                    out.append(f.to_ndarray(format="rgb24")[:, w:, 0])
+    def decode(packet: av.packet.Packet) -> None:
+        for f in dec.decode(packet):
+            out.append(f.to_ndarray(format="rgb24")[:, w:, 0])
 
-        # the product's own rate for this frame size (codec.target_bitrate)
-        enc = SharedEncoder(loop, 2 * w, h, 60)
-        enc.viewers.append(Viewer())
-        try:
-            for i in range(FRAMES):
-                if i in KEYFRAMES[1:]:
-                    enc.refresh()
-                enc.publish(frame_from_i420(i420, i / 60))
-                while len(out) <= i:
-                    await asyncio.sleep(0.002)
-        finally:
-            enc.close()
-            enc.join()
-        return out
-
-    return asyncio.run(asyncio.wait_for(main(), 60))
+    frames = ((frame_from_i420(i420, i / 60), i in KEYFRAMES[1:]) for i in range(FRAMES))
+    # the product's own rate for this frame size (codec.target_bitrate)
+    encode_each(frames, 2 * w, h, decode)
+    return out
 
 
 def test_an_opaque_scene_decodes_opaque_to_the_seam() -> None:

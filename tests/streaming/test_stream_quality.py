@@ -18,6 +18,7 @@ from engine.render.looks import LOOK_NAMES
 from streaming.encoder import KEYFRAME_MIN_INTERVAL, SharedEncoder
 from streaming.frames import frame_from_i420
 from streaming.live import BACKGROUND, CommandError, LiveSession, Output
+from tests.streaming.encoding import encode_each
 from tests.streaming.peers import Client, serve
 from webapi.app import MANAGER
 
@@ -94,30 +95,10 @@ def _flat(i: int, size: int = 64) -> av.VideoFrame:
 def _encode(frames: list[tuple[av.VideoFrame, bool]], clock=time.monotonic) -> list[bool]:
     """Publish each frame (refreshing first where asked) and wait for it to be encoded;
     whether each one's packet was a keyframe."""
-
-    async def main() -> list[bool]:
-        loop = asyncio.get_running_loop()
-        got: list[bool] = []
-
-        class Viewer:
-            def put(self, packet) -> None:
-                got.append(bool(packet.is_keyframe))
-
-        enc = SharedEncoder(loop, 64, 64, 60, bitrate=300_000, clock=clock)
-        enc.viewers.append(Viewer())
-        try:
-            for k, (frame, refresh) in enumerate(frames):
-                if refresh:
-                    enc.refresh()
-                enc.publish(frame)
-                while len(got) <= k:
-                    await asyncio.sleep(0.005)
-        finally:
-            enc.close()
-            enc.join()
-        return got
-
-    return asyncio.run(asyncio.wait_for(main(), 30))
+    got: list[bool] = []
+    encode_each(frames, 64, 64, lambda p: got.append(bool(p.is_keyframe)), bitrate=300_000,
+                clock=clock, timeout=30)  # fmt: skip
+    return got
 
 
 def test_a_refresh_makes_the_next_published_frame_a_keyframe() -> None:
@@ -176,37 +157,25 @@ def test_the_encoder_settings_leave_the_backdrop_flat() -> None:
     """The settings themselves: a square that moves away over a flat dark backdrop leaves
     nothing behind once gone (no keyframe involved)."""
 
-    async def main() -> list[np.ndarray]:
-        loop = asyncio.get_running_loop()
-        decoded: list[np.ndarray] = []
-        dec = av.CodecContext.create("vp8", "r")
+    dec = av.CodecContext.create("vp8", "r")
+    frames: list[np.ndarray] = []
 
-        class Viewer:
-            def put(self, packet) -> None:
-                for f in dec.decode(packet):
-                    decoded.append(f.to_ndarray(format="yuv420p")[:128].astype(np.int16))
+    def decode(packet: av.packet.Packet) -> None:
+        for f in dec.decode(packet):
+            frames.append(f.to_ndarray(format="yuv420p")[:128].astype(np.int16))
 
-        enc = SharedEncoder(loop, 128, 128, 60, bitrate=250_000)
-        enc.viewers.append(Viewer())
+    def made():
         rng = np.random.default_rng(1)
-        try:
-            for i in range(90):
-                y = np.full((128, 128), _Y, np.uint8)
-                if i < 30:  # a noisy textured square that then leaves
-                    x = 10 + i * 2
-                    y[30:90, x : x + 50] = rng.integers(60, 200, (60, 50))
-                i420 = np.concatenate([y, np.full((64, 128), _U, np.uint8)])
-                i420[128 + 32 :] = _V
-                frame = frame_from_i420(i420, i / 60)
-                enc.publish(frame)
-                while len(decoded) <= i:
-                    await asyncio.sleep(0.002)
-        finally:
-            enc.close()
-            enc.join()
-        return decoded
+        for i in range(90):
+            y = np.full((128, 128), _Y, np.uint8)
+            if i < 30:  # a noisy textured square that then leaves
+                x = 10 + i * 2
+                y[30:90, x : x + 50] = rng.integers(60, 200, (60, 50))
+            i420 = np.concatenate([y, np.full((64, 128), _U, np.uint8)])
+            i420[128 + 32 :] = _V
+            yield frame_from_i420(i420, i / 60), False
 
-    frames = asyncio.run(asyncio.wait_for(main(), 30))
+    encode_each(made(), 128, 128, decode, bitrate=250_000, timeout=30)
     late = np.stack(frames[60:])
     assert (np.abs(late - _Y) >= OFF).sum(axis=(1, 2)).max() <= 10
 
