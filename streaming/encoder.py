@@ -55,6 +55,44 @@ VIDEO_TIME_BASE = Fraction(1, 90_000)
 KEYFRAME_MIN_INTERVAL = 0.2  # seconds between forced keyframes (requests in between wait)
 
 
+def open_vp8(width: int, height: int, fps: int, bitrate: int) -> av.VideoCodecContext:
+    """A libvpx VP8 encoder with the stream's settings (SharedEncoder's, and the
+    benchmarks' that measure its cost)."""
+    # aiortc's Vp8Encoder settings (realtime, CBR, no lag), at this stream's own rate,
+    # less two that left blotches on the flat backdrop: `static-thresh` 1 let libvpx
+    # skip blocks whose change it judged too small to code (the faint remains of a part
+    # that moved away stayed for good), and `noise-sensitivity` 4 (its temporal
+    # denoiser) smoothed the backdrop's return to flat over many frames. Measured on
+    # Digi dancing at 512x512/60 through face -> full -> bust framings, decoded: backdrop
+    # pixels 3+ levels off the flat colour 8 px or more from the avatar, 196-279 with
+    # aiortc's settings, 1-8 without them (at 0.7 Mbps: 250-430 against 27-80), at the
+    # same rate and 10% less encoding time (docs/STREAMING.md, "Picture quality").
+    ctx = av.CodecContext.create("libvpx", "w")
+    ctx.width, ctx.height = width, height
+    ctx.pix_fmt = "yuv420p"
+    ctx.time_base = VIDEO_TIME_BASE
+    ctx.framerate = Fraction(fps, 1)
+    ctx.bit_rate = bitrate
+    ctx.gop_size = 3000  # keyframes when asked, not on a timer
+    ctx.qmin, ctx.qmax = 2, 56
+    ctx.thread_count = 1
+    b = str(bitrate)
+    ctx.options = {
+        "bufsize": b,  # a one-second buffer
+        "cpu-used": "-6",
+        "deadline": "realtime",
+        "lag-in-frames": "0",
+        "minrate": b,
+        "maxrate": b,
+        "noise-sensitivity": "0",
+        "overshoot-pct": "15",
+        "partitions": "0",
+        "static-thresh": "0",
+        "undershoot-pct": "100",
+    }
+    return ctx
+
+
 class Viewer(Protocol):
     """What the encoder fans packets out to (`streaming.tracks.PacketSlot`); event loop only."""
 
@@ -173,39 +211,7 @@ class SharedEncoder:
     # --- the encoder thread ---------------------------------------------------------------
 
     def _open(self) -> av.VideoCodecContext:
-        # aiortc's Vp8Encoder settings (realtime, CBR, no lag), at this stream's own rate,
-        # less two that left blotches on the flat backdrop: `static-thresh` 1 let libvpx
-        # skip blocks whose change it judged too small to code (the faint remains of a part
-        # that moved away stayed for good), and `noise-sensitivity` 4 (its temporal
-        # denoiser) smoothed the backdrop's return to flat over many frames. Measured on
-        # Digi dancing at 512x512/60 through face -> full -> bust framings, decoded: backdrop
-        # pixels 3+ levels off the flat colour 8 px or more from the avatar, 196-279 with
-        # aiortc's settings, 1-8 without them (at 0.7 Mbps: 250-430 against 27-80), at the
-        # same rate and 10% less encoding time (docs/STREAMING.md, "Picture quality").
-        ctx = av.CodecContext.create("libvpx", "w")
-        ctx.width, ctx.height = self.width, self.height
-        ctx.pix_fmt = "yuv420p"
-        ctx.time_base = VIDEO_TIME_BASE
-        ctx.framerate = Fraction(self.fps, 1)
-        ctx.bit_rate = self.bitrate
-        ctx.gop_size = 3000  # keyframes when asked, not on a timer
-        ctx.qmin, ctx.qmax = 2, 56
-        ctx.thread_count = 1
-        b = str(self.bitrate)
-        ctx.options = {
-            "bufsize": b,  # a one-second buffer
-            "cpu-used": "-6",
-            "deadline": "realtime",
-            "lag-in-frames": "0",
-            "minrate": b,
-            "maxrate": b,
-            "noise-sensitivity": "0",
-            "overshoot-pct": "15",
-            "partitions": "0",
-            "static-thresh": "0",
-            "undershoot-pct": "100",
-        }
-        return ctx
+        return open_vp8(self.width, self.height, self.fps, self.bitrate)
 
     def _run(self) -> None:
         ctx = None

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from fractions import Fraction
 
 import numpy as np
 
@@ -31,17 +30,11 @@ WARMUP = 10
 
 
 def _encoder(w: int, h: int):
-    import av
-
+    """A VP8 encoder with the live stream's own settings (streaming/encoder.py)."""
     from streaming import codec
+    from streaming.encoder import open_vp8
 
-    ctx = av.CodecContext.create("libvpx", "w")
-    ctx.width, ctx.height, ctx.pix_fmt = w, h, "yuv420p"
-    ctx.time_base, ctx.framerate = Fraction(1, 90000), Fraction(60, 1)
-    ctx.bit_rate = codec.target_bitrate(w, h, 60)
-    ctx.thread_count = 1
-    ctx.options = {"cpu-used": "-6", "deadline": "realtime", "lag-in-frames": "0"}
-    return ctx
+    return open_vp8(w, h, 60, codec.target_bitrate(w, h, 60))
 
 
 def main() -> None:
