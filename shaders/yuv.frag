@@ -7,8 +7,9 @@
 // so what is read back is top row first: fragment (bx, by) covers image pixels x = 4bx ..
 // 4bx+3 of rows 2by (top) and 2by+1 (bottom), and writes each byte they decide: the two
 // rows' four Y, the two 2x2 blocks' U and V, and in the packed layout the alpha half's Y
-// (its chroma is 128 by the specification: grey has none; its ends are 0 and 255). A row of each target is then a
-// row of its plane as it is (engine/render/video.py reads them into the I420 buffer). Why
+// (its chroma is 128 by the specification: grey has none; its ends are 0 and 255). A row of
+// each target is then a row of its plane as it is (engine/render/video.py reads them into
+// the I420 buffer). Why
 // 4x2, not 2x2: llvmpipe's cost per fragment is more than its texel fetches (half the
 // fragments: a fifth less CPU); past a width that is not a multiple of 4 the last
 // fragment repeats the last column, whose bytes are not read back.

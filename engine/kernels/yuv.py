@@ -44,9 +44,9 @@ from __future__ import annotations
 import numpy as np
 
 KR, KB = 0.299, 0.114
+KG = 1.0 - KR - KB
 ALPHA_CLEAR_Y = 0  # the packed alpha half's Y where a = 0 ("footroom": below black's 16)
 ALPHA_SOLID_Y = 255  # ... where a = 255 ("headroom": above white's 235)
-KG = 1.0 - KR - KB
 DEFAULT_BACKGROUND: tuple[int, int, int] = (40, 44, 56)
 LAYOUTS = ("opaque", "packed")
 

@@ -53,8 +53,9 @@ function note(text) {
 const ALPHA_LO = 4;
 const ALPHA_HI = 251;
 // The encoder's loop filter smooths across the seam between the halves: the last few
-// colour columns and the first few alpha columns take some of the other half (an opaque
-// scene showed alpha 250 down its left edge). Those columns repeat the nearest clean one.
+// colour columns and the first few alpha columns take some of the other half (a soft
+// alpha by the seam, colour tinted by the alpha's white). Those columns repeat the nearest
+// clean one.
 const SEAM_GUARD = 4;
 
 // ---- renderers -----------------------------------------------------------------------
