@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,21 @@ import pytest
 from engine.assets import AvatarBundle, load_bundle
 from engine.rig import RigData, parse_rig
 from engine.session import AvatarSession, Inputs
+
+# Tests that must hold a frame rate in real time (live WebRTC streams, Chromium pages, a
+# Ray cluster) run alone: beside another test on a 2-core box they would measure the
+# neighbour. The rest are CPU work or idle waits (a slow client's deadline), and CI runs
+# them on both cores first (README: `pytest -n 2 -m "not serial"`, then `pytest -m
+# serial`); a plain `pytest` runs them all, one at a time.
+SERIAL_DIRS = frozenset({"e2e", "streaming", "cluster"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    for item in items:
+        parts = item.path.relative_to(tests).parts
+        if len(parts) > 1 and parts[0] in SERIAL_DIRS:
+            item.add_marker(pytest.mark.serial)
 
 
 @pytest.fixture(scope="session", autouse=True)
