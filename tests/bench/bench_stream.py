@@ -189,7 +189,8 @@ async def tracked(url: str, manager: SessionManager, seconds: float, mode: str, 
 
     def ticking(self, grid, renderer_for) -> None:  # type: ignore[no-untyped-def]
         if grid.session.kind == "puppet":
-            began[round(grid.index / grid.session.fps * 90_000)] = time.monotonic()
+            # keyed by its frames' pts: its slot's time, less the pull of a face
+            began[round((grid.index / grid.session.fps - grid.early) * 90_000)] = time.monotonic()
         tick(self, grid, renderer_for)
 
     def framing(i420, seconds):  # type: ignore[no-untyped-def]

@@ -150,7 +150,8 @@ def test_an_output_size_preset_changes_the_frames() -> None:
 
         await puppet.wait_for(lambda: len(wide()) >= 8, 60, "8 frames at 720p")
         steps = np.diff(wide())
-        assert (steps >= 90_000 // want - 2).all(), steps  # no frame closer than the rate
+        # no frame closer than the rate, but for a face's pull (up to half a 60 Hz tick)
+        assert (steps >= 90_000 // want - 750 - 2).all(), steps
         await puppet.close()
 
     serve(test, timeout=150)

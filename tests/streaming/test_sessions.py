@@ -29,11 +29,14 @@ def test_a_puppet_session_streams_60_fps_and_follows_the_face(face_frames) -> No
         f = client.frames[-1]
         assert (f.width, f.height) == (512, 512)
         # stamped on the server's own 60 Hz grid (90 kHz clock: 1500 a tick), skipping
-        # ahead rather than queueing when behind (the receiver's decoder rounds by 1); how
-        # many ticks a loaded machine skips is the benchmark's business, not this test's
-        steps = np.diff([fr.pts for fr in list(client.frames)[-60:]])
-        ticks = np.round(steps / 1500)
-        assert (ticks >= 1).all() and (np.abs(steps - 1500 * ticks) <= 2).all(), steps
+        # ahead rather than queueing when behind (the receiver's decoder rounds by 1); a
+        # tick a face pulled is stamped when it ran, up to half a tick early, so frames
+        # come half a tick apart at the least and never more than 60 a second; how many
+        # ticks a loaded machine skips is the benchmark's business, not this test's
+        pts = [fr.pts for fr in list(client.frames)[-60:]]
+        steps = np.diff(pts)
+        assert (steps >= 750 - 2).all(), steps
+        assert pts[-1] - pts[0] >= 1500 * (len(pts) - 2), steps  # within one pull
         hello = client.of_type("hello")
         assert hello and "armor" in hello[0]["labels"]["outfit"]
         current = hello[0]["current"]

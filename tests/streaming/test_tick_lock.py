@@ -12,23 +12,29 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from streaming import render_worker
 from streaming.render_worker import TickGrid
 
 PERIOD = 1 / 60
 
 
 def simulate(
-    arrivals: np.ndarray, lock: bool, start: float = 0.0, work: float = 0.0
+    arrivals: np.ndarray,
+    lock: bool,
+    start: float = 0.0,
+    work: float = 0.0,
+    stamps: list[float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(waits: arrival -> the first tick that starts at or after it, tick times). A tick
     takes its inputs when it starts and then works for `work` seconds: what arrives
     meanwhile waits for the next one, and reaches the lock while that tick runs (as the
-    tracking thread's faces reach the render worker's grid)."""
+    tracking thread's faces reach the render worker's grid). `stamps` collects the ticks'
+    frame timestamps (seconds on the stream's clock, as RenderWorker._tick stamps them)."""
     grid = TickGrid(SimpleNamespace(period=PERIOD), start)  # type: ignore[arg-type]
     waits, ticks, pending = [], [], []
     i = 0
     while i < len(arrivals):
-        due = grid.next_tick
+        due = grid.due
         if arrivals[i] <= due:
             pending.append(arrivals[i])
             if lock:
@@ -36,7 +42,9 @@ def simulate(
             i += 1
             continue
         ticks.append(due)
-        grid.last = due
+        if stamps is not None:
+            stamps.append(grid.index * PERIOD - grid.early)
+        grid.last, grid.ran = grid.next_tick, due
         waits.extend(due - a for a in pending)
         pending.clear()
         while work and i < len(arrivals) and arrivals[i] < due + work:
@@ -96,14 +104,89 @@ def test_the_lock_follows_a_camera_whose_phase_drifts():
     assert np.percentile(waits[180:], 99) < 0.3 * PERIOD
 
 
-def test_a_steady_camera_gets_a_lead_of_a_few_milliseconds():
-    # the lead is two spreads of the arrivals (LEAD_SPREADS): with 1 ms of jitter a face
-    # waits about 3 ms for its tick at p95, not the 3.6 of three spreads nor a period
+def test_a_steady_camera_runs_its_tick_at_once_and_the_grid_keeps_a_lead() -> None:
+    # a face on time pulls its tick to its arrival (TickGrid.align): it waits nothing,
+    # where the lead of two spreads alone made it wait 1.5-2 ms
     arrivals = camera(30.0, 0.001)
     locked, _ = simulate(arrivals, lock=True)
     settled = locked[len(locked) // 10 :]
-    assert np.percentile(settled, 95) < 0.0033
-    assert np.percentile(settled, 5) > 0.0005  # a lead, not a tick before the face
+    assert np.percentile(settled, 95) < 1e-4
+    # the slots themselves stay a lead behind the faces, to catch a late one: a face
+    # a millisecond later than its arrival would still find its tick unrun
+    grid = TickGrid(SimpleNamespace(period=PERIOD), 0.0)  # type: ignore[arg-type]
+    runs, slots = [], []
+    for a in arrivals[:600]:
+        while grid.due < a:
+            grid.last, grid.ran = grid.next_tick, grid.due
+            grid.advance(grid.due)
+        grid.align(a)
+        if a > 2.0:
+            runs.append(grid.due - a)
+            slots.append(grid.next_tick - a)
+    runs, slots = np.array(runs), np.array(slots)
+    on_time = runs < 1e-9  # the tick runs at the face's arrival...
+    assert on_time.mean() > 0.9
+    assert (slots[on_time] > 0.0005).all()  # ... its slot a lead later
+    assert (slots[on_time] < PERIOD / 2).all()
+    # a face late for its tick (the jitter's tail) pulls the next one: half a period
+    # after the tick it missed (or half a period before the next slot), not the whole
+    # period it waited without
+    late = ~on_time
+    assert late.any()
+    assert (runs[late] < 0.6 * PERIOD).all()
+    assert (runs[late] <= slots[late] - PERIOD / 2 + 1e-9).all()
+
+
+def _without_pulls(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a gap no tick can keep: every pull lands past its slot, so ticks run on their slots
+    monkeypatch.setattr(render_worker, "MIN_GAP", 9.0)
+
+
+@pytest.mark.parametrize(
+    ("rate", "jitter", "work"),
+    [
+        (30.0, 0.002, 0.0),
+        (30.0, 0.004, 0.006),
+        (30.0, 0.006, 0.006),
+        (60.0, 0.002, 0.004),
+        (60.0, 0.003, 0.006),
+        (24.0, 0.001, 0.005),
+        (28.0, 0.001, 0.006),
+        (15.0, 0.002, 0.005),
+    ],
+)
+def test_pulled_ticks_cut_the_wait_and_keep_the_rate(
+    monkeypatch: pytest.MonkeyPatch, rate: float, jitter: float, work: float
+) -> None:
+    arrivals = camera(rate, jitter)
+    stamps: list[float] = []
+    pulled, ticks = simulate(arrivals, lock=True, work=work, stamps=stamps)
+    with monkeypatch.context() as m:
+        _without_pulls(m)
+        slotted, slot_ticks = simulate(arrivals, lock=True, work=work)
+    pulled, slotted = pulled[len(pulled) // 10 :], slotted[len(slotted) // 10 :]
+    # never worse, and much better at the median (a 24 Hz camera's faces fall between
+    # two ticks' phases: the lock cannot follow both, the pull halves its median)
+    assert np.percentile(pulled, 95) <= np.percentile(slotted, 95) + 2e-4
+    assert np.median(pulled) <= 0.5 * np.median(slotted) + 2e-4
+    # at 60 Hz every tick has its own face: a late face must not take the next face's
+    # tick (waits of 10 ms at p95 where 0 without pulls, in an earlier version)
+    if rate == 60.0 and jitter == 0.002:
+        assert np.percentile(pulled, 95) < 1e-3
+    # the same ticks, only earlier: the rate stays, and no two come within MIN_GAP
+    assert (len(ticks) - 1) / (ticks[-1] - ticks[0]) == pytest.approx(
+        (len(slot_ticks) - 1) / (slot_ticks[-1] - slot_ticks[0]), abs=0.05
+    )
+    assert np.diff(ticks).min() >= render_worker.MIN_GAP * PERIOD - 1e-9
+    # frames are stamped when they were drawn (a viewer's jitter buffer sees a pulled
+    # frame on time, not early): their stamps step as the ticks do, but for the lock's
+    # moves of the grid (at most LOCK_GAIN of half a period an input), and forward by
+    # half a period at least. Stamped on their slots, pulled frames would step 1.7-6.6 ms
+    # apart from their ticks at the median (but for a 15 Hz camera's and a steady 60's).
+    steps = np.abs(np.diff(stamps) - np.diff(ticks))
+    assert np.median(steps) < 1e-3
+    assert steps.max() <= 2 * render_worker.LOCK_GAIN * PERIOD / 2 + 1e-9
+    assert np.diff(stamps).min() >= PERIOD / 2 - 1e-9
 
 
 @pytest.mark.parametrize(("jitter", "work"), [(0.004, 0.006), (0.006, 0.003), (0.006, 0.006)])
@@ -153,10 +236,10 @@ def _run(work: float, seconds: float = 10.0, late: float = 0.0) -> tuple[int, fl
     grid = TickGrid(SimpleNamespace(period=PERIOD), 0.0)  # type: ignore[arg-type]
     now, ticks, latest = 0.0, 0, 0.0
     while now < seconds:
-        due = grid.next_tick
+        due = grid.due
         start = max(now, due + late)
         latest = max(latest, start - due)
-        grid.last = due
+        grid.last, grid.ran = grid.next_tick, due
         now = start + work
         ticks += 1
         grid.advance(now)
