@@ -266,3 +266,29 @@ def test_geometry_from_the_memo_is_the_geometry_made_afresh(
     assert len({a[0] for a in afresh}) == len(looks)  # the looks' geometry differs
     for look_afresh, look_warm in zip(afresh, warm, strict=True):
         assert look_afresh == look_warm
+
+
+def test_geometry_from_the_disk_is_the_geometry_made_afresh(
+    gl: moderngl.Context, digi: AvatarBundle, tmp_path, monkeypatch
+) -> None:
+    """The pieces kept on disk (engine/memo_store.py) make, in a process that has none in
+    memory, the geometry it would make itself."""
+    from engine.memo_store import DiskStore
+
+    look = worn()
+    with monkeypatch.context() as m:
+        m.setattr(renderer_module, "_PIECES", Memo(0))
+        afresh = [_geometry(gl, b) for b in (digi, look)]
+    path, salt = tmp_path / "pieces.sqlite3", b"this code"
+    with monkeypatch.context() as m:
+        m.setattr(renderer_module, "_PIECES", Memo(4096, store=DiskStore(path, salt)))
+        _geometry(gl, digi)  # the first process: made, and written
+        assert renderer_module._PIECES.store.saves > 500
+    with monkeypatch.context() as m:
+        pieces = Memo(4096, store=DiskStore(path, salt))  # the next: read back
+        m.setattr(renderer_module, "_PIECES", pieces)
+        from_disk = [_geometry(gl, digi)]
+        assert pieces.store.loads > 500 and pieces.misses == 0  # nothing made again
+        from_disk.append(_geometry(gl, look))  # a new look: its own pieces made, and the
+        assert pieces.misses > 0  # rest (most of Digi's) read back
+    assert from_disk == afresh

@@ -25,7 +25,13 @@ def _wearing(bundle, category: str, label: str):
     return dataclasses.replace(bundle, sprites=worn)
 
 
-def test_a_live_session_keeps_ticking_while_stills_are_made(digi) -> None:
+def _cold(monkeypatch) -> None:
+    """As on a server's first start: no pieces in memory, none on disk (engine/memo_store.py)."""
+    monkeypatch.setattr(_PIECES, "store", None)
+    _PIECES.clear()
+
+
+def test_a_live_session_keeps_ticking_while_stills_are_made(digi, monkeypatch) -> None:
     worker = RenderWorker()
     worker.start()
     session = LiveSession(digi, kind="studio", fps=30)
@@ -35,7 +41,7 @@ def test_a_live_session_keeps_ticking_while_stills_are_made(digi) -> None:
         while session.stats.ticks < 5 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert session.stats.ticks >= 5, "the session did not start ticking"
-        _PIECES.clear()  # every still's renderer is made from scratch, as on a cold server
+        _cold(monkeypatch)  # every still's renderer is made from scratch
         looks = [("accessories", "glasses"), ("accessories", "hat"), ("body", "muscular")]
         stills = [worker.snapshot(_wearing(digi, *look), 64) for look in looks]
         before, t0 = session.stats.ticks, time.monotonic()
@@ -73,7 +79,7 @@ def _viewed(bundle, fps: int) -> tuple[LiveSession, Frames]:
     return session, sink
 
 
-def test_a_new_look_is_made_beside_the_render_thread(digi) -> None:
+def test_a_new_look_is_made_beside_the_render_thread(digi, monkeypatch) -> None:
     """A session wearing a look no renderer has yet (here a generated face) starts
     drawing once its geometry is made by the still worker, and the session already live
     keeps its ticks meanwhile: made on the render thread, that stopped it for seconds."""
@@ -88,7 +94,7 @@ def test_a_new_look_is_made_beside_the_render_thread(digi) -> None:
         while first_frames.published < 5 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert first_frames.published >= 5, "the first session did not draw"
-        _PIECES.clear()  # the new look's geometry made from scratch, as on a cold server
+        _cold(monkeypatch)  # the new look's geometry made from scratch
         before, t0 = first.stats.ticks, time.monotonic()
         worker.add(second)
         while second_frames.published < 1 and time.monotonic() < t0 + 60:

@@ -47,7 +47,7 @@ ONLY_IN: dict[str, str | tuple[str, ...]] = {
 # import counts, also one inside a function: a lazy import is for a heavy library
 # (MediaPipe, torch), never a way round this order.
 ENGINE_LAYERS: tuple[tuple[str, ...], ...] = (
-    ("kernels", "images", "landmarks", "hulls", "numbers", "memo"),  # numeric kernels, fixed facts
+    ("kernels", "images", "landmarks", "hulls", "numbers", "memo", "memo_store"),  # numeric kernels, fixed facts
     ("rig",),  # frozen rig data and its loader
     ("pose", "atlas"),  # a pose of a rig; pictures of its parts
     ("params", "anim", "sprites", "tracking", "effects"),  # what moves a pose; effects as data
