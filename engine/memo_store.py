@@ -31,6 +31,7 @@ import logging
 import math
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 FORMAT = 1  # of the stored values: part of every key's salt
 BATCH = 256  # values waiting to be written, at most
 MAX_VALUE_BYTES = 16 << 20  # a value larger than this is not kept
+STALE_TMP_S = 3600.0  # a half-written value this old was left by a killed writer
 
 
 def default_dir() -> Path | None:
@@ -179,8 +181,17 @@ class DiskStore:
         self._off, self._ready = True, False
 
     def _prune(self) -> None:
+        names, now = [], time.time()
         with os.scandir(self.root) as it:
-            names = [e.name for e in it if e.is_file() and not e.name.startswith(".")]
+            for e in it:
+                if not e.name.startswith("."):
+                    names.append(e.name)
+                elif e.name.endswith(".tmp"):
+                    try:  # a writer killed mid-write left it (a live one renames it soon)
+                        if now - e.stat().st_mtime > STALE_TMP_S:
+                            Path(e.path).unlink(missing_ok=True)
+                    except FileNotFoundError:
+                        pass  # renamed into place meanwhile
         if len(names) <= self.max_entries:
             return
         # the oldest written go, down to four fifths of the bound
@@ -243,7 +254,7 @@ class DiskStore:
             tmp = f".{os.getpid()}.{threading.get_ident()}.tmp"
             try:
                 for name, data in pending.items():
-                    part = self.root / (name + tmp)
+                    part = self.root / ("." + name + tmp)  # hidden until renamed
                     part.write_bytes(data)
                     os.replace(part, self.root / name)
                     self.saves += 1

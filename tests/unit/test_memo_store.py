@@ -152,6 +152,26 @@ def test_a_value_from_a_newer_layout_is_a_miss_not_a_crash(tmp_path: Path) -> No
     assert DiskStore(root, SALT).load(b"k") is None
 
 
+def test_a_value_half_written_by_a_killed_writer_is_never_read_and_goes_later(
+    tmp_path: Path,
+) -> None:
+    import os
+
+    root = tmp_path / "memo"
+    store = DiskStore(root, SALT)
+    store.save(b"k", 1)
+    store.close()
+    name = _only_file(root).name
+    _only_file(root).unlink()
+    fresh, stale = root / f".{name}.1.2.tmp", root / f".{name}.3.4.tmp"
+    for part in (fresh, stale):
+        part.write_bytes(b'{"v":')  # cut off mid-write: never renamed into place
+    os.utime(stale, (1e9, 1e9))
+    again = DiskStore(root, SALT)
+    assert again.load(b"k") is None  # not under its name, so not read
+    assert fresh.exists() and not stale.exists()  # a writer may still finish the fresh one
+
+
 def test_the_directory_is_pruned_to_its_bound_oldest_first(tmp_path: Path) -> None:
     import os
 
