@@ -20,7 +20,7 @@ no lock between processes.
 - It is a cache: a disk that cannot be read or written turns it off for the process with
   one warning, and the results are made as if it were not there. Writes wait for a
   `flush` (a rig's pieces at once), and the directory is pruned to `max_entries` values
-  when first used, the oldest written first.
+  when first used and again after every fifth of that written, the oldest written first.
 """
 
 from __future__ import annotations
@@ -161,6 +161,7 @@ class DiskStore:
         self._lock = threading.Lock()
         self.loads = 0  # values read from disk
         self.saves = 0  # values written to disk
+        self._unpruned = 0  # values written since the directory was last pruned
 
     def _name(self, key: bytes) -> str:
         return hashlib.blake2b(self.salt + key, digest_size=20).hexdigest()
@@ -258,6 +259,10 @@ class DiskStore:
                     part.write_bytes(data)
                     os.replace(part, self.root / name)
                     self.saves += 1
+                self._unpruned += len(pending)
+                if self._unpruned >= max(self.max_entries // 5, 1):  # a long-lived server
+                    self._unpruned = 0
+                    self._prune()
             except OSError as e:
                 self._fail(e)
 

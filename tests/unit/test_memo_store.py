@@ -176,7 +176,7 @@ def test_the_directory_is_pruned_to_its_bound_oldest_first(tmp_path: Path) -> No
     import os
 
     root = tmp_path / "memo"
-    store = DiskStore(root, SALT, max_entries=10)
+    store = DiskStore(root, SALT, max_entries=1000)  # written by a process with more room
     for i in range(25):
         store.save(str(i).encode(), i)
     store.close()
@@ -185,3 +185,13 @@ def test_the_directory_is_pruned_to_its_bound_oldest_first(tmp_path: Path) -> No
     again = DiskStore(root, SALT, max_entries=10)
     kept = [i for i in range(25) if again.load(str(i).encode()) is not None]  # pruned first
     assert kept == list(range(17, 25))  # four fifths of the bound, the newest
+
+
+def test_a_long_lived_process_keeps_the_directory_within_its_bound(tmp_path: Path) -> None:
+    root = tmp_path / "memo"
+    store = DiskStore(root, SALT, max_entries=10)
+    for i in range(100):  # a server wearing look after look, never restarted
+        store.save(str(i).encode(), i)
+        store.flush()
+    assert len([p for p in root.iterdir() if not p.name.startswith(".")]) <= 10
+    assert store.load(b"99") == (99,)
