@@ -392,9 +392,10 @@ class RenderWorker:
         # the tick's time, stamped once and passed on: its slot on the session's grid, or
         # earlier where a face pulled it; its frames' timestamps say the same
         s = grid.session
-        now, early = grid.due, grid.early
-        grid.last, grid.ran = grid.next_tick, now
-        at = grid.index / s.fps - early  # on the stream's clock
+        with self._lock:  # `align` moves the grid and its pull from the tracking thread
+            now, slot = grid.due, grid.next_tick
+            grid.last, grid.ran = slot, now
+        at = grid.index / s.fps - (slot - now)  # on the stream's clock: `early`
         t0 = time.perf_counter()
         try:
             s.tick(now)
