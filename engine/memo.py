@@ -85,7 +85,7 @@ class Memo:
         return value
 
     def flush(self) -> None:
-        """Write what the store keeps waiting (one transaction)."""
+        """Write what the store keeps waiting."""
         if self.store is not None:
             self.store.flush()
 
