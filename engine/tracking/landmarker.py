@@ -192,9 +192,27 @@ def face_box(landmarks: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
     )
 
 
+# A landmark as MediaPipe's protobuf writes it when only x, y and z are set (FaceMesh sets
+# no visibility or presence): field 1 (the landmark, 15 bytes long), then x, y and z as
+# fields 1-3, each a tag byte and a little-endian float32.
+_RECORD = 17
+_TAG_AT = np.array([0, 1, 2, 7, 12])
+_TAGS = np.array([0x0A, 0x0F, 0x0D, 0x15, 0x1D], np.uint8)
+_FLOATS_AT = np.array([3, 4, 5, 6, 8, 9, 10, 11, 13, 14, 15, 16])
+
+
 def _points(face: Any) -> np.ndarray:
-    """One MediaPipe face's landmarks as a (478, 3) array."""
-    return np.array([(p.x, p.y, p.z) for p in face.landmark], dtype=np.float64)
+    """One MediaPipe face's landmarks as a (478, 3) array. Read from the list's wire bytes
+    in one pass (0.01 ms; reading 1,434 attributes in Python took 0.34 ms of each camera
+    frame with the GIL held); any other layout is read field by field."""
+    n = len(face.landmark)
+    raw = np.frombuffer(face.SerializeToString(), np.uint8)
+    if n and raw.size == n * _RECORD:
+        records = raw.reshape(n, _RECORD)
+        if (records[:, _TAG_AT] == _TAGS).all():
+            xyz = np.ascontiguousarray(records[:, _FLOATS_AT]).view("<f4")
+            return xyz.astype(np.float64)
+    return np.array([(p.x, p.y, p.z) for p in face.landmark], dtype=np.float64).reshape(n, 3)
 
 
 def _distance(a: np.ndarray, b: np.ndarray) -> float:
