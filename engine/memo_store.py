@@ -186,7 +186,8 @@ class DiskStore:
         with os.scandir(self.root) as it:
             for e in it:
                 if not e.name.startswith("."):
-                    names.append(e.name)
+                    if e.is_file():  # anything else here is not ours to prune
+                        names.append(e.name)
                 elif e.name.endswith(".tmp"):
                     try:  # a writer killed mid-write left it (a live one renames it soon)
                         if now - e.stat().st_mtime > STALE_TMP_S:
@@ -195,6 +196,7 @@ class DiskStore:
                         pass  # renamed into place meanwhile
         if len(names) <= self.max_entries:
             return
+
         # the oldest written go, down to four fifths of the bound
         def written(name: str) -> float:
             try:

@@ -3,9 +3,12 @@ copy where PyAV reads the buffer's layout right, copied where it would not."""
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pytest
 
+from streaming.encoder import open_vp8
 from streaming.frames import frame_from_i420
 
 
@@ -28,11 +31,7 @@ def test_the_frame_holds_the_buffer_plane_by_plane(w: int, h: int) -> None:
 
 def test_a_wrapped_frame_outlives_the_callers_reference_and_encodes() -> None:
     # the frame keeps the buffer alive: the render worker drops its reference at once
-    from streaming.encoder import open_vp8
-
     frames = [frame_from_i420(_i420(64, 64, seed=i), i / 30) for i in range(3)]
-    import gc
-
     gc.collect()
     encoder = open_vp8(64, 64, 30, 200_000)
     packets = [p for f in frames for p in encoder.encode(f)] + list(encoder.encode(None))

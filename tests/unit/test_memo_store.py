@@ -195,3 +195,14 @@ def test_a_long_lived_process_keeps_the_directory_within_its_bound(tmp_path: Pat
         store.flush()
     assert len([p for p in root.iterdir() if not p.name.startswith(".")]) <= 10
     assert store.load(b"99") == (99,)
+
+
+def test_a_folder_someone_put_in_the_directory_is_left_alone(tmp_path: Path) -> None:
+    root = tmp_path / "memo"
+    (root / "notes").mkdir(parents=True)
+    store = DiskStore(root, SALT, max_entries=2)
+    for i in range(12):  # prunes several times, counting files only
+        store.save(str(i).encode(), i)
+        store.flush()
+    assert (root / "notes").is_dir()
+    assert store.load(b"11") == (11,)  # still on: the folder did not turn it off
