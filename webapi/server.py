@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from webapi import security
+from webapi import heap, security
 from webapi.app import MAX_VIEWERS, create_app
 from webapi.limits import GenerationLimits
 from webapi.logs import DEFAULT as DEFAULT_LOG_LEVEL
@@ -63,6 +63,9 @@ def run_server(
         payments=payments,
         **app_options,
     )
+    # after the app's own start-up (the rig, the GL thread, a warm landmarker): what is
+    # loaded by then stays for the process's life
+    app.on_startup.append(_settle_heap)
     # after the app is made: a bad option (create_app's checks) is still one plain line
     configure_logging(log_level)
     print(
@@ -80,3 +83,7 @@ def run_server(
         # (webapi/security.py)
         keepalive_timeout=header_timeout or security.HEADER_TIMEOUT_S,
     )
+
+
+async def _settle_heap(app: web.Application) -> None:
+    heap.settle()

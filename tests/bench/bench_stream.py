@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import platform
@@ -47,10 +48,29 @@ from streaming import render_worker
 from streaming.encoder import SharedEncoder
 from streaming.live import LiveSession, Output
 from streaming.manager import Peer, SessionManager
+from webapi import heap
 from webapi.app import MANAGER, create_app
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SETTLE = 30.0  # seconds a far end may take to connect and settle before its window
+
+
+class Collections:
+    """How long each of Python's full garbage collections (the oldest generation) held the
+    GIL while the server ran: every Python thread, render and event loop included, waits
+    that long (webapi/heap.py)."""
+
+    def __init__(self) -> None:
+        self.ms: list[float] = []
+        self._t0 = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        else:
+            self.ms.append((time.perf_counter() - self._t0) * 1e3)
 
 
 def _cpu() -> float:
@@ -293,11 +313,16 @@ def _cores(c: float | None) -> str:
     return "n/a (no measured window)" if c is None else f"{c:.3f} cores"
 
 
-async def run(seconds: float, viewers: list[int], previews: list[int]) -> None:
+async def run(seconds: float, viewers: list[int], previews: list[int], settle: bool = True) -> None:
     # seats for every viewer the run asks for (the server's default is 8 a stream)
     app = create_app(max_sessions=3, max_previews=12, max_viewers=max([8, *viewers]))
     runner = web.AppRunner(app)
     await runner.setup()
+    if settle:  # as `digigami serve` does once its start-up is done (webapi/heap.py)
+        frozen = heap.settle()
+        print(f"start-up heap settled: {frozen.frozen if frozen else 'already'} objects frozen", flush=True)
+    collections = Collections()
+    gc.callbacks.append(collections)
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
@@ -354,6 +379,12 @@ async def run(seconds: float, viewers: list[int], previews: list[int]) -> None:
             print(f"{n} different previews at once (384x384, 30 fps): received fps min {min(r['fps']):.1f}, "
                   f"mean {np.mean(r['fps']):.1f}; server {_cores(r['cores'])}", flush=True)  # fmt: skip
     finally:
+        gc.callbacks.remove(collections)
+        if collections.ms:
+            print(f"full garbage collections while serving: {len(collections.ms)}, each holding every "
+                  f"Python thread {', '.join(f'{ms:.1f}' for ms in collections.ms)} ms", flush=True)  # fmt: skip
+        else:
+            print("full garbage collections while serving: none", flush=True)
         await runner.cleanup()
 
 
@@ -366,9 +397,11 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--viewers", type=_ints, default=[1, 8, 16, 24], help="viewers of one preview")
     ap.add_argument("--distinct", type=_ints, default=[], help="different previews at once, e.g. 2,4,6,8")
+    ap.add_argument("--no-settle", dest="settle", action="store_false",
+                    help="leave the start-up heap where the garbage collector walks it (to compare)")  # fmt: skip
     args = ap.parse_args()
     budget = 60 + 3 * (args.seconds + SETTLE + 40) + (len(args.viewers) + len(args.distinct)) * (args.seconds + SETTLE + 40)
-    asyncio.run(asyncio.wait_for(run(args.seconds, args.viewers, args.distinct), budget))
+    asyncio.run(asyncio.wait_for(run(args.seconds, args.viewers, args.distinct, args.settle), budget))
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from streaming.live import LiveSession, Look
 from streaming.manager import SessionManager
 from streaming.market_items import MarketItem
+from webapi import heap
 from webapi.cluster.connect import NAMESPACE
 from webapi.cluster.directory import directory, node_gone
 from webapi.handlers.backgrounds import scene_backgrounds
@@ -121,6 +122,7 @@ class RenderNode:
 
     async def start(self) -> str:
         await self.manager.start()
+        heap.settle()  # this actor's process is ours alone (webapi/heap.py)
         self._reporter = asyncio.get_running_loop().create_task(self._report())
         return self.box
 
