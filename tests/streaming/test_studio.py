@@ -71,6 +71,25 @@ async def _settled(client: Client, what: str) -> np.ndarray:
     pytest.fail(f"{what}: the picture never held still")
 
 
+async def _back_to(client: Client, picture: np.ndarray, what: str) -> np.ndarray:
+    """A fresh frame the same as `picture` (an earlier settled frame of the pose that should
+    be back). Settled is not enough on its own: after a keyframe VP8 refines a still picture
+    over several frames, and two coarse frames a few apart can match each other but not the
+    fine one (seen once in CI). A pose that did not come back never matches, and fails here
+    with how many pixels differ and where."""
+    cur = await _settled(client, what)
+    for _ in range(8):
+        if _same(cur, picture):
+            return cur
+        cur = await _fresh(client, what, 5)
+    off = np.abs(cur - picture).max(axis=-1) > NOISE
+    ys, xs = np.nonzero(off)
+    pytest.fail(
+        f"{what}: {int(off.sum())} pixels differ by more than {NOISE} "
+        f"(x {xs.min()}-{xs.max()}, y {ys.min()}-{ys.max()})"
+    )
+
+
 async def _refused(client: Client, msg: dict[str, Any], needle: str) -> str:
     before = len(client.of_type("error"))
     client.send(msg)
@@ -169,7 +188,7 @@ def test_studio_session() -> None:
         client.channel.send(raw)
         await client.wait_for(lambda: len(client.of_type("error")) > before, 10, "NaN refused")
         assert session.studio.edits is edits and session.studio.speed == 1.0
-        assert _same(await _settled(client, "unchanged"), after)
+        await _back_to(client, after, "unchanged")
 
         # the editor's sliders open the mouth
         client.send({"type": "pose", "edits": {}})
@@ -180,7 +199,7 @@ def test_studio_session() -> None:
         diff = np.abs(_box(open_, mx, my, 12) - _box(shut, mx, my, 12)).max(axis=2)
         assert (diff > 40).sum() > 10, (diff > 40).sum()
         client.send({"type": "params", "values": {}})
-        assert _same(await _settled(client, "the mouth shut again"), shut)
+        await _back_to(client, shut, "the mouth shut again")
 
         # a saved expression set on: the mouth opens as the slider did; accessory offsets
         # show in what a save would store
@@ -220,8 +239,7 @@ def test_studio_session() -> None:
         # the draft's last pose holds still too: wait until a tick has left the timeline,
         # or a loaded machine's frames of the draft settle first (seen once in a full run)
         await _status(client, lambda s: not s["studio"]["timeline"], "the timeline off")
-        back = await _settled(client, "the state machine again")
-        assert _same(back, shut)
+        await _back_to(client, shut, "the state machine again")
 
         # playing: frames move on; the draft endpoint refuses strangers
         client.send({"type": "studio_play", "playing": True})
