@@ -20,6 +20,10 @@ end's measured window):
 - with `--distinct 2,4,6,8`: that many different previews at once (a render and an encode
   each).
 
+The server settles its start-up heap first, as `digigami serve` does (webapi/heap.py;
+`--no-settle` to compare), and the run ends with every full garbage collection it saw and
+how long each held every Python thread.
+
 Every wait is bounded: a far end that hangs is killed and its part reported as failed.
 Prints figures; asserts nothing (timings belong in docs/PERFORMANCE.md, not in the suite).
 """
