@@ -5,8 +5,8 @@ thread that runs it holds the GIL throughout: every other Python thread stops, t
 thread and the event loop included. After start-up a server holds about 240,000 such objects
 (modules, functions and classes: numba's, MediaPipe's, matplotlib's by way of MediaPipe,
 aiortc's), none of which will ever be garbage, and a full collection took 60-110 ms on a
-2-core box: a hitch of four to seven frames in every 60 fps stream, once every minute or
-two (docs/PERFORMANCE.md, "The live server").
+2-core box: a hitch of four to seven frames in every 60 fps stream, once every two to five
+minutes while serving (docs/PERFORMANCE.md, "The live server").
 
 `settle()`, called once start-up is done, collects what start-up left behind and then moves
 every object still alive into the collector's permanent generation (`gc.freeze`), which
