@@ -10,7 +10,8 @@ minutes while serving (docs/PERFORMANCE.md, "The live server").
 
 `settle()`, called once start-up is done, collects what start-up left behind and then moves
 every object still alive into the collector's permanent generation (`gc.freeze`), which
-later collections do not walk: they then walk only what the server made since, 6-7 ms.
+later collections do not walk: they then walk only what the server made since (6-7 ms
+with one live session, 28 ms with a preview's 24 viewers connected).
 """
 
 from __future__ import annotations
