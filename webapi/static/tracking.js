@@ -20,13 +20,12 @@ const FLAG_FACE = 1;
 const START_TIMEOUT_MS = 30_000; // the wasm and the 4 MB model, on a slow machine
 // one message queued at most: a newer frame is worth more than an older one still waiting
 const MAX_BUFFERED = HEADER_BYTES + POINTS * 3 * VALUE_BYTES;
-// On software GL (FaceMesh's models on the CPU), FaceMesh's time a frame grows with the
-// picture's pixels (its image steps run on the software GL): 25-27 ms a 640x480 frame, 19.5
-// at 480x360, 15.5-16.6 at 320x240 on a 2-core machine (docs/PERFORMANCE.md). At 640x480 it
-// cannot keep up with a 30 fps camera there, so frames are handed over scaled down to this
-// many pixels at most. Points are fractions of the picture, so they mean the same at any
-// scale; at 480x360 they moved by 0.3 px on average (1.1 px at most) on a 640x480 camera
-// with a face 92 px wide.
+// Where WebGL is software, FaceMesh's image steps cost by the pixel: 25-27 ms a 640x480
+// frame, 19.5 at 480x360, 15.5-16.6 at 320x240 on a 2-core machine (docs/PERFORMANCE.md).
+// At 640x480 it cannot keep up with a 30 fps camera there, so frames are handed over scaled
+// down to this many pixels at most. Points are fractions of the picture, so they mean the
+// same at any scale; at 480x360 they moved by 0.3 px on average (1.1 px at most) on a
+// 640x480 camera with a face 92 px wide.
 const SOFTWARE_GL_PIXELS = 480 * 360;
 
 /** Why this browser cannot run FaceMesh, or null when it can (as far as can be told). */
@@ -154,7 +153,7 @@ class FrameInput {
       this.size = [vw, vh];
       return this.video;
     }
-    const w = Math.max(1, Math.round(vw * scale)), h = Math.max(1, Math.round(vh * scale));
+    const w = Math.max(1, Math.floor(vw * scale)), h = Math.max(1, Math.floor(vh * scale));
     this.canvas ??= document.createElement("canvas");
     if (this.canvas.width !== w || this.canvas.height !== h) {
       this.canvas.width = w;
