@@ -142,7 +142,8 @@ class FrameInput {
   constructor(video, maxPixels) {
     this.video = video;
     this.maxPixels = maxPixels;
-    this.canvas = null;
+    this.canvas = null; // made at the first frame that needs scaling, with its context
+    this.context = null;
     this.size = null; // [width, height] of the last frame handed over
   }
 
