@@ -178,10 +178,6 @@ def measure(
         out["chromium_cores"] = (_chromium_cpu() - chr0) / wall
         out["face_per_s"] = float(np.median([r for r in rates if r is not None] or [np.nan]))
         out["tracker_ms"] = float(np.median([m for m in ms if m is not None] or [np.nan]))
-        # the frames' size FaceMesh is given (smaller than the camera on software GL)
-        out["tracker_input"] = page.evaluate(
-            "window.digigami.tracking.tracker?.stats.input ?? null"
-        )
         out["status"] = st
 
         grab = page.evaluate(CAPTURE_JS, {"seconds": min(GRAB_S, seconds), "every": 100})
@@ -232,11 +228,11 @@ def main() -> None:
                         print(f"{path:8s} did not connect: {r['error']}", flush=True)
                         continue
                     unit = "landmarks/s" if r["active"] == "browser" else "camera frames/s"
-                    where = "MediaPipe on the server"
-                    if r["active"] == "browser":
-                        where = "FaceMesh in the page"
-                        if r.get("tracker_input"):
-                            where += " (given {}x{} frames)".format(*r["tracker_input"])
+                    where = (
+                        "FaceMesh in the page"
+                        if r["active"] == "browser"
+                        else "MediaPipe on the server"
+                    )
                     print(
                         f"{path:8s} (active: {r['active']}): received {r['fps']:.1f} fps at {r['size']} "
                         f"({r['fps_while_grabbing']:.1f} while grabbing; the server drew "

@@ -20,13 +20,6 @@ const FLAG_FACE = 1;
 const START_TIMEOUT_MS = 30_000; // the wasm and the 4 MB model, on a slow machine
 // one message queued at most: a newer frame is worth more than an older one still waiting
 const MAX_BUFFERED = HEADER_BYTES + POINTS * 3 * VALUE_BYTES;
-// Where WebGL is software, FaceMesh's image steps cost by the pixel: 25-27 ms a 640x480
-// frame, 19.5 at 480x360, 15.5-16.6 at 320x240 on a 2-core machine (docs/PERFORMANCE.md).
-// At 640x480 it cannot keep up with a 30 fps camera there, so frames are handed over scaled
-// down to this many pixels at most. Points are fractions of the picture, so they mean the
-// same at any scale; at 480x360 they moved by 0.3 px on average (1.1 px at most) on a
-// 640x480 camera with a face 92 px wide.
-const SOFTWARE_GL_PIXELS = 480 * 360;
 
 /** Why this browser cannot run FaceMesh, or null when it can (as far as can be told). */
 export function browserCannotTrack() {
@@ -107,15 +100,13 @@ function quantize(value) {
  * Load FaceMesh and run it once on `video` (so a broken WebGL or model fails here, before
  * the session is offered). Resolves to a tracker: `attach(channel)` starts sending on an
  * open data channel, `stop()` ends it, `stats` says how it goes:
- * {frames, faces, sent, skipped, ms (FaceMesh per frame, mean of the last second), hz, input
- * ([width, height] FaceMesh is given: smaller than the camera on software GL)}.
+ * {frames, faces, sent, skipped, ms (FaceMesh per frame, mean of the last second), hz}.
  */
 export async function startFaceTracker(video, { onError } = {}) {
   const missing = browserCannotTrack();
   if (missing) throw new Error(missing);
   await timeout(loadFaceMeshScript(), START_TIMEOUT_MS, "loading face_mesh.js");
   const mesh = new window.FaceMesh({ locateFile: (file) => `${VENDOR}${file}` });
-  const software = softwareGL();
   mesh.setOptions({
     maxNumFaces: 1,
     refineLandmarks: true, // 478 points: the irises the gaze needs
@@ -124,54 +115,21 @@ export async function startFaceTracker(video, { onError } = {}) {
     // Without a real GPU (WebGL on SwiftShader or llvmpipe) the models run about 6x faster
     // on FaceMesh's wasm CPU path (XNNPACK) than through software WebGL: ~30 against
     // ~190 ms a frame on a 2-core machine.
-    useCpuInference: software,
+    useCpuInference: softwareGL(),
     selfieMode: false, // the server expects the camera's own picture, as in server tracking
   });
   if (video.readyState < 2) {
     await timeout(new Promise((r) => video.addEventListener("loadeddata", r, { once: true })), 10_000, "the camera's first frame");
   }
   await timeout(mesh.initialize(), START_TIMEOUT_MS, "starting FaceMesh");
-  const input = new FrameInput(video, software ? SOFTWARE_GL_PIXELS : Infinity);
-  await timeout(mesh.send({ image: input.frame() }), START_TIMEOUT_MS, "FaceMesh's first frame");
-  return new FaceTracker(mesh, video, input, onError);
-}
-
-/** The camera's frames as FaceMesh is given them: the video itself, or, where it has more
- * than `maxPixels`, the frame drawn smaller (its aspect kept) on a canvas. */
-class FrameInput {
-  constructor(video, maxPixels) {
-    this.video = video;
-    this.maxPixels = maxPixels;
-    this.canvas = null; // made at the first frame that needs scaling, with its context
-    this.context = null;
-    this.size = null; // [width, height] of the last frame handed over
-  }
-
-  frame() {
-    const vw = this.video.videoWidth, vh = this.video.videoHeight;
-    const scale = Math.min(1, Math.sqrt(this.maxPixels / Math.max(1, vw * vh)));
-    if (scale >= 1) {
-      this.size = [vw, vh];
-      return this.video;
-    }
-    const w = Math.max(1, Math.floor(vw * scale)), h = Math.max(1, Math.floor(vh * scale));
-    this.canvas ??= document.createElement("canvas");
-    if (this.canvas.width !== w || this.canvas.height !== h) {
-      this.canvas.width = w;
-      this.canvas.height = h;
-      this.context = this.canvas.getContext("2d", { alpha: false });
-    }
-    this.context.drawImage(this.video, 0, 0, w, h);
-    this.size = [w, h];
-    return this.canvas;
-  }
+  await timeout(mesh.send({ image: video }), START_TIMEOUT_MS, "FaceMesh's first frame");
+  return new FaceTracker(mesh, video, onError);
 }
 
 class FaceTracker {
-  constructor(mesh, video, input, onError) {
+  constructor(mesh, video, onError) {
     this.mesh = mesh;
     this.video = video;
-    this.input = input;
     this.latest = null; // the newest frame's results (onResults fires inside send)
     mesh.onResults((r) => { this.latest = r; });
     this.onError = onError;
@@ -179,8 +137,7 @@ class FaceTracker {
     this.seq = 0;
     this.running = true;
     this.busy = false;
-    // input: [width, height] of what FaceMesh is given (FrameInput)
-    this.stats = { frames: 0, faces: 0, sent: 0, skipped: 0, ms: null, hz: 0, input: input.size };
+    this.stats = { frames: 0, faces: 0, sent: 0, skipped: 0, ms: null, hz: 0 };
     this.window = []; // [time, ms] of the last second's frames
     this.lastFrameAt = 0;
     this.schedule();
@@ -229,8 +186,7 @@ class FaceTracker {
     const t0 = performance.now();
     try {
       this.latest = null;
-      await this.mesh.send({ image: this.input.frame() });
-      this.stats.input = this.input.size;
+      await this.mesh.send({ image: this.video });
     } catch (e) {
       this.busy = false;
       if (this.running) {
