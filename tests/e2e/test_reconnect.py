@@ -11,8 +11,11 @@ page's Chromium reaches it as it reaches `digigami serve`, and the test reaches 
 from __future__ import annotations
 
 import asyncio
+import io
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,7 @@ from tests.e2e.test_puppet_stream import open_puppet
 pytestmark = pytest.mark.slow
 
 START_S = 120.0  # the app's start: the rig, the GL context, MediaPipe
+STOP_S = 60.0  # the app's stop: its sessions, threads and database closed
 RECONNECT_SHOT = Path("/tmp/issue19/reconnect.png")  # the reconnecting state, for a person
 
 # Runs in the page: records every state the page goes through, and every text the pill
@@ -53,7 +57,9 @@ class ServedApp:
         self.url = ""
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="served-app", daemon=True)
-        self._runner = web.AppRunner(app)
+        # as `digigami serve` runs it (webapi/server.py): a request still in flight at the
+        # end is given 5 s, not aiohttp's default minute
+        self._runner = web.AppRunner(app, shutdown_timeout=5.0)
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -62,6 +68,17 @@ class ServedApp:
     def call(self, coro: Coroutine[Any, Any, Any], timeout: float = 30.0) -> Any:
         """Run `coro` on the app's loop; its result."""
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def _pending(self) -> str:
+        """What a stop that hangs waits on: where the loop's thread is (a blocking call
+        holds the whole loop) and where each of its tasks waits."""
+        out = io.StringIO()
+        frame = sys._current_frames().get(self._thread.ident or -1)
+        if frame is not None:
+            out.write("the app's thread:\n" + "".join(traceback.format_stack(frame, limit=12)))
+        for task in asyncio.all_tasks(self._loop):
+            task.print_stack(limit=12, file=out)
+        return out.getvalue()
 
     async def _start(self) -> int:
         await self._runner.setup()  # the app's startup: its manager starts here
@@ -80,7 +97,11 @@ class ServedApp:
 
     def __exit__(self, *exc: object) -> None:
         try:
-            self.call(self._runner.cleanup(), 60)
+            self.call(self._runner.cleanup(), STOP_S)
+        except TimeoutError:
+            raise TimeoutError(
+                f"the app did not stop in {STOP_S:.0f} s:\n{self._pending()}"
+            ) from None
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
