@@ -128,8 +128,20 @@ def test_sell_find_try_buy_wear_and_get_paid(browser, context, server: str, tmp_
         buyer.goto(f"{server}/market")
         buyer.locator(".market-card").first.wait_for(timeout=15_000)  # the seeded market
         buyer.locator("#q").fill(f"neon {tag}")
+        # the search's own answer, not the first page's: the new listing is the newest, so it
+        # is on the first page too, and a click there races the debounced search's redraw
+        buyer.wait_for_function(
+            """(text) => {
+              const m = window.digigamiMarket;
+              return new URLSearchParams(m.lastQuery ?? "").get("text") === text
+                && !m.state.loading && document.body.dataset.loaded === String(m.state.seq);
+            }""",
+            arg=f"neon {tag}",
+            timeout=15_000,
+        )
+        shown = buyer.eval_on_selector_all(".market-card", "cards => cards.map(c => c.dataset.id)")
+        assert shown == [listing_id], f"the search for this outfit found {shown}"
         card = buyer.locator(f".market-card[data-id='{listing_id}']")
-        card.wait_for(timeout=15_000)
         assert card.locator(".name").inner_text() == outfit_name
         assert card.locator(".name b").count() == 0  # the name's markup is text
         assert card.locator(".price").inner_text() == "$5.00"
