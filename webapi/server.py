@@ -17,6 +17,10 @@ from webapi.logs import configure_logging
 from webapi.market.payments import Payments
 from webapi.store import Store
 
+# what a request still in flight at a stop is given before it is cancelled (aiohttp's
+# default is a minute: too long for Ctrl-C, or for a test's teardown)
+SHUTDOWN_TIMEOUT_S = 5.0
+
 
 def run_server(
     host: str,
@@ -78,7 +82,7 @@ def run_server(
         host=host,
         port=port,
         print=None,
-        shutdown_timeout=5.0,
+        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
         # aiohttp's keep-alive timer is its only guard against slow request headers
         # (webapi/security.py)
         keepalive_timeout=header_timeout or security.HEADER_TIMEOUT_S,

@@ -127,6 +127,12 @@ def test_sell_find_try_buy_wear_and_get_paid(browser, context, server: str, tmp_
         e2e.sign_up(buyer, server, f"buyer_{tag}")
         buyer.goto(f"{server}/market")
         buyer.locator(".market-card").first.wait_for(timeout=15_000)  # the seeded market
+        # the newest listing's card on the first page, as a person would point at it
+        buyer.locator(f".market-card[data-id='{listing_id}']").wait_for(timeout=15_000)
+        buyer.evaluate(
+            "(id) => { window.pointedAt = document.querySelector(`.market-card[data-id='${id}']`); }",
+            listing_id,
+        )
         buyer.locator("#q").fill(f"neon {tag}")
         # the search's own answer, not the first page's: the new listing is the newest, so it
         # is on the first page too, and a click there races the debounced search's redraw
@@ -141,6 +147,25 @@ def test_sell_find_try_buy_wear_and_get_paid(browser, context, server: str, tmp_
         )
         shown = buyer.eval_on_selector_all(".market-card", "cards => cards.map(c => c.dataset.id)")
         assert shown == [listing_id], f"the search for this outfit found {shown}"
+        # the search answered with that card unchanged: the page kept the very node (a card
+        # redrawn under a pressed pointer loses the click)
+        kept = buyer.evaluate(
+            """(id) => window.pointedAt.isConnected
+              && window.pointedAt === document.querySelector(`.market-card[data-id='${id}']`)""",
+            listing_id,
+        )
+        assert kept, "the search's answer redrew the card the buyer pointed at"
+        # and shows the listing's own thumbnail, which may not have been made when the first
+        # page showed the card (a kept card tries a failed thumbnail again)
+        buyer.wait_for_function(
+            """(id) => {
+              const img = document.querySelector(`.market-card[data-id='${id}'] img.thumb`);
+              return img.getAttribute("src").endsWith(`/${id}/thumbnail.png`)
+                && img.complete && img.naturalWidth > 0;
+            }""",
+            arg=listing_id,
+            timeout=15_000,
+        )
         card = buyer.locator(f".market-card[data-id='{listing_id}']")
         assert card.locator(".name").inner_text() == outfit_name
         assert card.locator(".name b").count() == 0  # the name's markup is text

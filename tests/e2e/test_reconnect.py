@@ -24,6 +24,7 @@ import pytest
 from aiohttp import web
 
 from tests.e2e.test_puppet_stream import open_puppet
+from webapi.server import SHUTDOWN_TIMEOUT_S
 
 pytestmark = pytest.mark.slow
 
@@ -57,9 +58,9 @@ class ServedApp:
         self.url = ""
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="served-app", daemon=True)
-        # as `digigami serve` runs it (webapi/server.py): a request still in flight at the
-        # end is given 5 s, not aiohttp's default minute
-        self._runner = web.AppRunner(app, shutdown_timeout=5.0)
+        # as `digigami serve` runs it: a request still in flight at the end is given
+        # SHUTDOWN_TIMEOUT_S, not aiohttp's default minute
+        self._runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)

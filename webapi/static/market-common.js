@@ -125,18 +125,22 @@ export function uuid() {
 
 /** A thumbnail <img> that falls back to Digi's picture when the listing has none yet (its
  * previews render in the background after an upload). */
+const NO_THUMBNAIL = "/static/library.digi.png";
+
 export function thumbnail(listing, size = 256) {
-  const img = el("img", {
-    className: "thumb",
-    src: listing.thumbnail_url || "/static/library.digi.png",
-    alt: "",
-    width: size,
-    height: size,
-    loading: "lazy",
-    decoding: "async",
-  });
-  img.addEventListener("error", () => {
-    if (!img.src.endsWith("/static/library.digi.png")) img.src = "/static/library.digi.png";
-  }, { once: true });
+  const img = el("img", { className: "thumb", alt: "", width: size, height: size, loading: "lazy", decoding: "async" });
+  showThumbnail(img, listing);
   return img;
+}
+
+/** Point `img` at the listing's thumbnail, falling back to the library's picture when it
+ * cannot load (a new listing's thumbnail may not be made yet). Called again on a kept card,
+ * it tries a thumbnail that failed before. */
+export function showThumbnail(img, listing) {
+  const url = listing.thumbnail_url || NO_THUMBNAIL;
+  if (img.getAttribute("src") === url) return;
+  img.addEventListener("error", () => {
+    if (img.getAttribute("src") !== NO_THUMBNAIL) img.src = NO_THUMBNAIL;
+  }, { once: true });
+  img.src = url;
 }

@@ -3,7 +3,7 @@
 // live in the page's URL too, so a search can be shared and Back returns to it. Names,
 // creators and tags are the users' text: set with textContent only (market-common.js `el`).
 
-import { ApiError, TYPES, api, el, parseDollars, price, stars, thumbnail, typeName } from "/static/market-common.js";
+import { ApiError, TYPES, api, el, parseDollars, price, showThumbnail, stars, thumbnail, typeName } from "/static/market-common.js";
 
 const $ = (id) => document.getElementById(id);
 const PAGE = 24;
@@ -113,10 +113,12 @@ function restore() {
 
 // ---- results --------------------------------------------------------------------------------
 
+const shownItem = new WeakMap(); // a card -> the listing it shows, as JSON
+
 function card(item) {
   const href = `/market/${encodeURIComponent(item.id)}`;
   const creator = item.creator?.name ?? "";
-  return el(
+  const li = el(
     "li",
     { className: "market-card", "data-id": item.id },
     el(
@@ -133,6 +135,30 @@ function card(item) {
       ),
     ),
   );
+  shownItem.set(li, { item, json: JSON.stringify(item) });
+  return li;
+}
+
+// A search's answer keeps the cards it shows again unchanged (the same node, not a redrawn
+// copy): a click needs its press and its release on the same element, so a card swapped
+// from under a pointer pressed on it as the debounced search answers loses the click.
+function showCards(cards) {
+  const shown = new Map([...ui.grid.children].map((li) => [li.dataset.id, li]));
+  const want = cards.map((c) => {
+    const old = shown.get(c.dataset.id);
+    const now = shownItem.get(c);
+    if (!old || shownItem.get(old)?.json !== now.json) return c;
+    const img = old.querySelector("img.thumb");
+    if (img) showThumbnail(img, now.item); // one that failed may be made by now
+    return old;
+  });
+  const keep = new Set(want);
+  for (const li of [...ui.grid.children]) if (!keep.has(li)) li.remove();
+  // moved only where the order changed: a kept card that stays in place is not touched
+  want.forEach((li, i) => {
+    const at = ui.grid.children[i] ?? null;
+    if (at !== li) ui.grid.insertBefore(li, at);
+  });
 }
 
 async function load(q, append) {
@@ -153,11 +179,12 @@ async function load(q, append) {
   if (seq !== state.seq) return; // a newer search is on its way
   state.loading = false;
   showError("");
-  if (!append) {
-    ui.grid.replaceChildren();
+  if (append) {
+    ui.grid.append(...page.items.map(card));
+  } else {
+    showCards(page.items.map(card));
     state.shown = 0;
   }
-  ui.grid.append(...page.items.map(card));
   state.shown += page.items.length;
   state.cursor = page.next_cursor ?? null;
   ui.more.hidden = !state.cursor;
