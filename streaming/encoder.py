@@ -6,12 +6,12 @@ preview) gets the same bytes: the session renders once, encodes once, and each v
 RTCRtpSender only packetizes (aiortc sends an `av.Packet` a track returns through
 `encoder.pack`, and never encodes it again).
 
-Threads: the render thread `publish`es a frame into a newest-wins slot and never waits; the
-encoder's own thread encodes the newest frame and hands each packet to the event loop once
-(one `call_soon_threadsafe` a frame, whatever the number of viewers), where `_fan_out`
-offers it to every viewer's `PacketSlot` (`streaming.tracks`). A frame the encoder had no
-time for is dropped before it is encoded, which costs nothing: the next frame is coded
-against the last one that was. One thread per stream rather than aiortc's executor: a
+Threads: the render thread `publish`es a frame into a short queue (`WAITING` frames) and
+never waits; the encoder's own thread encodes the frames in order and hands each packet to
+the event loop once (one `call_soon_threadsafe` a frame, whatever the number of viewers),
+where `_fan_out` offers it to every viewer's `PacketSlot` (`streaming.tracks`). A frame
+pushed out of a full queue is dropped before it is encoded, which costs nothing: the next
+frame is coded against the last one that was. One thread per stream rather than aiortc's executor: a
 stream's frames must be encoded in order, one at a time, which a shared pool does not
 promise; PyAV releases the GIL inside libvpx (measured: a Python thread runs at full speed
 beside a busy encoder thread), so the thread costs the event loop and the render thread
@@ -37,7 +37,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from fractions import Fraction
 from typing import Protocol
@@ -53,6 +53,13 @@ log = logging.getLogger(__name__)
 
 VIDEO_TIME_BASE = Fraction(1, 90_000)
 KEYFRAME_MIN_INTERVAL = 0.2  # seconds between forced keyframes (requests in between wait)
+# Frames that may wait for the encoder. Two, not one: on a box whose cores are busy (a
+# browser beside the server) the encoder thread is sometimes kept off a core for more than
+# a period, and a slot of one then drops a frame the viewer sees as a stutter; a frame
+# that waited one more encode (about 3 ms) is still smooth. More would only add latency.
+# Measured on the 2-core dev VM with Chromium tracking beside the server: 0.5-1.1 frames a
+# second dropped with one, 0.0-0.3 with two (docs/PERFORMANCE.md, 2026-12-07).
+WAITING = 2
 
 
 def open_vp8(width: int, height: int, fps: int, bitrate: int) -> av.VideoCodecContext:
@@ -121,15 +128,15 @@ class SharedEncoder:
         self.bitrate = bitrate or codec.target_bitrate(width, height, fps)
         self._clock = clock
         self._cond = threading.Condition()
-        self._frame: VideoFrame | None = None
+        # frames waiting, oldest first, each with whether it is a new picture's keyframe
+        self._waiting: deque[tuple[VideoFrame, bool]] = deque()
         self._closed = False
         self._want_key = False
         self._key_next = False  # refresh(): the next published frame is a new picture
-        self._frame_key = False  # the waiting frame is one
         self._last_forced = -float("inf")
         self.viewers: list[Viewer] = []
         self.frames_in = 0
-        self.dropped = 0  # frames replaced before the encoder took them
+        self.dropped = 0  # frames pushed out of the queue before the encoder took them
         self.encoded = 0
         self.keyframes = 0
         self.forced = 0  # keyframes made because someone asked
@@ -144,18 +151,22 @@ class SharedEncoder:
     # --- any thread -----------------------------------------------------------------------
 
     def publish(self, frame: VideoFrame) -> None:
-        """Replace the frame waiting to be encoded (if any) with this one; never waits."""
+        """Queue this frame for encoding; never waits. When WAITING frames already wait,
+        the oldest is dropped."""
         with self._cond:
             if self._closed:
                 return
-            if self._frame is not None:
-                self.dropped += 1
-            else:
-                self._frame_key = False
-            # a new picture's keyframe is carried over to the frame that replaces it
-            self._frame_key |= self._key_next
+            key = self._key_next
             self._key_next = False
-            self._frame = frame
+            if len(self._waiting) >= WAITING:
+                _, carried = self._waiting.popleft()
+                self.dropped += 1
+                if carried:  # a new picture's keyframe goes to the frame after the dropped one
+                    if self._waiting:
+                        self._waiting[0] = (self._waiting[0][0], True)
+                    else:
+                        key = True
+            self._waiting.append((frame, key))
             self.frames_in += 1
             self._cond.notify()
 
@@ -178,7 +189,7 @@ class SharedEncoder:
         """Stop encoding; the thread ends after the frame in hand (idempotent, never waits)."""
         with self._cond:
             self._closed = True
-            self._frame = None
+            self._waiting.clear()
             self._cond.notify()
 
     @property
@@ -218,13 +229,12 @@ class SharedEncoder:
         try:
             while True:
                 with self._cond:
-                    while self._frame is None and not self._closed:
+                    while not self._waiting and not self._closed:
                         self._cond.wait()
                     if self._closed:
                         return
-                    frame, self._frame = self._frame, None
-                    if self._frame_key:
-                        self._frame_key = False
+                    frame, key = self._waiting.popleft()
+                    if key:
                         self._want_key = True
                         self.refreshed += 1
                 if ctx is None or (frame.width, frame.height) != (self.width, self.height):
@@ -258,7 +268,7 @@ class SharedEncoder:
         finally:
             with self._cond:
                 self._closed = True
-                self._frame = None
+                self._waiting.clear()
 
 
 def forward_keyframe_requests(sender: object, request: Callable[[], None]) -> bool:

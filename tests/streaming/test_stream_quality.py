@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient
 from engine.assets import AvatarBundle
 from engine.kernels.yuv import to_yuv420
 from engine.render.looks import LOOK_NAMES
-from streaming.encoder import KEYFRAME_MIN_INTERVAL, SharedEncoder
+from streaming.encoder import KEYFRAME_MIN_INTERVAL, WAITING, SharedEncoder
 from streaming.frames import frame_from_i420
 from streaming.live import BACKGROUND, CommandError, LiveSession, Output
 from tests.streaming.encoding import encode_each
@@ -138,11 +138,12 @@ def test_a_refreshed_frame_that_is_dropped_passes_its_keyframe_on() -> None:
             enc.publish(_flat(0))
             while enc.encoded < 1:
                 await asyncio.sleep(0.005)
-            with enc._cond:  # the encoder waits for the lock: both land in the slot
+            with enc._cond:  # the encoder waits for the lock: all of them land in the queue
                 enc.refresh()
                 enc.publish(_flat(1))
-                enc.publish(_flat(2))  # replaces the refreshed frame before it is encoded
-            while enc.encoded < 2:
+                for i in range(WAITING):  # the last pushes the refreshed frame out
+                    enc.publish(_flat(2 + i))
+            while enc.encoded < 1 + WAITING:
                 await asyncio.sleep(0.005)
             return enc.keyframes, enc.dropped
         finally:
@@ -151,6 +152,35 @@ def test_a_refreshed_frame_that_is_dropped_passes_its_keyframe_on() -> None:
 
     keys, dropped = asyncio.run(asyncio.wait_for(main(), 30))
     assert dropped == 1 and keys == 2
+
+
+def test_a_frame_published_while_the_encoder_is_busy_waits_instead_of_dropping() -> None:
+    """The encoder kept off a core for more than a period (the render thread publishes two
+    frames meanwhile) encodes both: a dropped frame is a stutter the viewer sees."""
+
+    async def main() -> tuple[int, int, list[int]]:
+        loop = asyncio.get_running_loop()
+        enc = SharedEncoder(loop, 64, 64, 60, bitrate=300_000)
+        pts: list[int] = []
+        enc.add_viewer(type("V", (), {"put": lambda self, p: pts.append(p.pts)})())
+        try:
+            enc.publish(_flat(0))
+            while enc.encoded < 1:
+                await asyncio.sleep(0.005)
+            with enc._cond:  # the encoder waits for the lock meanwhile
+                enc.publish(_flat(1))
+                enc.publish(_flat(2))
+            while enc.encoded + enc.dropped < 3:
+                await asyncio.sleep(0.005)
+            await asyncio.sleep(0.05)  # the last packet's hand-over to the loop
+            return enc.encoded, enc.dropped, pts
+        finally:
+            enc.close()
+            enc.join()
+
+    encoded, dropped, pts = asyncio.run(asyncio.wait_for(main(), 30))
+    assert (encoded, dropped) == (3, 0)
+    assert pts == [0, 1500, 3000]  # in order
 
 
 def test_the_encoder_settings_leave_the_backdrop_flat() -> None:
