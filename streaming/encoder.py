@@ -11,11 +11,11 @@ never waits; the encoder's own thread encodes the frames in order and hands each
 the event loop once (one `call_soon_threadsafe` a frame, whatever the number of viewers),
 where `_fan_out` offers it to every viewer's `PacketSlot` (`streaming.tracks`). A frame
 pushed out of a full queue is dropped before it is encoded, which costs nothing: the next
-frame is coded against the last one that was. One thread per stream rather than aiortc's executor: a
-stream's frames must be encoded in order, one at a time, which a shared pool does not
-promise; PyAV releases the GIL inside libvpx (measured: a Python thread runs at full speed
-beside a busy encoder thread), so the thread costs the event loop and the render thread
-nothing while it encodes.
+frame is coded against the last one that was. One thread per stream rather than aiortc's
+executor: a stream's frames must be encoded in order, one at a time, which a shared pool
+does not promise; PyAV releases the GIL inside libvpx (measured: a Python thread runs at
+full speed beside a busy encoder thread), so the thread costs the event loop and the
+render thread nothing while it encodes.
 
 Keyframes: the stream has none but its first unless asked (`request_keyframe`): a viewer
 that starts, a viewer that fell behind and dropped packets, and a viewer's PLI/FIR

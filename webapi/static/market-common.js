@@ -123,12 +123,19 @@ export function uuid() {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
-/** A thumbnail <img> that falls back to Digi's picture when the listing has none yet (its
- * previews render in the background after an upload). */
 const NO_THUMBNAIL = "/static/library.digi.png";
 
+/** A thumbnail <img> that falls back to Digi's picture when the listing has none yet (its
+ * previews render in the background after an upload). */
 export function thumbnail(listing, size = 256) {
-  const img = el("img", { className: "thumb", alt: "", width: size, height: size, loading: "lazy", decoding: "async" });
+  const img = el("img", {
+    className: "thumb",
+    alt: "",
+    width: size,
+    height: size,
+    loading: "lazy",
+    decoding: "async",
+  });
   showThumbnail(img, listing);
   return img;
 }
