@@ -155,16 +155,17 @@ def test_sell_find_try_buy_wear_and_get_paid(browser, context, server: str, tmp_
             listing_id,
         )
         assert kept, "the search's answer redrew the card the buyer pointed at"
-        # and shows the listing's own thumbnail, which may not have been made when the first
-        # page showed the card (a kept card tries a failed thumbnail again)
+        # and comes to show the listing's own thumbnail: when the first page asked for it, it
+        # was not rendered yet (a 404 that queued its render), and the card tries it again
         buyer.wait_for_function(
             """(id) => {
               const img = document.querySelector(`.market-card[data-id='${id}'] img.thumb`);
-              return img.getAttribute("src").endsWith(`/${id}/thumbnail.png`)
+              const src = img.getAttribute("src");
+              return src.split("?")[0].endsWith(`/${id}/thumbnail.png`)
                 && img.complete && img.naturalWidth > 0;
             }""",
             arg=listing_id,
-            timeout=15_000,
+            timeout=60_000,
         )
         card = buyer.locator(f".market-card[data-id='{listing_id}']")
         assert card.locator(".name").inner_text() == outfit_name

@@ -124,9 +124,13 @@ export function uuid() {
 }
 
 const NO_THUMBNAIL = "/static/library.digi.png";
+// A thumbnail not rendered yet answers 404, and that request queues its render: the card
+// shows Digi's picture meanwhile and asks again after these many seconds (about a minute
+// in all), then gives up until the card is shown again.
+const THUMBNAIL_RETRY_S = [1, 2, 4, 8, 16, 32];
 
-/** A thumbnail <img> that falls back to Digi's picture when the listing has none yet (its
- * previews render in the background after an upload). */
+/** A thumbnail <img> that shows Digi's picture while the listing's own cannot load (its
+ * previews render in the background after an upload) and tries the real one again. */
 export function thumbnail(listing, size = 256) {
   const img = el("img", {
     className: "thumb",
@@ -140,14 +144,27 @@ export function thumbnail(listing, size = 256) {
   return img;
 }
 
-/** Point `img` at the listing's thumbnail, falling back to the library's picture when it
- * cannot load (a new listing's thumbnail may not be made yet). Called again on a kept card,
- * it tries a thumbnail that failed before. */
+/** Point `img` at the listing's thumbnail (see `thumbnail`). Called again for the same
+ * listing, it changes nothing while the thumbnail shows or is being tried, and starts
+ * trying again once the earlier tries gave up. */
 export function showThumbnail(img, listing) {
   const url = listing.thumbnail_url || NO_THUMBNAIL;
-  if (img.getAttribute("src") === url) return;
-  img.addEventListener("error", () => {
-    if (img.getAttribute("src") !== NO_THUMBNAIL) img.src = NO_THUMBNAIL;
-  }, { once: true });
+  if (img.dataset.thumb === url) return;
+  img.dataset.thumb = url;
+  let tries = 0;
+  img.onerror = () => {
+    // Digi's own picture failing too, or a listing shown in this <img> since: nothing to do
+    if (img.dataset.thumb !== url || img.getAttribute("src") === NO_THUMBNAIL) return;
+    img.src = NO_THUMBNAIL;
+    if (tries >= THUMBNAIL_RETRY_S.length) {
+      delete img.dataset.thumb; // given up: the next showThumbnail starts again
+      return;
+    }
+    setTimeout(() => {
+      if (img.dataset.thumb !== url || !img.isConnected) return; // the card is gone
+      tries += 1;
+      img.src = `${url}?try=${tries}`; // a new URL: no cached failure stands in for it
+    }, THUMBNAIL_RETRY_S[tries] * 1000);
+  };
   img.src = url;
 }

@@ -149,7 +149,7 @@ function showCards(cards) {
     const now = shownItem.get(c);
     if (!old || shownItem.get(old)?.json !== now.json) return c;
     const img = old.querySelector("img.thumb");
-    if (img) showThumbnail(img, now.item); // one that failed may be made by now
+    if (img) showThumbnail(img, now.item); // one given up on is tried again
     return old;
   });
   const keep = new Set(want);
