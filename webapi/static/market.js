@@ -113,7 +113,7 @@ function restore() {
 
 // ---- results --------------------------------------------------------------------------------
 
-const shownItem = new WeakMap(); // a card -> the listing it shows, as JSON
+const shownJson = new WeakMap(); // a card -> the listing it shows, as JSON
 
 function card(item) {
   const href = `/market/${encodeURIComponent(item.id)}`;
@@ -135,21 +135,20 @@ function card(item) {
       ),
     ),
   );
-  shownItem.set(li, { item, json: JSON.stringify(item) });
+  shownJson.set(li, JSON.stringify(item));
   return li;
 }
 
 // A search's answer keeps the cards it shows again unchanged (the same node, not a redrawn
 // copy): a click needs its press and its release on the same element, so a card swapped
 // from under a pointer pressed on it as the debounced search answers loses the click.
-function showCards(cards) {
+function showCards(items) {
   const shown = new Map([...ui.grid.children].map((li) => [li.dataset.id, li]));
-  const want = cards.map((c) => {
-    const old = shown.get(c.dataset.id);
-    const now = shownItem.get(c);
-    if (!old || shownItem.get(old)?.json !== now.json) return c;
+  const want = items.map((item) => {
+    const old = shown.get(item.id);
+    if (!old || shownJson.get(old) !== JSON.stringify(item)) return card(item);
     const img = old.querySelector("img.thumb");
-    if (img) showThumbnail(img, now.item); // one given up on is tried again
+    if (img) showThumbnail(img, item); // one given up on is tried again
     return old;
   });
   const keep = new Set(want);
@@ -182,7 +181,7 @@ async function load(q, append) {
   if (append) {
     ui.grid.append(...page.items.map(card));
   } else {
-    showCards(page.items.map(card));
+    showCards(page.items);
     state.shown = 0;
   }
   state.shown += page.items.length;
