@@ -9,8 +9,9 @@ from typing import Any
 
 from aiohttp import web
 
+from streaming.manager import SessionManager
 from webapi import heap, security
-from webapi.app import MAX_VIEWERS, create_app
+from webapi.app import MANAGER, MAX_VIEWERS, Sessions, create_app
 from webapi.limits import GenerationLimits
 from webapi.logs import DEFAULT as DEFAULT_LOG_LEVEL
 from webapi.logs import configure_logging
@@ -20,6 +21,7 @@ from webapi.store import Store
 # what a request still in flight at a stop is given before it is cancelled (aiohttp's
 # default is a minute: too long for Ctrl-C, or for a test's teardown)
 SHUTDOWN_TIMEOUT_S = 5.0
+TRIMMER = web.AppKey("trimmer", heap.Trimmer)
 
 
 def run_server(
@@ -70,6 +72,10 @@ def run_server(
     # after the app's own start-up (the rig, the GL thread, a warm landmarker): what is
     # loaded by then stays for the process's life
     app.on_startup.append(_settle_heap)
+    # and from then on, the C heap's free pages handed back while nothing streams
+    app[TRIMMER] = trimmer_for(app[MANAGER])
+    app.on_startup.append(_start_trimming)
+    app.on_cleanup.append(_stop_trimming)
     # after the app is made: a bad option (create_app's checks) is still one plain line
     configure_logging(log_level)
     print(
@@ -89,5 +95,21 @@ def run_server(
     )
 
 
+def trimmer_for(manager: Sessions) -> heap.Trimmer:
+    """The trimmer of a server whose sessions `manager` holds (webapi/heap.py): it trims
+    while no peer is connected; a cluster's front, which streams nothing itself, always."""
+    if isinstance(manager, SessionManager):
+        return heap.Trimmer(idle=lambda: not manager.peers)
+    return heap.Trimmer()
+
+
 async def _settle_heap(app: web.Application) -> None:
     heap.settle()
+
+
+async def _start_trimming(app: web.Application) -> None:
+    app[TRIMMER].start()
+
+
+async def _stop_trimming(app: web.Application) -> None:
+    app[TRIMMER].stop()

@@ -119,10 +119,13 @@ class RenderNode:
         self._load = 0.0
         self._known = False  # the directory has known this box (so a loss of it is news)
         self._telling: set[asyncio.Future] = set()  # ends told to the directory, not yet taken
+        # the C heap's free pages handed back while no peer is connected (webapi/heap.py)
+        self._trimmer = heap.Trimmer(idle=lambda: not self.manager.peers)
 
     async def start(self) -> str:
         await self.manager.start()
         heap.settle()  # this actor's process is ours alone (webapi/heap.py)
+        self._trimmer.start()
         self._reporter = asyncio.get_running_loop().create_task(self._report())
         return self.box
 
@@ -239,6 +242,7 @@ class RenderNode:
                 await self._reporter
             self._reporter = None
         await self.manager.shutdown()
+        self._trimmer.stop()
         await self._told()  # the ends first, so `leave` finds nothing of this box
         with contextlib.suppress(Exception):
             await self.directory.leave.remote(self.box)
