@@ -1242,6 +1242,11 @@ class SessionManager:
     def _count(self, kind: str) -> int:
         return sum(1 for s in self.sessions.values() if s.kind == kind and not s.closed)
 
+    def quiet(self) -> bool:
+        """No peer is connected: nothing streams from this process. Safe to call from any
+        thread (webapi/heap.py's trimmer asks it on its own)."""
+        return not self.peers
+
     def health(self) -> dict[str, Any]:
         return {
             "sessions": self._count("puppet"),

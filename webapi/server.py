@@ -99,7 +99,7 @@ def trimmer_for(manager: Sessions) -> heap.Trimmer:
     """The trimmer of a server whose sessions `manager` holds (webapi/heap.py): it trims
     while no peer is connected; a cluster's front, which streams nothing itself, always."""
     if isinstance(manager, SessionManager):
-        return heap.Trimmer(idle=lambda: not manager.peers)
+        return heap.Trimmer(idle=manager.quiet)
     return heap.Trimmer()
 
 

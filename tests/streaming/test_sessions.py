@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from streaming import manager as manager_module
 from tests.streaming.peers import Client, PhotoCamera, connect, serve
+from webapi import heap
 from webapi.app import MANAGER
 
 VALID_OFFER_HEAD = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
@@ -170,12 +171,6 @@ def _our_threads() -> list[str]:
     return sorted(t.name for t in threading.enumerate() if not t.name.startswith("asyncio_"))
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        kb = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-    return kb / 1024
-
-
 async def _until_empty(http: TestClient, seconds: float) -> dict:
     loop = asyncio.get_running_loop()
     end = loop.time() + seconds
@@ -228,7 +223,7 @@ def test_30_vanishing_browsers_leave_nothing_behind(face_frames, monkeypatch) ->
             health = await _until_empty(http, 8.0)
             assert health["sessions"] == 0 and health["peers"] == 0, (cycle, health)
             gc.collect()
-            counts.append((_rss_mb(), len(_our_threads()), manager.worker.renderers))
+            counts.append((heap.rss_mb(), len(_our_threads()), manager.worker.renderers))
             if cycle == 4:
                 base = counts[-1]
         rss, threads, renderers = counts[-1]

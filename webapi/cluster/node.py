@@ -120,7 +120,7 @@ class RenderNode:
         self._known = False  # the directory has known this box (so a loss of it is news)
         self._telling: set[asyncio.Future] = set()  # ends told to the directory, not yet taken
         # the C heap's free pages handed back while no peer is connected (webapi/heap.py)
-        self._trimmer = heap.Trimmer(idle=lambda: not self.manager.peers)
+        self._trimmer = heap.Trimmer(idle=self.manager.quiet)
 
     async def start(self) -> str:
         await self.manager.start()
