@@ -40,6 +40,7 @@ import numpy as np
 from engine.assets import AvatarBundle
 from engine.effects import EffectData
 from engine.render import AvatarRenderer, create_context
+from engine.render.context import is_software
 from engine.render.looks import RenderStyle
 from engine.render.overlay import OverlayPass
 from engine.render.renderer import RigGeometry
@@ -285,8 +286,7 @@ class RenderWorker:
             self.error = f"no OpenGL context for rendering: {e}"
             self._ready.set()
             return
-        renderer_name = str(ctx.info.get("GL_RENDERER", "")).lower()
-        self.software = any(k in renderer_name for k in ("llvmpipe", "softpipe", "swrast"))
+        self.software = is_software(ctx)
         renderers: dict[tuple[str, Size], AvatarRenderer] = {}
         # bundle key -> its renderers' static geometry, made by the still worker: made here,
         # a new look's renderer stopped every session's ticks for 0.5-2 s
@@ -344,12 +344,13 @@ class RenderWorker:
         try:
             for bundle, size, layout in self._warm:
                 # the renderer, and the converter's shaders compiled once (the driver
-                # caches them for the sessions' own converters)
-                warm_converters.append(
-                    VideoConverter(
-                        renderer_for(bundle, (size, size), wait=True), layout, BACKGROUND
-                    )
+                # caches them for the sessions' own converters), or on a software
+                # rasteriser its numba kernels loaded, by one conversion
+                conv = VideoConverter(
+                    renderer_for(bundle, (size, size), wait=True), layout, BACKGROUND
                 )
+                warm_converters.append(conv)
+                conv.convert_i420()
             for conv in warm_converters:
                 conv.release()
         except Exception as e:

@@ -565,6 +565,14 @@ class AvatarRenderer:
         `resize()`, so fetch it each time rather than keeping it."""
         return self._out_tex
 
+    def read_output(self, rect: tuple[int, int, int, int]) -> np.ndarray:
+        """The rectangle (x, y, width, height; GL pixels, bottom row first) of the last
+        `draw()` into the renderer's own output: (height, width) uint32, each pixel's
+        premultiplied RGBA bytes read as one little-endian number (R the lowest byte)."""
+        x, y, w, h = rect
+        data = self._out.read(viewport=(x, y, w, h), components=4, alignment=1)
+        return np.frombuffer(data, "<u4").reshape(h, w)
+
     @property
     def triangles_drawn(self) -> int:
         """Triangles the last `draw()` sent down (after hidden slots and hulls)."""

@@ -1,4 +1,5 @@
-"""The renderer's picture as yuv420p planes, converted on the GPU.
+"""The renderer's picture as yuv420p planes, converted on the GPU (or, on a software
+rasteriser, on the CPU).
 
 Why: the WebRTC encoder (libvpx VP8) wants yuv420p. Reading back RGBA (4 bytes a pixel) and
 converting on the CPU (composite + swscale) costs more than the render itself; here one
@@ -7,6 +8,11 @@ source texel fetched once: what llvmpipe's cost is counted in), and writes Y, U 
 small RGBA8/RG8 targets whose rows are the planes' rows, so a frame reads back only its
 planes, 1.5 bytes a pixel (the packed layout's alpha half has no chroma to read: it is 128
 by the specification).
+
+On a software rasteriser (llvmpipe) that draw costs more CPU than reading the avatar's box
+back and converting it in numba (engine/kernels/i420.py, exactly the specification), so there
+the converter does that instead: each frame starts from the planes of a transparent picture
+and converts only the rows' spans that hold a pixel.
 
 The specification is engine/kernels/yuv.py (BT.601 limited range, 2x2 box chroma, the
 "opaque" and "packed" layouts); the GLSL is shaders/fullscreen.vert + shaders/yuv.frag, and
@@ -19,8 +25,9 @@ from __future__ import annotations
 import moderngl
 import numpy as np
 
+from engine.kernels.i420 import alpha_rect, convert_rect
 from engine.kernels.yuv import DEFAULT_BACKGROUND, frame_size
-from engine.render.context import wait_idle
+from engine.render.context import is_software, wait_idle
 from engine.render.renderer import AvatarRenderer
 from engine.render.shaders import program
 
@@ -32,13 +39,15 @@ class VideoConverter:
     """Converts `renderer`'s most recent `draw()` (into its own output, no `target`) to
     yuv420p in `layout` ("opaque" over `background`, or "packed": colour | alpha). Follows
     `renderer.resize()`; the renderer's size must stay even. Use it on the thread that owns
-    the GL context; every call returns new arrays, safe to hand to the encoder's thread."""
+    the GL context; every call returns new arrays, safe to hand to the encoder's thread.
+    `on_cpu`: convert on the CPU (None: where the context rasterises on the CPU anyway)."""
 
     def __init__(
         self,
         renderer: AvatarRenderer,
         layout: str = "opaque",
         background: tuple[int, int, int] = DEFAULT_BACKGROUND,
+        on_cpu: bool | None = None,
     ) -> None:
         frame_size(*renderer.size, layout)  # refuse an odd size or unknown layout up front
         self.background = tuple(int(c) for c in background)
@@ -47,6 +56,13 @@ class VideoConverter:
         self.renderer = renderer
         self.layout = layout
         self.ctx = renderer.ctx
+        self.on_cpu = is_software(self.ctx) if on_cpu is None else on_cpu
+        # the CPU path's I420 of a wholly transparent picture (this layout, size and
+        # backdrop), which each frame starts from; None: to be made
+        self._blank: np.ndarray | None = None
+        self._blank_size = (0, 0)
+        self._back = np.zeros((1, 3, 0), np.uint8)  # what is behind, planar; with _blank
+        self._scratch = np.empty((2, 3, 0), np.float64)
         # shader variant (PACKED, OVER, IMAGE defines) -> program and vertex array
         self._variants: dict[tuple[str, ...], tuple[moderngl.Program, moderngl.VertexArray]]
         self._variants = {}
@@ -107,6 +123,7 @@ class VideoConverter:
             self._backdrop_tex = self.ctx.texture((w, h), 3, data, alignment=1)
             self._backdrop_tex.filter = (moderngl.NEAREST, moderngl.NEAREST)
         self._use(self._defines())
+        self._blank = None
         self._written = None  # everything outside the avatar changed: convert it all once
 
     @property
@@ -179,6 +196,8 @@ class VideoConverter:
         """The frame as one new contiguous I420 buffer, shape (3H/2, W) uint8: Y's H rows
         of W bytes, then U (H/2 x W/2) and V (H/2 x W/2) end to end. This is the array
         `av.VideoFrame.from_ndarray(..., format="yuv420p")` takes."""
+        if self.on_cpu:
+            return self._convert_on_cpu()
         target = self._ensure_target()
         frame_w, frame_h = self.size
         w = self._src_size[0]
@@ -209,6 +228,64 @@ class VideoConverter:
             u[:, w // 2 :] = 128
             v[:, w // 2 :] = 128
         return out.reshape(frame_h * 3 // 2, frame_w)
+
+    def _convert_on_cpu(self) -> np.ndarray:
+        w, h = self.renderer.size
+        frame_w, frame_h = frame_size(w, h, self.layout)  # raises for an odd size
+        if self._blank is None or self._blank_size != (w, h):
+            if isinstance(self.backdrop, np.ndarray) and self.backdrop.shape[1::-1] != (w, h):
+                self.set_backdrop(None)  # a picture for another size: the owner sets a new one
+            self._blank = self._cpu_planes(np.zeros((h, w), np.uint32), (0, 0), True)
+            self._blank_size = (w, h)
+        wait_idle(self.ctx)  # the picture drawn, the GIL free meanwhile
+        bounds = self.renderer.drawn_bounds
+        x0, y0, x1, y1 = (0, 0, w, h) if bounds is None else bounds
+        # whole 2x2 blocks: grown to even edges (w and h are even)
+        x0, y0 = max(0, x0 - x0 % 2), max(0, y0 - y0 % 2)
+        x1, y1 = min(w, x1 + x1 % 2), min(h, y1 + y1 % 2)
+        if x1 <= x0 or y1 <= y0:
+            return self._blank.copy().reshape(frame_h * 3 // 2, frame_w)
+        pixels = self.renderer.read_output((x0, y0, x1 - x0, y1 - y0))
+        out = self._cpu_planes(pixels, (x0, y0), False)
+        return out.reshape(frame_h * 3 // 2, frame_w)
+
+    def _cpu_planes(
+        self, pixels: np.ndarray, origin: tuple[int, int], transparent: bool
+    ) -> np.ndarray:
+        """A new flat I420 buffer: the blank frame (or, when `transparent`, nothing) with
+        `pixels` (GL rows, uint32 RGBA, at `origin`) converted into it."""
+        w, h = self.renderer.size
+        frame_w, frame_h = frame_size(w, h, self.layout)
+        packed = self.layout == "packed"
+        if transparent:  # a new blank frame: what is behind, made once for all frames
+            out = np.empty(frame_w * frame_h * 3 // 2, np.uint8)
+            # planar (engine/kernels/i420.py): a picture's rows, or one row of a colour
+            if isinstance(self.backdrop, np.ndarray):
+                self._back = np.ascontiguousarray(self.backdrop.transpose(0, 2, 1))
+            else:
+                colour = self.backdrop if self.backdrop is not None else self.background
+                if packed and self.backdrop is None:
+                    colour = (0, 0, 0)  # the colour half: the avatar over black
+                self._back = np.empty((1, 3, w), np.uint8)
+                self._back[0] = np.array(colour, np.uint8)[:, None]
+        else:
+            assert self._blank is not None
+            out = self._blank.copy()
+        y, u, v = _planes(out, frame_w, frame_h)
+        if self._scratch.shape[2] < pixels.shape[1]:
+            self._scratch = np.empty((2, 3, pixels.shape[1]), np.float64)
+        x0, y0 = origin
+        convert_rect(pixels, x0, y0, h, self._back, y, u, v, self._scratch, transparent)
+        if packed:
+            if transparent:
+                u[:, w // 2 :] = 128
+                v[:, w // 2 :] = 128
+            if self.backdrop is not None:  # it covers the frame: opaque everywhere
+                if transparent:
+                    y[:, w:] = 255
+            else:
+                alpha_rect(pixels, x0 + w, y0, h, y, transparent)
+        return out
 
     def convert(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The planes Y (H, W), U (H/2, W/2), V (H/2, W/2), uint8, top row first, each

@@ -142,10 +142,11 @@ def test_filters_still_apply_and_a_neutral_one_changes_nothing(
 def test_converting_only_the_avatars_blocks_gives_the_whole_frame(
     gl: moderngl.Context, digi: AvatarBundle, layout: str
 ) -> None:
+    # the GPU path's incremental conversion (the CPU path's: tests/gl/test_video.py)
     from engine.render.video import VideoConverter
 
     r = AvatarRenderer(gl, digi.rig, load_atlas(ATLASES / "digi"), size=(128, 128))
-    conv = VideoConverter(r, layout)
+    conv = VideoConverter(r, layout, on_cpu=False)
     try:
         s = posed(digi, Inputs(controls={"speed": 3.0}, transitions=["walk", "wave"]), 0.2, 5)
         partial = 0
@@ -155,7 +156,7 @@ def test_converting_only_the_avatars_blocks_gives_the_whole_frame(
             got = conv.convert_i420().copy()
             x0, y0, x1, y1 = r.drawn_bounds
             partial += (x1 - x0) * (y1 - y0) < 0.8 * 128 * 128
-            fresh = VideoConverter(r, layout)  # converts every block
+            fresh = VideoConverter(r, layout, on_cpu=False)  # converts every block
             np.testing.assert_array_equal(got, fresh.convert_i420(), err_msg=f"frame {k}")
             fresh.release()
         assert partial >= 6  # the full-figure frames left most blocks alone
@@ -163,7 +164,7 @@ def test_converting_only_the_avatars_blocks_gives_the_whole_frame(
         s.pose.slot_attachment[:] = [None] * len(saved)  # nothing drawn at all
         r.draw(s.pose)
         assert r.drawn_bounds[2] <= r.drawn_bounds[0]
-        fresh = VideoConverter(r, layout)
+        fresh = VideoConverter(r, layout, on_cpu=False)
         np.testing.assert_array_equal(conv.convert_i420(), fresh.convert_i420())
         fresh.release()
     finally:

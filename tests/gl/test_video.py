@@ -1,6 +1,7 @@
 """yuv420p for the encoder: the numpy reference (engine/kernels/yuv.py) against independent
-formulas, and the GPU converter (engine/render/video.py) against the reference on real Digi
-renders in both layouts, with orientation, the packed layout's meaning and odd sizes."""
+formulas, and the converter (engine/render/video.py) on both its paths, the GPU shader and
+the CPU kernel (engine/kernels/i420.py), against the reference on real Digi renders in both
+layouts, with orientation, the packed layout's meaning and odd sizes."""
 
 from __future__ import annotations
 
@@ -14,12 +15,25 @@ from engine.assets import ATLASES, ROOT, AvatarBundle
 from engine.kernels.yuv import to_yuv420
 from engine.pose import Pose
 from engine.render import AvatarRenderer, load_atlas
+from engine.render.context import is_software
 from engine.render.shaders import program
 from engine.render.video import VideoConverter
 from engine.session import Inputs
 from tests.conftest import posed
 
 WALK = Inputs(controls={"speed": 1.0}, transitions=["walk"])
+# the converter's two paths: the GPU shader, and the CPU kernel software rasterisers use
+PATHS = pytest.mark.parametrize("on_cpu", [False, True], ids=["gpu", "cpu"])
+
+
+def _close(got: np.ndarray, want: np.ndarray, on_cpu: bool, name: str = "") -> None:
+    """The CPU kernel is the reference's arithmetic: equal. The shader's float32 may land
+    a rounding tie on the other side: within a level, rarely."""
+    if on_cpu:
+        np.testing.assert_array_equal(got, want, err_msg=name)
+    else:
+        assert _max_diff(got, want) <= 1, name
+        assert (got != want).mean() < 0.01, name  # rounding ties only
 
 
 def _solid(rgba: tuple[int, int, int, int], w: int = 4, h: int = 4) -> np.ndarray:
@@ -122,7 +136,7 @@ def test_reference_rejects_odd_sizes_and_bad_input() -> None:
         to_yuv420(np.zeros((4, 4, 3), np.uint8))
 
 
-# --- the GPU converter ----------------------------------------------------------------------
+# --- the converter ------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -132,8 +146,14 @@ def digi512(gl: moderngl.Context, digi: AvatarBundle) -> Iterator[AvatarRenderer
     r.release()
 
 
-def _convert(renderer: AvatarRenderer, pose: Pose, layout: str, background=(40, 44, 56)):
-    conv = VideoConverter(renderer, layout, background)
+def _convert(
+    renderer: AvatarRenderer,
+    pose: Pose,
+    layout: str,
+    background=(40, 44, 56),
+    on_cpu: bool = False,
+):
+    conv = VideoConverter(renderer, layout, background, on_cpu=on_cpu)
     try:
         rgba = renderer.render(pose)
         return rgba, [p.copy() for p in conv.convert()]
@@ -154,33 +174,44 @@ def test_shaders_compile(gl: moderngl.Context) -> None:
     [("opaque", (40, 44, 56)), ("opaque", (230, 180, 20)), ("packed", (40, 44, 56))],
 )
 @pytest.mark.parametrize("seconds", [0.6, 1.0])
-def test_gpu_planes_match_the_reference(
-    digi: AvatarBundle, digi512: AvatarRenderer, layout: str, background, seconds: float
+@PATHS
+def test_planes_match_the_reference(
+    digi: AvatarBundle,
+    digi512: AvatarRenderer,
+    layout: str,
+    background,
+    seconds: float,
+    on_cpu: bool,
 ) -> None:
     pose = posed(digi, WALK, seconds, seed=5).pose
-    rgba, got = _convert(digi512, pose, layout, background)
+    rgba, got = _convert(digi512, pose, layout, background, on_cpu)
     want = to_yuv420(rgba, layout, background)
     width = 1024 if layout == "packed" else 512
     shapes = [(512, width), (256, width // 2), (256, width // 2)]
     assert [p.shape for p in got] == shapes
     assert all(p.dtype == np.uint8 for p in got)
     for name, g, w in zip("YUV", got, want, strict=True):
-        assert _max_diff(g, w) <= 1, name
-        assert (g != w).mean() < 0.01, name  # rounding ties only
+        _close(g, w, on_cpu, name)
     assert (rgba[..., 3] > 0).mean() > 0.05  # there is an avatar in the picture
 
 
 @pytest.mark.parametrize("layout", ["opaque", "packed"])
 @pytest.mark.parametrize("premultiplied", [True, False])
 @pytest.mark.parametrize("width", [96, 98])  # 98: the last 4x2 blocks lie half outside
-def test_gpu_planes_match_the_reference_on_random_pixels(
-    gl: moderngl.Context, testrig: AvatarBundle, layout: str, premultiplied: bool, width: int
+@PATHS
+def test_planes_match_the_reference_on_random_pixels(
+    gl: moderngl.Context,
+    testrig: AvatarBundle,
+    layout: str,
+    premultiplied: bool,
+    width: int,
+    on_cpu: bool,
 ) -> None:
     # every colour and alpha, rounding ties included; not premultiplied: the clamp is hit
     r = AvatarRenderer(
         gl, testrig.rig, load_atlas(ROOT / "content" / "atlases" / "testrig"), size=(width, 62)
     )
-    conv = VideoConverter(r, layout, (230, 180, 20))
+    conv = VideoConverter(r, layout, (230, 180, 20), on_cpu=on_cpu)
     try:
         rng = np.random.default_rng(11)
         rgba = rng.integers(0, 256, (62, width, 4), dtype=np.uint8)
@@ -189,27 +220,28 @@ def test_gpu_planes_match_the_reference_on_random_pixels(
         r.output_texture.write(np.ascontiguousarray(rgba[::-1]).tobytes())  # GL row order
         got = conv.convert()
         for name, g, w in zip("YUV", got, to_yuv420(rgba, layout, (230, 180, 20)), strict=True):
-            assert _max_diff(g, w) <= 1, name
-            assert (g != w).mean() < 0.01, name
+            _close(g, w, on_cpu, name)
     finally:
         conv.release()
         r.release()
 
 
+@PATHS
 def test_the_background_shows_where_the_avatar_is_not(
-    digi: AvatarBundle, digi512: AvatarRenderer
+    digi: AvatarBundle, digi512: AvatarRenderer, on_cpu: bool
 ) -> None:
     pose = posed(digi, WALK, 1.0, seed=5).pose
-    rgba, (y, u, v) = _convert(digi512, pose, "opaque", (255, 0, 0))
+    rgba, (y, u, v) = _convert(digi512, pose, "opaque", (255, 0, 0), on_cpu)
     assert (rgba[0, 0] == 0).all()
     assert (y[0, 0], u[0, 0], v[0, 0]) == (81, 90, 240)  # pure red
 
 
+@PATHS
 def test_packed_layout_is_colour_over_black_and_alpha_as_grey(
-    digi: AvatarBundle, digi512: AvatarRenderer
+    digi: AvatarBundle, digi512: AvatarRenderer, on_cpu: bool
 ) -> None:
     pose = posed(digi, WALK, 1.0, seed=5).pose
-    rgba, (y, u, v) = _convert(digi512, pose, "packed")
+    rgba, (y, u, v) = _convert(digi512, pose, "packed", on_cpu=on_cpu)
     alpha = rgba[..., 3]
     left, right = y[:, :512], y[:, 512:]
     for corner in [(0, 0), (0, -1), (-1, 0), (-1, -1)]:
@@ -225,9 +257,12 @@ def test_packed_layout_is_colour_over_black_and_alpha_as_grey(
     assert (u[:, 256:] == 128).all() and (v[:, 256:] == 128).all()  # grey: no chroma
 
 
-def test_planes_are_top_row_first(digi: AvatarBundle, digi512: AvatarRenderer) -> None:
+@PATHS
+def test_planes_are_top_row_first(
+    digi: AvatarBundle, digi512: AvatarRenderer, on_cpu: bool
+) -> None:
     pose = posed(digi, WALK, 1.0, seed=5).pose
-    rgba, (y, _, _) = _convert(digi512, pose, "packed")
+    rgba, (y, _, _) = _convert(digi512, pose, "packed", on_cpu=on_cpu)
     rows = np.flatnonzero((rgba[..., 3] > 0).any(axis=1))
     top, bottom = rows[0], rows[-1]
     assert top < 128 and bottom > 384  # head near the top of render(), feet near the bottom
@@ -237,23 +272,27 @@ def test_planes_are_top_row_first(digi: AvatarBundle, digi512: AvatarRenderer) -
     assert (y[top, 512:] > 0).any() and not (y[:top, 512:] > 0).any()
 
 
+@PATHS
 def test_msaa_output_resolves_into_the_converted_texture(
-    gl: moderngl.Context, digi: AvatarBundle
+    gl: moderngl.Context, digi: AvatarBundle, on_cpu: bool
 ) -> None:
     if gl.max_samples < 4:
         pytest.skip("no multisampling")
     r = AvatarRenderer(gl, digi.rig, load_atlas(ATLASES / "digi"), size=(128, 96), samples=4)
     try:
-        rgba, got = _convert(r, posed(digi, WALK, 1.0, seed=5).pose, "opaque")
+        rgba, got = _convert(r, posed(digi, WALK, 1.0, seed=5).pose, "opaque", on_cpu=on_cpu)
         for g, w in zip(got, to_yuv420(rgba), strict=True):
-            assert _max_diff(g, w) <= 1
+            _close(g, w, on_cpu)
     finally:
         r.release()
 
 
-def test_follows_resize_and_odd_chroma_rows(gl: moderngl.Context, testrig: AvatarBundle) -> None:
+@PATHS
+def test_follows_resize_and_odd_chroma_rows(
+    gl: moderngl.Context, testrig: AvatarBundle, on_cpu: bool
+) -> None:
     r = AvatarRenderer(gl, testrig.rig, load_atlas(ROOT / "content" / "atlases" / "testrig"))
-    conv = VideoConverter(r, "packed")
+    conv = VideoConverter(r, "packed", on_cpu=on_cpu)
     try:
         for size in [(128, 128), (130, 70)]:  # 70 / 2 is odd: U and V meet mid-row
             r.resize(size)
@@ -262,16 +301,50 @@ def test_follows_resize_and_odd_chroma_rows(gl: moderngl.Context, testrig: Avata
             i420 = conv.convert_i420()
             assert i420.shape == (size[1] * 3 // 2, 2 * size[0])
             for g, w in zip(conv.convert(), to_yuv420(rgba, "packed"), strict=True):
-                assert _max_diff(g, w) <= 1
+                _close(g, w, on_cpu)
     finally:
         conv.release()
         r.release()
 
 
-def test_convert_leaves_the_renderer_alone(digi: AvatarBundle, digi512: AvatarRenderer) -> None:
+def test_software_rasterisers_convert_on_the_cpu(gl: moderngl.Context, digi512) -> None:
+    conv = VideoConverter(digi512)
+    try:
+        assert conv.on_cpu == is_software(gl)
+    finally:
+        conv.release()
+
+
+def test_the_cpu_path_starts_each_frame_blank_and_converts_only_what_was_drawn(
+    gl: moderngl.Context, digi: AvatarBundle
+) -> None:
+    # a frame's conversion covers only the rows' spans that hold pixels: what the last
+    # frame drew elsewhere must be gone, under every framing, in both layouts
+    r = AvatarRenderer(gl, digi.rig, load_atlas(ATLASES / "digi"), size=(160, 120))
+    convs = {layout: VideoConverter(r, layout, on_cpu=True) for layout in ("opaque", "packed")}
+    try:
+        s = posed(digi, Inputs(controls={"speed": 3.0}, transitions=["walk", "wave"]), 0.2, 5)
+        for k in range(18):
+            s.step(1 / 30)
+            r.draw(s.pose, ("full", "bust", "face")[(k // 3) % 3])
+            raw = np.frombuffer(r.output_texture.read(alignment=1), np.uint8)
+            rgba = raw.reshape(120, 160, 4)[::-1]
+            for layout, conv in convs.items():
+                for g, w in zip(conv.convert(), to_yuv420(rgba, layout), strict=True):
+                    np.testing.assert_array_equal(g, w, err_msg=f"frame {k}, {layout}")
+    finally:
+        for conv in convs.values():
+            conv.release()
+        r.release()
+
+
+@PATHS
+def test_convert_leaves_the_renderer_alone(
+    digi: AvatarBundle, digi512: AvatarRenderer, on_cpu: bool
+) -> None:
     pose = posed(digi, WALK, 1.0, seed=5).pose
     before = digi512.render(pose).copy()
-    conv = VideoConverter(digi512)
+    conv = VideoConverter(digi512, on_cpu=on_cpu)
     conv.convert()
     conv.release()
     np.testing.assert_array_equal(digi512.render(pose), before)
