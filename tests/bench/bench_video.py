@@ -1,12 +1,14 @@
-"""Benchmark: a rendered frame to yuv420p for the encoder, three ways, per frame:
-render + GPU convert + readback of the planes (engine/render/video.py), render + RGBA
-readback + the numpy reference (engine/kernels/yuv.py), and render + RGBA readback + numpy
-composite + PyAV's swscale (the old path). 512x512 opaque (the avatar track) and 1024x512
+"""Benchmark: a rendered frame to yuv420p for the encoder, four ways, per frame:
+render + GPU convert + readback of the planes (engine/render/video.py), render + readback
+of the avatar's box + the numba kernel (the converter's CPU path, engine/kernels/i420.py),
+render + RGBA readback + the numpy reference (engine/kernels/yuv.py), and render + RGBA
+readback + numpy composite + PyAV's swscale (the old path). Wall time and process CPU
+(every thread, a software rasteriser's included). 512x512 opaque (the avatar track) and 1024x512
 packed (OBS), on Digi walking.
 
     .venv/bin/python -m tests.bench.bench_video [--frames 300] [--size 512]
 
-Prints medians; asserts nothing. Record results in docs/PERFORMANCE.md.
+Prints medians (wall) and means (CPU); asserts nothing. Record results in docs/PERFORMANCE.md.
 """
 
 from __future__ import annotations
@@ -41,17 +43,19 @@ def rgb24(rgba: np.ndarray, layout: str) -> np.ndarray:
 
 
 def timed(frames: int, step: Callable[[], None], rows: dict[str, Callable[[], object]]):
-    """Per-frame milliseconds of each row; the rows take turns on every frame, so a busy
-    machine slows them alike."""
+    """Per-frame wall milliseconds of each row, and its process CPU milliseconds; the rows
+    take turns on every frame, so a busy machine slows them alike."""
     ms: dict[str, list[float]] = {name: [] for name in rows}
+    cpu: dict[str, list[float]] = {name: [] for name in rows}
     for k in range(30 + frames):
         step()
         for name, work in rows.items():
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             work()
             if k >= 30:
                 ms[name].append((time.perf_counter() - t0) * 1e3)
-    return {name: np.array(v) for name, v in ms.items()}
+                cpu[name].append((time.process_time() - c0) * 1e3)
+    return {name: (np.array(ms[name]), np.array(cpu[name])) for name in rows}
 
 
 def main() -> None:
@@ -73,10 +77,15 @@ def main() -> None:
         s.step(DT)
 
     for layout in ("opaque", "packed"):
-        conv = VideoConverter(renderer, layout)
+        conv = VideoConverter(renderer, layout, on_cpu=False)
+        on_cpu = VideoConverter(renderer, layout, on_cpu=True)
         w, h = conv.size
 
         def gpu(conv: VideoConverter = conv) -> object:
+            renderer.draw(s.pose)
+            return conv.convert()
+
+        def cpu(conv: VideoConverter = on_cpu) -> object:
             renderer.draw(s.pose)
             return conv.convert()
 
@@ -94,13 +103,16 @@ def main() -> None:
         rows = {
             "render only (draw + RGBA readback)": lambda: renderer.render(s.pose),
             "render + GPU convert + planes readback": gpu,
+            "render + box readback + numba convert": cpu,
             "render + GPU convert + av.VideoFrame.from_ndarray": gpu_frame,
             "render + RGBA readback + numpy reference": reference,
             "render + RGBA readback + numpy composite + PyAV": pyav,
         }
         print(f"\n{layout} {w}x{h} (render {args.size}x{args.size}):")
-        for name, ms in timed(args.frames, step, rows).items():
-            print(f"  {name:52s} {np.median(ms):6.2f} ms  (p90 {np.percentile(ms, 90):.2f})")
+        for name, (ms, used) in timed(args.frames, step, rows).items():
+            print(f"  {name:52s} {np.median(ms):6.2f} ms  (p90 {np.percentile(ms, 90):.2f}); "
+                  f"CPU {used.mean():6.2f} ms")  # fmt: skip
+        on_cpu.release()
 
         # how far the old path's planes are from the specification (swscale's own rounding
         # and chroma filter), for information
