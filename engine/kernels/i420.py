@@ -71,14 +71,18 @@ def convert_rect(
     transparent: bool,
 ) -> None:
     """The colour of `pixels` ((rows, cols) uint32: each a pixel's four RGBA bytes as the
-    machine reads them) composited over `back` and written to the planes.
+    machine reads them), the box at (x0, y0), composited over `back` and written to the
+    planes.
 
-    The planes are whole and C-contiguous (in the packed layout the colour is their left
-    half). `back`: what is behind, planar (rows, 3, W) uint8 (each row's R, G and B
-    apart, so that a row's loads are contiguous): one row behind every row (a colour), or
-    `height` rows, a picture, top row first. `height`: the picture's height (GL row g is plane row
-    height - 1 - g). `scratch`: (2, 3, cols) float64. `transparent`: convert every pixel,
-    zeros included (what makes a transparent picture's planes)."""
+    - The planes are whole and C-contiguous (in the packed layout the colour is their
+      left half).
+    - `back`: what is behind, planar (rows, 3, W) uint8, each row's R, G and B apart so
+      that a row's loads are contiguous: one row behind every row (a colour), or `height`
+      rows (a picture, top row first).
+    - `height`: the picture's height; GL row g is plane row height - 1 - g.
+    - `scratch`: (2, 3, cols) float64.
+    - `transparent`: convert every pixel, zeros included (what makes a transparent
+      picture's planes)."""
     rows = pixels.shape[0]
     one_row = back.shape[0] == 1
     # each loop below runs over contiguous 1-D views from index 0, which LLVM vectorises
@@ -132,8 +136,9 @@ def alpha_rect(
     pixels: np.ndarray, x0: int, y0: int, height: int, y_plane: np.ndarray, transparent: bool
 ) -> None:
     """The packed layout's alpha half: each pixel's alpha as grey luma, 0 and 255 on the
-    codes past black and white (engine/kernels/yuv.py). Its chroma is 128 throughout and
-    never changes, so it is not written here."""
+    codes past black and white (engine/kernels/yuv.py). `x0`: the Y plane's column of the
+    box's first pixel (in the alpha half: the picture's width plus the box's x). Its
+    chroma is 128 throughout and never changes, so it is not written here."""
     rows = pixels.shape[0]
     for j in range(0, rows, 2):
         lo, hi = _span(pixels, j, transparent)
