@@ -64,14 +64,19 @@ def shading_contrast(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """How unlike two colours are as materials rather than as light and shade of one: the
     same hair lit and in shadow differs in L* (a third of the difference counts) and keeps
     its hue, and near-black loses its chroma; a hat over hair differs in L* by far more, in
-    hue (30 degrees count 15), or is grey where the hair is coloured."""
+    hue (30 degrees count 15 between strong colours), or is grey where the hair is
+    coloured."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     dl = np.abs(a[..., 0] - b[..., 0]) / 3
     ca, cb = np.hypot(a[..., 1], a[..., 2]), np.hypot(b[..., 1], b[..., 2])
     ha, hb = np.arctan2(a[..., 2], a[..., 1]), np.arctan2(b[..., 2], b[..., 1])
     dh = np.degrees(np.abs(np.angle(np.exp(1j * (ha - hb)))))
     lit = (a[..., 0] >= 15) & (b[..., 0] >= 15)  # hue means nothing near black
-    hue = np.where(lit & (ca >= 10) & (cb >= 10), dh / 2, 0.0)
+    # nor much near grey: a few levels of a or b swing a weak colour's hue by tens of
+    # degrees, so hue counts in full from chroma 20 and fades out towards 10; a hard
+    # step at 10 let a small change of colour turn a hat on (hair dyed a little bluer)
+    weight = np.clip((np.minimum(ca, cb) - 10.0) / 10.0, 0.0, 1.0)
+    hue = np.where(lit, weight * dh / 2, 0.0)
     grey = np.where(lit & ((np.minimum(ca, cb) < 6) & (np.maximum(ca, cb) >= 15)), 20.0, 0.0)
     return np.maximum(dl, np.maximum(hue, grey))
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 from scipy.ndimage import map_coordinates
@@ -167,6 +167,9 @@ def recolour(img: np.ndarray, mask: np.ndarray, shift: tuple[float, float, float
     hair=st.tuples(st.floats(-25, 5), st.floats(-8, 20), st.floats(-20, 15)),
     skin=st.tuples(st.floats(-35, 5), st.floats(-4, 12), st.floats(-6, 14)),
 )
+# found by a CI run: hair a little lighter and bluer turned the dark hair beside her face
+# weak enough in colour for its hue to swing, and the crown was called a hat
+@example(hair=(3.75, 0.0, -9.0), skin=(0.0, 0.0, 0.0))
 def test_measured_colours_follow_recoloured_hair_and_skin(hair, skin) -> None:
     hair_mask, skin_mask = _astronaut_regions()
     img = recolour(recolour(astronaut(), hair_mask, hair), skin_mask, skin)
@@ -184,6 +187,22 @@ def test_dyed_hair_is_hair_not_a_hat(shift) -> None:
     m = measure(img)
     assert m.hat.value is False
     assert de(m.hair_colour.value, reference(img, LABELS["astronaut"]["hair_boxes"])) < MAX_DE
+
+
+def test_a_weak_colours_hue_fades_out_so_the_contrast_has_no_step() -> None:
+    from engine.likeness.measure_hair import shading_contrast
+
+    def lab(lightness: float, chroma: float, degrees: float) -> np.ndarray:
+        h = np.radians(degrees)
+        return np.array([lightness, chroma * np.cos(h), chroma * np.sin(h)])
+
+    crown = lab(50, 30, 80)
+    # the same lightness 30 degrees of hue away: all hue when strong, none near grey
+    assert float(shading_contrast(crown, lab(50, 25, 50))) == pytest.approx(15.0)
+    assert float(shading_contrast(crown, lab(50, 9, 50))) == 0.0
+    # and nothing in between jumps: a small change of colour is a small change of contrast
+    steps = [float(shading_contrast(crown, lab(50, c, 50))) for c in np.linspace(8, 22, 141)]
+    assert max(np.abs(np.diff(steps))) < 0.2
 
 
 def _paint_cap(img: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
