@@ -7,7 +7,7 @@ sending a moving real face or its landmarks, or pulling previews) in another pro
 Absolute figures (CPU in cores: the server process's CPU time over wall time, over the far
 end's measured window):
 
-- the floor: render + GPU conversion + encode of one 512x512 stream at 60 fps, no network;
+- the floor: render + conversion + encode of one 512x512 stream at 60 fps, no network;
 - one live session, server tracking (the far end sends a moving real face at 30 fps): CPU,
   received fps, motion-to-photon p50/p95 (a webcam frame received by the server -> the
   first encoded avatar frame that used it), and the CPU's ratio to the floor;
@@ -19,6 +19,12 @@ end's measured window):
   viewers held at >= 29 fps);
 - with `--distinct 2,4,6,8`: that many different previews at once (a render and an encode
   each).
+
+The live sessions' ratios to the floor are measured in `--rounds` rounds (default 3): the
+floor is measured again after each round, and each session is divided by the mean of the
+floor windows either side of it. A box of this kind drifts by 10-20% over minutes, so a
+ratio against one floor measured minutes earlier moves by as much as what it measures.
+The summary gives each ratio's median over the rounds.
 
 The server settles its start-up heap first, as `digigami serve` does (webapi/heap.py;
 `--no-settle` to compare), and the run ends with every full garbage collection it saw and
@@ -317,7 +323,16 @@ def _cores(c: float | None) -> str:
     return "n/a (no measured window)" if c is None else f"{c:.3f} cores"
 
 
-async def run(seconds: float, viewers: list[int], previews: list[int], settle: bool = True) -> None:
+async def _floor_line(manager: SessionManager, seconds: float) -> float:
+    base = await floor(manager, seconds)
+    print(f"floor (render + convert + encode, 512x512 at 60 fps, no network): {base['cores']:.3f} cores, "
+          f"{base['fps']:.1f} fps encoded", flush=True)  # fmt: skip
+    return base["cores"]
+
+
+async def run(
+    seconds: float, viewers: list[int], previews: list[int], settle: bool = True, rounds: int = 3
+) -> None:
     # seats for every viewer the run asks for (the server's default is 8 a stream)
     app = create_app(max_sessions=3, max_previews=12, max_viewers=max([8, *viewers]))
     runner = web.AppRunner(app)
@@ -335,30 +350,41 @@ async def run(seconds: float, viewers: list[int], previews: list[int], settle: b
     print(f"machine: {platform.machine()} {platform.processor() or ''} python {platform.python_version()}, "
           f"{os.cpu_count()} cpus; server at {url}; {seconds:g} s windows", flush=True)  # fmt: skip
     try:
-        base = await floor(manager, seconds)
-        print(f"floor (render + convert + encode, 512x512 at 60 fps, no network): {base['cores']:.3f} cores, "
-              f"{base['fps']:.1f} fps encoded", flush=True)  # fmt: skip
-
-        def ratio(c: float | None) -> str:
-            return f" = {c / base['cores']:.2f}x the floor" if c is not None and base["cores"] > 0 else ""
-
+        floors = [await _floor_line(manager, seconds)]
+        ratios: dict[str, list[float]] = {}
         with tempfile.TemporaryDirectory() as tmp:
             marks = os.path.join(tmp, "landmarks.npz")
             await asyncio.get_running_loop().run_in_executor(None, _face_landmarks, marks)
-            for mode, label, extra in (
-                ("puppet", "server tracking (webcam video up, 30 fps)", ()),
-                ("browser", "browser tracking (landmarks up, 30 fps)", (marks,)),
-            ):
-                r = await tracked(url, manager, seconds, mode, *extra)
-                if "error" in r:
-                    print(f"live session, {label}: FAILED: {r['error']}", flush=True)
-                    continue
-                print(f"live session, {label}: server {_cores(r['cores'])}{ratio(r['cores'])}; "
-                      f"{r['fps']:.1f} fps received; motion-to-photon {_ms(r['latency'])} "
-                      f"(to the landmarks {_ms(r['stages'][0])}; then tick, draw and encode "
-                      f"{_ms(r['stages'][1])}: waiting for the tick {_ms(r['stages'][2])}, tick and "
-                      f"draw {_ms(r['stages'][3])}, encode {_ms(r['stages'][4])}); "
-                      f"keyframes {r.get('keyframes')}; status {r['status']}", flush=True)  # fmt: skip
+            for k in range(rounds):
+                results = []
+                for mode, label, extra in (
+                    ("puppet", "server tracking (webcam video up, 30 fps)", ()),
+                    ("browser", "browser tracking (landmarks up, 30 fps)", (marks,)),
+                ):
+                    r = await tracked(url, manager, seconds, mode, *extra)
+                    results.append((label, r))
+                    if "error" in r:
+                        print(f"round {k + 1}, live session, {label}: FAILED: {r['error']}", flush=True)
+                floors.append(await _floor_line(manager, seconds))
+                around = (floors[-2] + floors[-1]) / 2  # the floor either side of this round
+                for label, r in results:
+                    if "error" in r:
+                        continue
+                    c = r["cores"]
+                    ratio = ""
+                    if c is not None and around > 0:
+                        ratios.setdefault(label, []).append(c / around)
+                        ratio = f" = {c / around:.2f}x the floor around it ({around:.3f} cores)"
+                    print(f"round {k + 1}, live session, {label}: server {_cores(c)}{ratio}; "
+                          f"{r['fps']:.1f} fps received; motion-to-photon {_ms(r['latency'])} "
+                          f"(to the landmarks {_ms(r['stages'][0])}; then tick, draw and encode "
+                          f"{_ms(r['stages'][1])}: waiting for the tick {_ms(r['stages'][2])}, tick and "
+                          f"draw {_ms(r['stages'][3])}, encode {_ms(r['stages'][4])}); "
+                          f"keyframes {r.get('keyframes')}; status {r['status']}", flush=True)  # fmt: skip
+        for label, rs in ratios.items():
+            print(f"live session, {label}: median {np.median(rs):.2f}x the floor over {len(rs)} "
+                  f"round(s) ({', '.join(f'{v:.2f}' for v in rs)}); floors "
+                  f"{', '.join(f'{f:.3f}' for f in floors)} cores", flush=True)  # fmt: skip
         cores = {}
         for n in viewers:
             r = await shared(url, manager, seconds / 2, n)
@@ -401,11 +427,15 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--viewers", type=_ints, default=[1, 8, 16, 24], help="viewers of one preview")
     ap.add_argument("--distinct", type=_ints, default=[], help="different previews at once, e.g. 2,4,6,8")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="live-session rounds, each followed by a floor window (ratios use the floors around them)")  # fmt: skip
     ap.add_argument("--no-settle", dest="settle", action="store_false",
                     help="leave the start-up heap where the garbage collector walks it (to compare)")  # fmt: skip
     args = ap.parse_args()
-    budget = 60 + 3 * (args.seconds + SETTLE + 40) + (len(args.viewers) + len(args.distinct)) * (args.seconds + SETTLE + 40)
-    asyncio.run(asyncio.wait_for(run(args.seconds, args.viewers, args.distinct, args.settle), budget))
+    if args.rounds < 1:
+        ap.error("--rounds must be at least 1")
+    budget = 60 + (1 + 3 * args.rounds) * (args.seconds + SETTLE + 40) + (len(args.viewers) + len(args.distinct)) * (args.seconds + SETTLE + 40)
+    asyncio.run(asyncio.wait_for(run(args.seconds, args.viewers, args.distinct, args.settle, args.rounds), budget))
 
 
 if __name__ == "__main__":
