@@ -14,10 +14,13 @@ threads. Prints figures; asserts nothing.
     .venv/bin/python -m tests.bench.bench_frame_cpu --against /tmp/before [--frames 300]
 
 compares this tree with an older checkout (`git worktree add /tmp/before e4524f6`: the code
-before issue 11) in one process (tests/bench/older.py): both draw the same walk, frame by
-frame, in turns, and each frame's CPU is counted to its side. A shared VM's speed wanders by
-tens of percent from minute to minute, so two runs one after the other compare that
-wandering more than the code; turns taken frame by frame do not.
+before issue 11) in one process (tests/bench/older.py): both draw the same walk in turns of
+`--turn` frames (default 30, half a second of a stream), and each frame's CPU is counted to
+its side. A shared VM's speed wanders by tens of percent from minute to minute, so two runs
+one after the other compare that wandering more than the code; short turns do not. Turns of
+one frame (`--turn 1`, this script's method before 2026-12-07) make every frame follow the
+other side's in the same GL context, which a stream never does (it draws its own frames in
+a row): measured, they cost this tree's side 0.2-0.5 ms a frame more than turns of 30.
 """
 
 from __future__ import annotations
@@ -77,8 +80,12 @@ def main() -> None:
     ap.add_argument("--framing", nargs="+", default=["full", "bust", "face"])
     ap.add_argument("--layout", default="opaque", choices=("opaque", "packed"))
     ap.add_argument("--rounds", type=int, default=1, help="measure every framing this often")
-    ap.add_argument("--against", help="an older checkout to compare with, frame by frame")
+    ap.add_argument("--against", help="an older checkout to compare with, in turns")
+    ap.add_argument("--turn", type=int, default=30,
+                    help="with --against: frames each side draws in a row before the other's turn")  # fmt: skip
     args = ap.parse_args()
+    if args.turn < 1:
+        ap.error("--turn must be at least 1")
     if args.against:
         against(args.against, args)
         return
@@ -124,19 +131,21 @@ def against(checkout: str, args: argparse.Namespace) -> None:
         sides.append((renderer, video.VideoConverter(renderer, args.layout), s))
     print(f"renderer: {describe(ctx)}; {platform.machine()}, {os.cpu_count()} cpus")
     print(f"{args.rig} {args.size}x{args.size} {args.layout}: draw + convert_i420, "
-          f"{args.frames} frames a framing in turns: {checkout} (before) and this tree (after)")  # fmt: skip
+          f"{args.frames} frames a framing in turns of {args.turn}: {checkout} (before) and this tree (after)")  # fmt: skip
     for r in range(args.rounds):
         for framing in args.framing:
             cpu = [0.0, 0.0]
-            for k in range(WARMUP + args.frames):
-                for i in (0, 1) if k % 2 else (1, 0):  # who goes first alternates
+            turn = args.turn
+            for k in range(0, WARMUP + args.frames, turn):
+                for i in (0, 1) if (k // turn) % 2 else (1, 0):  # who goes first alternates
                     renderer, conv, s = sides[i]
-                    s.step(DT)
-                    c0 = time.process_time()
-                    renderer.draw(s.pose, framing)
-                    conv.convert_i420()
-                    if k >= WARMUP:
-                        cpu[i] += time.process_time() - c0
+                    for j in range(k, min(k + turn, WARMUP + args.frames)):
+                        s.step(DT)
+                        c0 = time.process_time()
+                        renderer.draw(s.pose, framing)
+                        conv.convert_i420()
+                        if j >= WARMUP:
+                            cpu[i] += time.process_time() - c0
             before, after = (c * 1e3 / args.frames for c in cpu)
             print(f"  {framing:5s} before {before:6.2f} ms/frame, after {after:6.2f} ms/frame: "
                   f"{(after / before - 1) * 100:+.0f}%"
