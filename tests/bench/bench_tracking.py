@@ -3,7 +3,9 @@
     .venv/bin/python -m tests.bench.bench_tracking [--frames 300]
 
 - the landmarker (MediaPipe FaceMesh, refined, video mode) on 640x480 frames of a real
-  face photo that moves (a roll sweep with a drift), as a webcam would give them;
+  face photo that moves (a roll sweep with a drift), as a webcam would give them: wall
+  time per frame, and process CPU per frame (its cost in cores at a camera's 30 fps, what
+  server tracking's goal in issue 11 allows for it);
 - the solver + calibration + filters (`FaceTracker.observe`) per camera frame, and the
   per-tick side (`FaceTracker.parameters`: predictor + retargeting + presence blend).
   Target for solver + filters: at most 0.3 ms per frame.
@@ -61,14 +63,19 @@ def main() -> None:
     with FaceLandmarker() as lm:
         for _ in range(3):  # warm-up: graph start, first detection
             lm.process(frames[0])
+        cpu0 = time.process_time()
         for k in range(args.frames):
             t0 = time.perf_counter_ns()
             res = lm.process(frames[k % len(frames)])
             lm_ms.append((time.perf_counter_ns() - t0) / 1e6)
             results.append(res)
+        # every thread of the process: MediaPipe's graph and XNNPACK threads do the work
+        lm_cpu = (time.process_time() - cpu0) * 1e3 / args.frames
     found = sum(r.found for r in results)
     print(f"landmarker 640x480 (video mode, refined 478 points): {_stats(np.array(lm_ms))} "
           f"over {args.frames} frames; face found in {found}")  # fmt: skip
+    print(f"landmarker process CPU: {lm_cpu:.3f} ms a frame (every thread) = "
+          f"{lm_cpu * 30 / 1e3:.3f} cores at a 30 fps camera")  # fmt: skip
 
     faces = [r for r in results if r.found]
     solve_ms, observe_ms, tick_ms = [], [], []
