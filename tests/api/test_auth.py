@@ -76,6 +76,30 @@ def test_me_without_a_session_is_401(tmp_path: Path) -> None:
     serve(test, tmp_path)
 
 
+def test_whoami_answers_a_visitor_with_null_and_a_member_as_me_does(tmp_path: Path) -> None:
+    async def test(http: TestClient, app: web.Application) -> None:
+        r = await http.get("/api/whoami")
+        assert r.status == 200 and r.headers["Cache-Control"] == "no-store"
+        assert await r.json() == {"user": None, "via": None, "guest": False}
+        # a dead session reads as nobody, as /api/me's 401 does
+        http.session.cookie_jar.update_cookies(
+            {"digigami_session": "made-up"}, response_url=http.make_url("/")
+        )
+        assert (await (await http.get("/api/whoami")).json())["user"] is None
+        user = await signup(http, "ada")
+        r = await http.get("/api/whoami")
+        assert r.status == 200
+        assert await r.json() == await (await http.get("/api/me")).json()
+        assert (await r.json())["user"] == user
+        # a bad API token is a mistake to say, not a visitor
+        bad = await http.get("/api/whoami", headers={"Authorization": "Bearer not-a-token"})
+        assert "API token" in await error_of(bad, 401)
+        await http.post("/api/auth/logout", headers=page(http))
+        assert (await (await http.get("/api/whoami")).json())["user"] is None
+
+    serve(test, tmp_path)
+
+
 BAD_SIGNUPS: list[tuple[dict[str, Any], list[str]]] = [
     ({"username": "ada", "password": PASSWORD}, ["email: required"]),
     ({"email": "", "username": "ada", "password": PASSWORD}, ["email: required"]),

@@ -129,3 +129,21 @@ def test_sign_up_generate_find_rename_and_puppet(context, server: str, tmp_path:
         timeout=30_000,
     )  # frames arrive
     page.screenshot(path=str(tmp_path / "puppet.png"))
+
+
+def test_a_visitors_pages_ask_nothing_that_fails(context, server: str) -> None:
+    """Every page asks who is signed in on load; a visitor's answer is "nobody", not a
+    failed request in the console (GET /api/whoami, not /api/me's 401)."""
+    page = context.new_page()
+    failed: list[str] = []
+    page.on("response", lambda r: r.status >= 400 and failed.append(f"{r.status} {r.url}"))
+    for path in ("/library", "/market", "/account"):
+        page.goto(f"{server}{path}")
+        page.wait_for_load_state("networkidle")
+    page.goto(f"{server}/library")
+    page.wait_for_function(
+        "() => document.getElementById('account-nav').textContent.includes('Sign in')",
+        timeout=15_000,
+    )
+    page.wait_for_selector("#guest-note:not([hidden])", timeout=15_000)
+    assert not failed, failed

@@ -51,6 +51,7 @@ def setup(app: web.Application, *, limits: AccountLimits | None = None) -> None:
     r.add_post("/api/auth/login", login)
     r.add_post("/api/auth/logout", logout)
     r.add_get("/api/me", me)
+    r.add_get("/api/whoami", whoami)
     r.add_post("/api/tokens", create_token)
     r.add_get("/api/tokens", list_tokens)
     r.add_delete("/api/tokens/{id}", revoke_token)
@@ -125,6 +126,26 @@ async def me(request: web.Request) -> web.Response:
         raise Unauthorized("this account no longer exists")
     return web.json_response(
         {"user": user.public(), "via": identity.via, "guest": identity.guest_id is not None}
+    )
+
+
+async def whoami(request: web.Request) -> web.Response:
+    """Who this browser is, for our pages: /api/me's answer, or `"user": null` with a 200
+    when nobody is signed in. Every page asks on load; /api/me's 401 would stand in an
+    anonymous visitor's console as a failed request on every page. A bad API token is
+    still refused: it is a mistake to say, not an anonymous visitor."""
+    identity = await identify(request)
+    user = None
+    if identity.user_id is not None:
+        found = await users.get_user(store_of(request), identity.user_id)
+        user = found.public() if found is not None else None
+    return web.json_response(
+        {
+            "user": user,
+            "via": identity.via if user is not None else None,
+            "guest": identity.guest_id is not None,
+        },
+        headers={"Cache-Control": "no-store"},
     )
 
 
@@ -354,6 +375,35 @@ OPENAPI_PATHS: dict[str, Any] = {
                     },
                 ),
                 "401": _401,
+            },
+        }
+    },
+    "/api/whoami": {
+        "get": {
+            "tags": ["accounts"],
+            "summary": "Who this browser is: the signed-in user, or null (never 401)",
+            "description": "What the pages ask on load. /api/me answers the same for a "
+            "signed-in caller and 401 for anyone else; this answers 200 with `user` null, so "
+            "an anonymous visit logs no failed request. A bad API token is still 401.",
+            "security": [{}, *_SIGNED_IN],
+            "responses": {
+                "200": _ok(
+                    "the user, or null",
+                    {
+                        "type": "object",
+                        "required": ["user", "via", "guest"],
+                        "properties": {
+                            "user": {"oneOf": [_ref("User"), {"type": "null"}]},
+                            "via": {"enum": ["cookie", "bearer", None]},
+                            "guest": {
+                                "type": "boolean",
+                                "description": "whether the request carries a guest cookie "
+                                "(a guest's avatars live with it)",
+                            },
+                        },
+                    },
+                ),
+                "401": _error("the API token in the Authorization header is not valid"),
             },
         }
     },

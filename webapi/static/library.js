@@ -4,6 +4,7 @@
 // user's own text: always set with textContent / value, never as HTML.
 
 import { toast } from "/static/toast.js";
+import { whoami } from "/static/whoami.js";
 
 const $ = (id) => document.getElementById(id);
 const PAGE = 24;
@@ -135,8 +136,6 @@ function describe(avatar) {
 ui.more.addEventListener("click", () => next && load(next));
 
 // a guest's avatars live with this browser's cookie: say so, and where to keep them
-fetch("/api/me")
-  .then((res) => (ui.guestNote.hidden = res.ok))
-  .catch(() => {});
+whoami().then((user) => (ui.guestNote.hidden = user !== null));
 
 load();

@@ -8,10 +8,12 @@ const NAV_STYLE = "/static/account.css"; // the nav's few styles live with the a
 
 let asked = null;
 
-/** The signed-in user ({id, username, email, created_at}) or null; asked once per page. */
+/** The signed-in user ({id, username, email, created_at}) or null; asked once per page.
+ * /api/whoami answers 200 with a null user for a visitor (where /api/me's 401 would show in
+ * the console as a failed request on every page). */
 export function whoami(refresh = false) {
   if (!asked || refresh) {
-    asked = fetch("/api/me", { credentials: "same-origin", cache: "no-store" })
+    asked = fetch("/api/whoami", { credentials: "same-origin", cache: "no-store" })
       .then((res) => (res.ok ? res.json() : null))
       .then((body) => (body && body.user) || null)
       .catch(() => null);
