@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import warnings
 from functools import cache, lru_cache
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -170,6 +171,8 @@ def recolour(img: np.ndarray, mask: np.ndarray, shift: tuple[float, float, float
 # found by a CI run: hair a little lighter and bluer turned the dark hair beside her face
 # weak enough in colour for its hue to swing, and the crown was called a hat
 @example(hair=(3.75, 0.0, -9.0), skin=(0.0, 0.0, 0.0))
+# and another: hair 23 darker, its shadows crushed to black, was measured as the shadows
+@example(hair=(-23.0, 3.0, 15.0), skin=(0.0, 0.0, 0.0))
 def test_measured_colours_follow_recoloured_hair_and_skin(hair, skin) -> None:
     hair_mask, skin_mask = _astronaut_regions()
     img = recolour(recolour(astronaut(), hair_mask, hair), skin_mask, skin)
@@ -177,6 +180,22 @@ def test_measured_colours_follow_recoloured_hair_and_skin(hair, skin) -> None:
     m = measure(img)
     assert de(m.skin.value, reference(img, labels["skin_boxes"])) < MAX_DE
     assert de(m.hair_colour.value, reference(img, labels["hair_boxes"])) < MAX_DE
+
+
+def test_darker_and_darker_hair_is_measured_without_a_step() -> None:
+    """Hair darkened step by step until its shadows are crushed to black: its measured
+    lightness follows the labelled one down, and never jumps to the shadows' black."""
+    hair_mask = _astronaut_regions()[0]
+    measured, labelled = [], []
+    for dark in (15, 19, 23, 25):
+        img = recolour(astronaut(), hair_mask, (-dark, 3.0, 15.0))
+        measured.append(measure(img).hair_colour.value.l)
+        labelled.append(reference(img, LABELS["astronaut"]["hair_boxes"])[0])
+    assert all(b < a for a, b in pairwise(measured)), measured
+    assert max(abs(m - r) for m, r in zip(measured, labelled, strict=True)) < 6.0, (
+        measured,
+        labelled,
+    )
 
 
 @pytest.mark.parametrize("shift", [(0, -10, -45), (-5, 45, -10), (0, -30, 10)])
