@@ -82,6 +82,9 @@ def test_studio_sessions_drafts_and_thumbnails(tmp_path: Path) -> None:
     async def test(http: TestClient) -> None:
         async with http.get("/studio/digi") as r:
             assert r.status == 200 and "html" in r.headers["Content-Type"]
+        for bare in ("/studio", "/studio/"):  # typed without an avatar: Digi's studio
+            async with http.get(bare, allow_redirects=False) as r:
+                assert r.status == 302 and r.headers["Location"] == "/studio/digi", bare
         async with http.get("/studio/..%2Fetc") as r:
             assert r.status == 404
         alice, bob = await sign_up(http, "alice"), await sign_up(http, "bob")

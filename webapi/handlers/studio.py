@@ -66,6 +66,12 @@ async def studio_page(request: web.Request) -> web.FileResponse:
     )
 
 
+async def studio_home(request: web.Request) -> web.Response:
+    """/studio or /studio/ on its own (typed, or a shortened link): the studio on Digi,
+    where the top bar's Studio link goes; a saved avatar opens from "My avatars"."""
+    raise web.HTTPFound("/studio/digi")
+
+
 async def open_studio(request: web.Request) -> web.Response:
     body = await json_body(request, max_bytes=MAX_OFFER_BODY, max_depth=10)
     if not isinstance(body, dict):
@@ -263,6 +269,8 @@ async def _drawn(request: web.Request, key: tuple[str, str, str, str]) -> bytes:
 
 def setup(app: web.Application) -> None:
     r = app.router
+    r.add_get("/studio", studio_home)
+    r.add_get("/studio/", studio_home)
     r.add_get(r"/studio/{avatar:digi|[0-9a-f]{32}}", studio_page)
     r.add_post("/api/studio", open_studio)
     r.add_get("/api/studio/thumbnail", thumbnail)
