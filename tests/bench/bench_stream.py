@@ -358,12 +358,12 @@ async def run(
         with tempfile.TemporaryDirectory() as tmp:
             marks = os.path.join(tmp, "landmarks.npz")
             await asyncio.get_running_loop().run_in_executor(None, _face_landmarks, marks)
+            sessions = [
+                ("puppet", "server tracking (webcam video up, 30 fps)", ()),
+                ("browser", "browser tracking (landmarks up, 30 fps)", (marks,)),
+            ]
             for k in range(rounds):
                 results = []
-                sessions = [
-                    ("puppet", "server tracking (webcam video up, 30 fps)", ()),
-                    ("browser", "browser tracking (landmarks up, 30 fps)", (marks,)),
-                ]
                 # every other round the other way round, so that a drift over the round
                 # does not always land on the same path's side of the difference
                 for mode, label, extra in sessions if k % 2 == 0 else sessions[::-1]:

@@ -27,6 +27,7 @@ from webapi.accounts.validation import (
 from webapi.errors import Invalid, Unauthorized
 from webapi.handlers.identity import (
     SESSION_COOKIE,
+    Identity,
     clear_session_cookie,
     guest_id_of,
     identify,
@@ -119,14 +120,25 @@ async def logout(request: web.Request) -> web.Response:
     return response
 
 
+async def _who(request: web.Request, identity: Identity) -> dict[str, Any]:
+    """/api/me's and /api/whoami's answer: the signed-in user (None for a visitor, or an
+    account deleted since its session was looked up), how they signed in, and whether the
+    request also carries a guest cookie."""
+    user = None
+    if identity.user_id is not None:
+        user = await users.get_user(store_of(request), identity.user_id)
+    return {
+        "user": user.public() if user is not None else None,
+        "via": identity.via if user is not None else None,
+        "guest": identity.guest_id is not None,
+    }
+
+
 async def me(request: web.Request) -> web.Response:
-    identity = await require_user(request)
-    user = await users.get_user(store_of(request), identity.user_id)
-    if user is None:  # deleted between the lookup and now
+    who = await _who(request, await require_user(request))
+    if who["user"] is None:  # deleted between the lookup and now
         raise Unauthorized("this account no longer exists")
-    return web.json_response(
-        {"user": user.public(), "via": identity.via, "guest": identity.guest_id is not None}
-    )
+    return web.json_response(who)
 
 
 async def whoami(request: web.Request) -> web.Response:
@@ -134,19 +146,8 @@ async def whoami(request: web.Request) -> web.Response:
     when nobody is signed in. Every page asks on load; /api/me's 401 would stand in an
     anonymous visitor's console as a failed request on every page. A bad API token is
     still refused: it is a mistake to say, not an anonymous visitor."""
-    identity = await identify(request)
-    user = None
-    if identity.user_id is not None:
-        found = await users.get_user(store_of(request), identity.user_id)
-        user = found.public() if found is not None else None
-    return web.json_response(
-        {
-            "user": user,
-            "via": identity.via if user is not None else None,
-            "guest": identity.guest_id is not None,
-        },
-        headers={"Cache-Control": "no-store"},
-    )
+    who = await _who(request, await identify(request))
+    return web.json_response(who, headers={"Cache-Control": "no-store"})
 
 
 async def create_token(request: web.Request) -> web.Response:
